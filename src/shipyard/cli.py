@@ -1,0 +1,87 @@
+"""The ``shipyard`` command: a thin adapter over the same functions the Dagger module exposes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
+from shipyard.plan.errors import ShipyardError
+from shipyard.plan.labels import parse_epoch
+from shipyard.plan.plan import build_release_plan
+from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shipyard", description="Release container images.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tags = sub.add_parser("tags", help="compute the image tags for a Git ref (docker/metadata-action semantics)")
+    tags.add_argument("--ref", required=True, help="e.g. refs/tags/v1.2.3, refs/heads/main, refs/pull/7/merge")
+    tags.add_argument("--sha", default="", help="full 40-character commit SHA")
+    tags.add_argument("--event", default="push", choices=EVENTS)
+    tags.add_argument("--default-branch", default="main")
+    tags.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
+    tags.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
+    tags.add_argument("--json", action="store_true", help='print {"version": ..., "tags": [...]}')
+
+    plan = sub.add_parser("plan", help="print the release plan without touching anything (dry run)")
+    plan.add_argument("--tag", required=True, help="version to release, e.g. v1.2.3")
+    plan.add_argument("--target", action="append", default=[], help="repository to publish to; append ',optional'")
+    plan.add_argument("--platform", action="append", default=[], help="e.g. linux/arm64 (repeatable or comma-separated)")
+    plan.add_argument("--sha", default="")
+    plan.add_argument("--event", default="push", choices=EVENTS)
+    plan.add_argument("--spec", action="append", default=[])
+    plan.add_argument("--flavor", action="append", default=[])
+    plan.add_argument("--sign", default="none", choices=[m.value for m in SigningMode])
+    plan.add_argument("--sbom", action="append", default=[], choices=[f.value for f in SbomFormat])
+    plan.add_argument("--provenance", action="store_true")
+    plan.add_argument("--scan-fail-on", default="", help="e.g. CRITICAL,HIGH; empty disables the scan gate")
+    plan.add_argument(
+        "--registry-credentials",
+        action="append",
+        default=[],
+        metavar="REGISTRY",
+        help="a registry that has credentials configured (for planning which targets publish)",
+    )
+    plan.add_argument("--source-date-epoch", default=None)
+    plan.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "tags":
+            result = tags_for(
+                ref=args.ref, sha=args.sha, event=args.event, default_branch=args.default_branch, specs=args.spec, flavor=args.flavor
+            )
+            if args.json:
+                print(json.dumps(result.to_json()))
+            else:
+                print("\n".join(result.tags) if result.tags else "(no tags)")
+            return 0
+        if args.command == "plan":
+            plan = build_release_plan(
+                tag=args.tag,
+                sha=args.sha,
+                event=args.event,
+                targets=args.target,
+                credentials=args.registry_credentials,
+                platforms=args.platform,
+                tag_specs=parse_tag_specs(args.spec) if args.spec else None,
+                flavor=parse_flavor(args.flavor) if args.flavor else None,
+                signing=SigningMode(args.sign),
+                sbom_formats=[SbomFormat(f) for f in args.sbom],
+                provenance=args.provenance,
+                scan=ScanPolicy.from_strings(args.scan_fail_on) if args.scan_fail_on else None,
+                source_date_epoch=parse_epoch(args.source_date_epoch),
+            )
+            print(plan.to_json() if args.json else plan.render_text())
+            return 0
+    except ShipyardError as exc:
+        print(f"shipyard: error: {exc}", file=sys.stderr)
+        return 2
+    return 1

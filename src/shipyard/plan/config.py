@@ -1,0 +1,140 @@
+"""Configuration models: publishing targets, tool images, signing, SBOM and scan policy.
+
+Frozen pydantic models at the boundary; every validation error names the input and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from shipyard.plan.errors import InvalidInput
+from shipyard.plan.refs import ImageRef, parse_reference, parse_repository
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class SigningMode(StrEnum):
+    NONE = "none"
+    KEY = "key"
+    KEYLESS = "keyless"
+
+
+class SbomFormat(StrEnum):
+    SPDX_JSON = "spdx-json"
+    CYCLONEDX_JSON = "cyclonedx-json"
+
+    @property
+    def attestation_type(self) -> str:
+        """The ``cosign attest --type`` for this format."""
+        return {"spdx-json": "spdxjson", "cyclonedx-json": "cyclonedx"}[self.value]
+
+
+class Severity(StrEnum):
+    UNKNOWN = "UNKNOWN"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+def is_loopback_registry(registry: str) -> bool:
+    """Loopback registries (a local test or mirror registry) need no credentials."""
+    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Target(BaseModel):
+    """A repository to publish to; ``optional`` targets without credentials are skipped."""
+
+    model_config = _FROZEN
+    repository: str
+    optional: bool = False
+
+    @field_validator("repository")
+    @classmethod
+    def _valid_repository(cls, value: str) -> str:
+        return str(parse_repository(value, what="target"))
+
+    @property
+    def ref(self) -> ImageRef:
+        return parse_reference(self.repository)
+
+    @property
+    def registry(self) -> str:
+        return self.ref.registry
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """``REPOSITORY[,optional]`` or ``REPOSITORY,optional=true`` (the ``--target`` syntax)."""
+        repo, *options = [part.strip() for part in text.split(",")]
+        optional = False
+        for option in options:
+            key, _, value = option.partition("=")
+            if key != "optional" or value not in ("", "true", "false"):
+                raise InvalidInput(
+                    "target", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
+                )
+            optional = value in ("", "true")
+        return cls(repository=str(parse_repository(repo, what="target")), optional=optional)
+
+
+class ToolImages(BaseModel):
+    """Where each tool container comes from; replace the whole set for mirrors or air-gapped use."""
+
+    model_config = _FROZEN
+    cosign: str = "ghcr.io/sigstore/cosign/cosign:v2.6.5"
+    syft: str = "docker.io/anchore/syft:v1.57.0"
+    trivy: str = "docker.io/aquasec/trivy:0.70.0"
+    crane: str = "gcr.io/go-containerregistry/crane:v0.22.1"
+
+    @field_validator("cosign", "syft", "trivy", "crane")
+    @classmethod
+    def _valid_ref(cls, value: str) -> str:
+        ref = parse_reference(value, what="tool image")
+        if not ref.tag and not ref.digest:
+            raise InvalidInput("tool image", value, "is not pinned", "Give a version tag or, better, a digest (@sha256:...).")
+        return str(ref)
+
+
+class ScanPolicy(BaseModel):
+    """Which vulnerability severities fail a release, and which findings are accepted."""
+
+    model_config = _FROZEN
+    fail_on: tuple[Severity, ...] = (Severity.CRITICAL, Severity.HIGH)
+    ignore: tuple[str, ...] = ()
+
+    @classmethod
+    def from_strings(cls, fail_on: str = "CRITICAL,HIGH", ignore: list[str] | None = None) -> ScanPolicy:
+        severities: list[Severity] = []
+        for part in filter(None, (p.strip().upper() for p in fail_on.split(","))):
+            try:
+                severities.append(Severity(part))
+            except ValueError:
+                raise InvalidInput("severity", part, "is not a Trivy severity", "Use CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN.") from None
+        return cls(fail_on=tuple(severities), ignore=tuple(parse_ignore_list("\n".join(ignore or []))))
+
+
+_VULN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9:._-]*")
+
+
+def parse_ignore_list(text: str) -> list[str]:
+    """Parse ``.trivyignore`` text: one finding id a line, ``#`` comments, blank lines skipped."""
+    ids: list[str] = []
+    for line in text.splitlines():
+        entry = line.split("#", 1)[0].strip().split()
+        if not entry:
+            continue
+        if not _VULN_ID.fullmatch(entry[0]):
+            raise InvalidInput("ignore entry", line.strip(), "is not a vulnerability id", "Write one id a line, e.g. CVE-2024-1234.")
+        ids.append(entry[0])
+    return list(dict.fromkeys(ids))

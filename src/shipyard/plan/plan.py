@@ -1,0 +1,206 @@
+"""The release plan: one pure function turns every input into the full, ordered plan.
+
+Each publishing function prints this plan for ``--dry-run`` and executes exactly it otherwise;
+steps never re-derive what the plan decided.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, Target, ToolImages, is_loopback_registry
+from shipyard.plan.errors import InvalidInput
+from shipyard.plan.labels import FALLBACK_EPOCH, oci_annotations
+from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
+from shipyard.plan.tags import Flavor, GitContext, TagSpec, compute_tags
+
+# Zero-config default: an ephemeral registry run as a service inside the engine.
+EPHEMERAL_REGISTRY = "localhost:5000"
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlannedTarget(BaseModel):
+    model_config = _FROZEN
+    repository: str
+    registry: str
+    optional: bool
+    skipped: str | None = None  # why the target is skipped; None when it is published to
+    ephemeral: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.skipped is None
+
+    def tagged(self, tags: Iterable[str]) -> list[str]:
+        return [f"{self.repository}:{t}" for t in tags]
+
+
+class PlannedStep(BaseModel):
+    model_config = _FROZEN
+    name: str
+    description: str
+
+
+class ReleasePlan(BaseModel):
+    """Everything a release will do, decided before the engine is touched."""
+
+    model_config = _FROZEN
+    version: str | None
+    tags: tuple[str, ...]
+    latest: bool
+    platforms: tuple[str, ...]
+    targets: tuple[PlannedTarget, ...]
+    steps: tuple[PlannedStep, ...]
+    annotations: dict[str, str]
+    source_date_epoch: int
+    signing: SigningMode
+    sbom_formats: tuple[SbomFormat, ...]
+    provenance: bool
+    scan: ScanPolicy | None
+    tools: ToolImages
+    notices: tuple[str, ...] = ()
+
+    @property
+    def active_targets(self) -> tuple[PlannedTarget, ...]:
+        return tuple(t for t in self.targets if t.active)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+    def render_text(self) -> str:
+        lines = [f"Release plan for {self.version or '(no version)'}"]
+        lines.append(f"  platforms: {', '.join(self.platforms)}")
+        lines.append(f"  tags:      {', '.join(self.tags)}")
+        lines.append(f"  created:   {self.annotations['org.opencontainers.image.created']} (SOURCE_DATE_EPOCH={self.source_date_epoch})")
+        lines.append("  targets:")
+        for target in self.targets:
+            state = (
+                f"skipped: {target.skipped}"
+                if target.skipped
+                else ("ephemeral" if target.ephemeral else ("optional" if target.optional else "required"))
+            )
+            lines.append(f"    - {target.repository} ({state})")
+        lines.append("  steps:")
+        lines.extend(f"    {i}. {step.name}: {step.description}" for i, step in enumerate(self.steps, 1))
+        lines.extend(f"  notice: {n}" for n in self.notices)
+        return "\n".join(lines)
+
+
+def build_release_plan(
+    *,
+    tag: str,
+    sha: str = "",
+    event: str = "push",
+    targets: Iterable[str] = (),
+    credentials: Iterable[str] = (),
+    platforms: Iterable[str] = (),
+    tag_specs: list[TagSpec] | None = None,
+    flavor: Flavor | None = None,
+    signing: SigningMode = SigningMode.NONE,
+    sbom_formats: Iterable[SbomFormat] = (),
+    provenance: bool = False,
+    scan: ScanPolicy | None = None,
+    tools: ToolImages | None = None,
+    source_date_epoch: int | None = None,
+    commit_epoch: int | None = None,
+    annotations: dict[str, str | None] | None = None,
+    name: str = "app",
+) -> ReleasePlan:
+    """Validate the inputs and decide the whole release.
+
+    ``credentials`` lists the registries that have credentials configured; a required target
+    on another (non-loopback) registry is an error, an optional one is skipped with a notice.
+    """
+    if not tag:
+        raise InvalidInput("tag", tag, "is empty", "Pass the version to release, e.g. --tag v1.2.3.")
+    if tag.startswith("refs/"):
+        raise InvalidInput("tag", tag, "is a Git ref, not a tag name", f"Pass the tag name itself, e.g. --tag {tag.rsplit('/', 1)[-1]}.")
+    ctx = GitContext.for_tag(tag, sha=sha, event=event)
+    result = compute_tags(ctx, tag_specs, flavor)
+    if result.version is None:
+        raise InvalidInput(
+            "tag",
+            tag,
+            "produces no image tag with the given tag strategy",
+            "Use a semantic version such as v1.2.3, or add a tag line that applies (e.g. type=raw,value=...).",
+        )
+    parsed_platforms = parse_platforms(list(platforms) or list(DEFAULT_PLATFORMS))
+    have_credentials = set(credentials)
+    planned: list[PlannedTarget] = []
+    notices: list[str] = []
+    parsed_targets = [Target.parse(t) for t in targets]
+    if len({t.repository for t in parsed_targets}) != len(parsed_targets):
+        raise InvalidInput("target", list(targets), "names the same repository twice", "List each repository once.")
+    for target in parsed_targets:
+        needs_auth = not is_loopback_registry(target.registry)
+        skipped = None
+        if needs_auth and target.registry not in have_credentials:
+            if not target.optional:
+                raise InvalidInput(
+                    "target",
+                    target.repository,
+                    f"needs credentials for registry {target.registry}",
+                    f"Add with-registry-auth --address {target.registry} --username ... --secret env:TOKEN,"
+                    " or mark the target ',optional'.",
+                )
+            skipped = f"no credentials for {target.registry}"
+            notices.append(f"optional target {target.repository} skipped: {skipped}")
+        planned.append(PlannedTarget(repository=target.repository, registry=target.registry, optional=target.optional, skipped=skipped))
+    if not planned:
+        repo = f"{EPHEMERAL_REGISTRY}/shipyard/{name}"
+        planned.append(PlannedTarget(repository=repo, registry=EPHEMERAL_REGISTRY, optional=False, ephemeral=True))
+        notices.append(f"no --target given: publishing to an ephemeral registry inside the engine ({repo})")
+    if not any(t.active for t in planned):
+        raise InvalidInput("target", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
+    epoch = source_date_epoch if source_date_epoch is not None else (commit_epoch if commit_epoch is not None else FALLBACK_EPOCH)
+    values = dict(annotations or {})
+    values.setdefault("version", result.version)
+    if sha:
+        values.setdefault("revision", sha)
+    formats = tuple(dict.fromkeys(sbom_formats))
+    steps = _steps(len(parsed_platforms), len([t for t in planned if t.active]), signing, formats, provenance, scan)
+    return ReleasePlan(
+        version=result.version,
+        tags=result.tags,
+        latest=result.latest,
+        platforms=tuple(str(p) for p in parsed_platforms),
+        targets=tuple(planned),
+        steps=steps,
+        annotations=oci_annotations(epoch=epoch, **values),
+        source_date_epoch=epoch,
+        signing=signing,
+        sbom_formats=formats,
+        provenance=provenance,
+        scan=scan,
+        tools=tools or ToolImages(),
+        notices=tuple(notices),
+    )
+
+
+def _steps(
+    n_platforms: int, n_targets: int, signing: SigningMode, formats: tuple[SbomFormat, ...], provenance: bool, scan: ScanPolicy | None
+) -> tuple[PlannedStep, ...]:
+    steps = [
+        PlannedStep(name="build", description=f"build {n_platforms} platform image(s) concurrently"),
+        PlannedStep(name="push-by-digest", description=f"push the index by digest to {n_targets} target(s); no tag moves"),
+    ]
+    if signing is not SigningMode.NONE:
+        steps.append(PlannedStep(name="sign", description=f"cosign ({signing.value}) the index and each platform manifest in every target"))
+    if formats:
+        steps.append(
+            PlannedStep(
+                name="sbom", description="syft SBOM per platform (" + ", ".join(f.value for f in formats) + "), attached as attestations"
+            )
+        )
+    if provenance:
+        steps.append(PlannedStep(name="provenance", description="SLSA v1 provenance attestation"))
+    if scan is not None:
+        severities = ",".join(s.value for s in scan.fail_on)
+        steps.append(PlannedStep(name="scan-gate", description=f"trivy per platform; fail on {severities or 'nothing'}"))
+    steps.append(PlannedStep(name="promote-tags", description="write the tags on every target, only after everything above succeeded"))
+    steps.append(PlannedStep(name="verify", description="read the release back and check it"))
+    return tuple(steps)

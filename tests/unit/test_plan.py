@@ -1,0 +1,93 @@
+"""The release plan: targets, credentials, steps, reproducible timestamps, rendering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
+from shipyard.plan.errors import InvalidInput
+from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
+
+SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
+
+
+def test_full_plan_orders_steps_with_promotion_after_every_gate() -> None:
+    plan = build_release_plan(
+        tag="v1.2.3",
+        sha=SHA,
+        targets=["ghcr.io/acme/app", "docker.io/acme/app,optional"],
+        credentials=["ghcr.io", "docker.io"],
+        signing=SigningMode.KEY,
+        sbom_formats=[SbomFormat.SPDX_JSON, SbomFormat.CYCLONEDX_JSON],
+        provenance=True,
+        scan=ScanPolicy(),
+        commit_epoch=1700000000,
+    )
+    names = [s.name for s in plan.steps]
+    assert names == ["build", "push-by-digest", "sign", "sbom", "provenance", "scan-gate", "promote-tags", "verify"]
+    assert plan.tags == ("1.2.3", "1.2", "1", "sha-860c190", "latest")
+    assert [t.repository for t in plan.active_targets] == ["ghcr.io/acme/app", "docker.io/acme/app"]
+    assert plan.annotations["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
+    assert plan.annotations["org.opencontainers.image.revision"] == SHA
+    assert plan.platforms == ("linux/amd64", "linux/arm64")
+
+
+def test_optional_target_without_credentials_is_skipped_with_a_notice() -> None:
+    plan = build_release_plan(tag="v1.2.3", targets=["ghcr.io/acme/app", "docker.io/acme/app,optional"], credentials=["ghcr.io"])
+    assert [t.repository for t in plan.active_targets] == ["ghcr.io/acme/app"]
+    assert any("docker.io/acme/app skipped" in n for n in plan.notices)
+
+
+def test_required_target_without_credentials_is_an_error_naming_the_registry() -> None:
+    with pytest.raises(InvalidInput) as err:
+        build_release_plan(tag="v1.2.3", targets=["ghcr.io/acme/app"])
+    assert "ghcr.io" in str(err.value) and "with-registry-auth" in str(err.value)
+
+
+def test_loopback_registries_need_no_credentials() -> None:
+    plan = build_release_plan(tag="v1.2.3", targets=["127.0.0.1:5000/app", "localhost:5001/app"])
+    assert len(plan.active_targets) == 2
+
+
+def test_zero_config_publishes_to_the_ephemeral_registry() -> None:
+    plan = build_release_plan(tag="v1.2.3")
+    (target,) = plan.targets
+    assert target.ephemeral and target.registry == EPHEMERAL_REGISTRY
+    assert "ephemeral" in plan.render_text()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"tag": ""}, "tag"),
+        ({"tag": "v1.2.3", "platforms": ["linux/sparc"]}, "platform"),
+        ({"tag": "v1.2.3", "targets": ["ghcr.io/Acme/app"]}, "target"),
+        ({"tag": "v1.2.3", "targets": ["127.0.0.1:5000/app", "127.0.0.1:5000/app"]}, "target"),
+        ({"tag": "refs/tags/v1.2.3"}, "tag"),
+    ],
+)
+def test_bad_input_fails_before_anything_runs_naming_the_input(kwargs: dict[str, object], name: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        build_release_plan(**kwargs)  # type: ignore[arg-type]
+    assert str(err.value).startswith(name)
+
+
+def test_non_semver_tag_with_default_strategy() -> None:
+    plan = build_release_plan(tag="nightly", event="workflow_dispatch")
+    assert plan.tags == ("nightly",) and not plan.latest
+
+
+def test_source_date_epoch_wins_over_commit_time_and_fallback_is_fixed() -> None:
+    assert build_release_plan(tag="v1.0.0", source_date_epoch=5, commit_epoch=9).source_date_epoch == 5
+    assert build_release_plan(tag="v1.0.0", commit_epoch=9).source_date_epoch == 9
+    assert build_release_plan(tag="v1.0.0").source_date_epoch == 0
+
+
+def test_json_rendering_round_trips() -> None:
+    plan = build_release_plan(tag="v1.2.3", targets=["127.0.0.1:5000/app"], scan=ScanPolicy())
+    data = json.loads(plan.to_json())
+    assert data["version"] == "1.2.3"
+    assert data["scan"]["fail_on"] == ["CRITICAL", "HIGH"]
+    assert data["targets"][0]["repository"] == "127.0.0.1:5000/app"
