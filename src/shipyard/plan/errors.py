@@ -7,7 +7,7 @@ class ShipyardError(Exception):
     """Base class for errors a user can act on; the message names the input and the fix."""
 
 
-class InvalidInput(ShipyardError, ValueError):
+class InvalidInput(ShipyardError):
     """An argument, configuration value or tag line is wrong; raised before anything runs."""
 
     def __init__(self, name: str, value: object, problem: str, fix: str) -> None:

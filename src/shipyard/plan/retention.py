@@ -1,0 +1,367 @@
+"""Registry retention: decide what a cleanup deletes and keeps, and why. Pure: no I/O, no clock.
+
+A backend reads a repository into an :class:`Inventory`; :func:`plan_cleanup` applies a
+:class:`RetentionPolicy` and returns a :class:`CleanupPlan` that says, for every tag and digest,
+what happens and which rule decided it. Safety rules hold whatever the policy says:
+
+- a digest that a kept tag points to is never deleted, nor any child of a kept index;
+- signatures, attestations and SBOMs of a kept image are kept; those of a deleted image are
+  deleted with it (no orphans), and artifacts whose image is already gone are deleted too;
+- a deletion plan is ordered artifacts first, then indexes, then their children, so a
+  partial failure leaves at worst an unreferenced child behind, never a broken kept image.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from shipyard.plan.errors import InvalidInput
+from shipyard.plan.tags import parse_semver
+
+# cosign's tag scheme for artifacts attached to an image: sha256-<hex>.sig / .att / .sbom
+COSIGN_TAG = re.compile(r"(sha256)-([0-9a-f]{64})\.(sig|att|sbom)")
+_ARTIFACT_KIND = {"sig": "signature", "att": "attestation", "sbom": "sbom"}
+DEFAULT_PROTECT = ("latest", "stable")
+RELEASE_TAG_PATTERN = r"v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}"
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def cosign_artifact(tag: str) -> tuple[str, str] | None:
+    """``(subject digest, kind)`` for a cosign artifact tag, else ``None``."""
+    match = COSIGN_TAG.fullmatch(tag)
+    if not match:
+        return None
+    return f"{match.group(1)}:{match.group(2)}", _ARTIFACT_KIND[match.group(3)]
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``2w``, ``1w3d`` -> timedelta."""
+    compact = text.strip().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise InvalidInput("duration", text, "is not a duration", "Write it as a number and unit, e.g. 90d, 12h or 2w.")
+    return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One manifest in a repository, as a backend read it."""
+
+    digest: str
+    media_type: str = ""
+    created: datetime | None = None
+    children: tuple[str, ...] = ()  # platform manifests of an index
+    subject: str | None = None  # set for signatures/attestations/SBOMs: the image they describe
+    artifact: str | None = None  # "signature", "attestation" or "sbom"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A repository's tags (image tags only: cosign artifact tags are folded into manifests)."""
+
+    repository: str
+    tags: dict[str, str]  # tag -> digest
+    manifests: dict[str, Manifest]
+    deletes_tags_individually: bool = False  # Docker Hub deletes tags; OCI registries delete digests
+
+    def created(self, digest: str) -> datetime | None:
+        manifest = self.manifests.get(digest)
+        return manifest.created if manifest else None
+
+
+class RetentionPolicy(BaseModel):
+    """What a cleanup may delete. Each rule is off unless set; protected tags are never deleted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    keep_untagged: int | None = None
+    keep_prereleases: int | None = None
+    older_than: timedelta | None = None
+    protect: tuple[str, ...] = DEFAULT_PROTECT
+    protect_pattern: tuple[str, ...] = (RELEASE_TAG_PATTERN,)
+    only_untagged: bool = False
+
+    @field_validator("keep_untagged", "keep_prereleases")
+    @classmethod
+    def _non_negative(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
+            raise InvalidInput("keep count", value, "is negative", "Use 0 or more.")
+        return value
+
+    @field_validator("protect_pattern")
+    @classmethod
+    def _valid_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InvalidInput("protect pattern", pattern, f"is not a valid regular expression ({exc})", "Fix the regex.") from None
+        return value
+
+    def protection(self, tag: str) -> str | None:
+        """Why ``tag`` is protected, or ``None``."""
+        if tag in self.protect:
+            return f"protected tag {tag!r}"
+        for pattern in self.protect_pattern:
+            if re.fullmatch(pattern, tag):
+                return f"protected by pattern {pattern!r}"
+        return None
+
+    def describe(self) -> list[str]:
+        rules = []
+        if self.only_untagged:
+            rules.append("only untagged digests are considered")
+        if self.keep_untagged is not None:
+            rules.append(f"keep the newest {self.keep_untagged} untagged digests")
+        if self.keep_prereleases is not None and not self.only_untagged:
+            rules.append(f"keep the newest {self.keep_prereleases} pre-release tags")
+        if self.older_than is not None and not self.only_untagged:
+            rules.append(f"delete tags older than {self.older_than}")
+        rules.append("protect " + ", ".join([*self.protect, *(f"/{p}/" for p in self.protect_pattern)]))
+        return rules
+
+
+class Action(StrEnum):
+    KEEP = "keep"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happens to one tag or digest, and the rule that decided it."""
+
+    kind: str  # "tag", "image", "child", "signature", "attestation", "sbom"
+    name: str  # the tag, or the digest
+    digest: str
+    action: Action
+    reason: str
+
+
+@dataclass(frozen=True)
+class CleanupPlan:
+    """Ordered deletions (what to DELETE, in that order) and every keep, each with its reason."""
+
+    repository: str
+    rules: tuple[str, ...]
+    tags: tuple[Decision, ...]
+    digests: tuple[Decision, ...]
+    delete_order: tuple[str, ...]  # digests (or tags, for backends that delete tags) to delete, in order
+    deletes_tags_individually: bool = False
+
+    @property
+    def deletions(self) -> tuple[Decision, ...]:
+        return tuple(d for d in (*self.tags, *self.digests) if d.action is Action.DELETE)
+
+    def to_json(self) -> dict[str, object]:
+        def row(d: Decision) -> dict[str, str]:
+            return {"kind": d.kind, "name": d.name, "digest": d.digest, "action": d.action.value, "reason": d.reason}
+
+        return {
+            "repository": self.repository,
+            "rules": list(self.rules),
+            "delete": [row(d) for d in self.deletions],
+            "keep": [row(d) for d in (*self.tags, *self.digests) if d.action is Action.KEEP],
+            "delete_order": list(self.delete_order),
+        }
+
+    def render_text(self) -> str:
+        lines = [f"Cleanup plan for {self.repository}", *(f"  rule: {r}" for r in self.rules)]
+        deletions = self.deletions
+        lines.append(f"  delete ({len(deletions)}):")
+        lines += [f"    - {d.kind} {_short(d.name)}: {d.reason}" for d in deletions] or ["    (nothing)"]
+        keeps = [d for d in (*self.tags, *self.digests) if d.action is Action.KEEP]
+        lines.append(f"  keep ({len(keeps)}):")
+        lines += [f"    - {d.kind} {_short(d.name)}: {d.reason}" for d in keeps] or ["    (nothing)"]
+        return "\n".join(lines)
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2)
+
+
+def _short(name: str) -> str:
+    return name[:19] if name.startswith("sha256:") else name
+
+
+@dataclass
+class _Graph:
+    inv: Inventory
+    referrers: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for m in self.inv.manifests.values():
+            if m.subject:
+                self.referrers.setdefault(m.subject, []).append(m.digest)
+
+    def closure(self, roots: set[str]) -> set[str]:
+        """Roots plus every child and every artifact that refers to anything in the set."""
+        seen: set[str] = set()
+        stack = list(roots)
+        while stack:
+            digest = stack.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            manifest = self.inv.manifests.get(digest)
+            if manifest:
+                stack.extend(manifest.children)
+            stack.extend(self.referrers.get(digest, []))
+        return seen
+
+
+def _newest_first(inv: Inventory, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Sort (name, digest) pairs newest first; unknown times count as oldest; ties by name."""
+    floor = datetime.min.replace(tzinfo=None)
+
+    def key(item: tuple[str, str]) -> tuple[datetime, str]:
+        created = inv.created(item[1])
+        return ((created.replace(tzinfo=None) if created else floor), item[0])
+
+    return sorted(items, key=key, reverse=True)
+
+
+def plan_cleanup(inv: Inventory, policy: RetentionPolicy, now: datetime) -> CleanupPlan:
+    """Apply ``policy`` to ``inv`` as of ``now``."""
+    graph = _Graph(inv)
+    tag_decisions = _decide_tags(inv, policy, now)
+    kept_tags = {d.name for d in tag_decisions if d.action is Action.KEEP}
+    kept_roots = {inv.tags[t] for t in kept_tags}
+
+    if not inv.deletes_tags_individually:
+        # Deleting a tag means deleting its digest: impossible while a kept tag shares it.
+        final: list[Decision] = []
+        for d in tag_decisions:
+            if d.action is Action.DELETE and d.digest in kept_roots:
+                sharing = sorted(t for t in kept_tags if inv.tags[t] == d.digest)
+                d = Decision("tag", d.name, d.digest, Action.KEEP, f"{d.reason}, but its digest is also tagged {', '.join(sharing)} (kept)")
+            final.append(d)
+        tag_decisions = final
+        kept_tags = {d.name for d in tag_decisions if d.action is Action.KEEP}
+        kept_roots = {inv.tags[t] for t in kept_tags}
+
+    deleted_tag_digests = {d.digest for d in tag_decisions if d.action is Action.DELETE}
+    untagged = _untagged_images(inv, graph, kept_roots | deleted_tag_digests)
+    untagged_decisions, kept_untagged = _decide_untagged(inv, policy, untagged)
+    kept = graph.closure(kept_roots | kept_untagged)
+
+    if not inv.deletes_tags_individually:
+        tag_decisions = [
+            Decision("tag", d.name, d.digest, Action.KEEP, f"{d.reason}, but its digest is part of a kept image")
+            if d.action is Action.DELETE and d.digest in kept
+            else d
+            for d in tag_decisions
+        ]
+    digest_decisions: list[Decision] = list(untagged_decisions)
+    deleted_images = {d.digest for d in untagged_decisions if d.action is Action.DELETE}
+    if not inv.deletes_tags_individually:
+        deleted_images |= deleted_tag_digests - kept
+    doomed = graph.closure(deleted_images) - kept
+    decided = {d.digest for d in digest_decisions}
+    order: list[str] = []
+    for digest in sorted(doomed - decided):
+        manifest = inv.manifests.get(digest)
+        if manifest and manifest.artifact:
+            digest_decisions.append(Decision(manifest.artifact, digest, digest, Action.DELETE, f"{manifest.artifact} of a deleted image"))
+        elif digest not in deleted_images:
+            digest_decisions.append(Decision("child", digest, digest, Action.DELETE, "platform manifest of a deleted index"))
+
+    # Artifacts whose image no longer exists at all: orphans, deleted.
+    for manifest in sorted(inv.manifests.values(), key=lambda m: m.digest):
+        if manifest.artifact and manifest.subject and manifest.subject not in inv.manifests and manifest.digest not in kept:
+            digest_decisions.append(
+                Decision(
+                    manifest.artifact, manifest.digest, manifest.digest, Action.DELETE, f"orphaned {manifest.artifact}: its image is gone"
+                )
+            )
+            doomed.add(manifest.digest)
+    for digest in sorted(kept - kept_roots):
+        manifest = inv.manifests.get(digest)
+        if digest in decided or not manifest:
+            continue
+        if manifest.artifact:
+            digest_decisions.append(Decision(manifest.artifact, digest, digest, Action.KEEP, f"{manifest.artifact} of a kept image"))
+        else:
+            digest_decisions.append(Decision("child", digest, digest, Action.KEEP, "platform manifest of a kept index"))
+
+    if inv.deletes_tags_individually:
+        order = [d.name for d in tag_decisions if d.action is Action.DELETE]
+    else:
+        all_deleted = doomed
+        rank = {"artifact": 0, "index": 1, "child": 2}
+
+        def phase(digest: str) -> tuple[int, str]:
+            m = inv.manifests.get(digest)
+            if m and m.artifact:
+                return rank["artifact"], digest
+            is_child = any(digest in (inv.manifests[p].children if p in inv.manifests else ()) for p in all_deleted)
+            return (rank["child"] if is_child else rank["index"]), digest
+
+        order = sorted(all_deleted, key=phase)
+    return CleanupPlan(
+        repository=inv.repository,
+        rules=tuple(policy.describe()),
+        tags=tuple(tag_decisions),
+        digests=tuple(digest_decisions),
+        delete_order=tuple(order),
+        deletes_tags_individually=inv.deletes_tags_individually,
+    )
+
+
+def _decide_tags(inv: Inventory, policy: RetentionPolicy, now: datetime) -> list[Decision]:
+    pre = [(t, d) for t, d in inv.tags.items() if (v := parse_semver(t)) is not None and v.prerelease]
+    prerelease_rank = {t: i for i, (t, _) in enumerate(_newest_first(inv, pre))}
+    decisions = []
+    for tag, digest in sorted(inv.tags.items()):
+        protected = policy.protection(tag)
+        reasons: list[str] = []
+        if protected:
+            decisions.append(Decision("tag", tag, digest, Action.KEEP, protected))
+            continue
+        if policy.only_untagged:
+            decisions.append(Decision("tag", tag, digest, Action.KEEP, "only untagged digests are considered"))
+            continue
+        if policy.keep_prereleases is not None and tag in prerelease_rank and prerelease_rank[tag] >= policy.keep_prereleases:
+            reasons.append(f"pre-release beyond the newest {policy.keep_prereleases}")
+        created = inv.created(digest)
+        if policy.older_than is not None and created is not None and now - created > policy.older_than:
+            reasons.append(f"older than {_fmt_delta(policy.older_than)} (created {created:%Y-%m-%d})")
+        if reasons:
+            decisions.append(Decision("tag", tag, digest, Action.DELETE, "; ".join(reasons)))
+        elif tag in prerelease_rank and policy.keep_prereleases is not None:
+            decisions.append(Decision("tag", tag, digest, Action.KEEP, f"one of the newest {policy.keep_prereleases} pre-releases"))
+        else:
+            decisions.append(Decision("tag", tag, digest, Action.KEEP, "no rule selects it"))
+    return decisions
+
+
+def _untagged_images(inv: Inventory, graph: _Graph, tagged: set[str]) -> list[str]:
+    """Top-level untagged images: not tagged, not a child of any index, not an artifact."""
+    children = {c for m in inv.manifests.values() for c in m.children}
+    return [m.digest for m in inv.manifests.values() if m.digest not in tagged and m.digest not in children and not m.artifact]
+
+
+def _decide_untagged(inv: Inventory, policy: RetentionPolicy, untagged: list[str]) -> tuple[list[Decision], set[str]]:
+    decisions: list[Decision] = []
+    kept: set[str] = set()
+    ordered = _newest_first(inv, [(d, d) for d in untagged])
+    for i, (digest, _) in enumerate(ordered):
+        if policy.keep_untagged is None:
+            decisions.append(Decision("image", digest, digest, Action.KEEP, "untagged; no keep-untagged rule set"))
+            kept.add(digest)
+        elif i < policy.keep_untagged:
+            decisions.append(Decision("image", digest, digest, Action.KEEP, f"one of the newest {policy.keep_untagged} untagged digests"))
+            kept.add(digest)
+        else:
+            decisions.append(Decision("image", digest, digest, Action.DELETE, f"untagged, beyond the newest {policy.keep_untagged}"))
+    return decisions, kept
+
+
+def _fmt_delta(delta: timedelta) -> str:
+    if delta.seconds == 0 and delta.microseconds == 0:
+        return f"{delta.days}d"
+    return str(delta)
