@@ -6,12 +6,19 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import anyio
 
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
 from shipyard.plan.errors import ShipyardError
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
+from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
+from shipyard.registries.select import BackendKind, open_backend
+from shipyard.secrets import Credentials, resolve_secret
+from shipyard.steps.cleanup import CleanupReport, run_cleanup
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +55,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--source-date-epoch", default=None)
     plan.add_argument("--json", action="store_true")
+
+    clean = sub.add_parser("cleanup", help="delete old images by policy (dry run unless --apply)")
+    clean.add_argument("--repository", required=True, help="e.g. ghcr.io/acme/app or 127.0.0.1:5000/acme/app")
+    clean.add_argument("--keep-untagged", type=int, default=None, metavar="N", help="keep the newest N untagged digests")
+    clean.add_argument("--keep-prereleases", type=int, default=None, metavar="N", help="keep the newest N pre-release tags")
+    clean.add_argument("--older-than", default="", metavar="DURATION", help="delete tags older than this (90d, 12h, 2w)")
+    clean.add_argument("--protect", action="append", default=[], metavar="TAG", help="never delete this tag (adds to latest, stable)")
+    clean.add_argument("--protect-regex", action="append", default=[], metavar="REGEX", help="never delete tags matching this")
+    clean.add_argument("--no-default-protection", action="store_true", help="do not protect latest, stable and release versions")
+    clean.add_argument("--only-untagged", action="store_true", help="consider untagged digests only; never touch tags")
+    clean.add_argument("--backend", default="auto", choices=[k.value for k in BackendKind])
+    clean.add_argument("--username", default="", help="registry or API user name")
+    clean.add_argument("--password", default="", metavar="SOURCE", help="env:NAME or file:PATH holding the token")
+    clean.add_argument("--api-url", default="", help="override the GHCR/Docker Hub API address (mirrors, tests)")
+    clean.add_argument("--apply", action="store_true", help="delete; without it nothing is touched")
+    clean.add_argument("--json", action="store_true")
     return parser
+
+
+def _credentials(username: str, password: str) -> Credentials | None:
+    if not password:
+        return None
+    secret = resolve_secret(password, what="--password")
+    return Credentials(username=username or "token", password=secret)
+
+
+async def _cleanup(args: argparse.Namespace) -> CleanupReport:
+    policy = policy_from_args(
+        keep_untagged=args.keep_untagged,
+        keep_prereleases=args.keep_prereleases,
+        older_than=args.older_than,
+        protect=args.protect,
+        protect_regex=args.protect_regex,
+        only_untagged=args.only_untagged,
+        default_protection=not args.no_default_protection,
+    )
+    credentials = _credentials(args.username, args.password)
+    async with open_backend(args.repository, BackendKind(args.backend), credentials, args.api_url) as (backend, path):
+        return await run_cleanup(backend, path, policy, now=datetime.now(UTC), apply=args.apply)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(plan.to_json() if args.json else plan.render_text())
             return 0
+        if args.command == "cleanup":
+            report = anyio.run(_cleanup, args)
+            print(report.dumps() if args.json else report.render_text())
+            return 0 if report.ok else 3
     except ShipyardError as exc:
         print(f"shipyard: error: {exc}", file=sys.stderr)
         return 2

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
 from typing import Annotated
 
-from dagger import Doc, field, function, object_type
+import dagger
+from dagger import Doc, enum_type, field, function, object_type
 
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
 from shipyard.plan.plan import build_release_plan
+from shipyard.plan.refs import DOCKER_HUB, parse_repository
+from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
+from shipyard.registries.select import BackendKind, open_backend
+from shipyard.secrets import Credentials, SecretValue
+from shipyard.steps.cleanup import run_cleanup
+
+# Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
+for _choice in (SigningMode, SbomFormat, BackendKind):
+    enum_type(_choice)
+
+
+@object_type
+class RegistryAuth:
+    """Credentials for one registry (or its API), kept as a Secret end to end."""
+
+    address: str = field()
+    username: str = field()
+    secret: dagger.Secret = field()
 
 
 @object_type
@@ -24,6 +45,57 @@ class TagSet:
 class Shipyard:
     """Release container images: build for every platform, push, sign, attest, scan, verify, clean up."""
 
+    auths: list[RegistryAuth] = dataclasses.field(default_factory=list)
+
+    @function
+    def with_registry_auth(
+        self,
+        address: Annotated[str, Doc("Registry host, e.g. ghcr.io, docker.io or localhost:5000")],
+        username: Annotated[str, Doc("User name (for GHCR, the GitHub user or any non-empty name)")],
+        secret: Annotated[dagger.Secret, Doc("Token or password, e.g. env:GHCR_TOKEN")],
+    ) -> Shipyard:
+        """Add credentials for a registry; chain it before publish, release or cleanup."""
+        kept = [a for a in self.auths if a.address != address]
+        return dataclasses.replace(self, auths=[*kept, RegistryAuth(address=address, username=username, secret=secret)])
+
+    async def _credentials(self, registry: str) -> Credentials | None:
+        aliases = {registry} | ({DOCKER_HUB, "index.docker.io", "hub.docker.com"} if registry == DOCKER_HUB else set())
+        for auth in self.auths:
+            if auth.address in aliases:
+                return Credentials(auth.username, SecretValue(await auth.secret.plaintext()))
+        return None
+
+    @function
+    async def cleanup(
+        self,
+        repository: Annotated[str, Doc("Repository to clean, e.g. ghcr.io/acme/app")],
+        keep_untagged: Annotated[int | None, Doc("Keep the newest N untagged digests (others are deleted)")] = None,
+        keep_prereleases: Annotated[int | None, Doc("Keep the newest N pre-release tags (others are deleted)")] = None,
+        older_than: Annotated[str, Doc("Delete tags older than this, e.g. 90d, 12h, 2w")] = "",
+        protect: Annotated[list[str] | None, Doc("Tags never to delete (added to latest, stable and release versions)")] = None,
+        protect_regex: Annotated[list[str] | None, Doc("Regular expressions of tags never to delete")] = None,
+        no_default_protection: Annotated[bool, Doc("Do not protect latest, stable and release versions")] = False,
+        only_untagged: Annotated[bool, Doc("Consider untagged digests only; never touch tags")] = False,
+        backend: Annotated[BackendKind, Doc("API to use: auto (by registry), oci, ghcr or dockerhub")] = BackendKind.AUTO,
+        api_url: Annotated[str, Doc("Override the GHCR or Docker Hub API address")] = "",
+        apply: Annotated[bool, Doc("Delete for real; without it this is a dry run that only prints the plan")] = False,
+        json: Annotated[bool, Doc("Print the report as JSON")] = False,
+    ) -> str:
+        """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
+        policy = policy_from_args(
+            keep_untagged=keep_untagged,
+            keep_prereleases=keep_prereleases,
+            older_than=older_than,
+            protect=protect,
+            protect_regex=protect_regex,
+            only_untagged=only_untagged,
+            default_protection=not no_default_protection,
+        )
+        credentials = await self._credentials(parse_repository(repository).registry)
+        async with open_backend(repository, backend, credentials, api_url) as (chosen, path):
+            report = await run_cleanup(chosen, path, policy, now=datetime.now(UTC), apply=apply)
+        return report.dumps() if json else report.render_text()
+
     @function
     def tags(
         self,
@@ -36,7 +108,7 @@ class Shipyard:
     ) -> TagSet:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
         result = tags_for(ref=ref, sha=sha, event=event, default_branch=default_branch, specs=spec, flavor=flavor)
-        return TagSet(version=result.version or "", tags=list(result.tags), latest=result.latest)  # type: ignore[call-arg]
+        return TagSet(version=result.version or "", tags=list(result.tags), latest=result.latest)
 
     @function
     def plan(

@@ -122,7 +122,7 @@ class RetentionPolicy(BaseModel):
         if self.keep_prereleases is not None and not self.only_untagged:
             rules.append(f"keep the newest {self.keep_prereleases} pre-release tags")
         if self.older_than is not None and not self.only_untagged:
-            rules.append(f"delete tags older than {self.older_than}")
+            rules.append(f"delete tags older than {_fmt_delta(self.older_than)}")
         rules.append("protect " + ", ".join([*self.protect, *(f"/{p}/" for p in self.protect_pattern)]))
         return rules
 
@@ -365,3 +365,30 @@ def _fmt_delta(delta: timedelta) -> str:
     if delta.seconds == 0 and delta.microseconds == 0:
         return f"{delta.days}d"
     return str(delta)
+
+
+def policy_from_args(
+    *,
+    keep_untagged: int | None = None,
+    keep_prereleases: int | None = None,
+    older_than: str = "",
+    protect: list[str] | None = None,
+    protect_regex: list[str] | None = None,
+    only_untagged: bool = False,
+    default_protection: bool = True,
+) -> RetentionPolicy:
+    """The ``cleanup`` arguments (CLI and Dagger function alike) as a policy.
+
+    Given protections add to the defaults (``latest``, ``stable``, release versions) unless
+    ``default_protection`` is off.
+    """
+    names = (*DEFAULT_PROTECT, *(protect or [])) if default_protection else tuple(protect or [])
+    patterns = ((RELEASE_TAG_PATTERN,) if default_protection else ()) + tuple(protect_regex or [])
+    return RetentionPolicy(
+        keep_untagged=keep_untagged,
+        keep_prereleases=keep_prereleases,
+        older_than=parse_duration(older_than) if older_than else None,
+        protect=tuple(dict.fromkeys(names)),
+        protect_pattern=tuple(dict.fromkeys(patterns)),
+        only_untagged=only_untagged,
+    )

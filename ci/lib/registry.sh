@@ -1,0 +1,56 @@
+# Local OCI registries (Debian's docker-registry, distribution 2.8) on loopback, deletes enabled.
+#   A: 127.0.0.1:$REGISTRY_A_PORT, anonymous        (stands in for GHCR)
+#   B: 127.0.0.1:$REGISTRY_B_PORT, htpasswd auth    (stands in for a registry that needs credentials)
+REGISTRY_A_PORT=${SHIPYARD_REGISTRY_A_PORT:-5000}
+REGISTRY_B_PORT=${SHIPYARD_REGISTRY_B_PORT:-5001}
+REGISTRY_B_USER=shipyard
+
+registry_dir() { echo "$STACK_RUN/registry-$1"; }
+
+start_registry() {  # NAME PORT AUTH(yes|no)
+  local name=$1 port=$2 auth=$3 dir; dir=$(registry_dir "$name")
+  if registry_running "$name"; then return 0; fi
+  mkdir -p "$dir/data"
+  local auth_block=""
+  if [ "$auth" = yes ]; then
+    [ -s "$dir/password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/password"
+    htpasswd -Bbn "$REGISTRY_B_USER" "$(cat "$dir/password")" > "$dir/htpasswd"
+    auth_block="auth:
+  htpasswd:
+    realm: shipyard-test
+    path: $dir/htpasswd"
+  fi
+  cat > "$dir/config.yml" <<YML
+version: 0.1
+log:
+  level: info
+  formatter: json
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+$auth_block
+YML
+  docker-registry serve "$dir/config.yml" >> "$dir/registry.log" 2>&1 &
+  echo $! > "$dir/pid"
+  local i
+  for i in $(seq 1 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && { log "registry $name up on 127.0.0.1:$port"; return 0; }
+    sleep 0.2
+  done
+  die "registry $name did not start; see $dir/registry.log"
+}
+
+registry_running() {
+  local pidfile; pidfile="$(registry_dir "$1")/pid"
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+stop_registry() {
+  local dir; dir=$(registry_dir "$1")
+  if registry_running "$1"; then kill "$(cat "$dir/pid")"; log "registry $1 stopped"; fi
+  rm -f "$dir/pid"
+}

@@ -1,0 +1,14 @@
+# Host tools the tests use to read results back independently: crane and cosign,
+# built from Go modules at pinned versions into $BIN.
+build_go_tool() {  # NAME MODULE/PATH VERSION
+  local name=$1 pkg=$2 version=$3
+  if stamp_ok "$name" "$version" && [ -x "$BIN/$name" ]; then return 0; fi
+  log "building $name $version"
+  GOBIN=$BIN go install -trimpath -ldflags "-s -w" "$pkg@$version"
+  stamp_set "$name" "$version"
+}
+
+build_tools() {
+  build_go_tool crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
+  build_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION"
+}

@@ -1,0 +1,181 @@
+"""The OCI distribution API: list tags, read manifests and configs, delete manifests by digest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+
+from shipyard.plan.errors import RegistryError
+from shipyard.plan.refs import parse_repository
+from shipyard.plan.retention import Inventory, Manifest, cosign_artifact
+from shipyard.registries.http import ChallengeAuth, base_url, fail, next_link
+from shipyard.secrets import Credentials
+
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
+ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
+CREATED_ANNOTATION = "org.opencontainers.image.created"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FetchedManifest:
+    digest: str
+    media_type: str
+    body: dict[str, Any]
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES or "manifests" in self.body
+
+
+class OciRegistry:
+    """An async client for one registry; use as ``async with OciRegistry(...) as reg``."""
+
+    def __init__(self, registry: str, credentials: Credentials | None = None, *, plain_http: bool | None = None) -> None:
+        self.registry = registry
+        self._client = httpx.AsyncClient(
+            base_url=base_url(registry, plain_http), auth=ChallengeAuth(registry, credentials), timeout=30.0, follow_redirects=True
+        )
+
+    async def __aenter__(self) -> OciRegistry:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self._client.aclose()
+
+    async def _request(self, method: str, url: str, doing: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RegistryError(self.registry, f"{doing} failed: {exc.__class__.__name__}: {exc} (is the registry reachable?)") from None
+
+    async def list_tags(self, repository: str) -> list[str]:
+        tags: list[str] = []
+        url: str | None = f"/v2/{repository}/tags/list?n=1000"
+        while url:
+            response = await self._request("GET", url, f"listing tags of {repository}")
+            if response.status_code == 404:
+                return tags
+            if response.status_code != 200:
+                raise fail(self.registry, response, f"listing tags of {repository}")
+            tags += response.json().get("tags") or []
+            url = next_link(response)
+        return tags
+
+    async def manifest(self, repository: str, reference: str) -> FetchedManifest | None:
+        """The manifest at a tag or digest, or ``None`` if it does not exist."""
+        response = await self._request(
+            "GET", f"/v2/{repository}/manifests/{reference}", f"reading {repository}:{reference}", headers={"Accept": ACCEPT}
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise fail(self.registry, response, f"reading manifest {repository}:{reference}")
+        digest = response.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(response.content).hexdigest()
+        body = json.loads(response.content)
+        media_type = response.headers.get("content-type", "").split(";")[0] or body.get("mediaType", "")
+        return FetchedManifest(digest, media_type, body)
+
+    async def blob_json(self, repository: str, digest: str) -> dict[str, Any]:
+        response = await self._request("GET", f"/v2/{repository}/blobs/{digest}", f"reading blob {digest}")
+        if response.status_code != 200:
+            raise fail(self.registry, response, f"reading blob {digest} of {repository}")
+        data = response.json()
+        return data if isinstance(data, dict) else {}
+
+    async def delete_manifest(self, repository: str, digest: str) -> None:
+        response = await self._request("DELETE", f"/v2/{repository}/manifests/{digest}", f"deleting {digest}")
+        if response.status_code not in (200, 202, 404):
+            raise fail(self.registry, response, f"deleting {repository}@{digest}")
+
+    async def created(self, repository: str, fetched: FetchedManifest) -> datetime | None:
+        """When an image was built: its created annotation, else its config's ``created``."""
+        annotation = (fetched.body.get("annotations") or {}).get(CREATED_ANNOTATION)
+        if annotation:
+            return _parse_time(annotation)
+        if fetched.is_index:
+            return None
+        config = fetched.body.get("config") or {}
+        if not config.get("digest") or config.get("mediaType", "").endswith("cosign.signature.v1+json"):
+            return None
+        value = (await self.blob_json(repository, config["digest"])).get("created")
+        return _parse_time(value) if isinstance(value, str) else None
+
+
+def _parse_time(value: str) -> datetime | None:
+    """A build time, or ``None`` when absent or a placeholder (at or before the Unix epoch:
+    tools write 0001-01-01, and reproducible builds without a commit time write 1970-01-01)."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed if parsed > EPOCH else None
+
+
+async def read_inventory(reg: OciRegistry, repository: str) -> Inventory:
+    """Read tags, the manifests they reach, and cosign artifacts (``sha256-<digest>.sig|.att|.sbom``).
+
+    The distribution API cannot list untagged manifests; untagged images are found through
+    the artifact tags that name them (the usual leftover of a moved tag).
+    """
+    repo = parse_repository(f"{reg.registry}/{repository}").repository
+    all_tags = await reg.list_tags(repo)
+    manifests: dict[str, Manifest] = {}
+    tags: dict[str, str] = {}
+    artifact_tags = [(t, a) for t in all_tags if (a := cosign_artifact(t))]
+    image_tags = [t for t in all_tags if not cosign_artifact(t)]
+    lock = anyio.Lock()
+
+    async def add_image(reference: str) -> str | None:
+        fetched = await reg.manifest(repo, reference)
+        if fetched is None:
+            return None
+        async with lock:
+            if fetched.digest in manifests:
+                return fetched.digest
+        children = tuple(m["digest"] for m in fetched.body.get("manifests", [])) if fetched.is_index else ()
+        created = await reg.created(repo, fetched)
+        for child in children:
+            child_manifest = await reg.manifest(repo, child)
+            child_created = await reg.created(repo, child_manifest) if child_manifest else None
+            created = created or child_created
+            async with lock:
+                manifests.setdefault(child, Manifest(child, child_manifest.media_type if child_manifest else "", child_created))
+        async with lock:
+            manifests[fetched.digest] = Manifest(fetched.digest, fetched.media_type, created, children)
+        return fetched.digest
+
+    async def add_tag(tag: str) -> None:
+        digest = await add_image(tag)
+        if digest:
+            async with lock:
+                tags[tag] = digest
+
+    async with anyio.create_task_group() as tg:
+        for tag in image_tags:
+            tg.start_soon(add_tag, tag)
+
+    async def add_artifact(tag: str, subject: str, kind: str) -> None:
+        fetched = await reg.manifest(repo, tag)
+        if fetched is None:
+            return
+        async with lock:
+            manifests[fetched.digest] = Manifest(fetched.digest, fetched.media_type, None, subject=subject, artifact=kind)
+            known = subject in manifests
+        if not known:
+            await add_image(subject)  # an untagged image, or None if it is gone (orphaned artifact)
+
+    async with anyio.create_task_group() as tg:
+        for tag, (subject, kind) in artifact_tags:
+            tg.start_soon(add_artifact, tag, subject, kind)
+    return Inventory(repository=f"{reg.registry}/{repo}", tags=dict(sorted(tags.items())), manifests=manifests)

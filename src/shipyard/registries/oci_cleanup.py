@@ -1,0 +1,21 @@
+"""Cleanup over the generic OCI distribution API (any registry with deletes enabled)."""
+
+from __future__ import annotations
+
+from shipyard.plan.refs import parse_reference
+from shipyard.plan.retention import Inventory
+from shipyard.registries.oci import OciRegistry, read_inventory
+
+
+class OciCleanupBackend:
+    """Deletes by manifest digest (``DELETE /v2/<name>/manifests/<digest>``)."""
+
+    def __init__(self, registry: OciRegistry) -> None:
+        self.registry = registry
+
+    async def inventory(self, repository: str) -> Inventory:
+        return await read_inventory(self.registry, repository)
+
+    async def delete(self, repository: str, item: str) -> None:
+        repo = parse_reference(f"{self.registry.registry}/{repository}").repository
+        await self.registry.delete_manifest(repo, item)

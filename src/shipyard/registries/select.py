@@ -1,0 +1,46 @@
+"""Pick the cleanup backend for a repository: the OCI API, GHCR's Packages API or Docker Hub's API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import StrEnum
+
+from shipyard.plan.errors import InvalidInput
+from shipyard.plan.refs import DOCKER_HUB, parse_repository
+from shipyard.registries.oci import OciRegistry
+from shipyard.registries.oci_cleanup import OciCleanupBackend
+from shipyard.secrets import Credentials
+from shipyard.steps.cleanup import CleanupBackend
+
+
+class BackendKind(StrEnum):
+    AUTO = "auto"
+    OCI = "oci"
+    GHCR = "ghcr"
+    DOCKERHUB = "dockerhub"
+
+
+def resolve_kind(repository: str, kind: BackendKind) -> BackendKind:
+    if kind is not BackendKind.AUTO:
+        return kind
+    registry = parse_repository(repository).registry
+    if registry == "ghcr.io":
+        return BackendKind.GHCR
+    if registry == DOCKER_HUB:
+        return BackendKind.DOCKERHUB
+    return BackendKind.OCI
+
+
+@asynccontextmanager
+async def open_backend(
+    repository: str, kind: BackendKind = BackendKind.AUTO, credentials: Credentials | None = None, api_url: str = ""
+) -> AsyncIterator[tuple[CleanupBackend, str]]:
+    """Yield ``(backend, repository path)`` for a full repository reference."""
+    ref = parse_repository(repository)
+    chosen = resolve_kind(repository, kind)
+    if chosen is BackendKind.OCI:
+        async with OciRegistry(ref.registry, credentials) as reg:
+            yield OciCleanupBackend(reg), ref.repository
+        return
+    raise InvalidInput("backend", chosen.value, "is not available yet", "Use --backend oci against the registry's own API.")

@@ -1,0 +1,58 @@
+"""Credentials that never print: resolved once from ``env:`` / ``file:`` sources, redacted everywhere.
+
+In module mode these come from ``dagger.Secret`` (``await secret.plaintext()`` at the moment of
+use); in the CLI they come from the same ``env:NAME`` / ``file:PATH`` sources ``dagger call`` takes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.plan.errors import InvalidInput
+
+
+class SecretValue:
+    """A secret string whose ``repr``/``str`` are redacted; ``reveal()`` is the only way in."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretValue(***)"
+
+    __str__ = __repr__
+
+
+def resolve_secret(source: str, *, what: str = "secret") -> SecretValue:
+    """Read ``env:NAME`` or ``file:PATH``; an empty or missing secret is an error naming the source."""
+    kind, sep, ref = source.partition(":")
+    if not sep or kind not in ("env", "file") or not ref:
+        raise InvalidInput(what, source, "is not a secret source", "Use env:NAME or file:PATH (never the secret itself).")
+    if kind == "env":
+        value = os.environ.get(ref)
+        if value is None:
+            raise InvalidInput(what, source, f"environment variable {ref} is not set", f"Export {ref} or use file:PATH.")
+    else:
+        path = Path(ref)
+        if not path.is_file():
+            raise InvalidInput(what, source, f"file {ref} does not exist", "Point file: at a readable file.")
+        value = path.read_text()
+    value = value.strip()
+    if not value:
+        raise InvalidInput(what, source, "is empty", "Put the token or password in it.")
+    return SecretValue(value)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and its secret, for one registry or API."""
+
+    username: str
+    password: SecretValue

@@ -1,0 +1,1 @@
+"""Executing steps: each module does one thing against an engine or a registry."""

@@ -1,0 +1,62 @@
+"""Integration fixtures: the local registry stack (ci/stack) and independent tools (crane, cosign).
+
+In CI (``CI`` set) a missing stack fails the run with the command that fixes it; on a developer
+machine without the stack the integration tests are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.tools import Tools
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Stack:
+    registry_a: str
+    registry_b: str
+    username_b: str
+    password_b: str
+    bin: Path
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    proc = subprocess.run(["bash", str(ROOT / "ci" / "stack"), "env", "--json"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        message = f"the integration stack is not up ({proc.stderr.strip()}): run `bash ci/stack up` first"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(f"developer machine without the stack: {message}")
+    env = json.loads(proc.stdout)
+    return Stack(
+        registry_a=env["SHIPYARD_REGISTRY_A"],
+        registry_b=env["SHIPYARD_REGISTRY_B"],
+        username_b=env["SHIPYARD_REGISTRY_B_USERNAME"],
+        password_b=Path(env["SHIPYARD_REGISTRY_B_PASSWORD_FILE"]).read_text().strip(),
+        bin=Path(env["SHIPYARD_STACK_BIN"]),
+    )
+
+
+@pytest.fixture(scope="session")
+def tools(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
+    home = tmp_path_factory.mktemp("tools")
+    t = Tools(bin=stack.bin, home=home)
+    t.login(stack.registry_b, stack.username_b, stack.password_b)
+    yield t
+
+
+@pytest.fixture
+def repo_name() -> str:
+    """A fresh repository name per test, so runs never see each other's leftovers."""
+    return f"it/{uuid.uuid4().hex[:10]}"
