@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import anyio
 
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
-from shipyard.plan.errors import ShipyardError
+from shipyard.plan.errors import InvalidInput, ShipyardError
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.retention import policy_from_args
@@ -19,6 +19,7 @@ from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, open_backend
 from shipyard.secrets import Credentials, resolve_secret
 from shipyard.steps.cleanup import CleanupReport, run_cleanup
+from shipyard.steps.readme import sync_readme
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     clean.add_argument("--api-url", default="", help="override the GHCR/Docker Hub API address (mirrors, tests)")
     clean.add_argument("--apply", action="store_true", help="delete; without it nothing is touched")
     clean.add_argument("--json", action="store_true")
+
+    readme = sub.add_parser("sync-readme", help="push a README as the Docker Hub repository overview")
+    readme.add_argument("--repository", required=True, help="docker.io/<namespace>/<name>")
+    readme.add_argument("--readme", default="README.md", help="the Markdown file to publish")
+    readme.add_argument("--short-description", default="", help="at most 100 characters")
+    readme.add_argument("--username", required=True)
+    readme.add_argument("--password", required=True, metavar="SOURCE", help="env:NAME or file:PATH holding a Docker Hub token")
+    readme.add_argument("--api-url", default="", help="override the Docker Hub API address (tests, mirrors)")
     return parser
 
 
@@ -79,6 +88,14 @@ def _credentials(username: str, password: str) -> Credentials | None:
         return None
     secret = resolve_secret(password, what="--password")
     return Credentials(username=username or "token", password=secret)
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise InvalidInput("readme", path, f"cannot be read ({exc.strerror})", "Point --readme at the Markdown file.") from None
 
 
 async def _cleanup(args: argparse.Namespace) -> CleanupReport:
@@ -130,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = anyio.run(_cleanup, args)
             print(report.dumps() if args.json else report.render_text())
             return 0 if report.ok else 3
+        if args.command == "sync-readme":
+            text = _read_text(args.readme)
+            credentials = _credentials(args.username, args.password)
+            print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url))
+            return 0
     except ShipyardError as exc:
         print(f"shipyard: error: {exc}", file=sys.stderr)
         return 2

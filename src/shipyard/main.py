@@ -17,6 +17,7 @@ from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, open_backend
 from shipyard.secrets import Credentials, SecretValue
 from shipyard.steps.cleanup import run_cleanup
+from shipyard.steps.readme import sync_readme as push_readme
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
 for _choice in (SigningMode, SbomFormat, BackendKind):
@@ -143,3 +144,15 @@ class Shipyard:
             source_date_epoch=source_date_epoch,
         )
         return plan.to_json() if json else plan.render_text()
+
+    @function
+    async def sync_readme(
+        self,
+        repository: Annotated[str, Doc("Docker Hub repository, e.g. docker.io/acme/app")],
+        readme: Annotated[dagger.File, Doc("Markdown file to publish as the overview (at most 25,000 bytes)")],
+        short_description: Annotated[str, Doc("Short description (at most 100 characters); empty leaves it as is")] = "",
+        api_url: Annotated[str, Doc("Override the Docker Hub API address")] = "",
+    ) -> str:
+        """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
+        credentials = await self._credentials(DOCKER_HUB)
+        return await push_readme(repository, await readme.contents(), short_description, credentials, api_url)

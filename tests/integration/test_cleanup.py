@@ -176,7 +176,7 @@ def test_cli_reads_the_password_from_env_and_never_prints_it(stack: Stack, tools
 def test_the_dagger_function_runs_the_same_cleanup(tools: Tools, seed: Seed) -> None:
     from shipyard.main import Shipyard
 
-    text = anyio.run(lambda: Shipyard().cleanup(repository=seed.repo, keep_prereleases=1, apply=True))
+    text: str = anyio.run(lambda: Shipyard().cleanup(repository=seed.repo, keep_prereleases=1, apply=True))
     assert "Deleted 4 item(s)" in text
     assert not tools.exists(f"{seed.repo}:2.0.0-rc.2")
 

@@ -60,6 +60,7 @@ class Manifest:
     children: tuple[str, ...] = ()  # platform manifests of an index
     subject: str | None = None  # set for signatures/attestations/SBOMs: the image they describe
     artifact: str | None = None  # "signature", "attestation" or "sbom"
+    tag: str | None = None  # an artifact's own tag (sha256-<subject>.sig), for tag-deleting backends
 
 
 @dataclass(frozen=True)
@@ -270,15 +271,14 @@ def plan_cleanup(inv: Inventory, policy: RetentionPolicy, now: datetime) -> Clea
         elif digest not in deleted_images:
             digest_decisions.append(Decision("child", digest, digest, Action.DELETE, "platform manifest of a deleted index"))
 
-    # Artifacts whose image no longer exists at all: orphans, deleted.
+    # Artifacts whose image no longer exists at all: orphans, deleted. (Tag-deleting backends
+    # cannot see untagged images, so there a missing subject proves nothing.)
     for manifest in sorted(inv.manifests.values(), key=lambda m: m.digest):
-        if manifest.artifact and manifest.subject and manifest.subject not in inv.manifests and manifest.digest not in kept:
-            digest_decisions.append(
-                Decision(
-                    manifest.artifact, manifest.digest, manifest.digest, Action.DELETE, f"orphaned {manifest.artifact}: its image is gone"
-                )
-            )
-            doomed.add(manifest.digest)
+        kind, subject = manifest.artifact, manifest.subject
+        if not kind or not subject or subject in inv.manifests or manifest.digest in kept or inv.deletes_tags_individually:
+            continue
+        digest_decisions.append(Decision(kind, manifest.digest, manifest.digest, Action.DELETE, f"orphaned {kind}: its image is gone"))
+        doomed.add(manifest.digest)
     for digest in sorted(kept - kept_roots):
         manifest = inv.manifests.get(digest)
         if digest in decided or not manifest:
@@ -290,6 +290,12 @@ def plan_cleanup(inv: Inventory, policy: RetentionPolicy, now: datetime) -> Clea
 
     if inv.deletes_tags_individually:
         order = [d.name for d in tag_decisions if d.action is Action.DELETE]
+        untagged_now = {d.digest for d in tag_decisions if d.action is Action.DELETE} - kept_roots
+        for manifest in sorted(inv.manifests.values(), key=lambda m: m.digest):
+            if manifest.artifact and manifest.tag and manifest.subject in untagged_now:
+                reason = f"{manifest.artifact} of an image that loses its last tag"
+                digest_decisions.append(Decision(manifest.artifact, manifest.tag, manifest.digest, Action.DELETE, reason))
+                order.insert(0, manifest.tag)
     else:
         all_deleted = doomed
         rank = {"artifact": 0, "index": 1, "child": 2}

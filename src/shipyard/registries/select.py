@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
 
-from shipyard.plan.errors import InvalidInput
 from shipyard.plan.refs import DOCKER_HUB, parse_repository
+from shipyard.registries.dockerhub import DockerHub
+from shipyard.registries.ghcr import GhcrBackend
 from shipyard.registries.oci import OciRegistry
 from shipyard.registries.oci_cleanup import OciCleanupBackend
 from shipyard.secrets import Credentials
@@ -39,8 +40,13 @@ async def open_backend(
     """Yield ``(backend, repository path)`` for a full repository reference."""
     ref = parse_repository(repository)
     chosen = resolve_kind(repository, kind)
-    if chosen is BackendKind.OCI:
-        async with OciRegistry(ref.registry, credentials) as reg:
-            yield OciCleanupBackend(reg), ref.repository
+    if chosen is BackendKind.DOCKERHUB:
+        async with DockerHub(credentials, api_url) as hub:
+            yield hub, ref.repository
         return
-    raise InvalidInput("backend", chosen.value, "is not available yet", "Use --backend oci against the registry's own API.")
+    async with OciRegistry(ref.registry, credentials) as reg:
+        if chosen is BackendKind.GHCR:
+            async with GhcrBackend(credentials, reg, api_url) as ghcr:
+                yield ghcr, ref.repository
+        else:
+            yield OciCleanupBackend(reg), ref.repository

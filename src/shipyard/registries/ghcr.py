@@ -1,0 +1,111 @@
+"""GHCR cleanup through the GitHub Packages REST API.
+
+Versions (digests, with their tags and push times) come from
+``GET /{orgs|users}/{owner}/packages/container/{package}/versions``, deletes go to
+``DELETE .../versions/{id}``. Index children are read from the registry itself (ghcr.io's
+OCI API), because deleting an "untagged" version that is a platform manifest of a kept
+multi-arch image is exactly the mistake this backend must never make.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shipyard.plan.errors import RegistryError
+from shipyard.plan.retention import Inventory, Manifest, cosign_artifact
+from shipyard.registries.http import fail, next_link
+from shipyard.registries.oci import OciRegistry
+from shipyard.secrets import Credentials
+
+GITHUB_API = "https://api.github.com"
+
+
+class GhcrBackend:
+    """``async with GhcrBackend(credentials, registry) as backend``; needs a token with
+    ``read:packages`` (and ``delete:packages`` to apply)."""
+
+    def __init__(self, credentials: Credentials | None, registry: OciRegistry, api_url: str = "") -> None:
+        self.api_url = (api_url or GITHUB_API).rstrip("/")
+        self.registry = registry
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+        if credentials:
+            headers["Authorization"] = f"Bearer {credentials.password.reveal()}"
+        self._api = httpx.AsyncClient(base_url=self.api_url, headers=headers, timeout=30.0)
+        self._version_ids: dict[str, int] = {}
+        self._versions_path: dict[str, str] = {}
+
+    async def __aenter__(self) -> GhcrBackend:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self._api.aclose()
+
+    @property
+    def _name(self) -> str:
+        return httpx.URL(self.api_url).netloc.decode() or self.api_url
+
+    async def _get(self, url: str, doing: str) -> httpx.Response:
+        try:
+            return await self._api.get(url)
+        except httpx.HTTPError as exc:
+            raise RegistryError(self._name, f"{doing} failed: {exc.__class__.__name__} (is the API reachable?)") from None
+
+    async def _versions(self, owner: str, package: str) -> tuple[str, list[dict[str, Any]]]:
+        encoded = quote(package, safe="")
+        for kind in ("orgs", "users"):
+            path = f"/{kind}/{owner}/packages/container/{encoded}/versions"
+            url: str | None = f"{path}?per_page=100"
+            versions: list[dict[str, Any]] = []
+            while url:
+                response = await self._get(url, f"listing versions of {owner}/{package}")
+                if response.status_code == 404 and kind == "orgs" and not versions:
+                    break  # not an organization: try the user namespace
+                if response.status_code != 200:
+                    raise fail(self._name, response, f"listing versions of ghcr.io/{owner}/{package}")
+                versions += response.json()
+                url = next_link(response)
+            else:
+                return path, versions
+        raise RegistryError(self._name, f"package ghcr.io/{owner}/{package} not found", 404)
+
+    async def inventory(self, repository: str) -> Inventory:
+        owner, _, package = repository.partition("/")
+        path, versions = await self._versions(owner, package)
+        self._versions_path[repository] = path
+        manifests: dict[str, Manifest] = {}
+        tags: dict[str, str] = {}
+        for version in versions:
+            digest = version["name"]
+            self._version_ids[digest] = int(version["id"])
+            created = datetime.fromisoformat(version["created_at"].replace("Z", "+00:00"))
+            version_tags = version.get("metadata", {}).get("container", {}).get("tags", [])
+            artifact = next((a for t in version_tags if (a := cosign_artifact(t))), None)
+            if artifact:
+                tag = next(t for t in version_tags if cosign_artifact(t))
+                manifests[digest] = Manifest(digest, created=created, subject=artifact[0], artifact=artifact[1], tag=tag)
+                continue
+            fetched = await self.registry.manifest(repository, digest)
+            children = tuple(m["digest"] for m in fetched.body.get("manifests", [])) if fetched and fetched.is_index else ()
+            manifests[digest] = Manifest(digest, fetched.media_type if fetched else "", created, children)
+            tags.update({t: digest for t in version_tags})
+        for manifest in list(manifests.values()):
+            for child in manifest.children:
+                manifests.setdefault(child, Manifest(child))
+        return Inventory(repository=f"{self.registry.registry}/{repository}", tags=dict(sorted(tags.items())), manifests=manifests)
+
+    async def delete(self, repository: str, item: str) -> None:
+        version_id = self._version_ids.get(item)
+        if version_id is None:
+            return  # not a package version of its own (already gone)
+        url = f"{self._versions_path[repository]}/{version_id}"
+        try:
+            response = await self._api.delete(url)
+        except httpx.HTTPError as exc:
+            raise RegistryError(self._name, f"deleting version {version_id} failed: {exc.__class__.__name__}") from None
+        if response.status_code not in (204, 404):
+            raise fail(self._name, response, f"deleting ghcr.io/{repository} version {version_id} ({item[:19]})")

@@ -1,0 +1,24 @@
+"""Push a README as a Docker Hub repository's overview (the seed workflow's last job)."""
+
+from __future__ import annotations
+
+from shipyard.plan.errors import InvalidInput
+from shipyard.plan.refs import DOCKER_HUB, parse_repository
+from shipyard.registries.dockerhub import DockerHub, validate_description
+from shipyard.secrets import Credentials
+
+
+async def sync_readme(repository: str, readme: str, short: str = "", credentials: Credentials | None = None, api_url: str = "") -> str:
+    """Validate sizes first, then update the description; returns a one-line summary."""
+    ref = parse_repository(repository)
+    if ref.registry != DOCKER_HUB:
+        raise InvalidInput(
+            "repository",
+            repository,
+            "is not on Docker Hub",
+            "sync-readme sets Docker Hub overviews: use docker.io/<namespace>/<name>.",
+        )
+    validate_description(readme, short)
+    async with DockerHub(credentials, api_url) as hub:
+        await hub.update_description(ref.repository, readme, short)
+    return f"updated the overview of docker.io/{ref.repository} ({len(readme.encode())} bytes)"
