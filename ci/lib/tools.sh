@@ -1,5 +1,5 @@
-# Host tools the tests use to read results back independently: crane and cosign,
-# built from Go modules at pinned versions into $BIN.
+# Host tools the tests use to read results back independently (crane, cosign) and to lint
+# the workflows (actionlint), built from Go modules at pinned versions into $BIN.
 build_go_tool() {  # NAME MODULE/PATH VERSION
   local name=$1 pkg=$2 version=$3
   if stamp_ok "$name" "$version" && [ -x "$BIN/$name" ]; then return 0; fi
@@ -11,4 +11,5 @@ build_go_tool() {  # NAME MODULE/PATH VERSION
 build_tools() {
   build_go_tool crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
   build_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION"
+  build_go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION"
 }

@@ -78,18 +78,23 @@ async def run_cleanup(
 
 async def _apply(backend: CleanupBackend, repository: str, inv: Inventory, plan: CleanupPlan, report: CleanupReport) -> None:
     blocked: dict[str, str] = {}  # digest -> why it must not be deleted now
+
+    def keep_children(digest: str, why: str) -> None:
+        for child in inv.manifests[digest].children if digest in inv.manifests else ():
+            blocked.setdefault(child, why)
+
     for item in plan.delete_order:
+        manifest = inv.manifests.get(item)
         if item in blocked:
             report.skipped.append((item, blocked[item]))
+            keep_children(item, f"its index {item[:19]} was left in place")
             continue
         try:
             await backend.delete(repository, item)
         except RegistryError as exc:
             report.failed.append((item, str(exc)))
-            manifest = inv.manifests.get(item)
             if manifest and manifest.subject:
                 blocked[manifest.subject] = f"its {manifest.artifact} {item[:19]} could not be deleted"
-            for child in manifest.children if manifest else ():
-                blocked[child] = f"its index {item[:19]} could not be deleted"
+            keep_children(item, f"its index {item[:19]} could not be deleted")
             continue
         report.deleted.append(item)
