@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, open_backend
 from shipyard.secrets import Credentials, resolve_secret
+from shipyard.source import SourceInfo, read_source
 from shipyard.steps.cleanup import CleanupReport, run_cleanup
 from shipyard.steps.readme import sync_readme
 
@@ -39,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--tag", required=True, help="version to release, e.g. v1.2.3")
     plan.add_argument("--target", action="append", default=[], help="repository to publish to; append ',optional'")
     plan.add_argument("--platform", action="append", default=[], help="e.g. linux/arm64 (repeatable or comma-separated)")
-    plan.add_argument("--sha", default="")
+    plan.add_argument("--source", default=None, metavar="DIR", help="Git checkout: commit, commit time and origin for the labels")
+    plan.add_argument("--sha", default="", help="commit SHA (default: HEAD of --source)")
     plan.add_argument("--event", default="push", choices=EVENTS)
     plan.add_argument("--spec", action="append", default=[])
     plan.add_argument("--flavor", action="append", default=[])
@@ -126,9 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("\n".join(result.tags) if result.tags else "(no tags)")
             return 0
         if args.command == "plan":
+            source = read_source(args.source) if args.source else SourceInfo()
             plan = build_release_plan(
                 tag=args.tag,
-                sha=args.sha,
+                sha=args.sha or source.sha,
                 event=args.event,
                 targets=args.target,
                 credentials=args.registry_credentials,
@@ -139,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sbom_formats=[SbomFormat(f) for f in args.sbom],
                 provenance=args.provenance,
                 scan=ScanPolicy.from_strings(args.scan_fail_on) if args.scan_fail_on else None,
-                source_date_epoch=parse_epoch(args.source_date_epoch),
+                source_date_epoch=parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH")),
+                commit_epoch=source.commit_epoch,
+                annotations={"source": source.url or None},
             )
             print(plan.to_json() if args.json else plan.render_text())
             return 0
