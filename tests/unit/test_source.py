@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,17 +43,15 @@ def make_repo(path: Path) -> str:
     return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def plan_of(source: Path, env: dict[str, str]) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "shipyard", "plan", "--tag", "v1.0.0", "--source", str(source), "--json"]
+    data: dict[str, Any] = json.loads(subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout)
+    return data
+
+
 def test_plan_takes_revision_created_and_source_from_git(tmp_path: Path) -> None:
     sha = make_repo(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    out = subprocess.run(
-        [sys.executable, "-m", "shipyard", "plan", "--tag", "v1.0.0", "--source", str(tmp_path), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    plan = json.loads(out.stdout)
+    plan = plan_of(tmp_path, {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"})
     assert plan["annotations"] == {
         "org.opencontainers.image.created": "2024-05-01T12:00:00Z",
         "org.opencontainers.image.revision": sha,
@@ -64,15 +63,8 @@ def test_plan_takes_revision_created_and_source_from_git(tmp_path: Path) -> None
 
 def test_source_date_epoch_overrides_the_commit_time(tmp_path: Path) -> None:
     make_repo(tmp_path)
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "86400"}
-    out = subprocess.run(
-        [sys.executable, "-m", "shipyard", "plan", "--tag", "v1.0.0", "--source", str(tmp_path), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    assert json.loads(out.stdout)["annotations"]["org.opencontainers.image.created"] == "1970-01-02T00:00:00Z"
+    plan = plan_of(tmp_path, {**os.environ, "SOURCE_DATE_EPOCH": "86400"})
+    assert plan["annotations"]["org.opencontainers.image.created"] == "1970-01-02T00:00:00Z"
 
 
 def test_a_directory_without_git_gives_no_metadata(tmp_path: Path) -> None:

@@ -11,14 +11,13 @@ apply there.
 from __future__ import annotations
 
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from shipyard.plan.errors import InvalidInput, RegistryError
 from shipyard.plan.retention import Inventory, Manifest, cosign_artifact
-from shipyard.registries.http import fail
+from shipyard.registries.http import ApiClient, fail
 from shipyard.secrets import Credentials
 
 HUB_API = "https://hub.docker.com"
@@ -40,46 +39,29 @@ def validate_description(readme: str, short: str) -> None:
         raise InvalidInput("short description", short, f"is longer than {SHORT_DESCRIPTION_LIMIT} characters", "Shorten it.")
 
 
-class DockerHub:
+class DockerHub(ApiClient):
     """``async with DockerHub(credentials) as hub``; logs in on first use."""
 
     def __init__(self, credentials: Credentials | None, api_url: str = "") -> None:
-        self.api_url = (api_url or HUB_API).rstrip("/")
+        super().__init__(api_url or HUB_API, headers={"Accept": "application/json"})
         self.credentials = credentials
-        self._api = httpx.AsyncClient(base_url=self.api_url, timeout=30.0, headers={"Accept": "application/json"})
         self._logged_in = False
-
-    async def __aenter__(self) -> DockerHub:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self._api.aclose()
-
-    @property
-    def _name(self) -> str:
-        return httpx.URL(self.api_url).netloc.decode() or self.api_url
 
     async def _call(self, method: str, url: str, doing: str, **kwargs: Any) -> httpx.Response:
         if not self._logged_in:
             await self._login()
-        try:
-            return await self._api.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RegistryError(self._name, f"{doing} failed: {exc.__class__.__name__} (is the API reachable?)") from None
+        return await self.send(method, url, doing, **kwargs)
 
     async def _login(self) -> None:
         if self.credentials is None:
             raise RegistryError(
-                self._name, "Docker Hub needs credentials: add with-registry-auth --address docker.io (or --username/--password)"
+                self.name, "Docker Hub needs credentials: add with-registry-auth --address docker.io (or --username/--password)"
             )
         body = {"identifier": self.credentials.username, "secret": self.credentials.password.reveal()}
-        try:
-            response = await self._api.post("/v2/auth/token", json=body)
-        except httpx.HTTPError as exc:
-            raise RegistryError(self._name, f"login failed: {exc.__class__.__name__} (is the API reachable?)") from None
+        response = await self.send("POST", "/v2/auth/token", "login", json=body)
         if response.status_code != 200:
-            raise fail(self._name, response, f"login as {self.credentials.username}")
-        self._api.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+            raise fail(self.name, response, f"login as {self.credentials.username}")
+        self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
         self._logged_in = True
 
     async def inventory(self, repository: str) -> Inventory:
@@ -90,7 +72,7 @@ class DockerHub:
         while url:
             response = await self._call("GET", url, f"listing tags of {repository}")
             if response.status_code != 200:
-                raise fail(self._name, response, f"listing tags of docker.io/{repository}")
+                raise fail(self.name, response, f"listing tags of docker.io/{repository}")
             page = response.json()
             for row in page.get("results", []):
                 digest = row.get("digest") or ""
@@ -110,7 +92,7 @@ class DockerHub:
         namespace, _, name = repository.partition("/")
         response = await self._call("DELETE", f"/v2/namespaces/{namespace}/repositories/{name}/tags/{item}", f"deleting tag {item}")
         if response.status_code not in (200, 202, 204, 404):
-            raise fail(self._name, response, f"deleting docker.io/{repository}:{item}")
+            raise fail(self.name, response, f"deleting docker.io/{repository}:{item}")
 
     async def update_description(self, repository: str, readme: str, short: str = "") -> dict[str, Any]:
         """Set the repository overview (and, if given, the short description)."""
@@ -123,6 +105,6 @@ class DockerHub:
             "PATCH", f"/v2/repositories/{namespace}/{name}/", f"updating the description of {repository}", json=body
         )
         if response.status_code != 200:
-            raise fail(self._name, response, f"updating the description of docker.io/{repository}")
+            raise fail(self.name, response, f"updating the description of docker.io/{repository}")
         data: dict[str, Any] = response.json()
         return data

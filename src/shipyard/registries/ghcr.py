@@ -10,50 +10,30 @@ multi-arch image is exactly the mistake this backend must never make.
 from __future__ import annotations
 
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from shipyard.plan.errors import RegistryError
 from shipyard.plan.retention import Inventory, Manifest, cosign_artifact
-from shipyard.registries.http import fail, next_link
+from shipyard.registries.http import ApiClient, fail, next_link
 from shipyard.registries.oci import OciRegistry
 from shipyard.secrets import Credentials
 
 GITHUB_API = "https://api.github.com"
 
 
-class GhcrBackend:
+class GhcrBackend(ApiClient):
     """``async with GhcrBackend(credentials, registry) as backend``; needs a token with
     ``read:packages`` (and ``delete:packages`` to apply)."""
 
     def __init__(self, credentials: Credentials | None, registry: OciRegistry, api_url: str = "") -> None:
-        self.api_url = (api_url or GITHUB_API).rstrip("/")
-        self.registry = registry
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
         if credentials:
             headers["Authorization"] = f"Bearer {credentials.password.reveal()}"
-        self._api = httpx.AsyncClient(base_url=self.api_url, headers=headers, timeout=30.0)
+        super().__init__(api_url or GITHUB_API, headers=headers)
+        self.registry = registry
         self._version_ids: dict[str, int] = {}
         self._versions_path: dict[str, str] = {}
-
-    async def __aenter__(self) -> GhcrBackend:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self._api.aclose()
-
-    @property
-    def _name(self) -> str:
-        return httpx.URL(self.api_url).netloc.decode() or self.api_url
-
-    async def _get(self, url: str, doing: str) -> httpx.Response:
-        try:
-            return await self._api.get(url)
-        except httpx.HTTPError as exc:
-            raise RegistryError(self._name, f"{doing} failed: {exc.__class__.__name__} (is the API reachable?)") from None
 
     async def _versions(self, owner: str, package: str) -> tuple[str, list[dict[str, Any]]]:
         encoded = quote(package, safe="")
@@ -62,16 +42,16 @@ class GhcrBackend:
             url: str | None = f"{path}?per_page=100"
             versions: list[dict[str, Any]] = []
             while url:
-                response = await self._get(url, f"listing versions of {owner}/{package}")
+                response = await self.send("GET", url, f"listing versions of {owner}/{package}")
                 if response.status_code == 404 and kind == "orgs" and not versions:
                     break  # not an organization: try the user namespace
                 if response.status_code != 200:
-                    raise fail(self._name, response, f"listing versions of ghcr.io/{owner}/{package}")
+                    raise fail(self.name, response, f"listing versions of ghcr.io/{owner}/{package}")
                 versions += response.json()
                 url = next_link(response)
             else:
                 return path, versions
-        raise RegistryError(self._name, f"package ghcr.io/{owner}/{package} not found", 404)
+        raise RegistryError(self.name, f"package ghcr.io/{owner}/{package} not found", 404)
 
     async def inventory(self, repository: str) -> Inventory:
         owner, _, package = repository.partition("/")
@@ -103,9 +83,6 @@ class GhcrBackend:
         if version_id is None:
             return  # not a package version of its own (already gone)
         url = f"{self._versions_path[repository]}/{version_id}"
-        try:
-            response = await self._api.delete(url)
-        except httpx.HTTPError as exc:
-            raise RegistryError(self._name, f"deleting version {version_id} failed: {exc.__class__.__name__}") from None
+        response = await self.send("DELETE", url, f"deleting version {version_id}")
         if response.status_code not in (204, 404):
-            raise fail(self._name, response, f"deleting ghcr.io/{repository} version {version_id} ({item[:19]})")
+            raise fail(self.name, response, f"deleting ghcr.io/{repository} version {version_id} ({item[:19]})")

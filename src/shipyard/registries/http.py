@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
@@ -97,3 +98,28 @@ class ChallengeAuth(httpx.Auth):
             return
         request.headers["Authorization"] = self._header
         yield request
+
+
+class ApiClient:
+    """An async HTTP client for one registry or API: ``async with``, and transport errors
+    become a :class:`RegistryError` that names the service."""
+
+    def __init__(self, base: str, **client_options: Any) -> None:
+        self.base = base.rstrip("/")
+        self.http = httpx.AsyncClient(base_url=self.base, timeout=30.0, **client_options)
+
+    @property
+    def name(self) -> str:
+        return httpx.URL(self.base).netloc.decode() or self.base
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.http.aclose()
+
+    async def send(self, method: str, url: str, doing: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self.http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RegistryError(self.name, f"{doing} failed: {exc.__class__.__name__}: {exc} (is it reachable?)") from None

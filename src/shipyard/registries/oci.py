@@ -6,16 +6,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import anyio
-import httpx
 
-from shipyard.plan.errors import RegistryError
 from shipyard.plan.refs import parse_repository
 from shipyard.plan.retention import Inventory, Manifest, cosign_artifact
-from shipyard.registries.http import ChallengeAuth, base_url, fail, next_link
+from shipyard.registries.http import ApiClient, ChallengeAuth, base_url, fail, next_link
 from shipyard.secrets import Credentials
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -36,32 +33,22 @@ class FetchedManifest:
         return self.media_type in INDEX_TYPES or "manifests" in self.body
 
 
-class OciRegistry:
+class OciRegistry(ApiClient):
     """An async client for one registry; use as ``async with OciRegistry(...) as reg``."""
 
     def __init__(self, registry: str, credentials: Credentials | None = None, *, plain_http: bool | None = None) -> None:
         self.registry = registry
-        self._client = httpx.AsyncClient(
-            base_url=base_url(registry, plain_http), auth=ChallengeAuth(registry, credentials), timeout=30.0, follow_redirects=True
-        )
+        super().__init__(base_url(registry, plain_http), auth=ChallengeAuth(registry, credentials), follow_redirects=True)
 
-    async def __aenter__(self) -> OciRegistry:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self._client.aclose()
-
-    async def _request(self, method: str, url: str, doing: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return await self._client.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RegistryError(self.registry, f"{doing} failed: {exc.__class__.__name__}: {exc} (is the registry reachable?)") from None
+    @property
+    def name(self) -> str:
+        return self.registry
 
     async def list_tags(self, repository: str) -> list[str]:
         tags: list[str] = []
         url: str | None = f"/v2/{repository}/tags/list?n=1000"
         while url:
-            response = await self._request("GET", url, f"listing tags of {repository}")
+            response = await self.send("GET", url, f"listing tags of {repository}")
             if response.status_code == 404:
                 return tags
             if response.status_code != 200:
@@ -72,7 +59,7 @@ class OciRegistry:
 
     async def manifest(self, repository: str, reference: str) -> FetchedManifest | None:
         """The manifest at a tag or digest, or ``None`` if it does not exist."""
-        response = await self._request(
+        response = await self.send(
             "GET", f"/v2/{repository}/manifests/{reference}", f"reading {repository}:{reference}", headers={"Accept": ACCEPT}
         )
         if response.status_code == 404:
@@ -85,14 +72,14 @@ class OciRegistry:
         return FetchedManifest(digest, media_type, body)
 
     async def blob_json(self, repository: str, digest: str) -> dict[str, Any]:
-        response = await self._request("GET", f"/v2/{repository}/blobs/{digest}", f"reading blob {digest}")
+        response = await self.send("GET", f"/v2/{repository}/blobs/{digest}", f"reading blob {digest}")
         if response.status_code != 200:
             raise fail(self.registry, response, f"reading blob {digest} of {repository}")
         data = response.json()
         return data if isinstance(data, dict) else {}
 
     async def delete_manifest(self, repository: str, digest: str) -> None:
-        response = await self._request("DELETE", f"/v2/{repository}/manifests/{digest}", f"deleting {digest}")
+        response = await self.send("DELETE", f"/v2/{repository}/manifests/{digest}", f"deleting {digest}")
         if response.status_code not in (200, 202, 404):
             raise fail(self.registry, response, f"deleting {repository}@{digest}")
 
