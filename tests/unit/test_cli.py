@@ -58,3 +58,28 @@ def test_plan_dry_run_json() -> None:
     data = json.loads(out.stdout)
     assert data["platforms"] == ["linux/amd64", "linux/arm/v7"]
     assert [s["name"] for s in data["steps"]][-2:] == ["promote-tags", "verify"]
+
+
+PASTED_TAGS = """\
+# from .github/workflows/release.yml
+type=schedule
+type=ref,event=branch
+type=ref,event=pr
+type=semver,pattern={{version}}
+type=semver,pattern={{major}}.{{minor}}
+type=semver,pattern={{major}},enable=true
+type=sha,prefix=sha-,format=short
+"""
+
+
+def test_a_whole_pasted_block_works_as_one_argument() -> None:
+    out = run(
+        "tags", "--ref", "refs/tags/v3.4.5", "--sha", SHA, "--json", "--spec", PASTED_TAGS, "--flavor", "latest=auto\nprefix=\nsuffix="
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"version": "3.4.5", "tags": ["3.4.5", "3.4", "3", "sha-860c190", "latest"]}
+
+
+def test_unsupported_lines_in_a_pasted_block_are_named() -> None:
+    out = run("tags", "--ref", "refs/tags/v3.4.5", "--spec", PASTED_TAGS + "type=match,pattern=v(.*)\n")
+    assert out.returncode == 2 and "type=match is not supported" in out.stderr

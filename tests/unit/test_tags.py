@@ -64,6 +64,12 @@ def test_ref_lines(event: str, ref: str, line: str, expected: list[str]) -> None
     assert tags(ref, [line], event=event) == expected
 
 
+def test_schedule_only_on_scheduled_runs_with_top_priority() -> None:
+    assert tags("refs/heads/main", ["type=schedule", "type=sha"], event="schedule") == ["nightly", "sha-860c190"]
+    assert tags("refs/heads/main", ["type=schedule,pattern=weekly", "type=ref,event=branch"], event="schedule") == ["weekly", "main"]
+    assert tags("refs/heads/main", ["type=schedule", "type=sha"], event="push") == ["sha-860c190"]
+
+
 def test_edge_only_on_the_configured_branch() -> None:
     assert tags("refs/heads/master", ["type=edge"], branch="master") == ["edge"]
     assert tags("refs/heads/feature", ["type=edge"], branch="master") == []
@@ -168,7 +174,8 @@ def test_outputs_are_sanitized() -> None:
         ("type=sha,format=medium", "unknown format"),
         ("type=raw,value=x,priority=high", "non-numeric priority"),
         ("type=raw", "needs a value"),
-        ("type=schedule", "not supported"),
+        ("type=match,pattern=v(.*)", "not supported"),
+        ("type=schedule,pattern=nightly-{{date 'YYYYMMDD'}}", "unknown expression"),
         ("type=raw,value=x,enable=${{ github.ref == 'x' }}", "unevaluated GitHub expression"),
         ("type=raw,value={{date 'YYYY'}}", "unknown expression"),
     ],

@@ -26,6 +26,7 @@ _RAW_ONLY = re.compile(r"\{\{\s*raw\s*\}\}")
 
 
 class TagType(StrEnum):
+    SCHEDULE = "schedule"
     SEMVER = "semver"
     SHA = "sha"
     RAW = "raw"
@@ -33,10 +34,12 @@ class TagType(StrEnum):
     EDGE = "edge"
 
 
-DEFAULT_PRIORITY = {TagType.SEMVER: 900, TagType.EDGE: 700, TagType.REF: 600, TagType.RAW: 200, TagType.SHA: 100}
-_UNSUPPORTED_TYPES = {"schedule", "match", "pep440"}
+DEFAULT_PRIORITY = {TagType.SCHEDULE: 1000, TagType.SEMVER: 900, TagType.EDGE: 700, TagType.REF: 600, TagType.RAW: 200, TagType.SHA: 100}
+_UNSUPPORTED_TYPES = {"match", "pep440"}
 EVENTS = ("push", "pull_request", "pull_request_target", "workflow_dispatch", "release", "schedule")
 _REF_EVENTS = ("branch", "tag", "pr")
+_GLOBAL_EXPRESSIONS = ("branch", "tag", "sha", "is_default_branch")
+_PATTERN_FIELDS = ("version", "major", "minor", "patch", "raw")
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,9 @@ def parse_tag_spec(line: str) -> TagSpec:
             attrs[key.strip().lower()] = value.strip()
     kind = kind or TagType.RAW.value
     if kind in _UNSUPPORTED_TYPES:
-        raise InvalidInput("tag spec", line, f"type={kind} is not supported by Shipyard", "Use type=semver, sha, raw, ref or edge.")
+        raise InvalidInput(
+            "tag spec", line, f"type={kind} is not supported by Shipyard", "Use type=semver, sha, raw, ref, edge or schedule."
+        )
     try:
         tag_type = TagType(kind)
     except ValueError:
@@ -183,6 +188,21 @@ def parse_tag_spec(line: str) -> TagSpec:
             raise InvalidInput("tag spec", line, f"has unknown format {attrs['format']!r}", "Use format=short or format=long.")
     elif tag_type is TagType.EDGE:
         attrs.setdefault("branch", "")
+    elif tag_type is TagType.SCHEDULE:
+        attrs.setdefault("pattern", "nightly")
+    for key, value in attrs.items():
+        allowed = _PATTERN_FIELDS if (tag_type is TagType.SEMVER and key == "pattern") else _GLOBAL_EXPRESSIONS
+        for name in _EXPRESSION.findall(value):
+            if name not in allowed:
+                raise InvalidInput(
+                    "tag spec",
+                    line,
+                    f"uses unknown expression {{{{{name}}}}}",
+                    "Use "
+                    + ", ".join(f"{{{{{n}}}}}" for n in allowed)
+                    + ("" if name.split()[0] != "date" else " ({{date}} would tie tags to the clock)")
+                    + ".",
+                )
     priority_text = attrs.get("priority", str(DEFAULT_PRIORITY[tag_type]))
     try:
         priority = int(priority_text)
@@ -370,6 +390,8 @@ def compute_tags(ctx: GitContext, specs: list[TagSpec] | None = None, flavor: Fl
                 acc.add(ev.affix("edge", spec), forced)
         elif spec.type is TagType.REF:
             _ref_line(spec, ctx, ev, acc, flavor)
+        elif spec.type is TagType.SCHEDULE and ctx.event == "schedule":
+            acc.add(ev.affix(ev.expand(spec.attrs["pattern"], "pattern"), spec), forced)
     if acc.main is None:
         return TagResult(None, (), False)
     latest = bool(acc.latest)
