@@ -1,8 +1,7 @@
-"""Shipyard: release container images from one typed, reproducible pipeline.
+"""Shipyard releases container images: tags, release plans, registry cleanup, Docker Hub overviews."""
 
-``Shipyard`` (the Dagger main object) is loaded lazily so that the pure planning code and
-the CLI can be imported without the Dagger SDK doing any work.
-"""
+# ``Shipyard`` (the Dagger main object) is loaded lazily, so that the pure planning code and
+# the CLI import without the Dagger SDK doing any work.
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ class RegistryAuth:
 
     address: str = field()
     username: str = field()
-    secret: dagger.Secret = field()
+    secret: dagger.Secret  # private state: never exposed as an API field
 
 
 @object_type
@@ -44,7 +44,7 @@ class TagSet:
 
 @object_type
 class Shipyard:
-    """Release container images: build for every platform, push, sign, attest, scan, verify, clean up."""
+    """Release container images. Available now: tags, plan (the dry run), cleanup and sync-readme."""
 
     auths: list[RegistryAuth] = dataclasses.field(default_factory=list)
 
@@ -55,7 +55,7 @@ class Shipyard:
         username: Annotated[str, Doc("User name (for GHCR, the GitHub user or any non-empty name)")],
         secret: Annotated[dagger.Secret, Doc("Token or password, e.g. env:GHCR_TOKEN")],
     ) -> Shipyard:
-        """Add credentials for a registry; chain it before publish, release or cleanup."""
+        """Add credentials for a registry or its API; chain it before cleanup or sync-readme."""
         kept = [a for a in self.auths if a.address != address]
         return dataclasses.replace(self, auths=[*kept, RegistryAuth(address=address, username=username, secret=secret)])
 

@@ -18,12 +18,16 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class SigningMode(StrEnum):
+    """How releases are signed with cosign: not at all, with a key pair, or keyless (OIDC)."""
+
     NONE = "none"
     KEY = "key"
     KEYLESS = "keyless"
 
 
 class SbomFormat(StrEnum):
+    """SBOM document formats syft writes and cosign attaches."""
+
     SPDX_JSON = "spdx-json"
     CYCLONEDX_JSON = "cyclonedx-json"
 
@@ -34,6 +38,8 @@ class SbomFormat(StrEnum):
 
 
 class Severity(StrEnum):
+    """Trivy vulnerability severities."""
+
     UNKNOWN = "UNKNOWN"
     LOW = "LOW"
     MEDIUM = "MEDIUM"

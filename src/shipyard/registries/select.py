@@ -16,6 +16,8 @@ from shipyard.steps.cleanup import CleanupBackend
 
 
 class BackendKind(StrEnum):
+    """Which API cleanup uses: chosen by registry (auto), the OCI API, GHCR's or Docker Hub's."""
+
     AUTO = "auto"
     OCI = "oci"
     GHCR = "ghcr"
