@@ -59,7 +59,20 @@ def versions() -> list[Version]:
         Version(7, dg(3), [], ago(2), image()),  # truly untagged, new
         Version(8, dg(4), ["2.0.0-rc.1"], ago(50), image()),
         Version(9, dg(5), ["2.0.0-rc.2"], ago(40), image()),
+        # OCI 1.1 referrers fallback for 2.0.0-rc.1: tag sha256-<subject> -> index -> signature manifest,
+        # which GHCR lists as an untagged version of its own
+        Version(10, dg(60), [f"sha256-{4:064x}"], ago(50), referrers_index(dg(61))),
+        Version(11, dg(61), [], ago(50), image()),
     ]
+
+
+def referrers_index(*listed: str) -> dict[str, object]:
+    artifact = "application/vnd.dev.cosign.artifact.sig.v1+json"
+    return {
+        "schemaVersion": 2,
+        "mediaType": INDEX,
+        "manifests": [{"mediaType": MANIFEST, "digest": d, "size": 1, "artifactType": artifact} for d in listed],
+    }
 
 
 @pytest.fixture
@@ -82,13 +95,19 @@ def cleanup(server: FakeGitHub, token: str, *, apply: bool, repo: str = "acme/ap
 
 def test_lists_every_page_and_never_deletes_children_of_a_kept_index(github: FakeGitHub) -> None:
     report = cleanup(github, "ghp_admin", apply=True, keep_untagged=1, keep_prereleases=1)
-    assert set(report.deleted) == {dg(2), dg(42), dg(4)}
+    assert set(report.deleted) == {dg(2), dg(42), dg(4), dg(60), dg(61)}
     deleted_ids = sorted(int(p.rsplit("/", 1)[1]) for p in github.calls("DELETE"))
-    assert deleted_ids == [5, 6, 8]
+    assert deleted_ids == [5, 6, 8, 10, 11]
     assert all("/orgs/acme/packages/container/app/versions/" in p for p in github.calls("DELETE"))
     pages = [p for p in github.calls("GET") if "/versions?" in p]
     assert any("page=2" in p for p in pages) and any("page=3" in p for p in pages)
     assert {v.id for v in github.versions} == {1, 2, 3, 4, 7, 9}
+
+
+def test_referrer_versions_are_not_mistaken_for_untagged_images(github: FakeGitHub) -> None:
+    report = cleanup(github, "ghp_admin", apply=False, keep_untagged=0)
+    assert dg(61) not in report.plan.delete_order
+    assert {d.digest: d.reason for d in report.plan.digests}[dg(61)] == "referrer of a kept image"
 
 
 def test_dry_run_deletes_nothing(github: FakeGitHub) -> None:
@@ -102,7 +121,7 @@ def test_user_owned_packages_fall_back_to_the_users_namespace() -> None:
     server.start()
     try:
         report = cleanup(server, "ghp_admin", apply=True, keep_prereleases=0)
-        assert {dg(4), dg(5)} == set(report.deleted)
+        assert {dg(4), dg(5), dg(60), dg(61)} == set(report.deleted)
         assert all(p.startswith("/users/acme/") for p in server.calls("DELETE"))
     finally:
         server.stop()
@@ -113,7 +132,7 @@ def test_nested_package_names_are_url_encoded() -> None:
     server.start()
     try:
         report = cleanup(server, "ghp_admin", apply=False, repo="acme/app/worker", keep_prereleases=0)
-        assert set(report.plan.delete_order) == {dg(4), dg(5)}
+        assert set(report.plan.delete_order) == {dg(4), dg(5), dg(60), dg(61)}
         assert any("/packages/container/app%2Fworker/versions" in p for p in server.calls("GET"))
     finally:
         server.stop()
@@ -133,4 +152,4 @@ def test_missing_delete_scope_fails_each_delete_and_never_orphans(github: FakeGi
     assert "HTTP 403" in failed[dg(42)] and "delete:packages" in failed[dg(42)]
     # the image whose signature could not be deleted is left alone: no orphaned signature
     assert dg(2) in dict(report.skipped)
-    assert len(github.versions) == 9
+    assert len(github.versions) == 11

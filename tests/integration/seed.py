@@ -2,11 +2,12 @@
 
 Layout (ages relative to now; every image carries org.opencontainers.image.created):
 
-  1.0.0                       release, 200 days, signed
+  1.0.0                       release, 200 days, signed (tag scheme and OCI 1.1 referrers)
   1.1.0, 1.1, 1, latest       multi-arch index (amd64, arm64), 100 days; index and arm64 signed,
                               index attested (spdxjson)
   2.0.0-rc.1                  pre-release, 50 days, signed
-  2.0.0-rc.2                  pre-release, 40 days
+  2.0.0-rc.2                  pre-release, 40 days, signed the OCI 1.1 way only (referrers
+                              fallback tag sha256-<digest> -> index -> signature manifest)
   2.0.0-rc.3                  pre-release index (amd64, arm64), 30 days, index and amd64 signed
   feature-x                   branch build, 120 days
   edge                        moved three times: U1 (60 days, signed) and U2 (an index, 90 days,
@@ -101,4 +102,6 @@ def seed_repository(tools: Tools, repo: str) -> Seed:
     tools.sign(f"{repo}@{seed.children['1.1.0'][1]}", key)
     tools.sign(f"{repo}@{seed.children['2.0.0-rc.3'][0]}", key)
     tools.attest(f"{repo}@{d['1.1.0']}", key, {"spdxVersion": "SPDX-2.3", "name": "seed"})
+    tools.sign_referrers(f"{repo}@{d['1.0.0']}", key)
+    tools.sign_referrers(f"{repo}@{d['2.0.0-rc.2']}", key)
     return seed

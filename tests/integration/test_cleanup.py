@@ -38,6 +38,12 @@ def sig(tools: Tools, seed: Seed, digest: str, suffix: str = "sig") -> str:
     return tools.digest(f"{seed.repo}:{seed.sig_tag(digest, suffix)}")
 
 
+def referrers(tools: Tools, seed: Seed, digest: str) -> set[str]:
+    """The OCI 1.1 fallback index of ``digest`` and the manifests it lists."""
+    tag = f"{seed.repo}:{digest.replace(':', '-')}"
+    return {tools.digest(tag), *(m["digest"] for m in tools.manifest(tag)["manifests"])}
+
+
 def orphan_sig(tools: Tools, seed: Seed) -> str:
     return sig(tools, seed, seed.digests["gone"])
 
@@ -46,7 +52,13 @@ def expected(tools: Tools, seed: Seed, policy: str) -> set[str]:
     d, c = seed.digests, seed.children
     orphan = orphan_sig(tools, seed)
     return {
-        "prereleases": {d["2.0.0-rc.1"], sig(tools, seed, d["2.0.0-rc.1"]), d["2.0.0-rc.2"], orphan},
+        "prereleases": {
+            d["2.0.0-rc.1"],
+            sig(tools, seed, d["2.0.0-rc.1"]),
+            d["2.0.0-rc.2"],
+            *referrers(tools, seed, d["2.0.0-rc.2"]),
+            orphan,
+        },
         "untagged": {d["U2"], *c["U2"], sig(tools, seed, d["U2"]), orphan},
         "age": {d["feature-x"], orphan},
         "only-untagged": {d["U1"], sig(tools, seed, d["U1"]), d["U2"], *c["U2"], sig(tools, seed, d["U2"]), orphan},
@@ -68,7 +80,7 @@ def seed(stack: Stack, tools: Tools, repo_name: str) -> Seed:
 
 def assert_no_orphans(tools: Tools, seed: Seed) -> None:
     for tag in tools.tags(seed.repo):
-        if tag.startswith("sha256-"):
+        if tag.startswith("sha256-"):  # .sig/.att tags and OCI 1.1 referrers fallback tags
             subject = tag.split(".")[0].replace("sha256-", "sha256:")
             assert tools.exists(f"{seed.repo}@{subject}"), f"orphaned {tag}"
 
@@ -77,6 +89,7 @@ def assert_kept_release_still_verifies(tools: Tools, seed: Seed) -> None:
     assert tools.verify(f"{seed.repo}:1.1.0", seed.pub)
     assert tools.verify(f"{seed.repo}@{seed.children['1.1.0'][1]}", seed.pub)
     assert tools.verify(f"{seed.repo}:1.0.0", seed.pub)
+    assert tools.verify_referrers(f"{seed.repo}:1.0.0", seed.pub)
     assert tools.verify_attestation(f"{seed.repo}:latest", seed.pub, "spdxjson")
     for child in seed.children["1.1.0"]:
         assert tools.exists(f"{seed.repo}@{child}")
@@ -95,6 +108,7 @@ def test_dry_run_plans_exactly_the_expected_set_for_each_policy_and_touches_noth
 def test_apply_deletes_exactly_the_plan_keeps_releases_verifiable_and_is_idempotent(tools: Tools, seed: Seed, policy: str) -> None:
     want = expected(tools, seed, policy)
     everything = {*seed.digests.values(), *(c for cs in seed.children.values() for c in cs)} - {seed.digests["gone"]}
+    everything |= referrers(tools, seed, seed.digests["1.0.0"]) | referrers(tools, seed, seed.digests["2.0.0-rc.2"])
     report = cleanup(seed, POLICIES[policy], apply=True)
     assert report.ok, report.failed
     assert set(report.deleted) == want
@@ -177,7 +191,7 @@ def test_the_dagger_function_runs_the_same_cleanup(tools: Tools, seed: Seed) -> 
     from shipyard.main import Shipyard
 
     text: str = anyio.run(lambda: Shipyard().cleanup(repository=seed.repo, keep_prereleases=1, apply=True))
-    assert "Deleted 4 item(s)" in text
+    assert "Deleted 6 item(s)" in text
     assert not tools.exists(f"{seed.repo}:2.0.0-rc.2")
 
 

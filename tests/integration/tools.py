@@ -21,9 +21,12 @@ class Tools:
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_CONFIG": str(self.home / "docker"), "COSIGN_PASSWORD": COSIGN_PASSWORD, "HOME": str(self.home)}
 
-    def run(self, tool: str, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, tool: str, *args: str, check: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {**self.env, **(env or {})}
         proc = subprocess.run(
-            [str(self.bin / tool), *args], capture_output=True, text=True, env=self.env, cwd=self.home, input=stdin, check=False
+            [str(self.bin / tool), *args], capture_output=True, text=True, env=full_env, cwd=self.home, input=stdin, check=False
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"{tool} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -57,6 +60,24 @@ class Tools:
 
     def sign(self, ref: str, key: Path) -> None:
         self.run("cosign", "sign", "--key", str(key), "--tlog-upload=false", "--allow-insecure-registry", "--yes", ref)
+
+    def sign_referrers(self, ref: str, key: Path) -> None:
+        """Sign the OCI 1.1 way: a manifest with a subject, found through the referrers fallback tag."""
+        args = (
+            "sign",
+            "--key",
+            str(key),
+            "--tlog-upload=false",
+            "--allow-insecure-registry",
+            "--yes",
+            "--registry-referrers-mode=oci-1-1",
+            ref,
+        )
+        self.run("cosign", *args, env={"COSIGN_EXPERIMENTAL": "1"})
+
+    def verify_referrers(self, ref: str, pub: Path) -> bool:
+        args = ("verify", "--key", str(pub), "--insecure-ignore-tlog", "--allow-insecure-registry", "--experimental-oci11", ref)
+        return self.run("cosign", *args, check=False, env={"COSIGN_EXPERIMENTAL": "1"}).returncode == 0
 
     def attest(self, ref: str, key: Path, predicate: dict[str, Any], kind: str = "spdxjson") -> None:
         path = self.home / "predicate.json"

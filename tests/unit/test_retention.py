@@ -15,7 +15,7 @@ from shipyard.plan.retention import (
     Inventory,
     Manifest,
     RetentionPolicy,
-    cosign_artifact,
+    artifact_tag,
     parse_duration,
     plan_cleanup,
 )
@@ -191,10 +191,10 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-def test_cosign_artifact_tags() -> None:
-    assert cosign_artifact(f"sha256-{'a' * 64}.sig") == (f"sha256:{'a' * 64}", "signature")
-    assert cosign_artifact(f"sha256-{'a' * 64}.att") == (f"sha256:{'a' * 64}", "attestation")
-    assert cosign_artifact("1.2.3") is None
+def test_artifact_tag_tags() -> None:
+    assert artifact_tag(f"sha256-{'a' * 64}.sig") == (f"sha256:{'a' * 64}", "signature")
+    assert artifact_tag(f"sha256-{'a' * 64}.att") == (f"sha256:{'a' * 64}", "attestation")
+    assert artifact_tag("1.2.3") is None
 
 
 def test_bad_policies() -> None:

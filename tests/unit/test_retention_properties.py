@@ -45,8 +45,13 @@ def inventories(draw: st.DrawFn) -> Inventory:
     subjects = [*list(manifests), dg(999)]  # dg(999) does not exist: its artifacts are orphans
     for j in range(draw(st.integers(0, 6))):
         subject = draw(st.sampled_from(subjects))
-        kind = draw(st.sampled_from(["signature", "attestation", "sbom"]))
-        manifests[dg(500 + j)] = Manifest(dg(500 + j), subject=subject, artifact=kind)
+        kind = draw(st.sampled_from(["signature", "attestation", "sbom", "referrers"]))
+        listed: tuple[str, ...] = ()
+        if kind == "referrers":  # OCI 1.1 fallback index; the manifests it lists carry no tag
+            listed = tuple(dg(700 + 10 * j + k) for k in range(draw(st.integers(1, 2))))
+            for digest in listed:
+                manifests[digest] = Manifest(digest)
+        manifests[dg(500 + j)] = Manifest(dg(500 + j), children=listed, subject=subject, artifact=kind)
     images = [dg(i) for i in range(n_images)]
     tags = draw(st.dictionaries(st.sampled_from(TAG_NAMES), st.sampled_from(images), max_size=8))
     return Inventory("r/app", tags, manifests)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -24,21 +24,42 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.tags import parse_semver
 
-# cosign's tag scheme for artifacts attached to an image: sha256-<hex>.sig / .att / .sbom
-COSIGN_TAG = re.compile(r"(sha256)-([0-9a-f]{64})\.(sig|att|sbom)")
-_ARTIFACT_KIND = {"sig": "signature", "att": "attestation", "sbom": "sbom"}
+# Tags that name another image's artifacts: cosign's sha256-<hex>.sig / .att / .sbom, and the
+# OCI 1.1 referrers fallback sha256-<hex> (an index listing the manifests whose subject is it).
+ARTIFACT_TAG = re.compile(r"(sha256)-([0-9a-f]{64})(?:\.(sig|att|sbom))?")
+_ARTIFACT_KIND = {"sig": "signature", "att": "attestation", "sbom": "sbom", None: "referrers"}
+_ARTIFACT_TYPES = {"sig": "signature", "att": "attestation", "in-toto": "attestation", "sbom": "sbom", "spdx": "sbom", "cyclonedx": "sbom"}
 DEFAULT_PROTECT = ("latest", "stable")
 RELEASE_TAG_PATTERN = r"v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}"
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def cosign_artifact(tag: str) -> tuple[str, str] | None:
-    """``(subject digest, kind)`` for a cosign artifact tag, else ``None``."""
-    match = COSIGN_TAG.fullmatch(tag)
+def artifact_tag(tag: str) -> tuple[str, str] | None:
+    """``(subject digest, kind)`` for a tag that names another image's artifacts, else ``None``."""
+    match = ARTIFACT_TAG.fullmatch(tag)
     if not match:
         return None
     return f"{match.group(1)}:{match.group(2)}", _ARTIFACT_KIND[match.group(3)]
+
+
+def artifact_kind(artifact_type: str) -> str:
+    """A readable kind for an OCI ``artifactType`` (e.g. cosign's ``...artifact.sig.v1+json``)."""
+    lowered = artifact_type.lower()
+    return next((kind for key, kind in _ARTIFACT_TYPES.items() if key in lowered), "referrer")
+
+
+def _with_listed_referrers(inv: Inventory) -> Inventory:
+    """Manifests listed by a referrers fallback index are artifacts of the same subject."""
+    manifests = dict(inv.manifests)
+    for index in inv.manifests.values():
+        if index.artifact != "referrers" or not index.subject:
+            continue
+        for child in index.children:
+            listed = manifests.get(child) or Manifest(child)
+            if not listed.artifact:
+                manifests[child] = replace(listed, subject=index.subject, artifact=listed.artifact or "referrer")
+    return replace(inv, manifests=manifests)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -228,6 +249,7 @@ def _newest_first(inv: Inventory, items: list[tuple[str, str]]) -> list[tuple[st
 
 def plan_cleanup(inv: Inventory, policy: RetentionPolicy, now: datetime) -> CleanupPlan:
     """Apply ``policy`` to ``inv`` as of ``now``."""
+    inv = _with_listed_referrers(inv)
     graph = _Graph(inv)
     tag_decisions = _decide_tags(inv, policy, now)
     kept_tags = {d.name for d in tag_decisions if d.action is Action.KEEP}
@@ -298,12 +320,12 @@ def plan_cleanup(inv: Inventory, policy: RetentionPolicy, now: datetime) -> Clea
                 order.insert(0, manifest.tag)
     else:
         all_deleted = doomed
-        rank = {"artifact": 0, "index": 1, "child": 2}
+        rank = {"referrers": 0, "artifact": 1, "index": 2, "child": 3}
 
         def phase(digest: str) -> tuple[int, str]:
             m = inv.manifests.get(digest)
             if m and m.artifact:
-                return rank["artifact"], digest
+                return rank["referrers" if m.artifact == "referrers" else "artifact"], digest
             is_child = any(digest in (inv.manifests[p].children if p in inv.manifests else ()) for p in all_deleted)
             return (rank["child"] if is_child else rank["index"]), digest
 

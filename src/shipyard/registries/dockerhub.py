@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from shipyard.plan.errors import InvalidInput, RegistryError
-from shipyard.plan.retention import Inventory, Manifest, cosign_artifact
+from shipyard.plan.retention import Inventory, Manifest, artifact_tag
 from shipyard.registries.http import ApiClient, fail
 from shipyard.secrets import Credentials
 
@@ -78,7 +78,7 @@ class DockerHub(ApiClient):
                 digest = row.get("digest") or ""
                 pushed = row.get("tag_last_pushed") or row.get("last_updated")
                 created = datetime.fromisoformat(pushed.replace("Z", "+00:00")) if pushed else None
-                artifact = cosign_artifact(row["name"])
+                artifact = artifact_tag(row["name"])
                 if artifact:
                     manifests[digest] = Manifest(digest, created=created, subject=artifact[0], artifact=artifact[1], tag=row["name"])
                     continue

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shipyard.plan.errors import RegistryError
-from shipyard.plan.retention import Inventory, Manifest, cosign_artifact
+from shipyard.plan.retention import Inventory, Manifest, artifact_tag
 from shipyard.registries.http import ApiClient, fail, next_link
 from shipyard.registries.oci import OciRegistry
 from shipyard.secrets import Credentials
@@ -64,10 +64,14 @@ class GhcrBackend(ApiClient):
             self._version_ids[digest] = int(version["id"])
             created = datetime.fromisoformat(version["created_at"].replace("Z", "+00:00"))
             version_tags = version.get("metadata", {}).get("container", {}).get("tags", [])
-            artifact = next((a for t in version_tags if (a := cosign_artifact(t))), None)
+            artifact = next((a for t in version_tags if (a := artifact_tag(t))), None)
             if artifact:
-                tag = next(t for t in version_tags if cosign_artifact(t))
-                manifests[digest] = Manifest(digest, created=created, subject=artifact[0], artifact=artifact[1], tag=tag)
+                tag = next(t for t in version_tags if artifact_tag(t))
+                listed: tuple[str, ...] = ()
+                if artifact[1] == "referrers":  # an index listing the subject's referrers
+                    fetched_index = await self.registry.manifest(repository, digest)
+                    listed = tuple(m["digest"] for m in fetched_index.body.get("manifests", [])) if fetched_index else ()
+                manifests[digest] = Manifest(digest, created=created, children=listed, subject=artifact[0], artifact=artifact[1], tag=tag)
                 continue
             fetched = await self.registry.manifest(repository, digest)
             children = tuple(m["digest"] for m in fetched.body.get("manifests", [])) if fetched and fetched.is_index else ()

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from shipyard.plan.refs import parse_repository
-from shipyard.plan.retention import Inventory, Manifest, cosign_artifact
+from shipyard.plan.retention import Inventory, Manifest, artifact_kind, artifact_tag
 from shipyard.registries.http import ApiClient, ChallengeAuth, base_url, fail, next_link
 from shipyard.secrets import Credentials
 
@@ -110,7 +110,8 @@ def _parse_time(value: str) -> datetime | None:
 
 
 async def read_inventory(reg: OciRegistry, repository: str) -> Inventory:
-    """Read tags, the manifests they reach, and cosign artifacts (``sha256-<digest>.sig|.att|.sbom``).
+    """Read tags, the manifests they reach, and artifacts: cosign's ``sha256-<digest>.sig|.att|.sbom``
+    tags and OCI 1.1 referrers fallback indexes (``sha256-<digest>``).
 
     The distribution API cannot list untagged manifests; untagged images are found through
     the artifact tags that name them (the usual leftover of a moved tag).
@@ -119,8 +120,8 @@ async def read_inventory(reg: OciRegistry, repository: str) -> Inventory:
     all_tags = await reg.list_tags(repo)
     manifests: dict[str, Manifest] = {}
     tags: dict[str, str] = {}
-    artifact_tags = [(t, a) for t in all_tags if (a := cosign_artifact(t))]
-    image_tags = [t for t in all_tags if not cosign_artifact(t)]
+    artifact_tags = [(t, a) for t in all_tags if (a := artifact_tag(t))]
+    image_tags = [t for t in all_tags if not artifact_tag(t)]
     lock = anyio.Lock()
 
     async def add_image(reference: str) -> str | None:
@@ -156,8 +157,15 @@ async def read_inventory(reg: OciRegistry, repository: str) -> Inventory:
         fetched = await reg.manifest(repo, tag)
         if fetched is None:
             return
+        listed = fetched.body.get("manifests", []) if kind == "referrers" else []
         async with lock:
-            manifests[fetched.digest] = Manifest(fetched.digest, fetched.media_type, None, subject=subject, artifact=kind)
+            children = tuple(d["digest"] for d in listed)
+            manifests[fetched.digest] = Manifest(fetched.digest, fetched.media_type, None, children, subject=subject, artifact=kind)
+            for descriptor in listed:
+                referrer_kind = artifact_kind(descriptor.get("artifactType", ""))
+                manifests[descriptor["digest"]] = Manifest(
+                    descriptor["digest"], descriptor.get("mediaType", ""), subject=subject, artifact=referrer_kind
+                )
             known = subject in manifests
         if not known:
             await add_image(subject)  # an untagged image, or None if it is gone (orphaned artifact)
