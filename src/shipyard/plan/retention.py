@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -251,93 +252,118 @@ def plan_cleanup(inv: Inventory, policy: RetentionPolicy, now: datetime) -> Clea
     """Apply ``policy`` to ``inv`` as of ``now``."""
     inv = _with_listed_referrers(inv)
     graph = _Graph(inv)
-    tag_decisions = _decide_tags(inv, policy, now)
-    kept_tags = {d.name for d in tag_decisions if d.action is Action.KEEP}
-    kept_roots = {inv.tags[t] for t in kept_tags}
+    by_digest = not inv.deletes_tags_individually
+    tags = _decide_tags(inv, policy, now)
+    if by_digest:  # deleting a tag deletes its digest: impossible while a kept tag shares it
+        kept_tags = [d.name for d in tags if d.action is Action.KEEP]
 
-    if not inv.deletes_tags_individually:
-        # Deleting a tag means deleting its digest: impossible while a kept tag shares it.
-        final: list[Decision] = []
-        for d in tag_decisions:
-            if d.action is Action.DELETE and d.digest in kept_roots:
-                sharing = sorted(t for t in kept_tags if inv.tags[t] == d.digest)
-                d = Decision("tag", d.name, d.digest, Action.KEEP, f"{d.reason}, but its digest is also tagged {', '.join(sharing)} (kept)")
-            final.append(d)
-        tag_decisions = final
-        kept_tags = {d.name for d in tag_decisions if d.action is Action.KEEP}
-        kept_roots = {inv.tags[t] for t in kept_tags}
+        def shared(d: Decision) -> str:
+            return "its digest is also tagged " + ", ".join(sorted(t for t in kept_tags if inv.tags[t] == d.digest)) + " (kept)"
 
-    deleted_tag_digests = {d.digest for d in tag_decisions if d.action is Action.DELETE}
-    untagged = _untagged_images(inv, graph, kept_roots | deleted_tag_digests)
-    untagged_decisions, kept_untagged = _decide_untagged(inv, policy, untagged)
+        tags = _keep_where(tags, _kept_digests(inv, tags), shared)
+    kept_roots = _kept_digests(inv, tags)
+    deleted_by_tag = {d.digest for d in tags if d.action is Action.DELETE}
+
+    untagged, kept_untagged = _decide_untagged(inv, policy, _untagged_images(inv, kept_roots | deleted_by_tag))
     kept = graph.closure(kept_roots | kept_untagged)
+    if by_digest:  # a digest inside a kept image (a child, a referrer) survives even if tagged for deletion
+        tags = _keep_where(tags, kept, lambda _: "its digest is part of a kept image")
+        deleted_by_tag -= kept
 
-    if not inv.deletes_tags_individually:
-        tag_decisions = [
-            Decision("tag", d.name, d.digest, Action.KEEP, f"{d.reason}, but its digest is part of a kept image")
-            if d.action is Action.DELETE and d.digest in kept
-            else d
-            for d in tag_decisions
-        ]
-    digest_decisions: list[Decision] = list(untagged_decisions)
-    deleted_images = {d.digest for d in untagged_decisions if d.action is Action.DELETE}
-    if not inv.deletes_tags_individually:
-        deleted_images |= deleted_tag_digests - kept
+    deleted_images = {d.digest for d in untagged if d.action is Action.DELETE} | (deleted_by_tag if by_digest else set())
     doomed = graph.closure(deleted_images) - kept
-    decided = {d.digest for d in digest_decisions}
-    order: list[str] = []
-    for digest in sorted(doomed - decided):
-        manifest = inv.manifests.get(digest)
-        if manifest and manifest.artifact:
-            digest_decisions.append(Decision(manifest.artifact, digest, digest, Action.DELETE, f"{manifest.artifact} of a deleted image"))
-        elif digest not in deleted_images:
-            digest_decisions.append(Decision("child", digest, digest, Action.DELETE, "platform manifest of a deleted index"))
+    digests = [*untagged, *_followers(inv, doomed - {d.digest for d in untagged}, deleted_images)]
+    if by_digest:
+        orphans = _orphans(inv, kept)
+        digests += orphans
+        doomed |= {d.digest for d in orphans}
+    digests += _kept_followers(inv, kept - kept_roots - kept_untagged)
 
-    # Artifacts whose image no longer exists at all: orphans, deleted. (Tag-deleting backends
-    # cannot see untagged images, so there a missing subject proves nothing.)
-    for manifest in sorted(inv.manifests.values(), key=lambda m: m.digest):
-        kind, subject = manifest.artifact, manifest.subject
-        if not kind or not subject or subject in inv.manifests or manifest.digest in kept or inv.deletes_tags_individually:
-            continue
-        digest_decisions.append(Decision(kind, manifest.digest, manifest.digest, Action.DELETE, f"orphaned {kind}: its image is gone"))
-        doomed.add(manifest.digest)
-    for digest in sorted(kept - kept_roots):
-        manifest = inv.manifests.get(digest)
-        if digest in decided or not manifest:
-            continue
-        if manifest.artifact:
-            digest_decisions.append(Decision(manifest.artifact, digest, digest, Action.KEEP, f"{manifest.artifact} of a kept image"))
-        else:
-            digest_decisions.append(Decision("child", digest, digest, Action.KEEP, "platform manifest of a kept index"))
-
-    if inv.deletes_tags_individually:
-        order = [d.name for d in tag_decisions if d.action is Action.DELETE]
-        untagged_now = {d.digest for d in tag_decisions if d.action is Action.DELETE} - kept_roots
-        for manifest in sorted(inv.manifests.values(), key=lambda m: m.digest):
-            if manifest.artifact and manifest.tag and manifest.subject in untagged_now:
-                reason = f"{manifest.artifact} of an image that loses its last tag"
-                digest_decisions.append(Decision(manifest.artifact, manifest.tag, manifest.digest, Action.DELETE, reason))
-                order.insert(0, manifest.tag)
+    if by_digest:
+        order = _deletion_order(inv, doomed)
     else:
-        all_deleted = doomed
-        rank = {"referrers": 0, "artifact": 1, "index": 2, "child": 3}
-
-        def phase(digest: str) -> tuple[int, str]:
-            m = inv.manifests.get(digest)
-            if m and m.artifact:
-                return rank["referrers" if m.artifact == "referrers" else "artifact"], digest
-            is_child = any(digest in (inv.manifests[p].children if p in inv.manifests else ()) for p in all_deleted)
-            return (rank["child"] if is_child else rank["index"]), digest
-
-        order = sorted(all_deleted, key=phase)
+        artifact_tags = _artifact_tags_losing_their_image(inv, deleted_by_tag - kept_roots)
+        digests += artifact_tags
+        order = [d.name for d in artifact_tags] + [d.name for d in tags if d.action is Action.DELETE]
     return CleanupPlan(
         repository=inv.repository,
         rules=tuple(policy.describe()),
-        tags=tuple(tag_decisions),
-        digests=tuple(digest_decisions),
+        tags=tuple(tags),
+        digests=tuple(digests),
         delete_order=tuple(order),
         deletes_tags_individually=inv.deletes_tags_individually,
     )
+
+
+def _kept_digests(inv: Inventory, tags: list[Decision]) -> set[str]:
+    return {inv.tags[d.name] for d in tags if d.action is Action.KEEP}
+
+
+def _keep_where(tags: list[Decision], protected: set[str], why: Callable[[Decision], str]) -> list[Decision]:
+    """Turn deletions of tags whose digest is in ``protected`` into keeps, saying why."""
+    return [
+        Decision("tag", d.name, d.digest, Action.KEEP, f"{d.reason}, but {why(d)}")
+        if d.action is Action.DELETE and d.digest in protected
+        else d
+        for d in tags
+    ]
+
+
+def _followers(inv: Inventory, digests: set[str], images: set[str]) -> list[Decision]:
+    """Deletions that follow a deleted image: its artifacts and its platform manifests."""
+    out = []
+    for digest in sorted(digests):
+        manifest = inv.manifests.get(digest)
+        if manifest and manifest.artifact:
+            out.append(Decision(manifest.artifact, digest, digest, Action.DELETE, f"{manifest.artifact} of a deleted image"))
+        elif digest not in images:
+            out.append(Decision("child", digest, digest, Action.DELETE, "platform manifest of a deleted index"))
+    return out
+
+
+def _kept_followers(inv: Inventory, digests: set[str]) -> list[Decision]:
+    """Keeps that follow a kept image: its artifacts and its platform manifests."""
+    out = []
+    for digest in sorted(digests):
+        manifest = inv.manifests.get(digest)
+        if manifest and manifest.artifact:
+            out.append(Decision(manifest.artifact, digest, digest, Action.KEEP, f"{manifest.artifact} of a kept image"))
+        elif manifest:
+            out.append(Decision("child", digest, digest, Action.KEEP, "platform manifest of a kept index"))
+    return out
+
+
+def _orphans(inv: Inventory, kept: set[str]) -> list[Decision]:
+    """Artifacts whose image no longer exists at all. (Only where the inventory lists every
+    manifest: tag-deleting backends cannot see untagged images, so a missing subject proves nothing.)"""
+    out = []
+    for manifest in sorted(inv.manifests.values(), key=lambda m: m.digest):
+        kind, subject = manifest.artifact, manifest.subject
+        if kind and subject and subject not in inv.manifests and manifest.digest not in kept:
+            out.append(Decision(kind, manifest.digest, manifest.digest, Action.DELETE, f"orphaned {kind}: its image is gone"))
+    return out
+
+
+def _artifact_tags_losing_their_image(inv: Inventory, untagged_now: set[str]) -> list[Decision]:
+    """On tag-deleting backends: artifact tags of images whose last tag is deleted."""
+    return [
+        Decision(m.artifact, m.tag, m.digest, Action.DELETE, f"{m.artifact} of an image that loses its last tag")
+        for m in sorted(inv.manifests.values(), key=lambda m: m.digest)
+        if m.artifact and m.tag and m.subject in untagged_now
+    ]
+
+
+def _deletion_order(inv: Inventory, doomed: set[str]) -> list[str]:
+    """Referrers indexes, then other artifacts, then images and indexes, then their children."""
+    children = {c for d in doomed if d in inv.manifests for c in inv.manifests[d].children}
+
+    def phase(digest: str) -> tuple[int, str]:
+        manifest = inv.manifests.get(digest)
+        if manifest and manifest.artifact:
+            return (0 if manifest.artifact == "referrers" else 1), digest
+        return (3 if digest in children else 2), digest
+
+    return sorted(doomed, key=phase)
 
 
 def _decide_tags(inv: Inventory, policy: RetentionPolicy, now: datetime) -> list[Decision]:
@@ -367,7 +393,7 @@ def _decide_tags(inv: Inventory, policy: RetentionPolicy, now: datetime) -> list
     return decisions
 
 
-def _untagged_images(inv: Inventory, graph: _Graph, tagged: set[str]) -> list[str]:
+def _untagged_images(inv: Inventory, tagged: set[str]) -> list[str]:
     """Top-level untagged images: not tagged, not a child of any index, not an artifact."""
     children = {c for m in inv.manifests.values() for c in m.children}
     return [m.digest for m in inv.manifests.values() if m.digest not in tagged and m.digest not in children and not m.artifact]
