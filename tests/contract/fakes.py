@@ -195,6 +195,7 @@ class FakeDockerHub(_Server):
     tags: list[HubTag] = field(default_factory=list)
     description: str = ""
     full_description: str = ""
+    throttle: int = 0  # answer this many tag listings with 429 Too Many Requests first
 
     def __post_init__(self) -> None:
         _Server.__init__(self)
@@ -209,6 +210,9 @@ class FakeDockerHub(_Server):
         if headers.get("Authorization") != "Bearer hub-jwt":
             return 401, {}, {"detail": "authentication credentials were not provided", "errinfo": {}}
         tags_path = f"/v2/namespaces/{self.namespace}/repositories/{self.repository}/tags"
+        if method == "GET" and parts.path == tags_path and self.throttle > 0:
+            self.throttle -= 1
+            return 429, {"Retry-After": "0", "X-RateLimit-Remaining": "0"}, {"message": "Too Many Requests", "errinfo": {}}
         if method == "GET" and parts.path == tags_path:
             query = parse_qs(parts.query)
             size = min(int(query.get("page_size", ["10"])[0]), self.page_cap)

@@ -134,3 +134,17 @@ def test_sync_readme_cli(hub: FakeDockerHub, tmp_path: Path) -> None:
     assert hub.full_description == "# Hello from the CLI\n" and "docker.io/acme/app" in ok.stdout
     bad = subprocess.run(env_args, capture_output=True, text=True, env={"HUB_TOKEN": "nope", "PATH": "/usr/bin:/bin"}, check=False)
     assert bad.returncode == 2 and "HTTP 401" in bad.stderr and "check the username and token" in bad.stderr
+
+
+def test_rate_limited_listing_is_retried(hub: FakeDockerHub) -> None:
+    hub.throttle = 2
+    report = cleanup(hub, "dckr_pat_good", apply=False, older_than="90d")
+    assert set(report.plan.delete_order) == {"nightly-2024-01-01", "pr-7", f"sha256-{2:064x}.sig"}
+    assert sum("/tags?" in p for p in hub.calls("GET")) == 6  # 2 refused + 4 pages
+
+
+def test_persistent_rate_limit_is_a_clear_error(hub: FakeDockerHub) -> None:
+    hub.throttle = 10
+    with pytest.raises(RegistryError) as err:
+        cleanup(hub, "dckr_pat_good", apply=False, older_than="90d")
+    assert err.value.status == 429 and "rate limited: retry later" in str(err.value)

@@ -7,6 +7,7 @@ import re
 from types import TracebackType
 from typing import Any, Self
 
+import anyio
 import httpx
 
 from shipyard.plan.config import is_loopback_registry
@@ -100,13 +101,29 @@ class ChallengeAuth(httpx.Auth):
         yield request
 
 
-class ApiClient:
-    """An async HTTP client for one registry or API: ``async with``, and transport errors
-    become a :class:`RegistryError` that names the service."""
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRY_AFTER = 30.0
 
-    def __init__(self, base: str, **client_options: Any) -> None:
+
+def retry_delay(response: httpx.Response, attempt: int, base: float) -> float:
+    """Seconds to wait before retrying: the server's ``Retry-After`` (capped), else backoff."""
+    header = response.headers.get("retry-after", "")
+    if header.strip().isdigit():
+        return min(float(header), MAX_RETRY_AFTER)
+    return float(base * 2**attempt)
+
+
+class ApiClient:
+    """An async HTTP client for one registry or API: ``async with``; at most ``concurrency``
+    requests in flight; 429 and gateway errors retried with backoff (``Retry-After`` honoured);
+    transport errors become a :class:`RegistryError` that names the service."""
+
+    def __init__(self, base: str, *, concurrency: int = 8, retries: int = 3, retry_base: float = 0.5, **client_options: Any) -> None:
         self.base = base.rstrip("/")
         self.http = httpx.AsyncClient(base_url=self.base, timeout=30.0, **client_options)
+        self.retries = retries
+        self.retry_base = retry_base
+        self._limit = anyio.CapacityLimiter(concurrency)
 
     @property
     def name(self) -> str:
@@ -119,7 +136,14 @@ class ApiClient:
         await self.http.aclose()
 
     async def send(self, method: str, url: str, doing: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return await self.http.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RegistryError(self.name, f"{doing} failed: {exc.__class__.__name__}: {exc} (is it reachable?)") from None
+        attempt = 0
+        while True:
+            try:
+                async with self._limit:
+                    response = await self.http.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                raise RegistryError(self.name, f"{doing} failed: {exc.__class__.__name__}: {exc} (is it reachable?)") from None
+            if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                return response
+            await anyio.sleep(retry_delay(response, attempt, self.retry_base))
+            attempt += 1
