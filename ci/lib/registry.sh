@@ -10,6 +10,9 @@ registry_dir() { echo "$STACK_RUN/registry-$1"; }
 start_registry() {  # NAME PORT AUTH(yes|no)
   local name=$1 port=$2 auth=$3 dir; dir=$(registry_dir "$name")
   if registry_running "$name"; then return 0; fi
+  # A registry is a test fixture: each start begins empty, with a fresh log, so repeated
+  # runs do not accumulate data (a running registry is left alone: `up` stays idempotent).
+  rm -rf "$dir/data" "$dir/registry.log"
   mkdir -p "$dir/data"
   local auth_block=""
   if [ "$auth" = yes ]; then
