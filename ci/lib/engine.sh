@@ -54,12 +54,12 @@ build_engine() {
   log "building dagger $DAGGER_VERSION (cli, engine, init, dnsname) with $ENGINE_GOTOOLCHAIN"
   local tmp; tmp=$(mktemp -d)
   (
-    cd "$tmp"
+    cd "$tmp" || exit 1
     go mod download -json "github.com/dagger/dagger@$DAGGER_VERSION" > root.json
     go mod download -json "dagger.io/dagger@$DAGGER_VERSION" > sdk.json
     root=$(jq -r .Dir root.json); sdk=$(jq -r .Dir sdk.json); dc=$tmp/distconsts
     write_distconsts "$dc"
-    cp -r "$root" src && chmod -R u+w src && cd src
+    cp -r "$root" src && chmod -R u+w src && cd src || exit 1
     go mod edit -replace "dagger.io/dagger=$sdk" \
       -replace "github.com/dagger/dagger/engine/distconsts=$dc"
     ld="-s -w -X github.com/dagger/dagger/engine.Version=$DAGGER_VERSION -X github.com/dagger/dagger/engine.Tag=$DAGGER_VERSION"

@@ -15,6 +15,6 @@ probe_engine() {
     printf '%-70s %s\n' "$m" "$([ "$code" = 200 ] && echo served || echo "refused (HTTP $code)")"
     [ "$code" = 200 ] || ok=1
   done
-  if [ "$ok" = 0 ]; then echo "engine: buildable (run ci/lib/engine.sh build_engine)"; else echo "engine: NOT buildable from the Go module proxy"; fi
+  if [ "$ok" = 0 ]; then echo "engine: buildable (ci/stack build-engine)"; else echo "engine: NOT buildable from the Go module proxy"; fi
   return "$ok"
 }

@@ -1,6 +1,7 @@
 # Local OCI registries (Debian's docker-registry, distribution 2.8) on loopback, deletes enabled.
 #   A: 127.0.0.1:$REGISTRY_A_PORT, anonymous        (stands in for GHCR)
 #   B: 127.0.0.1:$REGISTRY_B_PORT, htpasswd auth    (stands in for a registry that needs credentials)
+# shellcheck disable=SC2034  # the ports and user are read by ci/stack, which sources this file
 REGISTRY_A_PORT=${SHIPYARD_REGISTRY_A_PORT:-5000}
 REGISTRY_B_PORT=${SHIPYARD_REGISTRY_B_PORT:-5001}
 REGISTRY_B_USER=shipyard
@@ -39,8 +40,7 @@ $auth_block
 YML
   docker-registry serve "$dir/config.yml" >> "$dir/registry.log" 2>&1 &
   echo $! > "$dir/pid"
-  local i
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && { log "registry $name up on 127.0.0.1:$port"; return 0; }
     sleep 0.2
   done
