@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from shipyard.plan.config import ScanPolicy, Severity, Target, ToolImages, is_loopback_registry, parse_ignore_list
 from shipyard.plan.errors import InvalidInput
-from shipyard.plan.labels import created_timestamp, oci_annotations, parse_epoch, parse_label_args
+from shipyard.plan.labels import created_timestamp, oci_annotations, parse_epoch
 
 
 def test_target_syntax() -> None:
@@ -79,9 +79,6 @@ def test_bad_epoch(value: str) -> None:
         parse_epoch(value)
 
 
-def test_unknown_annotation_and_label_args() -> None:
+def test_unknown_annotation_is_an_error() -> None:
     with pytest.raises(InvalidInput, match="not an OCI annotation"):
         oci_annotations(epoch=0, colour="blue")
-    assert parse_label_args(["com.example.team=platform"]) == {"com.example.team": "platform"}
-    with pytest.raises(InvalidInput, match="KEY=VALUE"):
-        parse_label_args(["nokey"])

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipyard.plan.errors import InvalidInput
-from shipyard.plan.platforms import KNOWN_PLATFORMS, Platform, parse_platform, parse_platforms
+from shipyard.plan.platforms import KNOWN_PLATFORMS, parse_platform, parse_platforms
 
 
 @pytest.mark.parametrize(
@@ -52,10 +52,6 @@ def test_dedupe_keeps_first_seen_order_and_accepts_commas() -> None:
 def test_empty_list_is_an_error() -> None:
     with pytest.raises(InvalidInput, match="names no platform"):
         parse_platforms([" , "])
-
-
-def test_slug() -> None:
-    assert Platform("linux", "arm", "v7").slug == "linux-arm-v7"
 
 
 @given(st.lists(st.sampled_from(KNOWN_PLATFORMS), min_size=1))

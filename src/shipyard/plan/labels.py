@@ -44,14 +44,3 @@ def oci_annotations(*, epoch: int, **values: str | None) -> dict[str, str]:
     out = {f"org.opencontainers.image.{k}": v for k in _KEYS if (v := values.get(k))}
     out["org.opencontainers.image.created"] = created_timestamp(epoch)
     return dict(sorted(out.items()))
-
-
-def parse_label_args(items: list[str]) -> dict[str, str]:
-    """Parse extra ``KEY=VALUE`` labels given on the command line."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput("label", item, "is not KEY=VALUE", "Write labels as com.example.team=platform.")
-        out[key.strip()] = value
-    return out

@@ -35,9 +35,6 @@ class PlannedTarget(BaseModel):
     def active(self) -> bool:
         return self.skipped is None
 
-    def tagged(self, tags: Iterable[str]) -> list[str]:
-        return [f"{self.repository}:{t}" for t in tags]
-
 
 class PlannedStep(BaseModel):
     model_config = _FROZEN

@@ -59,11 +59,6 @@ class Platform:
         parts = [self.os, self.architecture] + ([self.variant] if self.variant else [])
         return "/".join(parts)
 
-    @property
-    def slug(self) -> str:
-        """A file- and tag-safe name, e.g. ``linux-arm-v7``."""
-        return str(self).replace("/", "-")
-
 
 def parse_platform(text: str) -> Platform:
     """Parse one platform; a bare architecture means Linux (``arm64`` -> ``linux/arm64``)."""

@@ -120,11 +120,6 @@ class TagResult:
     tags: tuple[str, ...]
     latest: bool
 
-    @property
-    def floating(self) -> tuple[str, ...]:
-        """Every tag except the main version: the ones that move from release to release."""
-        return tuple(t for t in self.tags if t != self.version)
-
     def to_json(self) -> dict[str, object]:
         return {"version": self.version, "tags": list(self.tags)}
 
