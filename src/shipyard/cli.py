@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import anyio
 
@@ -17,10 +16,10 @@ from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
-from shipyard.registries.select import BackendKind, open_backend
+from shipyard.registries.select import BackendKind, cleanup_repository
 from shipyard.secrets import Credentials, resolve_secret
 from shipyard.source import SourceInfo, read_source
-from shipyard.steps.cleanup import CleanupReport, run_cleanup
+from shipyard.steps.cleanup import CleanupReport
 from shipyard.steps.readme import sync_readme
 
 
@@ -112,8 +111,9 @@ async def _cleanup(args: argparse.Namespace) -> CleanupReport:
         default_protection=not args.no_default_protection,
     )
     credentials = _credentials(args.username, args.password)
-    async with open_backend(args.repository, BackendKind(args.backend), credentials, args.api_url) as (backend, path):
-        return await run_cleanup(backend, path, policy, now=datetime.now(UTC), apply=args.apply)
+    return await cleanup_repository(
+        args.repository, policy, kind=BackendKind(args.backend), credentials=credentials, api_url=args.api_url, apply=args.apply
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 from typing import Annotated
 
 import dagger
@@ -14,9 +13,8 @@ from shipyard.plan.plan import build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_repository
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
-from shipyard.registries.select import BackendKind, open_backend
+from shipyard.registries.select import BackendKind, cleanup_repository
 from shipyard.secrets import Credentials, SecretValue
-from shipyard.steps.cleanup import run_cleanup
 from shipyard.steps.readme import sync_readme as push_readme
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
@@ -93,8 +91,7 @@ class Shipyard:
             default_protection=not no_default_protection,
         )
         credentials = await self._credentials(parse_repository(repository).registry)
-        async with open_backend(repository, backend, credentials, api_url) as (chosen, path):
-            report = await run_cleanup(chosen, path, policy, now=datetime.now(UTC), apply=apply)
+        report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
         return report.dumps() if json else report.render_text()
 
     @function

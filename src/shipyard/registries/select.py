@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from shipyard.plan.refs import DOCKER_HUB, parse_repository
+from shipyard.plan.retention import RetentionPolicy
 from shipyard.registries.dockerhub import DockerHub
 from shipyard.registries.ghcr import GhcrBackend
 from shipyard.registries.oci import OciRegistry
 from shipyard.registries.oci_cleanup import OciCleanupBackend
 from shipyard.secrets import Credentials
-from shipyard.steps.cleanup import CleanupBackend
+from shipyard.steps.cleanup import CleanupBackend, CleanupReport, run_cleanup
 
 
 class BackendKind(StrEnum):
@@ -52,3 +54,17 @@ async def open_backend(
                 yield ghcr, ref.repository
         else:
             yield OciCleanupBackend(reg), ref.repository
+
+
+async def cleanup_repository(
+    repository: str,
+    policy: RetentionPolicy,
+    *,
+    kind: BackendKind = BackendKind.AUTO,
+    credentials: Credentials | None = None,
+    api_url: str = "",
+    apply: bool = False,
+) -> CleanupReport:
+    """The cleanup that the CLI and the Dagger function both run: pick the backend, plan, apply."""
+    async with open_backend(repository, kind, credentials, api_url) as (backend, path):
+        return await run_cleanup(backend, path, policy, now=datetime.now(UTC), apply=apply)
