@@ -44,31 +44,51 @@ const OCIVersionAnnotation = "org.opencontainers.image.version"
 GO
 }
 
+# go_download MODULE@VERSION SUM: download a module (checksum database exempted for the
+# Dagger modules only) and check its hash against the pinned one; print its directory.
+go_download() {
+  local mod=$1 want=$2 json dir sum
+  json=$(GONOSUMDB=$DAGGER_GONOSUMDB GOFLAGS=-mod=mod go mod download -json "$mod") \
+    || die "go mod download $mod failed: $json"
+  dir=$(jq -r '.Dir // empty' <<<"$json"); sum=$(jq -r '.Sum // empty' <<<"$json")
+  [ -n "$dir" ] && [ -d "$dir" ] || die "go mod download $mod gave no directory: $json"
+  [ "$sum" = "$want" ] || die "$mod has hash $sum, but ci/versions.env pins $want"
+  printf '%s' "$dir"
+}
+
+# dagger_source DIR: a writable copy of the github.com/dagger/dagger module at DAGGER_VERSION
+# whose go.mod points the two nested-module replaces (dagger.io/dagger, engine/distconsts; not
+# in the module zip) at the separately downloaded SDK module and the distconsts ci/ writes.
+dagger_source() {
+  local out=$1 root sdk
+  root=$(go_download "github.com/dagger/dagger@$DAGGER_VERSION" "$DAGGER_MODULE_SUM")
+  sdk=$(go_download "dagger.io/dagger@$DAGGER_VERSION" "$DAGGER_SDK_MODULE_SUM")
+  write_distconsts "$out/distconsts"
+  cp -r "$root" "$out/src" && chmod -R u+w "$out/src"
+  (cd "$out/src" && go mod edit -replace "dagger.io/dagger=$sdk" \
+    -replace "github.com/dagger/dagger/engine/distconsts=$out/distconsts")
+}
+
 # Build the Dagger CLI, engine, init and dnsname from the Go module at DAGGER_VERSION.
-# dagger's go.mod replaces dagger.io/dagger and engine/distconsts with nested
-# directories that are not in the module zip, so the root is copied to a writable
-# directory and the two replaces are pointed at separately downloaded modules.
+# Every step fails loudly (set -e holds inside the function; nothing runs in a subshell
+# that could swallow an error) and the stamp is written only after all four binaries exist.
 build_engine() {
-  local key="$DAGGER_VERSION/$ENGINE_GOTOOLCHAIN"
+  local key="$DAGGER_VERSION/$ENGINE_GOTOOLCHAIN" b
   if stamp_ok engine "$key" && [ -x "$BIN/dagger-engine" ]; then return 0; fi
   log "building dagger $DAGGER_VERSION (cli, engine, init, dnsname) with $ENGINE_GOTOOLCHAIN"
   local tmp; tmp=$(mktemp -d)
-  (
-    cd "$tmp" || exit 1
-    go mod download -json "github.com/dagger/dagger@$DAGGER_VERSION" > root.json
-    go mod download -json "dagger.io/dagger@$DAGGER_VERSION" > sdk.json
-    root=$(jq -r .Dir root.json); sdk=$(jq -r .Dir sdk.json); dc=$tmp/distconsts
-    write_distconsts "$dc"
-    cp -r "$root" src && chmod -R u+w src && cd src || exit 1
-    go mod edit -replace "dagger.io/dagger=$sdk" \
-      -replace "github.com/dagger/dagger/engine/distconsts=$dc"
-    ld="-s -w -X github.com/dagger/dagger/engine.Version=$DAGGER_VERSION -X github.com/dagger/dagger/engine.Tag=$DAGGER_VERSION"
-    export GOTOOLCHAIN=$ENGINE_GOTOOLCHAIN
-    go build -trimpath -ldflags "$ld" -o "$BIN/dagger" ./cmd/dagger
-    go build -trimpath -tags dfexcludepatterns,dfparents -ldflags "$ld" -o "$BIN/dagger-engine" ./cmd/engine
-    go build -trimpath -ldflags "$ld" -o "$BIN/dagger-init" ./cmd/init
-    go build -trimpath -ldflags "$ld" -o "$BIN/dnsname" ./cmd/dnsname
-  )
+  dagger_source "$tmp"
+  local ld="-s -w -X github.com/dagger/dagger/engine.Version=$DAGGER_VERSION -X github.com/dagger/dagger/engine.Tag=$DAGGER_VERSION"
+  for b in dagger engine init dnsname; do
+    local out=$BIN/dagger-$b tags=""
+    [ "$b" = dagger ] && out=$BIN/dagger
+    [ "$b" = dnsname ] && out=$BIN/dnsname
+    [ "$b" = engine ] && tags="dfexcludepatterns,dfparents"
+    (cd "$tmp/src" && GOTOOLCHAIN=$ENGINE_GOTOOLCHAIN GONOSUMDB=$DAGGER_GONOSUMDB \
+      go build -trimpath -tags "$tags" -ldflags "$ld" -o "$out.tmp" "./cmd/$b") \
+      || die "building cmd/$b of dagger $DAGGER_VERSION failed"
+    mv "$out.tmp" "$out"
+  done
   rm -rf "$tmp"
   stamp_set engine "$key"
 }
