@@ -1,20 +1,27 @@
 # Local OCI registries (Debian's docker-registry, distribution 2.8) on loopback, deletes enabled.
 #   A: 127.0.0.1:$REGISTRY_A_PORT, anonymous        (stands in for GHCR)
 #   B: 127.0.0.1:$REGISTRY_B_PORT, htpasswd auth    (stands in for a registry that needs credentials)
+#   mirror: 127.0.0.1:$REGISTRY_MIRROR_PORT, anonymous, persistent: the stack's own images (tool,
+#      base, Go toolchain and Python images, the offline Trivy DB), as an air-gapped user's
+#      mirror would hold them. A and B start empty; the mirror keeps its content in the cache.
 # shellcheck disable=SC2034  # the ports and user are read by ci/stack, which sources this file
 REGISTRY_A_PORT=${SHIPYARD_REGISTRY_A_PORT:-5000}
 REGISTRY_B_PORT=${SHIPYARD_REGISTRY_B_PORT:-5001}
+REGISTRY_MIRROR_PORT=${SHIPYARD_REGISTRY_MIRROR_PORT:-5002}
 REGISTRY_B_USER=shipyard
 
 registry_dir() { echo "$STACK_RUN/registry-$1"; }
 
-start_registry() {  # NAME PORT AUTH(yes|no)
+start_registry() {  # NAME PORT AUTH(yes|no) [DATA_DIR]
   local name=$1 port=$2 auth=$3 dir; dir=$(registry_dir "$name")
+  local data=${4:-$dir/data}
   if registry_running "$name"; then return 0; fi
-  # A registry is a test fixture: each start begins empty, with a fresh log, so repeated
+  # A test registry is a fixture: each start begins empty, with a fresh log, so repeated
   # runs do not accumulate data (a running registry is left alone: `up` stays idempotent).
-  rm -rf "$dir/data" "$dir/registry.log"
-  mkdir -p "$dir/data"
+  # A registry given its own DATA_DIR (the mirror) keeps its content.
+  rm -f "$dir/registry.log"
+  [ -n "${4:-}" ] || rm -rf "$data"
+  mkdir -p "$dir" "$data"
   local auth_block=""
   if [ "$auth" = yes ]; then
     [ -s "$dir/password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/password"
@@ -31,7 +38,7 @@ log:
   formatter: json
 storage:
   filesystem:
-    rootdirectory: $dir/data
+    rootdirectory: $data
   delete:
     enabled: true
 http:
