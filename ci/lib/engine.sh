@@ -93,22 +93,127 @@ build_engine() {
   stamp_set engine "$key"
 }
 
-# runc with seccomp (cgo, libseccomp-dev) at the version dagger's go.mod requires.
+# runc with seccomp (cgo, libseccomp-dev) at the version dagger's go.mod requires. Its go.mod
+# replaces go-selinux with a directory the module zip lacks (a CVE-2025-52881 patch kept in-tree
+# during the embargo); the fix is upstream since go-selinux v1.13.0, the version the engine
+# itself requires, so the copy built here uses that instead.
 build_runc() {
   if stamp_ok runc "$RUNC_VERSION" && [ -x "$BIN/runc" ]; then return 0; fi
   log "building runc $RUNC_VERSION"
-  CGO_ENABLED=1 GOBIN=$BIN go install -tags "seccomp urfave_cli_no_docs" \
-    "github.com/opencontainers/runc@$RUNC_VERSION"
+  local dir tmp; dir=$(go mod download -json "github.com/opencontainers/runc@$RUNC_VERSION" | jq -r '.Dir // empty')
+  [ -n "$dir" ] || die "go mod download github.com/opencontainers/runc@$RUNC_VERSION failed"
+  tmp=$(mktemp -d); cp -r "$dir" "$tmp/runc"; chmod -R u+w "$tmp/runc"
+  (cd "$tmp/runc" && go mod edit -dropreplace=github.com/opencontainers/selinux \
+    -require="github.com/opencontainers/selinux@$RUNC_SELINUX_VERSION")
+  (cd "$tmp/runc" && CGO_ENABLED=1 go build -trimpath -tags "seccomp urfave_cli_no_docs" \
+    -ldflags "-X main.version=${RUNC_VERSION#v}" -o "$BIN/runc.tmp" .) > "$LOGS/runc.log" 2>&1 \
+    || die "building runc failed: $(tail -5 "$LOGS/runc.log")"
+  mv "$BIN/runc.tmp" "$BIN/runc"; rm -rf "$tmp"
   stamp_set runc "$RUNC_VERSION"
 }
 
+# The CNI plugins the engine's network config names (network/netinst/cni.go: bridge with
+# host-local IPAM, firewall, and Dagger's own dnsname, built with the engine).
 build_cni() {
   if stamp_ok cni "$CNI_PLUGINS_VERSION" && [ -x "$BIN/cni/bridge" ]; then return 0; fi
   log "building CNI plugins $CNI_PLUGINS_VERSION"
   mkdir -p "$BIN/cni"
   local p
   for p in main/bridge main/loopback meta/firewall ipam/host-local; do
-    GOBIN=$BIN/cni go install "github.com/containernetworking/plugins/plugins/$p@$CNI_PLUGINS_VERSION"
+    GOBIN=$BIN/cni go install "github.com/containernetworking/plugins/plugins/$p@$CNI_PLUGINS_VERSION" \
+      || die "building CNI plugin $p failed"
   done
   stamp_set cni "$CNI_PLUGINS_VERSION"
+}
+
+# Put runc, dagger-init, the CNI plugins and dnsname where the engine looks for them (the
+# paths distconsts names, and buildkit's default CNI directory). Copies only what differs.
+install_engine() {
+  install_file "$BIN/runc" /usr/local/bin/runc
+  install_file "$BIN/dagger-init" /usr/local/bin/dagger-init
+  local p
+  for p in "$BIN"/cni/*; do install_file "$p" "/opt/cni/bin/$(basename "$p")"; done
+  install_file "$BIN/dnsname" /opt/cni/bin/dnsname
+}
+
+install_file() {  # SRC DEST
+  cmp -s "$1" "$2" 2>/dev/null && return 0
+  install -D -m 0755 "$1" "$2.shipyard.tmp" && mv -f "$2.shipyard.tmp" "$2"
+}
+
+# --- the running engine ------------------------------------------------------------------
+# It runs in its own mount namespace (the resolv.conf it mounts for dnsmasq stays there),
+# keeps its state in the cache (warm builds across `up`s), and listens on its own socket.
+# It also binds /run/buildkit/buildkitd.sock and /run/dagger/engine.sock: clients must use
+# ENGINE_SOCK only.
+ENGINE_RUN=$STACK_RUN/engine
+ENGINE_SOCK=$ENGINE_RUN/engine.sock
+ENGINE_STATE=$STACK_CACHE/engine-state
+ENGINE_NETWORK=${SHIPYARD_ENGINE_NETWORK:-shipyard}
+ENGINE_CIDR=${SHIPYARD_ENGINE_CIDR:-10.88.0.0/16}
+
+engine_running() { [ -f "$ENGINE_RUN/pid" ] && kill -0 "$(cat "$ENGINE_RUN/pid")" 2>/dev/null; }
+
+# engine_answers: the engine serves a GraphQL query through the built CLI.
+engine_answers() {
+  (cd / && _EXPERIMENTAL_DAGGER_RUNNER_HOST=unix://$ENGINE_SOCK DO_NOT_TRACK=1 DAGGER_NO_UPDATE_CHECK=1 \
+    timeout 60 "$BIN/dagger" query --progress=plain <<<'{ version }' >/dev/null 2>&1)
+}
+
+# The engine's buildkitd.toml: plain HTTP for the mirror registry, plus whatever the SDK
+# content step asks for (its docker.io mirror), so module mode pulls nothing from outside.
+write_engine_config() {
+  mkdir -p "$ENGINE_RUN"
+  {
+    printf '# written by ci/stack; do not edit\n'
+    printf '[registry."127.0.0.1:%s"]\n  http = true\n' "$REGISTRY_MIRROR_PORT"
+    if [ -f "$STACK_CACHE/sdk/buildkitd.toml" ]; then cat "$STACK_CACHE/sdk/buildkitd.toml"; fi
+  } > "$ENGINE_RUN/engine.toml"
+}
+
+start_engine() {
+  if engine_running; then return 0; fi
+  mkdir -p "$ENGINE_RUN" "$ENGINE_STATE"
+  write_engine_config
+  local sdk_env=()
+  if [ -f "$STACK_CACHE/sdk/engine.env" ]; then mapfile -t sdk_env < <(grep -E '^[A-Z_]+=' "$STACK_CACHE/sdk/engine.env"); fi
+  rm -f "$ENGINE_SOCK"
+  env "${sdk_env[@]}" unshare --mount --propagation private -- \
+    "$BIN/dagger-engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" \
+    --config "$ENGINE_RUN/engine.toml" --network-name "$ENGINE_NETWORK" --network-cidr "$ENGINE_CIDR" \
+    > "$ENGINE_RUN/engine.log" 2>&1 &
+  echo $! > "$ENGINE_RUN/pid"
+  local i
+  for i in $(seq 1 60); do
+    engine_running || die "the engine exited at start; see $ENGINE_RUN/engine.log: $(tail -5 "$ENGINE_RUN/engine.log")"
+    if [ -S "$ENGINE_SOCK" ] && engine_answers; then
+      cat "$STACK_CACHE/sdk/engine.env" "$STACK_CACHE/sdk/buildkitd.toml" > "$ENGINE_RUN/started-with" 2>/dev/null || true
+      log "engine up on unix://$ENGINE_SOCK (${i}s)"; return 0
+    fi
+    sleep 1
+  done
+  die "the engine did not answer within 60 s; see $ENGINE_RUN/engine.log"
+}
+
+# Stop the engine and what it started (runc containers, dnsmasq): the host is left as before.
+stop_engine() {
+  engine_running || { rm -f "$ENGINE_RUN/pid"; return 0; }
+  local pid; pid=$(cat "$ENGINE_RUN/pid")
+  kill "$pid"
+  local i
+  for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  pkill -f "dnsmasq.*/containers/cni/dnsname/$ENGINE_NETWORK/" 2>/dev/null || true
+  ip link delete "${ENGINE_NETWORK}0" 2>/dev/null || true
+  rm -f "$ENGINE_RUN/pid" "$ENGINE_SOCK"
+  log "engine stopped"
+}
+
+# Wipe the engine's state (a cold cache), e.g. for reproducibility tests.
+reset_engine_state() {
+  local was_running=no
+  engine_running && was_running=yes && stop_engine
+  rm -rf "$ENGINE_STATE"
+  log "engine state wiped"
+  if [ "$was_running" = yes ]; then start_engine; fi
 }

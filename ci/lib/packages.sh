@@ -1,14 +1,33 @@
 # Debian packages the stack needs. Installs only what is missing.
-DEB_PACKAGES=(docker-registry apache2-utils jq curl ca-certificates)
+DEB_PACKAGES=(
+  docker-registry apache2-utils jq curl ca-certificates      # registries and their clients
+  gcc pkg-config libseccomp-dev                              # runc with seccomp (cgo)
+  dnsmasq-base iptables iproute2 util-linux                  # the engine's container network, unshare
+  qemu-user-static                                           # foreign-platform RUN steps
+)
 
 install_packages() {
   local missing=() p
-  for p in "${DEB_PACKAGES[@]}"; do
+  for p in "${DEB_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The package starts no daemon here (no systemd), and the stack runs its own registries.
+  apt_update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "${missing[@]}" >"$LOGS/apt.log" 2>&1 \
+    || die "apt-get install ${missing[*]} failed: $(tail -5 "$LOGS/apt.log")"
+  # The packages start no daemon here (no systemd); the stack runs its own.
+}
+
+# apt-get update fails now and then on one index while a Debian mirror syncs: retry, and
+# go on with the lists we have if it still fails (the install then says what is missing).
+apt_update() {
+  local i
+  for i in 1 2 3; do
+    apt-get update -qq -o DPkg::Lock::Timeout=600 >"$LOGS/apt-update.log" 2>&1 && return 0
+    log "apt-get update failed (try $i of 3): $(tail -1 "$LOGS/apt-update.log")"
+    sleep $((i * 5))
+  done
+  log "apt-get update still fails; going on with the package lists we have"
 }
