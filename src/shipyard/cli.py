@@ -6,21 +6,28 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
+import dagger
+from dagger import dag
 
+from shipyard.commands import publish, tool_images_from_env
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
 from shipyard.plan.errors import InvalidInput, ShipyardError
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
+from shipyard.plan.report import PublishReport
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
-from shipyard.secrets import Credentials, resolve_secret
+from shipyard.secrets import Credentials, parse_registry_auth, resolve_secret
 from shipyard.source import SourceInfo, read_source
 from shipyard.steps.cleanup import CleanupReport
 from shipyard.steps.readme import sync_readme
+from shipyard.steps.tools import host_endpoint
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +65,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--source-date-epoch", default=None)
     plan.add_argument("--json", action="store_true")
+
+    pub = sub.add_parser("publish", help="build every platform, push by digest, move the tags last, verify")
+    pub.add_argument("--tag", required=True, help="version to release, e.g. v1.2.3")
+    pub.add_argument("--source", default=".", metavar="DIR", help="the directory to build (its Git metadata labels the image)")
+    pub.add_argument("--target", action="append", default=[], help="repository to publish to (repeatable); append ',optional'")
+    pub.add_argument("--platform", action="append", default=[], help="e.g. linux/arm64 (repeatable or comma-separated)")
+    pub.add_argument(
+        "--registry-auth", action="append", default=[], metavar="HOST=USER:SOURCE", help="credentials, e.g. ghcr.io=bot:env:GHCR_TOKEN"
+    )
+    pub.add_argument("--dockerfile", default="Dockerfile", help="path of the Dockerfile, relative to --source")
+    pub.add_argument("--build-target", default="", help="the Dockerfile stage to build")
+    pub.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE", help="a build argument (repeatable)")
+    pub.add_argument("--sha", default="", help="commit SHA (default: HEAD of --source)")
+    pub.add_argument("--event", default="push", choices=EVENTS)
+    pub.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
+    pub.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
+    pub.add_argument("--source-date-epoch", default=None, help="timestamp for reproducible images (default: the commit time)")
+    pub.add_argument("--allow-backwards", action="store_true", help="move latest/major/minor tags even to an older release")
+    pub.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
+    pub.add_argument("--json", action="store_true", help="print the report as JSON")
 
     clean = sub.add_parser("cleanup", help="delete old images by policy (dry run unless --apply)")
     clean.add_argument("--repository", required=True, help="e.g. ghcr.io/acme/app or 127.0.0.1:5000/acme/app")
@@ -98,6 +125,38 @@ def _read_text(path: str) -> str:
             return handle.read()
     except OSError as exc:
         raise InvalidInput("readme", path, f"cannot be read ({exc.strerror})", "Point --readme at the Markdown file.") from None
+
+
+async def _publish(args: argparse.Namespace) -> PublishReport:
+    source = read_source(args.source)
+    credentials = dict(parse_registry_auth(a) for a in args.registry_auth)
+    epoch = parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH"))
+    tools = tool_images_from_env()
+    async with dagger.connection(dagger.Config(log_output=sys.stderr if os.environ.get("SHIPYARD_DEBUG") else None)):
+        with tempfile.TemporaryDirectory(prefix="shipyard-") as scratch:
+            return await publish(
+                source=dag.host().directory(args.source),
+                tag=args.tag,
+                targets=args.target,
+                platforms=args.platform,
+                credentials=credentials,
+                endpoint=host_endpoint,
+                workdir=Path(scratch),
+                to_engine=lambda path: dag.host().directory(str(path)),
+                tools=tools,
+                sha=args.sha or source.sha,
+                event=args.event,
+                spec=args.spec,
+                flavor=args.flavor,
+                dockerfile=args.dockerfile,
+                build_target=args.build_target,
+                build_args=args.build_arg,
+                source_date_epoch=epoch,
+                commit_epoch=source.commit_epoch,
+                source_url=source.url,
+                allow_backwards=args.allow_backwards,
+                out=Path(args.out),
+            )
 
 
 async def _cleanup(args: argparse.Namespace) -> CleanupReport:
@@ -149,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(plan.to_json() if args.json else plan.render_text())
             return 0
+        if args.command == "publish":
+            published = anyio.run(_publish, args)
+            print(published.dumps() if args.json else published.render_text())
+            return 0 if published.ok else 3
         if args.command == "cleanup":
             report = anyio.run(_cleanup, args)
             print(report.dumps() if args.json else report.render_text())

@@ -28,6 +28,9 @@ class Stack:
     username_b: str
     password_b: str
     bin: Path
+    mirror: str
+    images: dict[str, str]  # the stack's own images (tool, base, golang, trivy DB), pinned by digest
+    env: dict[str, str]  # everything `ci/stack env` exports: engine socket, CLI, registries
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +42,18 @@ def stack() -> Stack:
             pytest.fail(message, pytrace=False)
         pytest.skip(f"developer machine without the stack: {message}")
     env = json.loads(proc.stdout)
+    # The Dagger SDK (in this process and in any `dagger`/`shipyard` subprocess) reads the
+    # engine socket and the CLI from the environment.
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("_EXPERIMENTAL_DAGGER", "DO_NOT_TRACK", "DAGGER_", "SHIPYARD_TOOL"))})
     return Stack(
         registry_a=env["SHIPYARD_REGISTRY_A"],
         registry_b=env["SHIPYARD_REGISTRY_B"],
         username_b=env["SHIPYARD_REGISTRY_B_USERNAME"],
         password_b=Path(env["SHIPYARD_REGISTRY_B_PASSWORD_FILE"]).read_text().strip(),
         bin=Path(env["SHIPYARD_STACK_BIN"]),
+        mirror=env["SHIPYARD_REGISTRY_MIRROR"],
+        images=json.loads(Path(env["SHIPYARD_STACK_IMAGES"]).read_text()),
+        env=env,
     )
 
 

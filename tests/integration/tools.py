@@ -32,6 +32,13 @@ class Tools:
             raise AssertionError(f"{tool} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
         return proc
 
+    def run_bytes(self, tool: str, *args: str) -> bytes:
+        """Run a tool whose standard output is binary (e.g. ``crane export``)."""
+        proc = subprocess.run([str(self.bin / tool), *args], capture_output=True, env=self.env, cwd=self.home, check=False)
+        if proc.returncode != 0:
+            raise AssertionError(f"{tool} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
+        return proc.stdout
+
     def login(self, registry: str, username: str, password: str) -> None:
         self.run("crane", "auth", "login", registry, "-u", username, "--password-stdin", stdin=password)
 

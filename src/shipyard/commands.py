@@ -1,0 +1,125 @@
+"""The one implementation of each command that runs in the engine, shared by both front doors.
+
+``cli.py`` (client mode: the host is the caller's machine) and ``main.py`` (module mode: the
+caller is ``dagger call``) differ only in how they obtain the source directory, credentials,
+registry endpoints and scratch space; everything else happens here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import dagger
+
+from shipyard.pipeline import ReleaseState, run_publish
+from shipyard.plan.config import ToolImages
+from shipyard.plan.errors import InvalidInput
+from shipyard.plan.plan import build_release_plan
+from shipyard.plan.report import PublishReport
+from shipyard.plan.tags import parse_flavor, parse_tag_specs
+from shipyard.secrets import Credentials
+from shipyard.steps.build import BuildSpec
+from shipyard.steps.tools import RegistryAccess, RegistryEndpoint
+
+TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
+
+
+def tool_images_from_text(text: str, origin: str) -> ToolImages:
+    """Tool images from a JSON object naming some or all tools (``{"crane": "…@sha256:…"}``)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("tool images", origin, f"is not JSON ({exc.msg})", 'Write e.g. {"crane": "mirror/crane:v0.22.1"}.') from None
+    if not isinstance(data, dict):
+        raise InvalidInput("tool images", origin, "is not a JSON object", 'Write e.g. {"crane": "mirror/crane:v0.22.1"}.')
+    known = set(ToolImages.model_fields)
+    return ToolImages(**{k: v for k, v in data.items() if k in known})
+
+
+def tool_images_from_env() -> ToolImages:
+    """The tool images named by ``$SHIPYARD_TOOL_IMAGES`` (a JSON file: mirrors, air-gapped use), else the defaults."""
+    path = os.environ.get(TOOL_IMAGES_ENV)
+    if not path:
+        return ToolImages()
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InvalidInput(TOOL_IMAGES_ENV, path, f"cannot be read ({exc.strerror})", "Point it at a JSON file of tool images.") from None
+    return tool_images_from_text(text, path)
+
+
+def parse_build_args(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput("build-arg", item, "is not NAME=VALUE", "Write e.g. --build-arg VERSION=1.2.3.")
+        out[name.strip()] = value
+    return out
+
+
+async def publish(
+    *,
+    source: dagger.Directory,
+    tag: str,
+    targets: Sequence[str],
+    platforms: Sequence[str],
+    credentials: Mapping[str, Credentials],
+    endpoint: Callable[[str], RegistryEndpoint],
+    workdir: Path,
+    to_engine: Callable[[Path], dagger.Directory],
+    tools: ToolImages,
+    sha: str = "",
+    event: str = "push",
+    spec: Sequence[str] = (),
+    flavor: Sequence[str] = (),
+    dockerfile: str = "Dockerfile",
+    build_target: str = "",
+    build_args: Sequence[str] = (),
+    build_secrets: Sequence[dagger.Secret] = (),
+    source_date_epoch: int | None = None,
+    commit_epoch: int | None = None,
+    source_url: str = "",
+    allow_backwards: bool = False,
+    out: Path | None = None,
+) -> PublishReport:
+    """Plan, then build, assemble, push by digest, promote tags and verify."""
+    plan = build_release_plan(
+        tag=tag,
+        sha=sha,
+        event=event,
+        targets=targets,
+        credentials=list(credentials),
+        platforms=platforms,
+        tag_specs=parse_tag_specs(list(spec)) if spec else None,
+        flavor=parse_flavor(list(flavor)) if flavor else None,
+        tools=tools,
+        source_date_epoch=source_date_epoch,
+        commit_epoch=commit_epoch,
+        annotations={"source": source_url or None},
+    )
+    if not plan.active_targets or any(t.ephemeral for t in plan.active_targets):
+        raise InvalidInput("target", list(targets), "is missing", "Give at least one --target REPOSITORY to publish to.")
+    if not await source.exists(dockerfile):
+        raise InvalidInput("dockerfile", dockerfile, "is not in the source directory", "Pass --dockerfile relative to --source.")
+    build = BuildSpec(dockerfile=dockerfile, target=build_target, build_args=parse_build_args(build_args), secrets=build_secrets)
+    registries = sorted({t.registry for t in plan.active_targets})
+    access = RegistryAccess(endpoints={r: endpoint(r) for r in registries}, credentials=credentials)
+    state = ReleaseState(
+        plan=plan,
+        source=source,
+        build=build,
+        access=access,
+        workdir=workdir,
+        to_engine=to_engine,
+        allow_backwards=allow_backwards,
+        out=out,
+    )
+    report = await run_publish(state)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(report.dumps() + "\n")
+    return report

@@ -1,0 +1,173 @@
+"""Run a release plan's steps in order over one state, and turn the outcome into the report.
+
+build -> assemble -> push by digest -> promote tags -> verify. A step never re-decides what the
+plan decided; a failure before promotion leaves every tag on every registry where it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import dagger
+
+from shipyard.plan.errors import GateFailed, ShipyardError
+from shipyard.plan.plan import ReleasePlan
+from shipyard.plan.platforms import parse_platforms
+from shipyard.plan.report import PublishReport, TargetReport
+from shipyard.steps.assemble import AssembledRelease, assemble_release, export_platform_images
+from shipyard.steps.build import BuildSpec, build_platforms
+from shipyard.steps.crane import Crane
+from shipyard.steps.promote import TargetTags, plan_tags, write_tags
+from shipyard.steps.push import PushResult, push_release
+from shipyard.steps.tools import RegistryAccess
+
+
+@dataclass
+class ReleaseState:
+    """Everything the steps share: the plan, where things are, and what each step produced."""
+
+    plan: ReleasePlan
+    source: dagger.Directory
+    build: BuildSpec
+    access: RegistryAccess
+    workdir: Path  # local scratch space (the host in client mode, the module's container in module mode)
+    to_engine: Callable[[Path], dagger.Directory]  # hands a local directory to the engine
+    allow_backwards: bool = False
+    out: Path | None = None
+    release: AssembledRelease | None = None
+    pushes: list[PushResult] = field(default_factory=list)
+    tags: list[TargetTags] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def crane(self) -> Crane:
+        return Crane(self.plan.tools.crane, self.access)
+
+
+async def run_publish(state: ReleaseState) -> PublishReport:
+    """Run the release; a failure is reported (``report.ok`` false), never half-applied."""
+    try:
+        await _timed(state, "build+assemble", _build_and_assemble)
+        await _timed(state, "push", _push)
+        await _timed(state, "promote", _promote)
+        await _timed(state, "verify", _verify)
+    except ShipyardError as exc:
+        return _report(state, error=str(exc))
+    return _report(state)
+
+
+async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], object]) -> None:
+    started = time.monotonic()
+    try:
+        await step(state)  # type: ignore[misc]
+    finally:
+        state.timings[name] = time.monotonic() - started
+
+
+async def _build_and_assemble(state: ReleaseState) -> None:
+    platforms = parse_platforms(state.plan.platforms)
+    containers = await build_platforms(state.source, state.build, platforms)
+    exports = await export_platform_images(containers, state.workdir)
+    layout = state.workdir / "layout"
+    state.release = await anyio.to_thread.run_sync(
+        lambda: assemble_release(exports, epoch=state.plan.source_date_epoch, annotations=state.plan.annotations, layout=layout)
+    )
+    if state.out is not None:
+        await anyio.to_thread.run_sync(lambda: _copy_layout(layout, state.out / "oci"))  # type: ignore[operator]
+
+
+def _copy_layout(layout: Path, dest: Path) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(layout, dest)
+
+
+async def _push(state: ReleaseState) -> None:
+    assert state.release is not None
+    layout = state.to_engine(state.release.layout)
+    state.pushes = await push_release(state.crane, layout, state.release.index.digest, state.plan.active_targets)
+    failed = [p for p in state.pushes if not p.ok and not p.optional]
+    if failed:
+        raise GateFailed(f"push to {failed[0].repository} failed: {failed[0].error}; no tag was moved on any registry")
+
+
+async def _promote(state: ReleaseState) -> None:
+    assert state.release is not None
+    repositories = [p.repository for p in state.pushes if p.ok]
+    state.tags = await plan_tags(
+        state.crane,
+        repositories,
+        version=state.plan.version,
+        tags=state.plan.tags,
+        latest=state.plan.latest,
+        allow_backwards=state.allow_backwards,
+    )
+    await write_tags(state.crane, state.tags, state.release.index.digest)
+
+
+async def _verify(state: ReleaseState) -> None:
+    """Read every written tag back from its registry: each must name the release's index."""
+    assert state.release is not None
+    digest = state.release.index.digest
+    wrong: list[str] = []
+
+    async def one(repository: str, tag: str) -> None:
+        found = await state.crane.digest(f"{repository}:{tag}")
+        if found != digest:
+            wrong.append(f"{repository}:{tag} -> {found}")
+
+    async with anyio.create_task_group() as group:
+        for target in state.tags:
+            for tag in target.written:
+                group.start_soon(one, target.repository, tag)
+    if wrong:
+        raise GateFailed(f"verification failed: tags do not name the release index {digest}: {', '.join(sorted(wrong))}")
+
+
+def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
+    release = state.release
+    pushes = {p.repository: p for p in state.pushes}
+    tags = {t.repository: t for t in state.tags}
+    targets: list[TargetReport] = []
+    for target in state.plan.targets:
+        if not target.active:
+            targets.append(TargetReport(target.repository, "skipped", optional=target.optional, error=target.skipped))
+            continue
+        push = pushes.get(target.repository)
+        written = tags.get(target.repository)
+        message: str | None
+        if push is None:
+            status, message = "failed", "not pushed: the release stopped before this target"
+        elif not push.ok:
+            status, message = "failed", push.error
+        elif error is not None:
+            status, message = "failed", "pushed by digest, but the release failed (see the error); floating tags were not moved"
+        else:
+            status, message = "published", None
+        targets.append(
+            TargetReport(
+                repository=target.repository,
+                status=status,
+                digest=release.index.digest if release and push and push.ok else None,
+                tags=tuple(written.written) if written else (),
+                tags_held_back=tuple(h.to_dict() for h in written.promotion.held_back) if written else (),
+                optional=target.optional,
+                error=message,
+            )
+        )
+    return PublishReport(
+        version=state.plan.version,
+        digest=release.index.digest if release else None,
+        platforms=tuple({"platform": str(p), "digest": d.digest} for p, d in (release.manifests.items() if release else [])),
+        targets=tuple(targets),
+        tags=state.plan.tags,
+        size=release.size if release else 0,
+        timings=state.timings,
+        notices=state.plan.notices,
+        error=error,
+    )

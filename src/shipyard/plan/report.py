@@ -1,0 +1,91 @@
+"""The publish report: what was released where, which tags moved and which were held back.
+
+One convention for every report: ``to_dict()`` (what ``--json`` prints and ``report.json``
+holds) and ``render_text()`` (the summary people read).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    repository: str
+    status: str  # published | failed | skipped
+    digest: str | None = None
+    tags: tuple[str, ...] = ()
+    tags_held_back: tuple[dict[str, str], ...] = ()
+    optional: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "status": self.status,
+            "digest": self.digest,
+            "reference": f"{self.repository}@{self.digest}" if self.digest else None,
+            "tags": list(self.tags),
+            "tags_held_back": list(self.tags_held_back),
+            "optional": self.optional,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    version: str | None
+    digest: str | None
+    platforms: tuple[dict[str, str], ...]  # {"platform": "linux/arm64", "digest": "sha256:…"}
+    targets: tuple[TargetReport, ...]
+    tags: tuple[str, ...]
+    size: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(t.status != "failed" or t.optional for t in self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "version": self.version,
+            "digest": self.digest,
+            "platforms": list(self.platforms),
+            "targets": [t.to_dict() for t in self.targets],
+            "tags": list(self.tags),
+            "tags_held_back": [{"repository": t.repository, **h} for t in self.targets for h in t.tags_held_back],
+            "size": self.size,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "notices": list(self.notices),
+            "error": self.error,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def render_text(self) -> str:
+        head = f"Release {self.version or '(no version)'}: " + ("published" if self.ok else "FAILED")
+        lines = [head]
+        if self.digest:
+            lines.append(f"  index:     {self.digest} ({self.size} bytes of unique content)")
+        for p in self.platforms:
+            lines.append(f"  platform:  {p['platform']:<14} {p['digest']}")
+        for t in self.targets:
+            lines.append(f"  target:    {t.repository} ({t.status}{', optional' if t.optional else ''})")
+            if t.tags:
+                lines.append(f"             tags: {', '.join(t.tags)}")
+            for held in t.tags_held_back:
+                lines.append(f"             held back: {held['tag']}: {held['reason']}")
+            if t.error:
+                lines.append(f"             error: {t.error}")
+        if self.timings:
+            lines.append("  timings:   " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
+        lines.extend(f"  notice:    {n}" for n in self.notices)
+        if self.error:
+            lines.append(f"  error:     {self.error}")
+        return "\n".join(lines)

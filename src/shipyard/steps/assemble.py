@@ -1,0 +1,200 @@
+"""Export the built platform images and assemble the release: one normalised OCI layout.
+
+Each platform image leaves the engine as an OCI tarball. Its layers are kept byte for byte
+when no entry is newer than ``SOURCE_DATE_EPOCH`` (base-image layers: registries deduplicate
+them); the layers the build wrote get their mtimes clamped to the epoch and are re-compressed
+deterministically. The configs, manifests and the index come from ``plan/image.py``. The result
+is an OCI layout on local disk whose ``index.json`` names the release index, ready to push.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import anyio
+import dagger
+
+from shipyard.plan.image import (
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    Descriptor,
+    canonical_json,
+    image_index,
+    image_manifest,
+    normalise_config,
+    oci_media_type,
+)
+from shipyard.plan.platforms import Platform
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class AssembledRelease:
+    """The release as an OCI layout on disk: the index digest and each platform's manifest."""
+
+    layout: Path
+    index: Descriptor
+    manifests: Mapping[Platform, Descriptor]
+    size: int  # bytes of unique content (every blob once)
+
+
+async def export_platform_images(containers: Mapping[Platform, dagger.Container], workdir: Path) -> dict[Platform, Path]:
+    """Export each platform image from the engine as an OCI tarball under ``workdir``, concurrently."""
+    paths = {p: workdir / f"export-{str(p).replace('/', '-')}.tar" for p in containers}
+
+    async def one(platform: Platform) -> None:
+        tarball = containers[platform].as_tarball(
+            forced_compression=dagger.ImageLayerCompression.Gzip, media_types=dagger.ImageMediaTypes.OCIMediaTypes
+        )
+        await tarball.export(str(paths[platform]))
+
+    async with anyio.create_task_group() as group:
+        for platform in containers:
+            group.start_soon(one, platform)
+    return paths
+
+
+def assemble_release(exports: Mapping[Platform, Path], *, epoch: int, annotations: Mapping[str, str], layout: Path) -> AssembledRelease:
+    """Normalise every exported platform image into ``layout`` and write the release index."""
+    store = _BlobStore(layout)
+    manifests: dict[Platform, Descriptor] = {}
+    for platform, tarball in exports.items():
+        with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
+            with tarfile.open(tarball) as archive:
+                archive.extractall(tmp, filter="data")
+            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store)
+    index_bytes = canonical_json(image_index(manifests.values(), annotations))
+    index = store.put_bytes(index_bytes, "application/vnd.oci.image.index.v1+json")
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": [index.to_dict()]}))
+    return AssembledRelease(layout=layout, index=index, manifests=manifests, size=store.size)
+
+
+def _normalise_image(exported: Path, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore) -> Descriptor:
+    outer = json.loads((exported / "index.json").read_text())
+    manifest = _read_json(exported, outer["manifests"][0]["digest"])
+    if oci_media_type(manifest.get("mediaType", OCI_MANIFEST)) != OCI_MANIFEST:
+        manifest = _read_json(exported, manifest["manifests"][0]["digest"])  # a one-entry index around it
+    config = _read_json(exported, manifest["config"]["digest"])
+    layers: list[Descriptor] = []
+    diff_ids: list[str] = []
+    for layer, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"], strict=True):
+        blob = _blob_path(exported, layer["digest"])
+        media_type = oci_media_type(layer["mediaType"])
+        clamped = _clamp_layer(blob, media_type, epoch, store.tmp_dir)
+        if clamped is None:
+            layers.append(store.put_file(blob, media_type, digest=layer["digest"]))
+            diff_ids.append(diff_id)
+        else:
+            path, new_diff_id = clamped
+            layers.append(store.put_file(path, OCI_LAYER_GZIP))
+            diff_ids.append(new_diff_id)
+    new_config = normalise_config(config, platform=platform, epoch=epoch, diff_ids=diff_ids)
+    config_desc = store.put_bytes(canonical_json(new_config), OCI_CONFIG)
+    manifest_bytes = canonical_json(image_manifest(config_desc, layers, annotations))
+    stored = store.put_bytes(manifest_bytes, OCI_MANIFEST)
+    return Descriptor(media_type=OCI_MANIFEST, digest=stored.digest, size=stored.size, platform=platform)
+
+
+def _clamp_layer(blob: Path, media_type: str, epoch: int, tmp_dir: Path) -> tuple[Path, str] | None:
+    """Rewrite a layer with every mtime clamped to ``epoch``; ``None`` when nothing is newer."""
+    if media_type not in (OCI_LAYER_GZIP, OCI_LAYER):
+        return None  # zstd or foreign layers are kept as they are
+    with _open_layer(blob, media_type) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        if not any(_newer(member, epoch) for member in tar):
+            return None
+    fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".tar.gz")
+    os.close(fd)
+    out_path = Path(name)
+    with open(out_path, "wb") as out_file:
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=out_file, mtime=0, compresslevel=6)
+        hashing = _HashingWriter(gz)
+        with (
+            _open_layer(blob, media_type) as raw,
+            tarfile.open(fileobj=raw, mode="r|") as tin,
+            tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tout,  # type: ignore[call-overload]
+        ):
+            for member in tin:
+                member.mtime = min(int(member.mtime), epoch)
+                member.pax_headers = {k: v for k, v in member.pax_headers.items() if k not in ("mtime", "atime", "ctime")}
+                tout.addfile(member, tin.extractfile(member) if member.isreg() else None)
+        gz.close()
+    return out_path, "sha256:" + hashing.sha.hexdigest()
+
+
+def _open_layer(blob: Path, media_type: str) -> BinaryIO:
+    if media_type == OCI_LAYER_GZIP:
+        return cast(BinaryIO, gzip.open(blob, "rb"))
+    return blob.open("rb")
+
+
+def _newer(member: tarfile.TarInfo, epoch: int) -> bool:
+    """True when an entry carries a time after the epoch (mtime, or PAX atime/ctime)."""
+    return member.mtime > epoch or any(float(member.pax_headers.get(k, 0)) > epoch for k in ("atime", "ctime"))
+
+
+class _HashingWriter:
+    """A write-only file object that hashes what passes through (the layer's diff_id)."""
+
+    def __init__(self, target: gzip.GzipFile) -> None:
+        self.target = target
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        return self.target.write(data)
+
+
+class _BlobStore:
+    """``blobs/sha256/`` of an OCI layout; each blob is written once."""
+
+    def __init__(self, layout: Path) -> None:
+        self.root = layout / "blobs" / "sha256"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir = layout.parent
+        self.size = 0
+
+    def put_bytes(self, data: bytes, media_type: str) -> Descriptor:
+        desc = Descriptor.of(media_type, data)
+        path = self.root / desc.digest.split(":", 1)[1]
+        if not path.exists():
+            path.write_bytes(data)
+            self.size += len(data)
+        return desc
+
+    def put_file(self, path: Path, media_type: str, digest: str | None = None) -> Descriptor:
+        if digest is None:
+            sha = hashlib.sha256()
+            with open(path, "rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    sha.update(chunk)
+            digest = "sha256:" + sha.hexdigest()
+        size = path.stat().st_size
+        target = self.root / digest.split(":", 1)[1]
+        if not target.exists():
+            shutil.copyfile(path, target)
+            self.size += size
+        return Descriptor(media_type=media_type, digest=digest, size=size)
+
+
+def _blob_path(root: Path, digest: str) -> Path:
+    algorithm, hexdigest = digest.split(":", 1)
+    return root / "blobs" / algorithm / hexdigest
+
+
+def _read_json(root: Path, digest: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_blob_path(root, digest).read_bytes())
+    return data

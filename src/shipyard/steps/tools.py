@@ -1,0 +1,108 @@
+"""Tool containers, built in one place: the pinned image, the registries bound, auth as a Secret.
+
+Containers in the engine reach public registries directly. A registry on the caller's loopback
+(``127.0.0.1:5000``, ``localhost:5000``) is not reachable from inside the engine, so it is bound
+into each tool container as a service under an alias (``registry-5000:5000``), and references
+to it are rewritten for the container; the user's reference stays what reports show.
+Registry credentials reach the tool as one Docker config file mounted from a ``dagger.Secret``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import dagger
+from dagger import dag
+
+from shipyard.plan.config import is_loopback_registry
+from shipyard.plan.refs import parse_reference
+from shipyard.secrets import Credentials
+
+DOCKER_CONFIG = "/shipyard/docker"
+
+
+@dataclass(frozen=True)
+class RegistryEndpoint:
+    """How tool containers reach one registry."""
+
+    registry: str  # as users write it: ghcr.io, 127.0.0.1:5000
+    host: str  # as tool containers reach it: ghcr.io, registry-5000:5000
+    service: dagger.Service | None = None
+    insecure: bool = False  # plain HTTP
+
+
+def loopback_alias(registry: str) -> str:
+    port = registry.rsplit(":", 1)[1] if ":" in registry else "80"
+    return f"registry-{port}"
+
+
+def host_endpoint(registry: str) -> RegistryEndpoint:
+    """The endpoint for a registry as the client's host sees it (client mode only: ``dag.host()``)."""
+    if not is_loopback_registry(registry):
+        return RegistryEndpoint(registry=registry, host=registry)
+    port = int(registry.rsplit(":", 1)[1]) if ":" in registry else 80
+    service = dag.host().service([dagger.PortForward(backend=port, frontend=port)])
+    return RegistryEndpoint(registry=registry, host=f"{loopback_alias(registry)}:{port}", service=service, insecure=True)
+
+
+def service_endpoint(registry: str, service: dagger.Service, port: int) -> RegistryEndpoint:
+    """The endpoint for a loopback registry handed to a module as a Service (``tcp://localhost:5000``)."""
+    return RegistryEndpoint(registry=registry, host=f"{loopback_alias(registry)}:{port}", service=service, insecure=True)
+
+
+@dataclass
+class RegistryAccess:
+    """Every registry a release touches: endpoints, credentials, and the references tools use."""
+
+    endpoints: dict[str, RegistryEndpoint]
+    credentials: Mapping[str, Credentials] = field(default_factory=dict)
+    _auth: dagger.Secret | None = None
+
+    def endpoint(self, registry: str) -> RegistryEndpoint:
+        return self.endpoints.get(registry) or RegistryEndpoint(registry=registry, host=registry)
+
+    def inside(self, reference: str) -> str:
+        """``127.0.0.1:5000/acme/app@sha256:…`` as a tool container must write it."""
+        ref = parse_reference(reference)
+        host = self.endpoint(ref.registry).host
+        if host == ref.registry:
+            return str(ref)
+        return f"{host}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+
+    def insecure(self, registries: Iterable[str]) -> bool:
+        return any(self.endpoint(r).insecure for r in registries)
+
+    def auth_secret(self) -> dagger.Secret | None:
+        """One Docker config naming every registry with credentials, as a Secret (built once)."""
+        if self._auth is None and self.credentials:
+            auths = {}
+            for registry, cred in sorted(self.credentials.items()):
+                token = base64.b64encode(f"{cred.username}:{cred.password.reveal()}".encode()).decode()
+                auths[self.endpoint(registry).host] = {"auth": token}
+            self._auth = dag.set_secret(f"shipyard-registry-auth-{uuid.uuid4().hex}", json.dumps({"auths": auths}))
+        return self._auth
+
+    def attach(self, container: dagger.Container) -> dagger.Container:
+        """Bind the loopback registries and mount the credentials into a tool container."""
+        for endpoint in sorted(self.endpoints.values(), key=lambda e: e.registry):
+            if endpoint.service is not None:
+                container = container.with_service_binding(endpoint.host.split(":", 1)[0], endpoint.service)
+        secret = self.auth_secret()
+        container = container.with_env_variable("DOCKER_CONFIG", DOCKER_CONFIG)
+        if secret is not None:
+            container = container.with_mounted_secret(f"{DOCKER_CONFIG}/config.json", secret)
+        return container
+
+
+def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
+    """A container of a pinned tool image with the registries attached.
+
+    Every call gets a fresh cache key: a tool talks to registries, whose state the engine's
+    cache cannot see (a re-push after a registry was wiped must really run).
+    """
+    base = dag.container().from_(image).with_env_variable("SHIPYARD_RUN", uuid.uuid4().hex)
+    return access.attach(base)

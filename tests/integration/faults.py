@@ -1,0 +1,102 @@
+"""A fault-injecting HTTP proxy in front of a stack registry, on loopback, for failure tests.
+
+``failure_rate`` answers that share of requests with 503 (seeded, so runs repeat);
+``die_after`` drops every connection after that many requests until ``revive()``.
+Everything it proxies goes to the one registry it was given; it stops when the test ends.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
+
+
+class FaultyProxy:
+    def __init__(self, upstream: str, *, failure_rate: float = 0.0, die_after: int | None = None, seed: int = 0) -> None:
+        self.upstream = upstream
+        self.failure_rate = failure_rate
+        self.die_after = die_after
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.failed = 0
+        self.dead = False
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def revive(self) -> None:
+        with self.lock:
+            self.dead = False
+            self.die_after = None
+
+    def __enter__(self) -> FaultyProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _decide(self) -> str:
+        with self.lock:
+            self.requests += 1
+            if self.die_after is not None and self.requests > self.die_after:
+                self.dead = True
+            if self.dead:
+                self.failed += 1
+                return "drop"
+            if self.failure_rate and self.random.random() < self.failure_rate:
+                self.failed += 1
+                return "503"
+            return "forward"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                decision = proxy._decide()
+                if decision == "drop":
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if decision == "503":
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for key, value in resp.getheaders():
+                    if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
+
+        return Handler

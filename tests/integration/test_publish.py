@@ -1,0 +1,198 @@
+"""`shipyard publish` for real: the fixture app built for three platforms and published to the
+stack's registries, read back with crane (never from Shipyard's own report alone)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import ROOT, Stack
+from tests.integration.faults import FaultyProxy
+from tests.integration.tools import Tools
+
+pytestmark = pytest.mark.integration
+
+FIXTURE = ROOT / "tests" / "fixtures" / "app"
+PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
+MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm/v7": "armv7l"}
+ELF_MACHINES = {"linux/amd64": 0x3E, "linux/arm64": 0xB7, "linux/arm/v7": 0x28}
+SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
+
+
+def shipyard(*args: str, stack: Stack, out: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = ["--source", str(FIXTURE), "--sha", SHA, "--out", str(out), "--source-date-epoch", "1700000000"]
+    base += ["--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={stack.images['base']}"]
+    return subprocess.run(
+        [sys.executable, "-m", "shipyard", "publish", *base, *args],
+        capture_output=True,
+        text=True,
+        env={**subprocess_env(), **(extra_env or {})},
+        check=False,
+        timeout=1800,
+    )
+
+
+def subprocess_env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def report_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    try:
+        data: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"no JSON report (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}") from None
+    return data
+
+
+@pytest.fixture
+def b_auth(stack: Stack, tmp_path: Path) -> str:
+    secret = tmp_path / "b-password"
+    secret.write_text(stack.password_b)
+    return f"{stack.registry_b}={stack.username_b}:file:{secret}"
+
+
+def test_publish_three_platforms_to_two_registries(stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path) -> None:
+    a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
+    proc = shipyard(
+        "--tag", "v1.2.3", "--platform", ",".join(PLATFORMS), "--target", a, "--target", b,
+        "--registry-auth", b_auth, "--json", stack=stack, out=tmp_path / "dist",
+    )  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 0, report
+
+    digest = tools.digest(f"{a}:1.2.3")
+    assert digest == tools.digest(f"{b}:1.2.3") == report["digest"]
+    expected_tags = {"1.2.3", "1.2", "1", "sha-860c190", "latest"}
+    assert tools.tags(a) == expected_tags and tools.tags(b) == expected_tags
+    for tag in expected_tags:
+        assert tools.digest(f"{a}:{tag}") == digest and tools.digest(f"{b}:{tag}") == digest
+
+    index = tools.manifest(f"{a}@{digest}")
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    listed = [_platform(m["platform"]) for m in index["manifests"]]
+    assert listed == ["linux/amd64", "linux/arm/v7", "linux/arm64"]  # the fixed order: os, architecture, variant
+    assert index["annotations"]["org.opencontainers.image.version"] == "1.2.3"
+    assert index["annotations"]["org.opencontainers.image.revision"] == SHA
+    assert index["annotations"]["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
+    for entry in index["manifests"]:
+        platform = _platform(entry["platform"])
+        config = json.loads(tools.run("crane", "config", f"{a}@{entry['digest']}").stdout)
+        assert _platform(config) == platform  # arm/v7 configs carry the variant too
+        assert config["created"] == "2023-11-14T22:13:20Z"
+        files = _files(tools, f"{a}@{entry['digest']}", {"etc/app/machine", "usr/local/bin/app"})
+        assert files["etc/app/machine"].decode().strip() == MACHINES[platform]  # the emulated RUN step
+        elf = files["usr/local/bin/app"]
+        assert elf[:4] == b"\x7fELF" and int.from_bytes(elf[18:20], "little") == ELF_MACHINES[platform]  # cross-compiled
+
+    layout = tmp_path / "dist" / "oci"
+    assert json.loads((layout / "index.json").read_text())["manifests"][0]["digest"] == digest
+    assert json.loads((tmp_path / "dist" / "report.json").read_text())["digest"] == digest
+
+
+def test_a_rerun_is_idempotent_and_a_backport_holds_floating_tags_back(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    a = f"{stack.registry_a}/{repo_name}"
+    first = report_of(shipyard("--tag", "v1.3.0", "--platform", "linux/amd64", "--target", a, "--json", stack=stack, out=tmp_path / "1"))
+    assert first["ok"], first
+    again = report_of(shipyard("--tag", "v1.3.0", "--platform", "linux/amd64", "--target", a, "--json", stack=stack, out=tmp_path / "2"))
+    assert again["ok"] and again["digest"] == first["digest"]
+
+    backport = report_of(shipyard("--tag", "v1.2.4", "--platform", "linux/amd64", "--target", a, "--json", stack=stack, out=tmp_path / "3"))
+    assert backport["ok"], backport
+    assert {h["tag"] for h in backport["tags_held_back"]} == {"1", "latest"}
+    assert tools.digest(f"{a}:latest") == tools.digest(f"{a}:1") == first["digest"]
+    assert tools.digest(f"{a}:1.2") == tools.digest(f"{a}:1.2.4") == backport["digest"] != first["digest"]
+
+
+def test_wrong_credentials_for_one_registry_move_no_tag_anywhere(
+    stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
+) -> None:
+    a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
+    targets = ["--target", a, "--target", b, "--platform", "linux/amd64"]
+    first = report_of(shipyard("--tag", "v1.0.0", *targets, "--registry-auth", b_auth, "--json", stack=stack, out=tmp_path / "1"))
+    assert first["ok"], first
+    before = {repo: {t: tools.digest(f"{repo}:{t}") for t in tools.tags(repo)} for repo in (a, b)}
+
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-password")
+    proc = shipyard(
+        "--tag", "v1.1.0", *targets, "--registry-auth", f"{stack.registry_b}={stack.username_b}:file:{wrong}", "--json",
+        stack=stack, out=tmp_path / "2",
+    )  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 3 and not report["ok"]
+    assert stack.registry_b in report["error"] and "not-the-password" not in proc.stdout + proc.stderr
+    after = {repo: {t: tools.digest(f"{repo}:{t}") for t in tools.tags(repo)} for repo in (a, b)}
+    assert after == before  # latest still points where it did, on both registries
+
+
+def test_publish_converges_through_a_registry_that_fails_half_the_requests(
+    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+) -> None:
+    with FaultyProxy(stack.registry_a, failure_rate=0.5, seed=7) as proxy:
+        repo = f"{proxy.address}/{repo_name}"
+        report = report_of(shipyard("--tag", "v2.0.0", "--platform", "linux/amd64", "--target", repo, "--json", stack=stack, out=tmp_path))
+        assert proxy.failed > 0
+    assert report["ok"], report
+    assert tools.digest(f"{stack.registry_a}/{repo_name}:2.0.0") == report["digest"]
+
+
+def test_a_registry_that_dies_mid_push_moves_no_tag_and_a_rerun_completes(
+    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+) -> None:
+    with FaultyProxy(stack.registry_a, die_after=6) as proxy:
+        repo = f"{proxy.address}/{repo_name}"
+        failed = shipyard("--tag", "v3.0.0", "--platform", "linux/amd64", "--target", repo, "--json", stack=stack, out=tmp_path / "1")
+        assert failed.returncode == 3, failed.stdout[-2000:]
+        assert tools.tags(f"{stack.registry_a}/{repo_name}") == set()
+        proxy.revive()
+        again = report_of(
+            shipyard("--tag", "v3.0.0", "--platform", "linux/amd64", "--target", repo, "--json", stack=stack, out=tmp_path / "2")
+        )
+    assert again["ok"], again
+    assert tools.digest(f"{stack.registry_a}/{repo_name}:latest") == again["digest"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--tag", "not a version!"], "tag"),
+        (["--tag", "v1.0.0", "--platform", "linux/sparc"], "linux/sparc"),
+        (["--tag", "v1.0.0", "--target", "UPPER//bad:"], "UPPER//bad:"),
+        (["--tag", "v1.0.0", "--dockerfile", "missing/Dockerfile"], "missing/Dockerfile"),
+        (["--tag", "v1.0.0", "--registry-auth", "127.0.0.1:5001=u:file:/nonexistent/secret"], "/nonexistent/secret"),
+        (["--tag", "v1.0.0", "--registry-auth", "127.0.0.1:5001=u:env:SHIPYARD_TEST_UNSET"], "SHIPYARD_TEST_UNSET"),
+    ],
+)
+def test_bad_input_fails_before_anything_is_built(stack: Stack, tmp_path: Path, args: list[str], named: str) -> None:
+    target = [] if "--target" in args else ["--target", f"{stack.registry_a}/it/never-pushed"]
+    proc = shipyard(*args, *target, stack=stack, out=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert named in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def _platform(p: dict[str, Any]) -> str:
+    return "/".join(filter(None, (p["os"], p["architecture"], p.get("variant"))))
+
+
+def _files(tools: Tools, ref: str, wanted: set[str]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(tools.run_bytes("crane", "export", ref, "-")), mode="r|*") as tar:
+        for member in tar:
+            name = member.name.lstrip("./")
+            if name in wanted and member.isreg():
+                handle = tar.extractfile(member)
+                assert handle is not None
+                found[name] = handle.read()
+    assert set(found) == wanted, f"missing in {ref}: {wanted - set(found)}"
+    return found
