@@ -3,12 +3,17 @@
 # No `from __future__ import annotations` here: dagger-io 0.19 reads each argument's Doc() from
 # the evaluated annotation, and string annotations would silently drop every description.
 import dataclasses
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import dagger
-from dagger import Doc, enum_type, field, function, object_type
+from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_type
 
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
+from shipyard.commands import publish as publish_release
+from shipyard.commands import tool_images_from_text
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.errors import GateFailed
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_repository
 from shipyard.plan.retention import policy_from_args
@@ -16,6 +21,7 @@ from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
 from shipyard.secrets import Credentials, SecretValue
 from shipyard.steps.readme import sync_readme as push_readme
+from shipyard.steps.tools import RegistryEndpoint, module_endpoints
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
 for _choice in (SigningMode, SbomFormat, BackendKind):
@@ -93,6 +99,62 @@ class Shipyard:
         credentials = await self._credentials(parse_repository(repository).registry)
         report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
         return report.dumps() if json else report.render_text()
+
+    async def _all_credentials(self) -> dict[str, Credentials]:
+        return {a.address: Credentials(a.username, SecretValue(await a.secret.plaintext())) for a in self.auths}
+
+    @function
+    async def publish(
+        self,
+        tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
+        source: Annotated[dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the module's context)")],
+        target: Annotated[
+            list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
+        ] = None,
+        platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
+        registry: Annotated[
+            list[dagger.Service] | None,
+            Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000 (matched to targets by port)"),
+        ] = None,
+        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
+        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
+        sha: Annotated[str, Doc("Full commit SHA of the source (for sha-<7> tags and labels)")] = "",
+        event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
+        spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines")] = None,
+        flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines")] = None,
+        source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: 0, or pass the commit time)")] = None,
+        allow_backwards: Annotated[bool, Doc("Move latest/major/minor tags even to an older release")] = False,
+        tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
+    ) -> dagger.Directory:
+        """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
+        tools = tool_images_from_text(await tool_images.contents(), "tool-images") if tool_images else ToolImages()
+        endpoints = await module_endpoints(registry or [])
+        scratch = Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd()))
+        report = await publish_release(
+            source=source,
+            tag=tag,
+            targets=target or [],
+            platforms=platform or [],
+            credentials=await self._all_credentials(),
+            endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
+            workdir=scratch,
+            to_engine=lambda path: dag.current_module().workdir(str(path.relative_to(Path.cwd()))),
+            tools=tools,
+            sha=sha,
+            event=event,
+            spec=spec or [],
+            flavor=flavor or [],
+            dockerfile=dockerfile,
+            build_target=build_target,
+            build_args=build_arg or [],
+            source_date_epoch=source_date_epoch,
+            allow_backwards=allow_backwards,
+            out=scratch / "dist",
+        )
+        if not report.ok:
+            raise GateFailed(report.render_text())
+        return dag.current_module().workdir(str((scratch / "dist").relative_to(Path.cwd())))
 
     @function
     def tags(

@@ -48,6 +48,23 @@ FUNCTIONS = {
         "json",
     ],
     "sync_readme": ["repository", "readme", "short_description", "api_url"],
+    "publish": [
+        "tag",
+        "source",
+        "target",
+        "platform",
+        "registry",
+        "dockerfile",
+        "build_target",
+        "build_arg",
+        "sha",
+        "event",
+        "spec",
+        "flavor",
+        "source_date_epoch",
+        "allow_backwards",
+        "tool_images",
+    ],
 }
 
 

@@ -49,9 +49,19 @@ def host_endpoint(registry: str) -> RegistryEndpoint:
     return RegistryEndpoint(registry=registry, host=f"{loopback_alias(registry)}:{port}", service=service, insecure=True)
 
 
-def service_endpoint(registry: str, service: dagger.Service, port: int) -> RegistryEndpoint:
-    """The endpoint for a loopback registry handed to a module as a Service (``tcp://localhost:5000``)."""
-    return RegistryEndpoint(registry=registry, host=f"{loopback_alias(registry)}:{port}", service=service, insecure=True)
+async def module_endpoints(services: Iterable[dagger.Service]) -> dict[str, RegistryEndpoint]:
+    """Endpoints for loopback registries handed to a module as Services (``--registry tcp://localhost:5000``).
+
+    A module cannot reach the caller's loopback itself; each service stands for the loopback
+    registries on its port (``localhost:P``, ``127.0.0.1:P``).
+    """
+    out: dict[str, RegistryEndpoint] = {}
+    for service in services:
+        for port in [await p.port() for p in await service.ports()]:
+            for host in ("localhost", "127.0.0.1"):
+                registry = f"{host}:{port}"
+                out[registry] = RegistryEndpoint(registry=registry, host=f"registry-{port}:{port}", service=service, insecure=True)
+    return out
 
 
 @dataclass
