@@ -35,13 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     tags = sub.add_parser("tags", help="compute the image tags for a Git ref (docker/metadata-action semantics)")
-    tags.add_argument("--ref", required=True, help="e.g. refs/tags/v1.2.3, refs/heads/main, refs/pull/7/merge")
-    tags.add_argument("--sha", default="", help="full 40-character commit SHA")
+    tags.add_argument("--ref", default="", help="e.g. refs/tags/v1.2.3, refs/heads/main, refs/pull/7/merge; empty: no tags")
+    tags.add_argument("--sha", default="", help="full 40-character commit SHA (default: HEAD of --source)")
     tags.add_argument("--event", default="push", choices=EVENTS)
     tags.add_argument("--default-branch", default="main")
+    tags.add_argument("--base-ref", default="", help="base branch of a pull request, or the branch a tag was pushed from")
     tags.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
     tags.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
-    tags.add_argument("--json", action="store_true", help='print {"version": ..., "tags": [...]}')
+    tags.add_argument("--source", default=None, metavar="DIR", help="Git checkout: its commit time is the clock of {{date}}")
+    tags.add_argument("--source-date-epoch", default=None, help="clock of {{date}} (default: $SOURCE_DATE_EPOCH, else the commit time)")
+    tags.add_argument("--json", action="store_true", help='print {"version": ..., "tags": [...], "latest": ...}')
 
     plan = sub.add_parser("plan", help="print the release plan without touching anything (dry run)")
     plan.add_argument("--tag", required=True, help="version to release, e.g. v1.2.3")
@@ -179,8 +182,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "tags":
+            source = read_source(args.source) if args.source else SourceInfo()
             result = tags_for(
-                ref=args.ref, sha=args.sha, event=args.event, default_branch=args.default_branch, specs=args.spec, flavor=args.flavor
+                ref=args.ref,
+                sha=args.sha or source.sha,
+                event=args.event,
+                default_branch=args.default_branch,
+                base_ref=args.base_ref,
+                specs=args.spec,
+                flavor=args.flavor,
+                source_date_epoch=parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH")),
+                commit_epoch=source.commit_epoch,
             )
             if args.json:
                 print(json.dumps(result.to_json()))

@@ -41,7 +41,7 @@ class RegistryAuth:
 class TagSet:
     """The tags a release gets: ``version`` is the main one, ``tags`` all of them, ``latest`` last."""
 
-    version: str = field(default="")
+    version: str | None = field(default=None)
     tags: list[str] = field(default=list)
     latest: bool = field(default=False)
 
@@ -159,16 +159,27 @@ class Shipyard:
     @function
     def tags(
         self,
-        ref: Annotated[str, Doc("Git ref that triggered the release, e.g. refs/tags/v1.2.3 or refs/heads/main")],
+        ref: Annotated[str, Doc("Git ref that triggered the release, e.g. refs/tags/v1.2.3 or refs/heads/main; empty: no tags")] = "",
         sha: Annotated[str, Doc("Full 40-character commit SHA (for sha-<7> tags)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
         default_branch: Annotated[str, Doc("The repository's default branch (for {{is_default_branch}} and type=edge)")] = "main",
         spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines, pasted verbatim; default: the release table")] = None,
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
+        base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
+        source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
     ) -> TagSet:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
-        result = tags_for(ref=ref, sha=sha, event=event, default_branch=default_branch, specs=spec, flavor=flavor)
-        return TagSet(version=result.version or "", tags=list(result.tags), latest=result.latest)
+        result = tags_for(
+            ref=ref,
+            sha=sha,
+            event=event,
+            default_branch=default_branch,
+            base_ref=base_ref,
+            specs=spec,
+            flavor=flavor,
+            source_date_epoch=source_date_epoch,
+        )
+        return TagSet(version=result.version, tags=list(result.tags), latest=result.latest)
 
     @function
     def plan(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
 
@@ -16,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_tags_json_is_exactly_one_object() -> None:
     out = run("tags", "--ref", "refs/tags/v1.2.3", "--sha", SHA, "--json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"version": "1.2.3", "tags": ["1.2.3", "1.2", "1", "sha-860c190", "latest"]}
+    assert json.loads(out.stdout) == {"version": "1.2.3", "tags": ["1.2.3", "1.2", "1", "sha-860c190", "latest"], "latest": True}
 
 
 def test_tags_with_pasted_metadata_action_block() -> None:
@@ -38,12 +40,19 @@ def test_tags_with_pasted_metadata_action_block() -> None:
         "--flavor",
         "latest=auto",
     )
-    assert json.loads(out.stdout) == {"version": "pr-12", "tags": ["pr-12"]}
+    assert json.loads(out.stdout) == {"version": "pr-12", "tags": ["pr-12"], "latest": False}
 
 
 def test_no_tags_gives_null_version() -> None:
     out = run("tags", "--ref", "refs/heads/main", "--spec", "type=semver,pattern={{version}}", "--json")
-    assert json.loads(out.stdout) == {"version": None, "tags": []}
+    assert json.loads(out.stdout) == {"version": None, "tags": [], "latest": False}
+
+
+def test_missing_or_empty_ref_gives_no_tags_and_no_version() -> None:
+    for args in ([], ["--ref", ""]):
+        out = run("tags", *args, "--sha", SHA, "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == {"version": None, "tags": [], "latest": False}
 
 
 def test_bad_input_exits_2_with_an_actionable_message() -> None:
@@ -77,9 +86,40 @@ def test_a_whole_pasted_block_works_as_one_argument() -> None:
         "tags", "--ref", "refs/tags/v3.4.5", "--sha", SHA, "--json", "--spec", PASTED_TAGS, "--flavor", "latest=auto\nprefix=\nsuffix="
     )
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"version": "3.4.5", "tags": ["3.4.5", "3.4", "3", "sha-860c190", "latest"]}
+    assert json.loads(out.stdout) == {"version": "3.4.5", "tags": ["3.4.5", "3.4", "3", "sha-860c190", "latest"], "latest": True}
 
 
-def test_unsupported_lines_in_a_pasted_block_are_named() -> None:
-    out = run("tags", "--ref", "refs/tags/v3.4.5", "--spec", PASTED_TAGS + "type=match,pattern=v(.*)\n")
-    assert out.returncode == 2 and "type=match is not supported" in out.stderr
+def test_bad_lines_in_a_pasted_block_are_named() -> None:
+    out = run("tags", "--ref", "refs/tags/v3.4.5", "--spec", PASTED_TAGS + "type=raw,value={{nope}}\n")
+    assert out.returncode == 2 and "type=raw,value={{nope}}" in out.stderr and "unknown expression {{nope}}" in out.stderr
+
+
+def test_dates_come_from_source_date_epoch_or_the_commit_time(tmp_path: Path) -> None:
+    spec = "type=raw,value=nightly-{{date 'YYYYMMDD-HHmm' tz='Asia/Tokyo'}}"
+    out = run("tags", "--ref", "refs/heads/main", "--spec", spec, "--source-date-epoch", "1578616200", "--json")
+    assert json.loads(out.stdout)["tags"] == ["nightly-20200110-0930"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    env = {"GIT_AUTHOR_DATE": "2021-02-03T04:05:06Z", "GIT_COMMITTER_DATE": "2021-02-03T04:05:06Z"}
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "-C", str(tmp_path), *identity, "commit", "-q", "--allow-empty", "-m", "x"], check=True, env=os.environ | env)
+    out = run("tags", "--ref", "refs/heads/main", "--spec", "type=raw,value={{commit_date 'YYYY-MM-DD'}}", "--source", str(tmp_path))
+    assert out.stdout.split() == ["2021-02-03"]
+
+
+def test_a_date_without_a_clock_is_an_error_not_the_wall_clock() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    out = subprocess.run(
+        [sys.executable, "-m", "shipyard", "tags", "--ref", "refs/heads/main", "--spec", "type=raw,value=n-{{date 'YYYYMMDD'}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert out.returncode == 2 and "SOURCE_DATE_EPOCH" in out.stderr and out.stdout == ""
+
+
+def test_base_ref_is_accepted() -> None:
+    out = run(
+        "tags", "--ref", "refs/pull/3/merge", "--event", "pull_request", "--base-ref", "develop", "--spec", "type=raw,value=to-{{base_ref}}"
+    )
+    assert out.stdout.split() == ["to-develop"]

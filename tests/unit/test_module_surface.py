@@ -18,7 +18,7 @@ import pytest
 
 FUNCTIONS = {
     "with_registry_auth": ["address", "username", "secret"],
-    "tags": ["ref", "sha", "event", "default_branch", "spec", "flavor"],
+    "tags": ["ref", "sha", "event", "default_branch", "spec", "flavor", "base_ref", "source_date_epoch"],
     "plan": [
         "tag",
         "target",

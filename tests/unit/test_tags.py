@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shipyard.plan.errors import InvalidInput
-from shipyard.plan.tags import GitContext, compute_tags, parse_flavor, parse_tag_specs, sanitize_tag, tags_for
+from shipyard.plan.refs import TAG_PATTERN
+from shipyard.plan.tags import GitContext, compute_tags, parse_flavor, parse_tag_specs, tags_for
 
 SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
 
@@ -55,7 +57,9 @@ def test_semver_line_produces_nothing_for_refs_that_do_not_fit(ref: str) -> None
         ("push", "refs/heads/master", "type=ref,event=branch", ["master"]),
         ("push", "refs/heads/my/branch", "type=ref,event=branch", ["my-branch"]),
         ("push", "refs/tags/v1.2.3", "type=ref,event=tag", ["v1.2.3", "latest"]),
-        ("push", "refs/tags/v2.0.8-beta.67", "type=ref,event=tag", ["v2.0.8-beta.67"]),
+        ("push", "refs/tags/v2.0.8-beta.67", "type=ref,event=tag", ["v2.0.8-beta.67", "latest"]),
+        ("push", "refs/tags/p1/v1.0.0", "type=ref,event=tag", ["p1-v1.0.0", "latest"]),
+        ("pull_request", "refs/pull/2/head", "type=ref,event=pr", ["pr-2-head"]),
         ("push", "refs/heads/main", "type=ref,event=tag", []),
         ("push", "refs/heads/main", "type=ref,event=pr", []),
     ],
@@ -174,10 +178,19 @@ def test_outputs_are_sanitized() -> None:
         ("type=sha,format=medium", "unknown format"),
         ("type=raw,value=x,priority=high", "non-numeric priority"),
         ("type=raw", "needs a value"),
-        ("type=match,pattern=v(.*)", "not supported"),
-        ("type=schedule,pattern=nightly-{{date 'YYYYMMDD'}}", "unknown expression"),
+        ("type=match", "needs a pattern"),
+        ("type=match,pattern=v(.*,group=1", "is not valid"),
+        ("type=match,pattern=/v(.*)/q", "flags"),
+        ("type=match,pattern=v(.*),group=one", "non-numeric group"),
+        ("type=pep440", "needs a pattern"),
         ("type=raw,value=x,enable=${{ github.ref == 'x' }}", "unevaluated GitHub expression"),
-        ("type=raw,value={{date 'YYYY'}}", "unknown expression"),
+        ("type=raw,value={{nope}}", "unknown expression {{nope}}"),
+        ("type=schedule,pattern=nightly-{{branch}}", "unknown expression {{branch}}"),
+        ("type=semver,pattern={{date 'YYYY'}}", "unknown expression {{date}}"),
+        ("type=raw,value={{#if is_default_branch}}x{{/if}}", "block"),
+        ("type=raw,value=-x", "not a valid image tag"),
+        ("type=raw,value={{date 'YYYY' zone='UTC'}}", "unknown attributes"),
+        ("type=raw,value={{date 'YYYY' tz='Mars/Olympus'}}", "not a known time zone"),
     ],
 )
 def test_bad_tag_lines_are_errors_naming_the_line(line: str, message: str) -> None:
@@ -187,7 +200,9 @@ def test_bad_tag_lines_are_errors_naming_the_line(line: str, message: str) -> No
     assert "tag spec" in str(err.value) or "value" in str(err.value)
 
 
-@pytest.mark.parametrize("line", ["latest=maybe", "colour=blue", "prefix", "prefix=a,onlatest=yes"])
+@pytest.mark.parametrize(
+    "line", ["latest=maybe", "colour=blue", "prefix", "prefix=a,onlatest=yes", "prerelease-latest=no", "prefix={{nope}}-"]
+)
 def test_bad_flavor_lines_are_errors(line: str) -> None:
     with pytest.raises(InvalidInput, match="flavor"):
         parse_flavor([line])
@@ -234,7 +249,7 @@ def test_without_sha_there_is_no_sha_tag() -> None:
     ("kwargs", "name"),
     [({"ref": "v1.2.3"}, "ref"), ({"ref": "refs/tags/v1", "sha": "abc"}, "sha"), ({"ref": "refs/tags/v1", "event": "cron"}, "event")],
 )
-def test_bad_context_names_the_input(kwargs: dict[str, str], name: str) -> None:
+def test_bad_context_names_the_input(kwargs: dict[str, Any], name: str) -> None:
     with pytest.raises(InvalidInput) as err:
         GitContext(**kwargs)
     assert str(err.value).startswith(name)
@@ -242,7 +257,93 @@ def test_bad_context_names_the_input(kwargs: dict[str, str], name: str) -> None:
 
 def test_json_shape() -> None:
     data = json.loads(json.dumps(tags_for(ref="refs/tags/v1.2.3", sha=SHA).to_json()))
-    assert data == {"version": "1.2.3", "tags": ["1.2.3", "1.2", "1", "sha-860c190", "latest"]}
+    assert data == {"version": "1.2.3", "tags": ["1.2.3", "1.2", "1", "sha-860c190", "latest"], "latest": True}
+
+
+def test_no_ref_gives_no_tags_and_no_version() -> None:
+    assert tags_for(ref="", sha=SHA).to_json() == {"version": None, "tags": [], "latest": False}
+    assert tags_for(ref="", specs=["type=sha", "type=raw,{{branch}}"]).version is None
+
+
+# --- metadata-action parity details (the full upstream table is test_metadata_action_parity) --
+
+
+def test_prerelease_latest_flavor_keeps_latest_on_releases_only() -> None:
+    for line in ("type=ref,event=tag", r"type=match,pattern=\d.\d.\d"):
+        assert "latest" in tags("refs/tags/v2.0.0-rc.1", [line])  # metadata-action moves latest
+        assert "latest" not in tags("refs/tags/v2.0.0-rc.1", [line], ["prerelease-latest=false"])
+        assert "latest" not in tags("refs/tags/1.0rc1", [line], ["prerelease-latest=false"])
+        assert "latest" in tags("refs/tags/v2.0.0", [line], ["prerelease-latest=false"])
+
+
+def test_sha_with_branch_prefix() -> None:
+    assert tags("refs/heads/main", ["type=sha,prefix={{branch}}-"]) == ["main-860c190"]
+    with pytest.raises(InvalidInput, match="not a valid image tag"):
+        tags("refs/tags/v1.0.0", ["type=sha,prefix={{branch}}-"])  # '-860c190': a registry would refuse it
+
+
+@pytest.mark.parametrize(
+    ("ref", "event", "expected"),
+    [
+        ("refs/heads/main", "push", ("true", "false")),
+        ("refs/heads/dev", "push", ("false", "true")),
+        ("refs/heads/dev", "schedule", ("true", "false")),  # scheduled runs are on the default branch
+        ("refs/tags/v1.0.0", "push", ("false", "true")),
+        ("refs/tags/v1.0.0", "create", ("true", "false")),  # as metadata-action: create runs on the default branch
+        ("refs/pull/1/merge", "pull_request", ("false", "true")),
+    ],
+)
+def test_default_branch_expressions(ref: str, event: str, expected: tuple[str, str]) -> None:
+    out = tags(ref, ["type=raw,value={{is_default_branch}}-{{is_not_default_branch}}"], event=event)
+    assert out == ["-".join(expected)]
+
+
+def test_base_ref_only_for_tags_and_pull_requests() -> None:
+    line = ["type=raw,value=base-{{base_ref}}"]
+    assert list(tags_for(ref="refs/tags/v1", base_ref="refs/heads/main", specs=line).tags) == ["base-main"]
+    assert list(tags_for(ref="refs/pull/4/merge", base_ref="develop", specs=line).tags) == ["base-develop"]
+    assert list(tags_for(ref="refs/heads/x", base_ref="develop", specs=line).tags) == ["base-"]
+
+
+def test_dates_use_source_date_epoch_then_the_commit_time() -> None:
+    line = ["type=raw,value={{date 'YYYYMMDD-HHmm'}}_{{commit_date 'YYYYMMDD-HHmm' tz='Asia/Tokyo'}}"]
+    both = tags_for(ref="refs/heads/main", specs=line, source_date_epoch=1578616200, commit_epoch=1600000000)
+    assert list(both.tags) == ["20200110-0030_20200913-2126"]
+    only_commit = tags_for(ref="refs/heads/main", specs=line, commit_epoch=1600000000)
+    assert list(only_commit.tags) == ["20200913-1226_20200913-2126"]
+    with pytest.raises(InvalidInput, match="never reads the clock"):
+        tags_for(ref="refs/heads/main", specs=line)
+
+
+def test_unquoted_date_format_is_the_iso_default() -> None:
+    out = tags_for(ref="refs/heads/main", specs=["type=raw,value={{date YYYYMMDD}}"], source_date_epoch=1578616200)
+    assert list(out.tags) == ["2020-01-10T00-30-00Z"]
+
+
+def test_expression_output_is_escaped_as_handlebars_does() -> None:
+    # Handlebars HTML-escapes {{...}} output ('=' -> '&#x3D;'), then the tag is sanitized.
+    assert tags("refs/heads/a=b", ["type=raw,value={{branch}}"]) == ["a-x3D-b"]
+    assert tags("refs/heads/a=b", ["type=raw,value={{{branch}}}"]) == ["a-b"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "line", "expected"),
+    [
+        ("refs/tags/v1.2.3", "type=pep440,pattern={{version}}", ["1.2.3", "latest"]),
+        ("refs/tags/1!2.0", "type=pep440,pattern={{major}}.{{minor}}", ["2.0", "latest"]),
+        ("refs/tags/1.2", "type=pep440,pattern={{major}}.{{minor}}.{{patch}}", ["1.2.0", "latest"]),
+        ("refs/tags/1.0rc1", "type=pep440,pattern={{major}}", ["1.0rc1"]),
+        ("refs/tags/1.0+abc.5", "type=pep440,pattern={{version}}", ["1.0-abc-5", "latest"]),
+        ("refs/tags/v1.2.3", r"type=match,pattern=/V(\d+)\.(\d+)/i,group=2", ["2", "latest"]),
+        ("refs/tags/v1.2.3", r"type=match,pattern=/\d/g,group=2", ["3", "latest"]),
+        ("refs/tags/v1.2.3", r"type=match,pattern=(?<major>\d)\.\k<major>,group=1", []),
+        ("refs/tags/v1.1.3", r"type=match,pattern=(?<major>\d)\.\k<major>,group=1", ["1", "latest"]),
+        ("refs/tags/p1/v1.2.3", r"type=semver,pattern={{version}},match=v(\d.\d.\d)$", ["1.2.3", "latest"]),
+        ("refs/tags/v1.2.3+b.5", "type=semver,pattern={{build}}", ["b-5", "latest"]),
+    ],
+)
+def test_pep440_and_match_lines(ref: str, line: str, expected: list[str]) -> None:
+    assert tags(ref, [line]) == expected
 
 
 # --- invariants ----------------------------------------------------------------------------
@@ -261,18 +362,39 @@ raw_values = st.text(
 
 
 @given(versions, st.lists(raw_values, max_size=4))
-def test_outputs_sanitized_unique_and_latest_last(version: str, raws: list[str]) -> None:
+def test_outputs_are_valid_unique_image_tags_in_order(version: str, raws: list[str]) -> None:
     specs = BASIC + [f"type=raw,value={r.strip()}" for r in raws]
-    result = compute_tags(GitContext.for_tag(version, sha=SHA), parse_tag_specs(specs), parse_flavor(["latest=auto"]))
+    try:
+        result = compute_tags(GitContext.for_tag(version, sha=SHA), parse_tag_specs(specs), parse_flavor(["latest=auto"]))
+    except InvalidInput as exc:  # a value no registry accepts is refused, naming its line
+        assert "not a valid image tag" in str(exc) and "type=raw" in str(exc)
+        return
+    assert all(TAG_PATTERN.fullmatch(t) for t in result.tags)
     assert len(set(result.tags)) == len(result.tags)
-    assert all(sanitize_tag(t) == t for t in result.tags)
-    if "latest" in result.tags and result.latest:
+    assert result.tags[0] == result.version
+    # metadata-action's order: lines by priority (semver 900 before raw 200 before sha 100), latest last
+    if result.tags[0][0].isdigit():
+        assert result.tags.index(f"sha-{SHA[:7]}") == len(result.tags) - 1 - int(result.latest)
+    if result.latest:
         assert result.tags[-1] == "latest"
 
 
 @given(versions)
-def test_prerelease_never_gets_latest_under_auto(version: str) -> None:
-    for specs in (None, BASIC, ["type=ref,event=tag"], ["type=semver,pattern={{raw}}"]):
+def test_prerelease_never_gets_latest_from_version_lines(version: str) -> None:
+    for specs in (None, BASIC, ["type=semver,pattern={{raw}}"], ["type=pep440,pattern={{version}}"]):
         result = compute_tags(GitContext.for_tag(version, sha=SHA), parse_tag_specs(specs) if specs else None)
         if "-" in version:
             assert not result.latest and "latest" not in result.tags
+    flavor = parse_flavor(["prerelease-latest=false"])
+    result = compute_tags(GitContext.for_tag(version, sha=SHA), parse_tag_specs(["type=ref,event=tag"]), flavor)
+    assert result.latest is ("-" not in version)
+
+
+@given(st.integers(min_value=0, max_value=2**33), st.sampled_from(["X", "YYYYMMDDHHmmss", "x"]))
+def test_dates_depend_on_the_given_clock_only(epoch: int, fmt: str) -> None:
+    line = [f"type=raw,value=d{{{{date '{fmt}'}}}}"]
+    first = tags_for(ref="refs/heads/main", specs=line, source_date_epoch=epoch)
+    again = tags_for(ref="refs/heads/main", specs=line, source_date_epoch=epoch)
+    assert first == again
+    if fmt == "X":
+        assert first.tags == (f"d{epoch}",)

@@ -1,0 +1,54 @@
+"""Every tag and version case of metadata-action's own tests, run through ``shipyard tags --json`` as users call it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shipyard import cli
+from tests.unit.metadata_action_cases import CASES, FIXTURES, MOCKED_NOW, Case
+
+
+def shipyard_tags(case: Case, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    context = FIXTURES[case.fixture]
+    argv = ["tags", "--json", "--source-date-epoch", str(MOCKED_NOW)]
+    for key, value in context.items():
+        argv += [f"--{key.replace('_', '-')}", value]
+    for line in case.tags:
+        argv += ["--spec", line]
+    for line in case.flavor:
+        argv += ["--flavor", line]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    out: dict[str, object] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def image_names(images: tuple[str, ...]) -> list[str]:
+    """metadata-action's image list: ``name[,enable=false]``, lower-cased."""
+    return [item.split(",")[0].lower() for item in images if "enable=false" not in item.replace(" ", "")]
+
+
+def test_every_upstream_case_is_transcribed() -> None:
+    assert len(CASES) == 136
+    assert len({(c.group, c.name) for c in CASES}) == len(CASES)
+    assert {c.fixture for c in CASES} <= set(FIXTURES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.group}-{c.name}" for c in CASES])
+def test_shipyard_tags_matches_metadata_action(case: Case, capsys: pytest.CaptureFixture[str]) -> None:
+    if case.not_applicable:
+        pytest.skip(case.not_applicable)
+    out = shipyard_tags(case, capsys)
+    tags = out["tags"]
+    assert isinstance(tags, list)
+    names = image_names(case.images)
+    produced = [f"{image}:{tag}" for image in names for tag in tags] if names else tags
+    assert produced == list(case.expected)
+    if case.states_version:
+        assert out["version"] == case.version
+    if case.latest is not None:
+        assert out["latest"] is case.latest
+    if case.partial is not None:
+        latest_tags = tags[-1:] if out["latest"] else []
+        assert tags == [case.version, *case.partial, *latest_tags] if case.version else tags == []
