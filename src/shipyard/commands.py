@@ -17,12 +17,12 @@ import dagger
 from shipyard.pipeline import ReleaseState, run_publish
 from shipyard.plan.config import ToolImages
 from shipyard.plan.errors import InvalidInput
-from shipyard.plan.plan import build_release_plan
+from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
 from shipyard.plan.report import PublishReport
 from shipyard.plan.tags import parse_flavor, parse_tag_specs
 from shipyard.secrets import Credentials
 from shipyard.steps.build import BuildSpec
-from shipyard.steps.tools import RegistryAccess, RegistryEndpoint
+from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, ephemeral_registry
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
 
@@ -101,13 +101,14 @@ async def publish(
         commit_epoch=commit_epoch,
         annotations={"source": source_url or None},
     )
-    if not plan.active_targets or any(t.ephemeral for t in plan.active_targets):
-        raise InvalidInput("target", list(targets), "is missing", "Give at least one --target REPOSITORY to publish to.")
     if not await source.exists(dockerfile):
         raise InvalidInput("dockerfile", dockerfile, "is not in the source directory", "Pass --dockerfile relative to --source.")
     build = BuildSpec(dockerfile=dockerfile, target=build_target, build_args=parse_build_args(build_args), secrets=build_secrets)
-    registries = sorted({t.registry for t in plan.active_targets})
-    access = RegistryAccess(endpoints={r: endpoint(r) for r in registries}, credentials=credentials)
+    registries = sorted({t.registry for t in plan.active_targets if not t.ephemeral})
+    endpoints = {r: endpoint(r) for r in registries}
+    if any(t.ephemeral for t in plan.active_targets):
+        endpoints[EPHEMERAL_REGISTRY] = await ephemeral_registry(tools.registry, EPHEMERAL_REGISTRY)
+    access = RegistryAccess(endpoints=endpoints, credentials=credentials)
     state = ReleaseState(
         plan=plan,
         source=source,

@@ -102,8 +102,9 @@ class ToolImages(BaseModel):
     syft: str = "docker.io/anchore/syft:v1.57.0"
     trivy: str = "docker.io/aquasec/trivy:0.70.0"
     crane: str = "gcr.io/go-containerregistry/crane:v0.22.1"
+    registry: str = "docker.io/library/registry:2.8.3"  # the zero-config ephemeral registry
 
-    @field_validator("cosign", "syft", "trivy", "crane")
+    @field_validator("cosign", "syft", "trivy", "crane", "registry")
     @classmethod
     def _valid_ref(cls, value: str) -> str:
         ref = parse_reference(value, what="tool image")

@@ -17,8 +17,9 @@ from shipyard.plan.labels import FALLBACK_EPOCH, oci_annotations
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
 from shipyard.plan.tags import Flavor, GitContext, TagSpec, compute_tags
 
-# Zero-config default: an ephemeral registry run as a service inside the engine.
-EPHEMERAL_REGISTRY = "localhost:5000"
+# Zero-config default: an ephemeral registry run as a service inside the engine, under a name
+# only the release's own tool containers resolve (it never collides with a registry of yours).
+EPHEMERAL_REGISTRY = "shipyard-ephemeral:5000"
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -150,7 +151,10 @@ def build_release_plan(
     if not planned:
         repo = f"{EPHEMERAL_REGISTRY}/shipyard/{name}"
         planned.append(PlannedTarget(repository=repo, registry=EPHEMERAL_REGISTRY, optional=False, ephemeral=True))
-        notices.append(f"no --target given: publishing to an ephemeral registry inside the engine ({repo})")
+        notices.append(
+            f"no --target given: publishing to an ephemeral registry inside the engine ({repo});"
+            " the release is kept in the output directory"
+        )
     if not any(t.active for t in planned):
         raise InvalidInput("target", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
     epoch = source_date_epoch if source_date_epoch is not None else (commit_epoch if commit_epoch is not None else FALLBACK_EPOCH)

@@ -108,6 +108,15 @@ class RegistryAccess:
         return container
 
 
+async def ephemeral_registry(image: str, name: str) -> RegistryEndpoint:
+    """A registry run as a service in the engine for the zero-config release; started now so it
+    keeps its content until the session ends (a bound-only service restarts empty)."""
+    port = name.rpartition(":")[2]
+    service = dag.container().from_(image).with_exposed_port(int(port)).as_service(use_entrypoint=True)
+    service = await service.start()
+    return RegistryEndpoint(registry=name, host=name, service=service, insecure=True)
+
+
 def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
     """A container of a pinned tool image with the registries attached.
 
