@@ -91,3 +91,10 @@ def test_json_rendering_round_trips() -> None:
     assert data["version"] == "1.2.3"
     assert data["scan"]["fail_on"] == ["CRITICAL", "HIGH"]
     assert data["targets"][0]["repository"] == "127.0.0.1:5000/app"
+
+
+def test_date_expressions_in_a_plan_use_source_date_epoch_not_the_clock() -> None:
+    from shipyard.plan.tags import parse_tag_specs
+
+    plan = build_release_plan(tag="v1.2.3", tag_specs=parse_tag_specs(["type=raw,value={{date 'YYYYMMDD'}}"]), source_date_epoch=1700000000)
+    assert plan.tags[0] == "20231114"

@@ -117,7 +117,7 @@ def build_release_plan(
         raise InvalidInput("tag", tag, "is empty", "Pass the version to release, e.g. --tag v1.2.3.")
     if tag.startswith("refs/"):
         raise InvalidInput("tag", tag, "is a Git ref, not a tag name", f"Pass the tag name itself, e.g. --tag {tag.rsplit('/', 1)[-1]}.")
-    ctx = GitContext.for_tag(tag, sha=sha, event=event)
+    ctx = GitContext.for_tag(tag, sha=sha, event=event, source_date_epoch=source_date_epoch, commit_epoch=commit_epoch)
     result = compute_tags(ctx, tag_specs, flavor)
     if result.version is None:
         raise InvalidInput(

@@ -134,9 +134,11 @@ class GitContext:
         return ""
 
     @classmethod
-    def for_tag(cls, tag: str, sha: str = "", event: str = "push") -> GitContext:
-        """The context of a release of ``tag`` (what ``release --tag v1.2.3`` means)."""
-        return cls(ref=f"refs/tags/{tag}", sha=sha, event=event)
+    def for_tag(
+        cls, tag: str, sha: str = "", event: str = "push", *, source_date_epoch: int | None = None, commit_epoch: int | None = None
+    ) -> GitContext:
+        """The context of a release of ``tag`` (what ``publish --tag v1.2.3`` means)."""
+        return cls(ref=f"refs/tags/{tag}", sha=sha, event=event, source_date_epoch=source_date_epoch, commit_epoch=commit_epoch)
 
 
 @dataclass(frozen=True)
