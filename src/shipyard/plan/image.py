@@ -91,13 +91,23 @@ def normalise_config(config: Mapping[str, Any], *, platform: Platform, epoch: in
     created = created_timestamp(epoch)
     out = dict(config)
     out["created"] = created
-    out["history"] = [{**entry, "created": created} for entry in config.get("history", [])]
+    out["history"] = [_normalise_history(entry, created) for entry in config.get("history", [])]
     out.update(platform_dict(platform))
     if not platform.variant:
         out.pop("variant", None)
     rootfs = dict(config.get("rootfs") or {"type": "layers"})
     rootfs["diff_ids"] = list(diff_ids)
     out["rootfs"] = rootfs
+    return out
+
+
+def _normalise_history(entry: Mapping[str, Any], created: str) -> dict[str, Any]:
+    """A history entry with a reproducible time and text. The engine records base layers as
+    ``pulled from <ref>`` naming whichever image its cache saw those layers in first (another
+    build stage's image, when they share layers), so that text is not kept."""
+    out = {**entry, "created": created}
+    if str(out.get("created_by", "")).startswith("pulled from "):
+        out["created_by"] = "base image layers"
     return out
 
 
