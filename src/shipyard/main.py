@@ -1,9 +1,9 @@
 """The Dagger surface: thin functions that turn arguments into a plan (and, later, run steps)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: dagger-io 0.19 reads Doc() from the live
+# annotation objects, and string annotations would leave every argument undocumented.
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Self
 
 import dagger
 from dagger import Doc, enum_type, field, function, object_type
@@ -52,7 +52,7 @@ class Shipyard:
         address: Annotated[str, Doc("Registry host, e.g. ghcr.io, docker.io or localhost:5000")],
         username: Annotated[str, Doc("User name (for GHCR, the GitHub user or any non-empty name)")],
         secret: Annotated[dagger.Secret, Doc("Token or password, e.g. env:GHCR_TOKEN")],
-    ) -> Shipyard:
+    ) -> Self:
         """Add credentials for a registry or its API; chain it before cleanup or sync-readme."""
         kept = [a for a in self.auths if a.address != address]
         return dataclasses.replace(self, auths=[*kept, RegistryAuth(address=address, username=username, secret=secret)])
