@@ -69,7 +69,7 @@ class Target(BaseModel):
     @field_validator("repository")
     @classmethod
     def _valid_repository(cls, value: str) -> str:
-        return str(parse_repository(value, what="target"))
+        return str(parse_repository(value, what="--target"))
 
     @property
     def ref(self) -> ImageRef:
@@ -88,10 +88,10 @@ class Target(BaseModel):
             key, _, value = option.partition("=")
             if key != "optional" or value not in ("", "true", "false"):
                 raise InvalidInput(
-                    "target", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
+                    "--target", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
                 )
             optional = value in ("", "true")
-        return cls(repository=str(parse_repository(repo, what="target")), optional=optional)
+        return cls(repository=str(parse_repository(repo, what="--target")), optional=optional)
 
 
 class ToolImages(BaseModel):
@@ -120,14 +120,21 @@ class ScanPolicy(BaseModel):
     ignore: tuple[str, ...] = ()
 
     @classmethod
-    def from_strings(cls, fail_on: str = "CRITICAL,HIGH", ignore: list[str] | None = None) -> ScanPolicy:
+    def from_strings(cls, fail_on: str = "CRITICAL,HIGH", ignore: list[str] | None = None, *, what: str = "--scan-fail-on") -> ScanPolicy:
+        """``CRITICAL,HIGH`` -> a policy; a list that names no severity is an error, not a gate that never fails."""
         severities: list[Severity] = []
         for part in filter(None, (p.strip().upper() for p in fail_on.split(","))):
             try:
                 severities.append(Severity(part))
             except ValueError:
-                raise InvalidInput("severity", part, "is not a Trivy severity", "Use CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN.") from None
-        return cls(fail_on=tuple(severities), ignore=tuple(parse_ignore_list("\n".join(ignore or []))))
+                raise InvalidInput(
+                    what, fail_on, f"{part!r} is not a Trivy severity", "Use CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN, comma-separated."
+                ) from None
+        if not severities:
+            raise InvalidInput(
+                what, fail_on, "names no severity, so the scan gate would fail on nothing", "Use e.g. CRITICAL,HIGH, or leave it out."
+            )
+        return cls(fail_on=tuple(dict.fromkeys(severities)), ignore=tuple(parse_ignore_list("\n".join(ignore or []))))
 
 
 _VULN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9:._-]*")
