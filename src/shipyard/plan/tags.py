@@ -18,6 +18,7 @@ from enum import StrEnum
 import semver
 
 from shipyard.plan.errors import InvalidInput
+from shipyard.plan.refs import TAG_PATTERN, tag_problem
 
 SHA_PATTERN = re.compile(r"[0-9a-f]{40}")
 _SANITIZE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -133,6 +134,14 @@ def _split_fields(line: str) -> list[str]:
     return [f.strip() for f in next(csv.reader([line], skipinitialspace=True), [])]
 
 
+def _non_empty_fields(line: str) -> list[str]:
+    """The fields of a ``tags:`` line; an empty one (a stray comma) would silently clear ``value``."""
+    fields = _split_fields(line)
+    if "" in fields:
+        raise InvalidInput("tag spec", line, "has an empty field (a trailing or doubled comma)", "Remove the extra comma.")
+    return fields
+
+
 def parse_tag_spec(line: str) -> TagSpec:
     """Parse one metadata-action ``tags:`` line, e.g. ``type=semver,pattern={{major}}.{{minor}}``."""
     if "${{" in line:
@@ -144,7 +153,7 @@ def parse_tag_spec(line: str) -> TagSpec:
         )
     attrs: dict[str, str] = {}
     kind: str | None = None
-    for fld in _split_fields(line):
+    for fld in _non_empty_fields(line):
         key, sep, value = fld.partition("=")
         if not sep:
             attrs["value"] = fld
@@ -154,13 +163,11 @@ def parse_tag_spec(line: str) -> TagSpec:
             attrs[key.strip().lower()] = value.strip()
     kind = kind or TagType.RAW.value
     if kind in _UNSUPPORTED_TYPES:
-        raise InvalidInput(
-            "tag spec", line, f"type={kind} is not supported by Shipyard", "Use type=semver, sha, raw, ref, edge or schedule."
-        )
+        raise InvalidInput("tag spec", line, f"type={kind} is not supported by Shipyard", _known_types())
     try:
         tag_type = TagType(kind)
     except ValueError:
-        raise InvalidInput("tag spec", line, f"has unknown type {kind!r}", "Use type=semver, sha, raw, ref or edge.") from None
+        raise InvalidInput("tag spec", line, f"has unknown type {kind!r}", _known_types()) from None
     if tag_type is TagType.SEMVER:
         if "pattern" not in attrs:
             raise InvalidInput("tag spec", line, "type=semver needs a pattern", "Add pattern={{version}} (or {{major}}.{{minor}}, ...).")
@@ -204,6 +211,10 @@ def parse_tag_spec(line: str) -> TagSpec:
     except ValueError:
         raise InvalidInput("tag spec", line, f"has a non-numeric priority {priority_text!r}", "Use priority=<integer>.") from None
     return TagSpec(tag_type, attrs, priority, line)
+
+
+def _known_types() -> str:
+    return "Use " + ", ".join(f"type={t.value}" for t in TagType) + "."
 
 
 def parse_flavor(lines: list[str]) -> Flavor:
@@ -395,7 +406,15 @@ def compute_tags(ctx: GitContext, specs: list[TagSpec] | None = None, flavor: Fl
         name = (flavor.prefix if flavor.prefix_on_latest else "") + "latest" + (flavor.suffix if flavor.suffix_on_latest else "")
         name = sanitize_tag(ev.expand(name, "flavor"))
         tags = [t for t in tags if t != name] + [name]
+    _check_tag_values(tags)
     return TagResult(acc.main, tuple(tags), latest)
+
+
+def _check_tag_values(tags: list[str]) -> None:
+    """Every computed tag must be one a registry accepts (``[A-Za-z0-9_][A-Za-z0-9._-]{0,127}``)."""
+    for tag in tags:
+        if not TAG_PATTERN.fullmatch(tag):
+            raise InvalidInput("computed image tag", tag, tag_problem(tag), "Change the --spec/--flavor line (or --tag) that produces it.")
 
 
 def _semver_line(spec: TagSpec, ctx: GitContext, ev: _Evaluator, acc: _Accumulator, flavor: Flavor) -> None:
