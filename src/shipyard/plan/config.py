@@ -59,6 +59,20 @@ def is_loopback_registry(registry: str) -> bool:
         return False
 
 
+_API_URL = re.compile(r"(https?)://([^/?#@\s]+?)(?::([0-9]+))?(/[^?#\s]*)?")
+_API_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+
+
+def parse_api_url(text: str, *, what: str = "--api-url") -> str:
+    """An API base address (``https://api.github.com``, ``http://127.0.0.1:8080``), without a trailing ``/``."""
+    match = _API_URL.fullmatch(text.strip())
+    if not match or not _API_HOST.fullmatch(match.group(2)):
+        raise InvalidInput(what, text, "is not an http(s) URL", "Give the API's base address, e.g. https://api.github.com.")
+    if match.group(3) is not None and not 0 < int(match.group(3)) <= 65535:
+        raise InvalidInput(what, text, f"port {match.group(3)} is out of range", "Ports are 1-65535.")
+    return text.strip().rstrip("/")
+
+
 class Target(BaseModel):
     """A repository to publish to; ``optional`` targets without credentials are skipped."""
 
