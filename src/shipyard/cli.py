@@ -6,12 +6,14 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import anyio
 
+from shipyard.local_files import read_text_file
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
-from shipyard.plan.errors import InvalidInput, ShipyardError
+from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.retention import policy_from_args
@@ -22,9 +24,16 @@ from shipyard.source import SourceInfo, read_source
 from shipyard.steps.cleanup import CleanupReport
 from shipyard.steps.readme import sync_readme
 
+DEBUG_ENV = "SHIPYARD_DEBUG"
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shipyard", description="Release container images.")
+    parser = argparse.ArgumentParser(
+        prog="shipyard",
+        description="Release container images.",
+        epilog="Exit codes: 0 done, 2 bad input, 3 a registry or gate failed, 1 a bug in Shipyard (please report it).",
+    )
+    parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tags = sub.add_parser("tags", help="compute the image tags for a Git ref (docker/metadata-action semantics)")
@@ -87,17 +96,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _credentials(username: str, password: str) -> Credentials | None:
     if not password:
+        if username:
+            raise InvalidInput("--username", username, "is given without --password", "Add --password env:NAME or file:PATH.")
         return None
     secret = resolve_secret(password, what="--password")
     return Credentials(username=username or "token", password=secret)
 
 
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise InvalidInput("readme", path, f"cannot be read ({exc.strerror})", "Point --readme at the Markdown file.") from None
+def _source_date_epoch(flag: str | None) -> int | None:
+    if flag is not None:
+        return parse_epoch(flag, what="--source-date-epoch")
+    return parse_epoch(os.environ.get("SOURCE_DATE_EPOCH"), what="SOURCE_DATE_EPOCH (environment)")
 
 
 async def _cleanup(args: argparse.Namespace) -> CleanupReport:
@@ -117,48 +126,93 @@ async def _cleanup(args: argparse.Namespace) -> CleanupReport:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run one command; every outcome is an exit code and at most one line on stderr."""
     try:
-        if args.command == "tags":
-            result = tags_for(
-                ref=args.ref, sha=args.sha, event=args.event, default_branch=args.default_branch, specs=args.spec, flavor=args.flavor
-            )
-            if args.json:
-                print(json.dumps(result.to_json()))
-            else:
-                print("\n".join(result.tags) if result.tags else "(no tags)")
-            return 0
-        if args.command == "plan":
-            source = read_source(args.source) if args.source else SourceInfo()
-            plan = build_release_plan(
-                tag=args.tag,
-                sha=args.sha or source.sha,
-                event=args.event,
-                targets=args.target,
-                credentials=args.registry_credentials,
-                platforms=args.platform,
-                tag_specs=parse_tag_specs(args.spec) if args.spec else None,
-                flavor=parse_flavor(args.flavor) if args.flavor else None,
-                signing=SigningMode(args.sign),
-                sbom_formats=[SbomFormat(f) for f in args.sbom],
-                provenance=args.provenance,
-                scan=ScanPolicy.from_strings(args.scan_fail_on) if args.scan_fail_on else None,
-                source_date_epoch=parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH")),
-                commit_epoch=source.commit_epoch,
-                annotations={"source": source.url or None},
-            )
-            print(plan.to_json() if args.json else plan.render_text())
-            return 0
-        if args.command == "cleanup":
-            report = anyio.run(_cleanup, args)
-            print(report.dumps() if args.json else report.render_text())
-            return 0 if report.ok else 3
-        if args.command == "sync-readme":
-            text = _read_text(args.readme)
-            credentials = _credentials(args.username, args.password)
-            print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url))
-            return 0
-    except ShipyardError as exc:
-        print(f"shipyard: error: {exc}", file=sys.stderr)
-        return 2
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # usage errors and --help: argparse has already printed
+        return exit_.code if isinstance(exit_.code, int) else 2
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        print("shipyard: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place where every error ends
+        return _report(exc, debug)
+
+
+def _report(exc: Exception, debug: bool) -> int:
+    """One line on stderr: the ShipyardError's own message, or a short note for a bug."""
+    error = shipyard_error_in(exc)
+    if error is not None:
+        print(f"shipyard: error: {_one_line(str(error))}", file=sys.stderr)
+        return error.exit_code
+    if debug:
+        traceback.print_exception(exc)
+    detail = _one_line(f"{type(exc).__name__}: {exc}")[:300]
+    hint = "" if debug else f"; re-run with --debug (or {DEBUG_ENV}=1) for the traceback"
+    print(f"shipyard: internal error: {detail}. This is a bug in Shipyard: please report it with the command{hint}.", file=sys.stderr)
     return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``| head``): stop quietly, as a process killed by SIGPIPE would."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit
+    except (OSError, ValueError):
+        pass
+    return 141
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "tags":
+        result = tags_for(
+            ref=args.ref, sha=args.sha, event=args.event, default_branch=args.default_branch, specs=args.spec, flavor=args.flavor
+        )
+        if args.json:
+            print(json.dumps(result.to_json()))
+        else:
+            print("\n".join(result.tags) if result.tags else "(no tags)")
+        return 0
+    if args.command == "plan":
+        source = read_source(args.source) if args.source else SourceInfo()
+        plan = build_release_plan(
+            tag=args.tag,
+            sha=args.sha or source.sha,
+            event=args.event,
+            targets=args.target,
+            credentials=args.registry_credentials,
+            platforms=args.platform,
+            tag_specs=parse_tag_specs(args.spec) if args.spec else None,
+            flavor=parse_flavor(args.flavor) if args.flavor else None,
+            signing=SigningMode(args.sign),
+            sbom_formats=[SbomFormat(f) for f in args.sbom],
+            provenance=args.provenance,
+            scan=ScanPolicy.from_strings(args.scan_fail_on) if args.scan_fail_on else None,
+            source_date_epoch=_source_date_epoch(args.source_date_epoch),
+            commit_epoch=source.commit_epoch,
+            annotations={"source": source.url or None},
+        )
+        print(plan.to_json() if args.json else plan.render_text())
+        return 0
+    if args.command == "cleanup":
+        report = anyio.run(_cleanup, args)
+        print(report.dumps() if args.json else report.render_text())
+        return 0 if report.ok else 3
+    if args.command == "sync-readme":
+        text = read_text_file(args.readme, what="--readme")
+        if not args.username.strip():
+            raise InvalidInput("--username", args.username, "is empty", "Give the Docker Hub user the token belongs to.")
+        credentials = _credentials(args.username, args.password)
+        print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url))
+        return 0
+    raise AssertionError(f"unknown command {args.command!r}")

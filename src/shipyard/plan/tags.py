@@ -214,7 +214,7 @@ def parse_tag_spec(line: str) -> TagSpec:
 
 
 def _known_types() -> str:
-    return "Use " + ", ".join(f"type={t.value}" for t in TagType) + "."
+    return "Use one of: " + ", ".join(f"type={t.value}" for t in TagType) + "."
 
 
 def parse_flavor(lines: list[str]) -> Flavor:
