@@ -3,14 +3,18 @@
 # No `from __future__ import annotations` here: dagger-io 0.19 reads Doc() from the live
 # annotation objects, and string annotations would leave every argument undocumented.
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Self
 
 import dagger
 from dagger import Doc, enum_type, field, function, object_type
+from dagger.mod._exceptions import FunctionError  # the SDK's way to end a function with a message, no traceback
 
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
+from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.plan import build_release_plan
-from shipyard.plan.refs import DOCKER_HUB, parse_repository
+from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
@@ -20,6 +24,19 @@ from shipyard.steps.readme import sync_readme as push_readme
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
 for _choice in (SigningMode, SbomFormat, BackendKind):
     enum_type(_choice)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Shipyard's own errors end a function with their one-line message (as the CLI prints it);
+    anything else is a bug and keeps the SDK's traceback."""
+    try:
+        yield
+    except Exception as exc:
+        error = shipyard_error_in(exc)
+        if error is None:
+            raise
+        raise FunctionError(str(error)) from None
 
 
 @object_type
@@ -53,7 +70,11 @@ class Shipyard:
         username: Annotated[str, Doc("User name (for GHCR, the GitHub user or any non-empty name)")],
         secret: Annotated[dagger.Secret, Doc("Token or password, e.g. env:GHCR_TOKEN")],
     ) -> Self:
-        """Add credentials for a registry or its API; chain it before cleanup or sync-readme."""
+        """Add credentials for a registry or its API; chain it before plan, cleanup or sync-readme."""
+        with clear_errors():
+            address = parse_registry(address, what="--address")
+            if not username.strip():
+                raise InvalidInput("--username", username, "is empty", "Give the user the token belongs to (for GHCR, any non-empty name).")
         kept = [a for a in self.auths if a.address != address]
         return dataclasses.replace(self, auths=[*kept, RegistryAuth(address=address, username=username, secret=secret)])
 
@@ -81,17 +102,18 @@ class Shipyard:
         json: Annotated[bool, Doc("Print the report as JSON")] = False,
     ) -> str:
         """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
-        policy = policy_from_args(
-            keep_untagged=keep_untagged,
-            keep_prereleases=keep_prereleases,
-            older_than=older_than,
-            protect=protect,
-            protect_regex=protect_regex,
-            only_untagged=only_untagged,
-            default_protection=not no_default_protection,
-        )
-        credentials = await self._credentials(parse_repository(repository).registry)
-        report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
+        with clear_errors():
+            policy = policy_from_args(
+                keep_untagged=keep_untagged,
+                keep_prereleases=keep_prereleases,
+                older_than=older_than,
+                protect=protect,
+                protect_regex=protect_regex,
+                only_untagged=only_untagged,
+                default_protection=not no_default_protection,
+            )
+            credentials = await self._credentials(parse_repository(repository, what="--repository").registry)
+            report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
         return report.dumps() if json else report.render_text()
 
     @function
@@ -105,7 +127,8 @@ class Shipyard:
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
     ) -> TagSet:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
-        result = tags_for(ref=ref, sha=sha, event=event, default_branch=default_branch, specs=spec, flavor=flavor)
+        with clear_errors():
+            result = tags_for(ref=ref, sha=sha, event=event, default_branch=default_branch, specs=spec, flavor=flavor)
         return TagSet(version=result.version or "", tags=list(result.tags), latest=result.latest)
 
     @function
@@ -127,19 +150,21 @@ class Shipyard:
         json: Annotated[bool, Doc("Print the plan as JSON instead of text")] = False,
     ) -> str:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
-        plan = build_release_plan(
-            tag=tag,
-            sha=sha,
-            targets=target or [],
-            platforms=platform or [],
-            tag_specs=parse_tag_specs(spec) if spec else None,
-            flavor=parse_flavor(flavor) if flavor else None,
-            signing=sign,
-            sbom_formats=sbom or [],
-            provenance=provenance,
-            scan=ScanPolicy.from_strings(scan_fail_on) if scan_fail_on else None,
-            source_date_epoch=source_date_epoch,
-        )
+        with clear_errors():
+            plan = build_release_plan(
+                tag=tag,
+                sha=sha,
+                targets=target or [],
+                credentials=[auth.address for auth in self.auths],
+                platforms=platform or [],
+                tag_specs=parse_tag_specs(spec) if spec else None,
+                flavor=parse_flavor(flavor) if flavor else None,
+                signing=sign,
+                sbom_formats=sbom or [],
+                provenance=provenance,
+                scan=ScanPolicy.from_strings(scan_fail_on) if scan_fail_on else None,
+                source_date_epoch=source_date_epoch,
+            )
         return plan.to_json() if json else plan.render_text()
 
     @function
@@ -151,5 +176,6 @@ class Shipyard:
         api_url: Annotated[str, Doc("Override the Docker Hub API address")] = "",
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
-        credentials = await self._credentials(DOCKER_HUB)
-        return await push_readme(repository, await readme.contents(), short_description, credentials, api_url)
+        with clear_errors():
+            credentials = await self._credentials(DOCKER_HUB)
+            return await push_readme(repository, await readme.contents(), short_description, credentials, api_url)
