@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
+        _check_values(args)
         code = _run(args)
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return code
@@ -143,6 +144,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the one place where every error ends
         return _report(exc, debug)
+
+
+def _check_values(args: argparse.Namespace) -> None:
+    """argparse turns the value of ``--flag=--`` into an empty list; say so instead of crashing later."""
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, list) for v in values) or (isinstance(value, list) and dest not in _REPEATABLE):
+            flag = "--" + dest.replace("_", "-")
+            raise InvalidInput(flag, "--", "is read as the end of the options, not as a value", "Give a real value.")
+
+
+_REPEATABLE = {"spec", "flavor", "target", "platform", "sbom", "registry_credentials", "protect", "protect_regex"}
 
 
 def _report(exc: Exception, debug: bool) -> int:
