@@ -5,7 +5,7 @@
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Self
+from typing import Annotated
 
 import dagger
 from dagger import Doc, enum_type, field, function, object_type
@@ -69,7 +69,7 @@ class Shipyard:
         address: Annotated[str, Doc("Registry host, e.g. ghcr.io, docker.io or localhost:5000")],
         username: Annotated[str, Doc("User name (for GHCR, the GitHub user or any non-empty name)")],
         secret: Annotated[dagger.Secret, Doc("Token or password, e.g. env:GHCR_TOKEN")],
-    ) -> Self:
+    ) -> "Shipyard":
         """Add credentials for a registry or its API; chain it before plan, cleanup or sync-readme."""
         with clear_errors():
             address = parse_registry(address, what="--address")
