@@ -1,18 +1,15 @@
 """The Dagger surface: thin functions that turn arguments into a plan (and, later, run steps)."""
 
-# No `from __future__ import annotations` here: dagger-io 0.19 reads Doc() from the live
-# annotation objects, and string annotations would leave every argument undocumented.
+# No `from __future__ import annotations` here: dagger-io 0.19 reads each argument's Doc() from
+# the evaluated annotation, and string annotations would silently drop every description.
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import dagger
 from dagger import Doc, enum_type, field, function, object_type
-from dagger.mod._exceptions import FunctionError  # the SDK's way to end a function with a message, no traceback
 
+from shipyard.dagger_errors import clear_errors
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
-from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
 from shipyard.plan.retention import policy_from_args
@@ -24,19 +21,6 @@ from shipyard.steps.readme import sync_readme as push_readme
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
 for _choice in (SigningMode, SbomFormat, BackendKind):
     enum_type(_choice)
-
-
-@contextmanager
-def clear_errors() -> Iterator[None]:
-    """Shipyard's own errors end a function with their one-line message (as the CLI prints it);
-    anything else is a bug and keeps the SDK's traceback."""
-    try:
-        yield
-    except Exception as exc:
-        error = shipyard_error_in(exc)
-        if error is None:
-            raise
-        raise FunctionError(str(error)) from None
 
 
 @object_type
@@ -64,17 +48,15 @@ class Shipyard:
     auths: list[RegistryAuth] = dataclasses.field(default_factory=list)
 
     @function
+    @clear_errors
     def with_registry_auth(
         self,
         address: Annotated[str, Doc("Registry host, e.g. ghcr.io, docker.io or localhost:5000")],
         username: Annotated[str, Doc("User name (for GHCR, the GitHub user or any non-empty name)")],
         secret: Annotated[dagger.Secret, Doc("Token or password, e.g. env:GHCR_TOKEN")],
     ) -> "Shipyard":
-        """Add credentials for a registry or its API; chain it before plan, cleanup or sync-readme."""
-        with clear_errors():
-            address = parse_registry(address, what="--address")
-            if not username.strip():
-                raise InvalidInput("--username", username, "is empty", "Give the user the token belongs to (for GHCR, any non-empty name).")
+        """Add credentials for a registry or its API; chain it before cleanup or sync-readme."""
+        address = parse_registry(address, what="--address")
         kept = [a for a in self.auths if a.address != address]
         return dataclasses.replace(self, auths=[*kept, RegistryAuth(address=address, username=username, secret=secret)])
 
@@ -86,6 +68,7 @@ class Shipyard:
         return None
 
     @function
+    @clear_errors
     async def cleanup(
         self,
         repository: Annotated[str, Doc("Repository to clean, e.g. ghcr.io/acme/app")],
@@ -102,21 +85,21 @@ class Shipyard:
         json: Annotated[bool, Doc("Print the report as JSON")] = False,
     ) -> str:
         """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
-        with clear_errors():
-            policy = policy_from_args(
-                keep_untagged=keep_untagged,
-                keep_prereleases=keep_prereleases,
-                older_than=older_than,
-                protect=protect,
-                protect_regex=protect_regex,
-                only_untagged=only_untagged,
-                default_protection=not no_default_protection,
-            )
-            credentials = await self._credentials(parse_repository(repository, what="--repository").registry)
-            report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
+        policy = policy_from_args(
+            keep_untagged=keep_untagged,
+            keep_prereleases=keep_prereleases,
+            older_than=older_than,
+            protect=protect,
+            protect_regex=protect_regex,
+            only_untagged=only_untagged,
+            default_protection=not no_default_protection,
+        )
+        credentials = await self._credentials(parse_repository(repository, what="--repository").registry)
+        report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
         return report.dumps() if json else report.render_text()
 
     @function
+    @clear_errors
     def tags(
         self,
         ref: Annotated[str, Doc("Git ref that triggered the release, e.g. refs/tags/v1.2.3 or refs/heads/main")],
@@ -127,11 +110,11 @@ class Shipyard:
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
     ) -> TagSet:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
-        with clear_errors():
-            result = tags_for(ref=ref, sha=sha, event=event, default_branch=default_branch, specs=spec, flavor=flavor)
+        result = tags_for(ref=ref, sha=sha, event=event, default_branch=default_branch, specs=spec, flavor=flavor)
         return TagSet(version=result.version or "", tags=list(result.tags), latest=result.latest)
 
     @function
+    @clear_errors
     def plan(
         self,
         tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
@@ -150,24 +133,24 @@ class Shipyard:
         json: Annotated[bool, Doc("Print the plan as JSON instead of text")] = False,
     ) -> str:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
-        with clear_errors():
-            plan = build_release_plan(
-                tag=tag,
-                sha=sha,
-                targets=target or [],
-                credentials=[auth.address for auth in self.auths],
-                platforms=platform or [],
-                tag_specs=parse_tag_specs(spec) if spec else None,
-                flavor=parse_flavor(flavor) if flavor else None,
-                signing=sign,
-                sbom_formats=sbom or [],
-                provenance=provenance,
-                scan=ScanPolicy.from_strings(scan_fail_on) if scan_fail_on else None,
-                source_date_epoch=source_date_epoch,
-            )
+        plan = build_release_plan(
+            tag=tag,
+            sha=sha,
+            targets=target or [],
+            credentials=[auth.address for auth in self.auths],
+            platforms=platform or [],
+            tag_specs=parse_tag_specs(spec) if spec else None,
+            flavor=parse_flavor(flavor) if flavor else None,
+            signing=sign,
+            sbom_formats=sbom or [],
+            provenance=provenance,
+            scan=ScanPolicy.from_strings(scan_fail_on) if scan_fail_on else None,
+            source_date_epoch=source_date_epoch,
+        )
         return plan.to_json() if json else plan.render_text()
 
     @function
+    @clear_errors
     async def sync_readme(
         self,
         repository: Annotated[str, Doc("Docker Hub repository, e.g. docker.io/acme/app")],
@@ -176,6 +159,5 @@ class Shipyard:
         api_url: Annotated[str, Doc("Override the Docker Hub API address")] = "",
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
-        with clear_errors():
-            credentials = await self._credentials(DOCKER_HUB)
-            return await push_readme(repository, await readme.contents(), short_description, credentials, api_url)
+        credentials = await self._credentials(DOCKER_HUB)
+        return await push_readme(repository, await readme.contents(), short_description, credentials, api_url)

@@ -9,7 +9,8 @@ import anyio
 import pytest
 from dagger.mod._exceptions import FunctionError
 
-from shipyard.main import Shipyard, clear_errors
+from shipyard.dagger_errors import one_line_errors
+from shipyard.main import Shipyard
 
 CASES: dict[str, tuple[Callable[[Shipyard], Any], str]] = {
     "epoch after 9999": (lambda s: s.plan(tag="v1.2.3", source_date_epoch=253402300800), "--source-date-epoch 253402300800: is after"),
@@ -39,5 +40,5 @@ def test_the_plan_function_sees_the_configured_registries() -> None:
 
 
 def test_a_bug_is_not_disguised_as_a_user_error() -> None:
-    with pytest.raises(KeyError), clear_errors():
+    with pytest.raises(KeyError), one_line_errors():
         raise KeyError("boom")
