@@ -103,10 +103,8 @@ def _credentials(username: str, password: str) -> Credentials | None:
     return Credentials(username=username or "token", password=secret)
 
 
-def _source_date_epoch(flag: str | None) -> int | None:
-    if flag is not None:
-        return parse_epoch(flag, what="--source-date-epoch")
-    return parse_epoch(os.environ.get("SOURCE_DATE_EPOCH"), what="SOURCE_DATE_EPOCH (environment)")
+def _read_text(path: str) -> str:
+    return read_text_file(path, what="--readme")
 
 
 async def _cleanup(args: argparse.Namespace) -> CleanupReport:
@@ -126,24 +124,65 @@ async def _cleanup(args: argparse.Namespace) -> CleanupReport:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; every outcome is an exit code and at most one line on stderr."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:  # usage errors and --help: argparse has already printed
-        return exit_.code if isinstance(exit_.code, int) else 2
-    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    args = _parser().parse_args(argv)
     try:
         _check_values(args)
-        code = _run(args)
-        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
-        return code
+        _line_buffered(sys.stdout)  # so a closed pipe shows up in here, not at interpreter exit
+        if args.command == "tags":
+            result = tags_for(
+                ref=args.ref, sha=args.sha, event=args.event, default_branch=args.default_branch, specs=args.spec, flavor=args.flavor
+            )
+            if args.json:
+                print(json.dumps(result.to_json()))
+            else:
+                print("\n".join(result.tags) if result.tags else "(no tags)")
+            return 0
+        if args.command == "plan":
+            source = read_source(args.source) if args.source else SourceInfo()
+            plan = build_release_plan(
+                tag=args.tag,
+                sha=args.sha or source.sha,
+                event=args.event,
+                targets=args.target,
+                credentials=args.registry_credentials,
+                platforms=args.platform,
+                tag_specs=parse_tag_specs(args.spec) if args.spec else None,
+                flavor=parse_flavor(args.flavor) if args.flavor else None,
+                signing=SigningMode(args.sign),
+                sbom_formats=[SbomFormat(f) for f in args.sbom],
+                provenance=args.provenance,
+                scan=ScanPolicy.from_strings(args.scan_fail_on) if args.scan_fail_on else None,
+                source_date_epoch=_source_date_epoch(args.source_date_epoch),
+                commit_epoch=source.commit_epoch,
+                annotations={"source": source.url or None},
+            )
+            print(plan.to_json() if args.json else plan.render_text())
+            return 0
+        if args.command == "cleanup":
+            report = anyio.run(_cleanup, args)
+            print(report.dumps() if args.json else report.render_text())
+            return 0 if report.ok else 3
+        if args.command == "sync-readme":
+            text = _read_text(args.readme)
+            if not args.username.strip():
+                raise InvalidInput("--username", args.username, "is empty", "Give the Docker Hub user the token belongs to.")
+            credentials = _credentials(args.username, args.password)
+            print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url))
+            return 0
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except KeyboardInterrupt:
         print("shipyard: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the one place where every error ends
-        return _report(exc, debug)
+        return _report(exc, debug=args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"))
+    return 1
+
+
+def _source_date_epoch(flag: str | None) -> int | None:
+    if flag is not None:
+        return parse_epoch(flag, what="--source-date-epoch")
+    return parse_epoch(os.environ.get("SOURCE_DATE_EPOCH"), what="SOURCE_DATE_EPOCH (environment)")
 
 
 def _check_values(args: argparse.Namespace) -> None:
@@ -176,6 +215,12 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _line_buffered(stream: object) -> None:
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
+
+
 def _quiet_broken_pipe() -> int:
     """The reader went away (``| head``): stop quietly, as a process killed by SIGPIPE would."""
     try:
@@ -184,48 +229,3 @@ def _quiet_broken_pipe() -> int:
     except (OSError, ValueError):
         pass
     return 141
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.command == "tags":
-        result = tags_for(
-            ref=args.ref, sha=args.sha, event=args.event, default_branch=args.default_branch, specs=args.spec, flavor=args.flavor
-        )
-        if args.json:
-            print(json.dumps(result.to_json()))
-        else:
-            print("\n".join(result.tags) if result.tags else "(no tags)")
-        return 0
-    if args.command == "plan":
-        source = read_source(args.source) if args.source else SourceInfo()
-        plan = build_release_plan(
-            tag=args.tag,
-            sha=args.sha or source.sha,
-            event=args.event,
-            targets=args.target,
-            credentials=args.registry_credentials,
-            platforms=args.platform,
-            tag_specs=parse_tag_specs(args.spec) if args.spec else None,
-            flavor=parse_flavor(args.flavor) if args.flavor else None,
-            signing=SigningMode(args.sign),
-            sbom_formats=[SbomFormat(f) for f in args.sbom],
-            provenance=args.provenance,
-            scan=ScanPolicy.from_strings(args.scan_fail_on) if args.scan_fail_on else None,
-            source_date_epoch=_source_date_epoch(args.source_date_epoch),
-            commit_epoch=source.commit_epoch,
-            annotations={"source": source.url or None},
-        )
-        print(plan.to_json() if args.json else plan.render_text())
-        return 0
-    if args.command == "cleanup":
-        report = anyio.run(_cleanup, args)
-        print(report.dumps() if args.json else report.render_text())
-        return 0 if report.ok else 3
-    if args.command == "sync-readme":
-        text = read_text_file(args.readme, what="--readme")
-        if not args.username.strip():
-            raise InvalidInput("--username", args.username, "is empty", "Give the Docker Hub user the token belongs to.")
-        credentials = _credentials(args.username, args.password)
-        print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url))
-        return 0
-    raise AssertionError(f"unknown command {args.command!r}")

@@ -57,12 +57,11 @@ CASES: dict[str, Bad] = {
     "unknown event": bad("tags", "--ref", "refs/tags/v1", "--event", "nope", names=("--event", "'nope'")),
     "trailing comma drops the value": bad(*TAGS, "--spec", "type=raw,value=x,", names=("type=raw,value=x,", "empty field")),
     "doubled comma": bad(*TAGS, "--spec", "type=raw,,value=x", names=("type=raw,,value=x", "empty field")),
-    "unknown type lists schedule": bad(*TAGS, "--spec", "type=foo", names=("type=foo", "type=schedule")),
-    "unsupported type": bad(*TAGS, "--spec", "type=match,pattern=v(.*)", names="type=match is not supported"),
+    "unknown type lists schedule": bad(*TAGS, "--spec", "type=foo", names=("type=foo", "schedule")),
     "semver without pattern": bad(*TAGS, "--spec", "type=semver", names=("type=semver", "pattern={{version}}")),
-    "raw value starting with a dash": bad(*TAGS, "--spec", "type=raw,value=-x", names=("'-x'", "starts with '-'")),
-    "raw value of 300 characters": bad(*TAGS, "--spec", "type=raw,value=" + "a" * 300, names=("300 characters", "at most 128")),
-    "date expression": bad(*TAGS, "--spec", "type=raw,value={{date 'YYYY'}}", names="{{date 'YYYY'}}"),
+    "raw value starting with a dash": bad(*TAGS, "--spec", "type=raw,value=-x", names=("'-x'", "valid image tag")),
+    "raw value of 300 characters": bad(*TAGS, "--spec", "type=raw,value=" + "a" * 300, names=("a" * 30, "valid image tag")),
+    "unknown expression": bad(*TAGS, "--spec", "type=raw,value={{nope}}", names="{{nope}}"),
     "unknown sha format": bad(*TAGS, "--spec", "type=sha,format=medium", names="format 'medium'"),
     "ref without event": bad(*TAGS, "--spec", "type=ref", names=("type=ref", "event=branch")),
     "non-numeric priority": bad(*TAGS, "--spec", "type=raw,value=x,priority=high", names="priority 'high'"),
@@ -70,7 +69,7 @@ CASES: dict[str, Bad] = {
     "unevaluated workflow expression": bad(*TAGS, "--spec", "type=raw,value=${{ github.ref }}", names="${{ github.ref }}"),
     "flavor latest": bad(*TAGS, "--flavor", "latest=sometimes", names="latest=sometimes"),
     "flavor not key=value": bad(*TAGS, "--flavor", "wat", names=("flavor 'wat'", "key=value")),
-    "flavor prefix makes a bad tag": bad(*TAGS, "--flavor", "prefix=-", names=("'-1.2.3'", "computed image tag")),
+    "flavor prefix makes a bad tag": bad(*TAGS, "--flavor", "prefix=-", names=("'-1.2.3'", "valid image tag")),
     # plan
     "empty tag": bad("plan", "--tag", "", names=("--tag ''", "is empty")),
     "tag is a ref": bad("plan", "--tag", "refs/tags/v1.2.3", names=("--tag", "--tag v1.2.3")),
@@ -97,7 +96,7 @@ CASES: dict[str, Bad] = {
     "credentials for a path": bad(*PLAN, "--registry-credentials", "ghcr.io/acme", names=("--registry-credentials", "ghcr.io/acme")),
     "plan sha": bad(*PLAN, "--sha", "HEAD", names="sha 'HEAD'"),
     "source not a directory": bad(*PLAN, "--source", "{dir}/missing", names=("--source", "not a directory")),
-    "plan raw value starting with a dash": bad(*PLAN, "--spec", "type=raw,value=-x", names="'-x'"),
+    "plan raw value starting with a dash": bad(*PLAN, "--spec", "type=raw,value=-x", names=("'-x'", "valid image tag")),
     "plan trailing comma": bad(*PLAN, "--spec", "type=raw,value=x,", names="type=raw,value=x,"),
     # cleanup
     "empty repository": bad("cleanup", "--repository", "", names=("--repository", "is empty")),
@@ -187,7 +186,10 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as usage:  # argparse's own usage errors (exit 2) and --help
+        code = usage.code if isinstance(usage.code, int) else 2
     out, err = capsys.readouterr()
     return code, out, err
 
