@@ -8,9 +8,7 @@ install_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"
-  # Another apt or dpkg (unattended-upgrades, a second shell) may hold the lock: wait for it, bounded.
-  local wait=(-o DPkg::Lock::Timeout="${APT_LOCK_TIMEOUT:-300}")
-  apt-get "${wait[@]}" update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The package starts no daemon here (no systemd), and the stack runs its own registries.
 }
