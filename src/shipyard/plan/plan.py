@@ -115,6 +115,8 @@ def build_release_plan(
     on another (non-loopback) registry is an error, an optional one is skipped with a notice.
     """
     check_release_tag(tag)
+    source_date_epoch = parse_epoch(source_date_epoch, what="--source-date-epoch")
+    commit_epoch = parse_epoch(commit_epoch, what="commit time of --source")
     ctx = GitContext.for_tag(tag, sha=sha, event=event)
     result = compute_tags(ctx, tag_specs, flavor)
     if result.version is None:
@@ -152,8 +154,6 @@ def build_release_plan(
         notices.append(f"no --target given: publishing to an ephemeral registry inside the engine ({repo})")
     if not any(t.active for t in planned):
         raise InvalidInput("--target", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
-    source_date_epoch = parse_epoch(source_date_epoch, what="--source-date-epoch")
-    commit_epoch = parse_epoch(commit_epoch, what="commit time of --source")
     epoch = source_date_epoch if source_date_epoch is not None else (commit_epoch if commit_epoch is not None else FALLBACK_EPOCH)
     values = dict(annotations or {})
     values.setdefault("version", result.version)

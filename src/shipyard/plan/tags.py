@@ -414,7 +414,8 @@ def _check_tag_values(tags: list[str]) -> None:
     """Every computed tag must be one a registry accepts (``[A-Za-z0-9_][A-Za-z0-9._-]{0,127}``)."""
     for tag in tags:
         if not TAG_PATTERN.fullmatch(tag):
-            raise InvalidInput("computed image tag", tag, tag_problem(tag), "Change the --spec/--flavor line (or --tag) that produces it.")
+            problem = f"is not a valid image tag ({tag_problem(tag)})"
+            raise InvalidInput("computed image tag", tag, problem, "Change the --spec/--flavor line (or --tag) that produces it.")
 
 
 def _semver_line(spec: TagSpec, ctx: GitContext, ev: _Evaluator, acc: _Accumulator, flavor: Flavor) -> None:
