@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import dagger
 from dagger import dag
 
 from shipyard.commands import publish, tool_images_from_env
+from shipyard.local_files import read_text_file
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
-from shipyard.plan.errors import InvalidInput, ShipyardError
+from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.report import PublishReport
@@ -29,9 +31,16 @@ from shipyard.steps.cleanup import CleanupReport
 from shipyard.steps.readme import sync_readme
 from shipyard.steps.tools import host_endpoint
 
+DEBUG_ENV = "SHIPYARD_DEBUG"
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shipyard", description="Release container images.")
+    parser = argparse.ArgumentParser(
+        prog="shipyard",
+        description="Release container images.",
+        epilog="Exit codes: 0 done, 2 bad input, 3 a registry or gate failed, 1 a bug in Shipyard (please report it).",
+    )
+    parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tags = sub.add_parser("tags", help="compute the image tags for a Git ref (docker/metadata-action semantics)")
@@ -117,17 +126,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _credentials(username: str, password: str) -> Credentials | None:
     if not password:
+        if username:
+            raise InvalidInput("--username", username, "is given without --password", "Add --password env:NAME or file:PATH.")
         return None
     secret = resolve_secret(password, what="--password")
     return Credentials(username=username or "token", password=secret)
 
 
 def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise InvalidInput("readme", path, f"cannot be read ({exc.strerror})", "Point --readme at the Markdown file.") from None
+    return read_text_file(path, what="--readme")
 
 
 async def _publish(args: argparse.Namespace) -> PublishReport:
@@ -181,6 +188,8 @@ async def _cleanup(args: argparse.Namespace) -> CleanupReport:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _check_values(args)
+        _line_buffered(sys.stdout)  # so a closed pipe shows up in here, not at interpreter exit
         if args.command == "tags":
             source = read_source(args.source) if args.source else SourceInfo()
             result = tags_for(
@@ -214,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sbom_formats=[SbomFormat(f) for f in args.sbom],
                 provenance=args.provenance,
                 scan=ScanPolicy.from_strings(args.scan_fail_on) if args.scan_fail_on else None,
-                source_date_epoch=parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH")),
+                source_date_epoch=_source_date_epoch(args.source_date_epoch),
                 commit_epoch=source.commit_epoch,
                 annotations={"source": source.url or None},
             )
@@ -230,10 +239,68 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if report.ok else 3
         if args.command == "sync-readme":
             text = _read_text(args.readme)
+            if not args.username.strip():
+                raise InvalidInput("--username", args.username, "is empty", "Give the Docker Hub user the token belongs to.")
             credentials = _credentials(args.username, args.password)
             print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url))
             return 0
-    except ShipyardError as exc:
-        print(f"shipyard: error: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        print("shipyard: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place where every error ends
+        return _report(exc, debug=args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"))
     return 1
+
+
+def _source_date_epoch(flag: str | None) -> int | None:
+    if flag is not None:
+        return parse_epoch(flag, what="--source-date-epoch")
+    return parse_epoch(os.environ.get("SOURCE_DATE_EPOCH"), what="SOURCE_DATE_EPOCH (environment)")
+
+
+def _check_values(args: argparse.Namespace) -> None:
+    """argparse turns the value of ``--flag=--`` into an empty list; say so instead of crashing later."""
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, list) for v in values) or (isinstance(value, list) and dest not in _REPEATABLE):
+            flag = "--" + dest.replace("_", "-")
+            raise InvalidInput(flag, "--", "is read as the end of the options, not as a value", "Give a real value.")
+
+
+_REPEATABLE = {"spec", "flavor", "target", "platform", "sbom", "registry_credentials", "protect", "protect_regex"}
+
+
+def _report(exc: Exception, debug: bool) -> int:
+    """One line on stderr: the ShipyardError's own message, or a short note for a bug."""
+    error = shipyard_error_in(exc)
+    if error is not None:
+        print(f"shipyard: error: {_one_line(str(error))}", file=sys.stderr)
+        return error.exit_code
+    if debug:
+        traceback.print_exception(exc)
+    detail = _one_line(f"{type(exc).__name__}: {exc}")[:300]
+    hint = "" if debug else f"; re-run with --debug (or {DEBUG_ENV}=1) for the traceback"
+    print(f"shipyard: internal error: {detail}. This is a bug in Shipyard: please report it with the command{hint}.", file=sys.stderr)
+    return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _line_buffered(stream: object) -> None:
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``| head``): stop quietly, as a process killed by SIGPIPE would."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit
+    except (OSError, ValueError):
+        pass
+    return 141

@@ -12,10 +12,11 @@ from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_typ
 
 from shipyard.commands import publish as publish_release
 from shipyard.commands import tool_images_from_text
+from shipyard.dagger_errors import clear_errors
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.plan import build_release_plan
-from shipyard.plan.refs import DOCKER_HUB, parse_repository
+from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
@@ -48,11 +49,12 @@ class TagSet:
 
 @object_type
 class Shipyard:
-    """Release container images. Available now: tags, plan (the dry run), cleanup and sync-readme."""
+    """Shipyard releases container images: publish (build, push by digest, tags last), tags, plan, cleanup, sync-readme."""
 
     auths: list[RegistryAuth] = dataclasses.field(default_factory=list)
 
     @function
+    @clear_errors
     def with_registry_auth(
         self,
         address: Annotated[str, Doc("Registry host, e.g. ghcr.io, docker.io or localhost:5000")],
@@ -60,6 +62,7 @@ class Shipyard:
         secret: Annotated[dagger.Secret, Doc("Token or password, e.g. env:GHCR_TOKEN")],
     ) -> "Shipyard":
         """Add credentials for a registry or its API; chain it before cleanup or sync-readme."""
+        address = parse_registry(address, what="--address")
         kept = [a for a in self.auths if a.address != address]
         return dataclasses.replace(self, auths=[*kept, RegistryAuth(address=address, username=username, secret=secret)])
 
@@ -71,6 +74,7 @@ class Shipyard:
         return None
 
     @function
+    @clear_errors
     async def cleanup(
         self,
         repository: Annotated[str, Doc("Repository to clean, e.g. ghcr.io/acme/app")],
@@ -96,7 +100,7 @@ class Shipyard:
             only_untagged=only_untagged,
             default_protection=not no_default_protection,
         )
-        credentials = await self._credentials(parse_repository(repository).registry)
+        credentials = await self._credentials(parse_repository(repository, what="--repository").registry)
         report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
         return report.dumps() if json else report.render_text()
 
@@ -104,6 +108,7 @@ class Shipyard:
         return {a.address: Credentials(a.username, SecretValue(await a.secret.plaintext())) for a in self.auths}
 
     @function
+    @clear_errors
     async def publish(
         self,
         tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
@@ -157,6 +162,7 @@ class Shipyard:
         return dag.current_module().workdir(str((scratch / "dist").relative_to(Path.cwd())))
 
     @function
+    @clear_errors
     def tags(
         self,
         ref: Annotated[str, Doc("Git ref that triggered the release, e.g. refs/tags/v1.2.3 or refs/heads/main; empty: no tags")] = "",
@@ -182,6 +188,7 @@ class Shipyard:
         return TagSet(version=result.version, tags=list(result.tags), latest=result.latest)
 
     @function
+    @clear_errors
     def plan(
         self,
         tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
@@ -204,6 +211,7 @@ class Shipyard:
             tag=tag,
             sha=sha,
             targets=target or [],
+            credentials=[auth.address for auth in self.auths],
             platforms=platform or [],
             tag_specs=parse_tag_specs(spec) if spec else None,
             flavor=parse_flavor(flavor) if flavor else None,
@@ -216,6 +224,7 @@ class Shipyard:
         return plan.to_json() if json else plan.render_text()
 
     @function
+    @clear_errors
     async def sync_readme(
         self,
         repository: Annotated[str, Doc("Docker Hub repository, e.g. docker.io/acme/app")],

@@ -7,10 +7,13 @@ use); in the CLI they come from the same ``env:NAME`` / ``file:PATH`` sources ``
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
+from shipyard.local_files import read_text_file
 from shipyard.plan.errors import InvalidInput
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SecretValue:
@@ -36,14 +39,13 @@ def resolve_secret(source: str, *, what: str = "secret") -> SecretValue:
     if not sep or kind not in ("env", "file") or not ref:
         raise InvalidInput(what, source, "is not a secret source", "Use env:NAME or file:PATH (never the secret itself).")
     if kind == "env":
+        if not _ENV_NAME.fullmatch(ref):
+            raise InvalidInput(what, source, f"{ref!r} is not an environment variable name", "Use env:NAME, e.g. env:GHCR_TOKEN.")
         value = os.environ.get(ref)
         if value is None:
             raise InvalidInput(what, source, f"environment variable {ref} is not set", f"Export {ref} or use file:PATH.")
     else:
-        path = Path(ref)
-        if not path.is_file():
-            raise InvalidInput(what, source, f"file {ref} does not exist", "Point file: at a readable file.")
-        value = path.read_text()
+        value = read_text_file(ref, what=what, shown_as=source)
     value = value.strip()
     if not value:
         raise InvalidInput(what, source, "is empty", "Put the token or password in it.")

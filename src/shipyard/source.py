@@ -38,7 +38,7 @@ def read_source(directory: str | Path) -> SourceInfo:
     """Read HEAD of the Git checkout at ``directory``; empty values when it is not one."""
     path = Path(directory)
     if not path.is_dir():
-        raise InvalidInput("source", str(directory), "is not a directory", "Point --source at the checkout to release.")
+        raise InvalidInput("--source", str(directory), "is not a directory", "Point --source at the checkout to release.")
 
     def git(*args: str) -> str:
         proc = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=False)

@@ -133,7 +133,7 @@ def test_sync_readme_cli(hub: FakeDockerHub, tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert hub.full_description == "# Hello from the CLI\n" and "docker.io/acme/app" in ok.stdout
     bad = subprocess.run(env_args, capture_output=True, text=True, env={"HUB_TOKEN": "nope", "PATH": "/usr/bin:/bin"}, check=False)
-    assert bad.returncode == 2 and "HTTP 401" in bad.stderr and "check the username and token" in bad.stderr
+    assert bad.returncode == 3 and "HTTP 401" in bad.stderr and "check the username and token" in bad.stderr  # the registry said no
 
 
 def test_rate_limited_listing_is_retried(hub: FakeDockerHub) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
+from shipyard.cli import main
 from shipyard.plan.errors import RegistryError
 from shipyard.plan.retention import policy_from_args
 from shipyard.registries.select import BackendKind, open_backend
@@ -153,3 +154,18 @@ def test_missing_delete_scope_fails_each_delete_and_never_orphans(github: FakeGi
     # the image whose signature could not be deleted is left alone: no orphaned signature
     assert dg(2) in dict(report.skipped)
     assert len(github.versions) == 11
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [("oci", "registry {address} (HTTP 404): repository acme/nope not found"), ("ghcr", "versions of {address}/acme/nope failed")],
+)
+def test_a_repository_that_does_not_exist_is_an_error_not_an_empty_plan(
+    github: FakeGitHub, backend: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GHCR_TOKEN", "ghp_admin")
+    argv = ["cleanup", "--repository", f"{github.address}/acme/nope", "--backend", backend, "--password", "env:GHCR_TOKEN"]
+    code = main([*argv, "--api-url", github.url] if backend == "ghcr" else argv)
+    out, err = capsys.readouterr()
+    assert code == 3 and out == ""
+    assert message.format(address=github.address) in err and "ghcr.io" not in err  # names the registry given

@@ -61,11 +61,15 @@ def test_zero_config_publishes_to_the_ephemeral_registry() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"tag": ""}, "tag"),
-        ({"tag": "v1.2.3", "platforms": ["linux/sparc"]}, "platform"),
-        ({"tag": "v1.2.3", "targets": ["ghcr.io/Acme/app"]}, "target"),
-        ({"tag": "v1.2.3", "targets": ["127.0.0.1:5000/app", "127.0.0.1:5000/app"]}, "target"),
-        ({"tag": "refs/tags/v1.2.3"}, "tag"),
+        ({"tag": ""}, "--tag"),
+        ({"tag": "v1.2.3", "platforms": ["linux/sparc"]}, "--platform"),
+        ({"tag": "v1.2.3", "targets": ["ghcr.io/Acme/app"]}, "--target"),
+        ({"tag": "v1.2.3", "targets": ["127.0.0.1:5000/app", "127.0.0.1:5000/app"]}, "--target"),
+        ({"tag": "refs/tags/v1.2.3"}, "--tag"),
+        ({"tag": "v1 .2"}, "--tag"),
+        ({"tag": "v1.2.3", "source_date_epoch": 253402300800}, "--source-date-epoch"),
+        ({"tag": "v1.2.3", "source_date_epoch": -1}, "--source-date-epoch"),
+        ({"tag": "v1.2.3", "credentials": ["ghcr.io/acme"]}, "--registry-credentials"),
     ],
 )
 def test_bad_input_fails_before_anything_runs_naming_the_input(kwargs: dict[str, object], name: str) -> None:

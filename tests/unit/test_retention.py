@@ -18,6 +18,7 @@ from shipyard.plan.retention import (
     artifact_tag,
     parse_duration,
     plan_cleanup,
+    policy_from_args,
 )
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -185,10 +186,38 @@ def test_parse_duration(text: str, delta: timedelta) -> None:
     assert parse_duration(text) == delta
 
 
-@pytest.mark.parametrize("text", ["", "90", "d", "ninety days", "3y"])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(InvalidInput, match="duration"):
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "not a duration"),
+        ("90", "not a duration"),
+        ("d", "not a duration"),
+        ("ninety days", "not a duration"),
+        ("3y", "not a duration"),
+        ("0d", "is zero"),
+        ("36501d", "longer than 36500 days"),
+        ("1000000000d", "longer than 36500 days"),
+        ("99999999999w", "longer than 36500 days"),
+        ("9" * 400 + "s", "longer than 36500 days"),
+    ],
+)
+def test_bad_durations_name_the_argument(text: str, problem: str) -> None:
+    with pytest.raises(InvalidInput) as err:
         parse_duration(text)
+    assert err.value.name == "--older-than" and problem in str(err.value)
+
+
+def test_tags_without_a_creation_time_say_why_the_age_rule_spares_them() -> None:
+    inv = Inventory("r/a", {"old": dg(1), "unknown": dg(2)}, {dg(1): Manifest(dg(1), created=days_ago(100)), dg(2): Manifest(dg(2))})
+    plan = plan_cleanup(inv, RetentionPolicy(older_than=timedelta(days=90), protect=(), protect_pattern=()), NOW)
+    reasons = {d.name: (d.action, d.reason) for d in plan.tags}
+    assert reasons["old"][0] is Action.DELETE
+    assert reasons["unknown"] == (Action.KEEP, "its creation time is unknown, so --older-than cannot apply")
+
+
+def test_without_any_protection_the_rules_say_so() -> None:
+    rules = policy_from_args(default_protection=False).describe()
+    assert rules == ["protect no tag (default protection is off)"]
 
 
 def test_artifact_tag_tags() -> None:
@@ -197,11 +226,23 @@ def test_artifact_tag_tags() -> None:
     assert artifact_tag("1.2.3") is None
 
 
-def test_bad_policies() -> None:
-    with pytest.raises(InvalidInput, match="negative"):
-        RetentionPolicy(keep_untagged=-1)
-    with pytest.raises(InvalidInput, match="regular expression"):
-        RetentionPolicy(protect_pattern=("(",))
+@pytest.mark.parametrize(
+    ("arguments", "name", "problem"),
+    [
+        ({"keep_untagged": -1}, "--keep-untagged", "negative"),
+        ({"keep_prereleases": -3}, "--keep-prereleases", "negative"),
+        ({"protect_regex": ["("]}, "--protect-regex", "regular expression"),
+        ({"protect_regex": [""]}, "--protect-regex", "is empty"),
+        ({"protect": ["feature x"]}, "--protect", "contains ' '"),
+        ({"protect": [""]}, "--protect", "is empty"),
+        ({"only_untagged": True, "older_than": "90d"}, "--older-than", "does nothing with --only-untagged"),
+        ({"only_untagged": True, "keep_prereleases": 2}, "--keep-prereleases", "does nothing with --only-untagged"),
+    ],
+)
+def test_bad_policies_name_the_argument(arguments: dict[str, object], name: str, problem: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        policy_from_args(**arguments)  # type: ignore[arg-type]
+    assert err.value.name == name and problem in str(err.value)
 
 
 @settings(max_examples=60)

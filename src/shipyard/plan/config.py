@@ -59,6 +59,20 @@ def is_loopback_registry(registry: str) -> bool:
         return False
 
 
+_API_URL = re.compile(r"(https?)://([^/?#@\s]+?)(?::([0-9]+))?(/[^?#\s]*)?")
+_API_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+
+
+def parse_api_url(text: str, *, what: str = "--api-url") -> str:
+    """An API base address (``https://api.github.com``, ``http://127.0.0.1:8080``), without a trailing ``/``."""
+    match = _API_URL.fullmatch(text.strip())
+    if not match or not _API_HOST.fullmatch(match.group(2)):
+        raise InvalidInput(what, text, "is not an http(s) URL", "Give the API's base address, e.g. https://api.github.com.")
+    if match.group(3) is not None and not 0 < int(match.group(3)) <= 65535:
+        raise InvalidInput(what, text, f"port {match.group(3)} is out of range", "Ports are 1-65535.")
+    return text.strip().rstrip("/")
+
+
 class Target(BaseModel):
     """A repository to publish to; ``optional`` targets without credentials are skipped."""
 
@@ -69,7 +83,7 @@ class Target(BaseModel):
     @field_validator("repository")
     @classmethod
     def _valid_repository(cls, value: str) -> str:
-        return str(parse_repository(value, what="target"))
+        return str(parse_repository(value, what="--target"))
 
     @property
     def ref(self) -> ImageRef:
@@ -88,10 +102,10 @@ class Target(BaseModel):
             key, _, value = option.partition("=")
             if key != "optional" or value not in ("", "true", "false"):
                 raise InvalidInput(
-                    "target", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
+                    "--target", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
                 )
             optional = value in ("", "true")
-        return cls(repository=str(parse_repository(repo, what="target")), optional=optional)
+        return cls(repository=str(parse_repository(repo, what="--target")), optional=optional)
 
 
 class ToolImages(BaseModel):
@@ -121,14 +135,21 @@ class ScanPolicy(BaseModel):
     ignore: tuple[str, ...] = ()
 
     @classmethod
-    def from_strings(cls, fail_on: str = "CRITICAL,HIGH", ignore: list[str] | None = None) -> ScanPolicy:
+    def from_strings(cls, fail_on: str = "CRITICAL,HIGH", ignore: list[str] | None = None, *, what: str = "--scan-fail-on") -> ScanPolicy:
+        """``CRITICAL,HIGH`` -> a policy; a list that names no severity is an error, not a gate that never fails."""
         severities: list[Severity] = []
         for part in filter(None, (p.strip().upper() for p in fail_on.split(","))):
             try:
                 severities.append(Severity(part))
             except ValueError:
-                raise InvalidInput("severity", part, "is not a Trivy severity", "Use CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN.") from None
-        return cls(fail_on=tuple(severities), ignore=tuple(parse_ignore_list("\n".join(ignore or []))))
+                raise InvalidInput(
+                    what, fail_on, f"{part!r} is not a Trivy severity", "Use CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN, comma-separated."
+                ) from None
+        if not severities:
+            raise InvalidInput(
+                what, fail_on, "names no severity, so the scan gate would fail on nothing", "Use e.g. CRITICAL,HIGH, or leave it out."
+            )
+        return cls(fail_on=tuple(dict.fromkeys(severities)), ignore=tuple(parse_ignore_list("\n".join(ignore or []))))
 
 
 _VULN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9:._-]*")

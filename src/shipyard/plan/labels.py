@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from shipyard.plan.errors import InvalidInput
@@ -13,21 +14,21 @@ FALLBACK_EPOCH = 0
 _KEYS = ("title", "description", "version", "revision", "source", "url", "licenses", "vendor")
 
 
-def parse_epoch(value: str | int | None) -> int | None:
+# The last second of year 9999: RFC 3339 (and so the created annotation) has four-digit years.
+MAX_EPOCH = 253402300799
+
+
+def parse_epoch(value: str | int | None, *, what: str = "SOURCE_DATE_EPOCH") -> int | None:
     """Validate ``SOURCE_DATE_EPOCH`` (seconds since 1970, UTC); ``None``/``""`` means unset."""
     if value is None or value == "":
         return None
-    try:
-        epoch = int(value)
-    except ValueError:
-        raise InvalidInput(
-            "SOURCE_DATE_EPOCH",
-            value,
-            "is not a whole number of seconds",
-            "Use e.g. $(git log -1 --format=%ct).",
-        ) from None
+    if isinstance(value, str) and not re.fullmatch(r"\s*-?[0-9]{1,30}\s*", value):
+        raise InvalidInput(what, value, "is not a whole number of seconds", "Use e.g. $(git log -1 --format=%ct).")
+    epoch = int(value)
     if epoch < 0:
-        raise InvalidInput("SOURCE_DATE_EPOCH", value, "is negative", "Use seconds since 1970-01-01 UTC.")
+        raise InvalidInput(what, value, "is negative", "Use seconds since 1970-01-01 UTC.")
+    if epoch > MAX_EPOCH:
+        raise InvalidInput(what, value, "is after the year 9999", "Use seconds since 1970-01-01 UTC, e.g. $(git log -1 --format=%ct).")
     return epoch
 
 

@@ -7,14 +7,16 @@ steps never re-derive what the plan decided.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, Target, ToolImages, is_loopback_registry
 from shipyard.plan.errors import InvalidInput
-from shipyard.plan.labels import FALLBACK_EPOCH, oci_annotations
+from shipyard.plan.labels import FALLBACK_EPOCH, oci_annotations, parse_epoch
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
+from shipyard.plan.refs import parse_registry
 from shipyard.plan.tags import Flavor, GitContext, TagSpec, compute_tags
 
 # Zero-config default: an ephemeral registry run as a service inside the engine, under a name
@@ -113,10 +115,9 @@ def build_release_plan(
     ``credentials`` lists the registries that have credentials configured; a required target
     on another (non-loopback) registry is an error, an optional one is skipped with a notice.
     """
-    if not tag:
-        raise InvalidInput("tag", tag, "is empty", "Pass the version to release, e.g. --tag v1.2.3.")
-    if tag.startswith("refs/"):
-        raise InvalidInput("tag", tag, "is a Git ref, not a tag name", f"Pass the tag name itself, e.g. --tag {tag.rsplit('/', 1)[-1]}.")
+    check_release_tag(tag)
+    source_date_epoch = parse_epoch(source_date_epoch, what="--source-date-epoch")
+    commit_epoch = parse_epoch(commit_epoch, what="commit time of --source")
     ctx = GitContext.for_tag(tag, sha=sha, event=event, source_date_epoch=source_date_epoch, commit_epoch=commit_epoch)
     result = compute_tags(ctx, tag_specs, flavor)
     if result.version is None:
@@ -127,23 +128,23 @@ def build_release_plan(
             "Use a semantic version such as v1.2.3, or add a tag line that applies (e.g. type=raw,value=...).",
         )
     parsed_platforms = parse_platforms(list(platforms) or list(DEFAULT_PLATFORMS))
-    have_credentials = set(credentials)
+    have_credentials = {parse_registry(c, what="--registry-credentials") for c in credentials}
     planned: list[PlannedTarget] = []
     notices: list[str] = []
     parsed_targets = [Target.parse(t) for t in targets]
     if len({t.repository for t in parsed_targets}) != len(parsed_targets):
-        raise InvalidInput("target", list(targets), "names the same repository twice", "List each repository once.")
+        raise InvalidInput("--target", list(targets), "names the same repository twice", "List each repository once.")
     for target in parsed_targets:
         needs_auth = not is_loopback_registry(target.registry)
         skipped = None
         if needs_auth and target.registry not in have_credentials:
             if not target.optional:
                 raise InvalidInput(
-                    "target",
+                    "--target",
                     target.repository,
                     f"needs credentials for registry {target.registry}",
-                    f"Add with-registry-auth --address {target.registry} --username ... --secret env:TOKEN,"
-                    " or mark the target ',optional'.",
+                    f"Give credentials for {target.registry} (shipyard: --registry-credentials {target.registry};"
+                    f" dagger call: with-registry-auth --address {target.registry} ...), or mark the target ',optional'.",
                 )
             skipped = f"no credentials for {target.registry}"
             notices.append(f"optional target {target.repository} skipped: {skipped}")
@@ -156,7 +157,7 @@ def build_release_plan(
             " the release is kept in the output directory"
         )
     if not any(t.active for t in planned):
-        raise InvalidInput("target", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
+        raise InvalidInput("--target", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
     epoch = source_date_epoch if source_date_epoch is not None else (commit_epoch if commit_epoch is not None else FALLBACK_EPOCH)
     values = dict(annotations or {})
     values.setdefault("version", result.version)
@@ -180,6 +181,25 @@ def build_release_plan(
         tools=tools or ToolImages(),
         notices=tuple(notices),
     )
+
+
+# What `git check-ref-format` refuses in a tag name (a release tag must be one Git can hold).
+_BAD_GIT_NAME = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(/|$)|^[/.]|[/.]$")
+
+
+def check_release_tag(tag: str) -> None:
+    """``--tag`` must be a Git tag name, not a ref or a phrase: it becomes ``refs/tags/<tag>``."""
+    if not tag:
+        raise InvalidInput("--tag", tag, "is empty", "Pass the version to release, e.g. --tag v1.2.3.")
+    if tag.startswith("refs/"):
+        raise InvalidInput("--tag", tag, "is a Git ref, not a tag name", f"Pass the tag name itself, e.g. --tag {tag.rsplit('/', 1)[-1]}.")
+    if tag == "@" or _BAD_GIT_NAME.search(tag):
+        raise InvalidInput(
+            "--tag",
+            tag,
+            "is not a valid Git tag name",
+            "Tag names have no spaces, control characters, '~^:?*[\\', '..', '@{' or leading/trailing '.' and '/'; e.g. v1.2.3.",
+        )
 
 
 def _steps(

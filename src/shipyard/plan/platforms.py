@@ -64,13 +64,13 @@ def parse_platform(text: str) -> Platform:
     """Parse one platform; a bare architecture means Linux (``arm64`` -> ``linux/arm64``)."""
     raw = text.strip().lower()
     if not raw:
-        raise InvalidInput("platform", text, "is empty", "Write it as os/arch[/variant], e.g. linux/arm64.")
+        raise InvalidInput("--platform", text, "is empty", "Write it as os/arch[/variant], e.g. linux/arm64.")
     os_name, _, arch = raw.partition("/")
     if not arch:
         os_name, arch = "linux", raw
     if os_name != "linux":
         raise InvalidInput(
-            "platform",
+            "--platform",
             text,
             f"operating system {os_name!r} is not supported",
             "Shipyard builds Linux images; use linux/<arch>.",
@@ -78,7 +78,7 @@ def parse_platform(text: str) -> Platform:
     found = _ARCH_ALIASES.get(arch)
     if found is None:
         raise InvalidInput(
-            "platform",
+            "--platform",
             text,
             "is not a known platform",
             "Use one of: " + ", ".join(KNOWN_PLATFORMS) + ".",
@@ -94,5 +94,5 @@ def parse_platforms(texts: Iterable[str]) -> tuple[Platform, ...]:
             if piece.strip():
                 seen.setdefault(parse_platform(piece), None)
     if not seen:
-        raise InvalidInput("platforms", list(texts), "names no platform", "Give at least one, e.g. linux/amd64.")
+        raise InvalidInput("--platform", list(texts), "names no platform", "Give at least one, e.g. linux/amd64.")
     return tuple(seen)

@@ -63,15 +63,23 @@ class ImageRef:
         return text
 
 
-def validate_tag(tag: str) -> str:
+def validate_tag(tag: str, *, what: str = "image tag") -> str:
+    """An OCI tag: 1-128 characters of ``[A-Za-z0-9_.-]``, not starting with ``.`` or ``-``."""
     if not TAG_PATTERN.fullmatch(tag):
-        raise InvalidInput(
-            "tag",
-            tag,
-            "is not a valid image tag",
-            "Tags are 1-128 characters of letters, digits, '_', '.' and '-', and may not start with '.' or '-'.",
-        )
+        raise InvalidInput(what, tag, tag_problem(tag), "Tags are 1-128 characters of letters, digits, '_', '.' and '-'.")
     return tag
+
+
+def tag_problem(tag: str) -> str:
+    """Why ``tag`` is not an OCI tag, in words."""
+    if not tag:
+        return "is empty"
+    if len(tag) > 128:
+        return f"is {len(tag)} characters long, registries accept at most 128"
+    if tag[0] in ".-":
+        return f"starts with {tag[0]!r}, which registries refuse"
+    bad = sorted({c for c in tag if not re.fullmatch(r"[A-Za-z0-9_.-]", c)})
+    return "contains " + ", ".join(repr(c) for c in bad) + ", which registries refuse in a tag"
 
 
 def validate_digest(digest: str) -> str:
@@ -103,12 +111,15 @@ def parse_reference(text: str, *, what: str = "image reference") -> ImageRef:
         raise InvalidInput(what, text, "is empty", "Write it as [registry/]repository[:tag][@digest].")
     rest, at, digest = raw.partition("@")
     if at:
-        validate_digest(digest)
-    registry, remainder = _split_registry(rest)
+        try:
+            validate_digest(digest)
+        except InvalidInput as exc:
+            raise InvalidInput(what, text, f"has a bad digest: {exc.problem}", exc.fix) from None
+    registry, remainder = _split_registry(rest, what=what, whole=text)
     repository, tag = remainder, None
     slash, colon = remainder.rfind("/"), remainder.rfind(":")
     if colon > slash:
-        repository, tag = remainder[:colon], validate_tag(remainder[colon + 1 :])
+        repository, tag = remainder[:colon], remainder[colon + 1 :]
     if not repository:
         raise InvalidInput(what, text, "has no repository", "Write it as [registry/]repository[:tag].")
     if repository != repository.lower():
@@ -119,6 +130,8 @@ def parse_reference(text: str, *, what: str = "image reference") -> ImageRef:
             f"Repository names must be lower case: use {repository.lower()!r}.",
         )
     for component in repository.split("/"):
+        if not component:
+            raise InvalidInput(what, text, "has an empty path component ('//' or a '/' at an end)", "Remove the extra '/'.")
         if not _PATH_COMPONENT.fullmatch(component):
             raise InvalidInput(
                 what,
@@ -126,6 +139,9 @@ def parse_reference(text: str, *, what: str = "image reference") -> ImageRef:
                 f"has an invalid repository component {component!r}",
                 "Components are lower-case letters and digits, joined by '.', '_', '__' or '-'.",
             )
+    if tag is not None and not TAG_PATTERN.fullmatch(tag):
+        problem = "ends with ':' but no tag" if not tag else f"has an invalid tag {tag!r}: {tag_problem(tag)}"
+        raise InvalidInput(what, text, problem, "Tags are 1-128 characters of letters, digits, '_', '.' and '-'.")
     if registry == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
     if len(registry) + 1 + len(repository) > _MAX_NAME:
@@ -146,17 +162,31 @@ def parse_repository(text: str, *, what: str = "repository") -> ImageRef:
     return ref
 
 
-def _split_registry(text: str) -> tuple[str, str]:
+def parse_registry(text: str, *, what: str = "registry") -> str:
+    """A registry address, ``host[:port]``, normalised as references normalise it (``docker.io``)."""
+    host = text.strip()
+    if not host or "/" in host:
+        raise InvalidInput(what, text, "is not a registry address", "Give the host only, e.g. ghcr.io, docker.io or localhost:5000.")
+    registry, _ = _split_registry(f"{host}/x", what=what, whole=text, force=True)
+    return registry
+
+
+def _split_registry(text: str, *, what: str = "registry", whole: str | None = None, force: bool = False) -> tuple[str, str]:
+    """``(registry, rest)``; errors name ``what`` and show ``whole`` (the input as given)."""
     first, slash, rest = text.partition("/")
-    is_registry = slash and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first)
+    is_registry = slash and (force or any(c in first for c in ".:") or first == "localhost" or first.lower() != first)
     if not is_registry:
         return DOCKER_HUB, text
+    shown_text = text if whole is None else whole
     if not _HOST.fullmatch(first):
         raise InvalidInput(
-            "registry",
-            first,
-            "is not a valid host[:port]",
+            what,
+            shown_text,
+            f"registry {first!r} is not a valid host[:port]",
             "Use a host name or IP address, optionally with a port (e.g. ghcr.io, localhost:5000).",
         )
+    port = first.rsplit(":", 1)[1] if re.search(r":[0-9]+$", first) else None
+    if port is not None and not 0 < int(port) <= 65535:
+        raise InvalidInput(what, shown_text, f"port {port} is out of range", "Ports are 1-65535 (e.g. localhost:5000).")
     host = first.lower()
     return (DOCKER_HUB if host in _HUB_ALIASES else host), rest

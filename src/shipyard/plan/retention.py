@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from shipyard.plan.errors import InvalidInput
+from shipyard.plan.refs import validate_tag
 from shipyard.plan.tags import parse_semver
 
 # Tags that name another image's artifacts: cosign's sha256-<hex>.sig / .att / .sbom, and the
@@ -33,7 +34,6 @@ _ARTIFACT_TYPES = {"sig": "signature", "att": "attestation", "in-toto": "attesta
 DEFAULT_PROTECT = ("latest", "stable")
 RELEASE_TAG_PATTERN = r"v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}"
 _DURATION = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def artifact_tag(tag: str) -> tuple[str, str] | None:
@@ -63,13 +63,24 @@ def _with_listed_referrers(inv: Inventory) -> Inventory:
     return replace(inv, manifests=manifests)
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90d``, ``12h``, ``2w``, ``1w3d`` -> timedelta."""
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_AGE_DAYS = 36500  # a hundred years: older than the OCI distribution spec itself
+
+
+def parse_duration(text: str, *, what: str = "--older-than") -> timedelta:
+    """``90d``, ``12h``, ``2w``, ``1w3d`` -> timedelta; more than zero, at most a hundred years."""
     compact = text.strip().replace(" ", "")
     parts = _DURATION.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:
-        raise InvalidInput("duration", text, "is not a duration", "Write it as a number and unit, e.g. 90d, 12h or 2w.")
-    return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+        raise InvalidInput(what, text, "is not a duration", "Write it as a number and unit (s, m, h, d, w), e.g. 90d, 12h or 2w.")
+    if any(len(n) > 12 for n, _ in parts):
+        raise InvalidInput(what, text, f"is longer than {MAX_AGE_DAYS} days", "Use a realistic age, e.g. 90d or 52w.")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds == 0:
+        raise InvalidInput(what, text, "is zero, so every unprotected tag would count as old", "Use a positive duration, e.g. 90d.")
+    if seconds > MAX_AGE_DAYS * 86400:
+        raise InvalidInput(what, text, f"is longer than {MAX_AGE_DAYS} days", "Use a realistic age, e.g. 90d or 52w.")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -112,19 +123,28 @@ class RetentionPolicy(BaseModel):
 
     @field_validator("keep_untagged", "keep_prereleases")
     @classmethod
-    def _non_negative(cls, value: int | None) -> int | None:
+    def _non_negative(cls, value: int | None, info: ValidationInfo) -> int | None:
         if value is not None and value < 0:
-            raise InvalidInput("keep count", value, "is negative", "Use 0 or more.")
+            raise InvalidInput(f"--{str(info.field_name).replace('_', '-')}", value, "is negative", "Use 0 or more.")
+        return value
+
+    @field_validator("protect")
+    @classmethod
+    def _valid_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for tag in value:
+            validate_tag(tag, what="--protect")
         return value
 
     @field_validator("protect_pattern")
     @classmethod
     def _valid_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in value:
+            if not pattern:
+                raise InvalidInput("--protect-regex", pattern, "is empty and would protect nothing", "Give a regular expression.")
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise InvalidInput("protect pattern", pattern, f"is not a valid regular expression ({exc})", "Fix the regex.") from None
+                raise InvalidInput("--protect-regex", pattern, f"is not a valid regular expression ({exc})", "Fix the regex.") from None
         return value
 
     def protection(self, tag: str) -> str | None:
@@ -146,7 +166,8 @@ class RetentionPolicy(BaseModel):
             rules.append(f"keep the newest {self.keep_prereleases} pre-release tags")
         if self.older_than is not None and not self.only_untagged:
             rules.append(f"delete tags older than {_fmt_delta(self.older_than)}")
-        rules.append("protect " + ", ".join([*self.protect, *(f"/{p}/" for p in self.protect_pattern)]))
+        protected = [*self.protect, *(f"/{p}/" for p in self.protect_pattern)]
+        rules.append("protect " + ", ".join(protected) if protected else "protect no tag (default protection is off)")
         return rules
 
 
@@ -388,6 +409,8 @@ def _decide_tags(inv: Inventory, policy: RetentionPolicy, now: datetime) -> list
             decisions.append(Decision("tag", tag, digest, Action.DELETE, "; ".join(reasons)))
         elif tag in prerelease_rank and policy.keep_prereleases is not None:
             decisions.append(Decision("tag", tag, digest, Action.KEEP, f"one of the newest {policy.keep_prereleases} pre-releases"))
+        elif policy.older_than is not None and created is None:
+            decisions.append(Decision("tag", tag, digest, Action.KEEP, "its creation time is unknown, so --older-than cannot apply"))
         else:
             decisions.append(Decision("tag", tag, digest, Action.KEEP, "no rule selects it"))
     return decisions
@@ -436,6 +459,10 @@ def policy_from_args(
     Given protections add to the defaults (``latest``, ``stable``, release versions) unless
     ``default_protection`` is off.
     """
+    if only_untagged:  # the tag rules would silently do nothing
+        for name, value in (("--keep-prereleases", keep_prereleases), ("--older-than", older_than or None)):
+            if value is not None:
+                raise InvalidInput(name, value, "does nothing with --only-untagged (tags are never touched)", "Drop one of the two.")
     names = (*DEFAULT_PROTECT, *(protect or [])) if default_protection else tuple(protect or [])
     patterns = ((RELEASE_TAG_PATTERN,) if default_protection else ()) + tuple(protect_regex or [])
     return RetentionPolicy(

@@ -207,6 +207,14 @@ def _check_expressions(line: str, text: str, allowed: tuple[str, ...], where: st
             )
 
 
+def _non_empty_fields(line: str) -> list[str]:
+    """The fields of a ``tags:`` line; an empty one (a stray comma) would silently clear ``value``."""
+    fields = _split_fields(line)
+    if "" in (f.strip() for f in fields):
+        raise _bad_line(line, "has an empty field (a trailing or doubled comma)", "Remove the extra comma.")
+    return fields
+
+
 def parse_tag_spec(line: str) -> TagSpec:
     """Parse one metadata-action ``tags:`` line, e.g. ``type=semver,pattern={{major}}.{{minor}}``."""
     if "${{" in line:
@@ -217,7 +225,7 @@ def parse_tag_spec(line: str) -> TagSpec:
         )
     attrs: dict[str, str] = {}
     kind: str | None = None
-    for fld in _split_fields(line):
+    for fld in _non_empty_fields(line):
         key, sep, value = fld.partition("=")
         if not sep or not key.strip():
             attrs["value"] = fld

@@ -26,17 +26,21 @@ SHORT_DESCRIPTION_LIMIT = 100  # characters
 
 
 def validate_description(readme: str, short: str) -> None:
-    """Check the sizes Docker Hub accepts, before any request is made."""
+    """Check what Docker Hub accepts, before any request is made; an empty README would erase the overview."""
+    if not readme.strip():
+        raise InvalidInput("--readme", readme, "is empty, and would erase the repository overview", "Give the Markdown file to publish.")
     size = len(readme.encode())
     if size > FULL_DESCRIPTION_LIMIT:
         raise InvalidInput(
-            "readme",
+            "--readme",
             f"{size} bytes",
             f"is larger than Docker Hub's {FULL_DESCRIPTION_LIMIT}-byte limit",
             "Shorten it, or link to the full README from a shorter overview.",
         )
     if len(short) > SHORT_DESCRIPTION_LIMIT:
-        raise InvalidInput("short description", short, f"is longer than {SHORT_DESCRIPTION_LIMIT} characters", "Shorten it.")
+        raise InvalidInput("--short-description", short, f"is longer than {SHORT_DESCRIPTION_LIMIT} characters", "Shorten it.")
+    if any(c in short for c in "\r\n"):
+        raise InvalidInput("--short-description", short, "spans several lines", "Write one line; put the rest in the README.")
 
 
 class DockerHub(ApiClient):

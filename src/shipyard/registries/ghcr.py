@@ -46,12 +46,12 @@ class GhcrBackend(ApiClient):
                 if response.status_code == 404 and kind == "orgs" and not versions:
                     break  # not an organization: try the user namespace
                 if response.status_code != 200:
-                    raise fail(self.name, response, f"listing versions of ghcr.io/{owner}/{package}")
+                    raise fail(self.name, response, f"listing versions of {self.registry.registry}/{owner}/{package}")
                 versions += response.json()
                 url = next_link(response)
             else:
                 return path, versions
-        raise RegistryError(self.name, f"package ghcr.io/{owner}/{package} not found", 404)
+        raise RegistryError(self.name, f"package {self.registry.registry}/{owner}/{package} not found (check --repository)", 404)
 
     async def inventory(self, repository: str) -> Inventory:
         owner, _, package = repository.partition("/")
@@ -89,4 +89,4 @@ class GhcrBackend(ApiClient):
         url = f"{self._versions_path[repository]}/{version_id}"
         response = await self.send("DELETE", url, f"deleting version {version_id}")
         if response.status_code not in (204, 404):
-            raise fail(self.name, response, f"deleting ghcr.io/{repository} version {version_id} ({item[:19]})")
+            raise fail(self.name, response, f"deleting {self.registry.registry}/{repository} version {version_id} ({item[:19]})")

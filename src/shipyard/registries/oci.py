@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 
+from shipyard.plan.errors import RegistryError
 from shipyard.plan.refs import parse_repository
 from shipyard.plan.retention import Inventory, Manifest, artifact_kind, artifact_tag
 from shipyard.registries.http import ApiClient, ChallengeAuth, base_url, fail, next_link
@@ -50,7 +51,9 @@ class OciRegistry(ApiClient):
         while url:
             response = await self.send("GET", url, f"listing tags of {repository}")
             if response.status_code == 404:
-                return tags
+                if tags:
+                    return tags
+                raise RegistryError(self.registry, f"repository {repository} not found (check the name)", 404)
             if response.status_code != 200:
                 raise fail(self.registry, response, f"listing tags of {repository}")
             tags += response.json().get("tags") or []

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from shipyard.plan.config import parse_api_url
+from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.refs import DOCKER_HUB, parse_repository
 from shipyard.plan.retention import RetentionPolicy
 from shipyard.registries.dockerhub import DockerHub
@@ -26,15 +28,22 @@ class BackendKind(StrEnum):
     DOCKERHUB = "dockerhub"
 
 
-def resolve_kind(repository: str, kind: BackendKind) -> BackendKind:
-    if kind is not BackendKind.AUTO:
-        return kind
-    registry = parse_repository(repository).registry
-    if registry == "ghcr.io":
-        return BackendKind.GHCR
-    if registry == DOCKER_HUB:
-        return BackendKind.DOCKERHUB
-    return BackendKind.OCI
+def resolve_kind(repository: str, kind: BackendKind, api_url: str = "") -> BackendKind:
+    """The backend for a repository; a choice that cannot work there is an error, not a guess."""
+    registry = parse_repository(repository, what="--repository").registry
+    if kind is BackendKind.AUTO:
+        kind = {"ghcr.io": BackendKind.GHCR, DOCKER_HUB: BackendKind.DOCKERHUB}.get(registry, BackendKind.OCI)
+    home = {BackendKind.GHCR: "ghcr.io", BackendKind.DOCKERHUB: DOCKER_HUB}.get(kind)
+    if home and registry != home and not api_url:
+        raise InvalidInput(
+            "--backend",
+            kind.value,
+            f"uses the API of {home}, but the repository is on {registry}",
+            "Use --backend oci (or auto) for this registry, or --api-url for a compatible API.",
+        )
+    if kind is BackendKind.OCI and api_url:
+        raise InvalidInput("--api-url", api_url, "is not used by the oci backend", "Drop it, or choose --backend ghcr or dockerhub.")
+    return kind
 
 
 @asynccontextmanager
@@ -42,8 +51,9 @@ async def open_backend(
     repository: str, kind: BackendKind = BackendKind.AUTO, credentials: Credentials | None = None, api_url: str = ""
 ) -> AsyncIterator[tuple[CleanupBackend, str]]:
     """Yield ``(backend, repository path)`` for a full repository reference."""
-    ref = parse_repository(repository)
-    chosen = resolve_kind(repository, kind)
+    ref = parse_repository(repository, what="--repository")
+    api_url = parse_api_url(api_url) if api_url else ""
+    chosen = resolve_kind(repository, kind, api_url)
     if chosen is BackendKind.DOCKERHUB:
         async with DockerHub(credentials, api_url) as hub:
             yield hub, ref.repository
@@ -66,5 +76,8 @@ async def cleanup_repository(
     apply: bool = False,
 ) -> CleanupReport:
     """The cleanup that the CLI and the Dagger function both run: pick the backend, plan, apply."""
-    async with open_backend(repository, kind, credentials, api_url) as (backend, path):
-        return await run_cleanup(backend, path, policy, now=datetime.now(UTC), apply=apply)
+    try:
+        async with open_backend(repository, kind, credentials, api_url) as (backend, path):
+            return await run_cleanup(backend, path, policy, now=datetime.now(UTC), apply=apply)
+    except BaseExceptionGroup as group:  # concurrent reads: report the registry's error, not the group
+        raise shipyard_error_in(group) or group from None

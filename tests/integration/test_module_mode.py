@@ -1,0 +1,77 @@
+"""Module mode for real: the `dagger` CLI loads Shipyard's own module from the project checkout.
+
+This is what a user's `dagger functions` / `dagger call` does: the stack's engine loads the
+builtin Python SDK (ci/lib/sdk.sh), installs the module with the SDK's runtime, and serves its
+functions. The expected functions are read from the module's source with `ast`, and the expected
+tags from the README's release table, never from Shipyard's own code.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.integration.conftest import ROOT, Stack
+
+pytestmark = pytest.mark.integration
+
+# A cold engine first builds the Python SDK runtime (Go codegen and build) and installs the module.
+COLD_LOAD_TIMEOUT = 900
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def dagger(stack: Stack, *args: str) -> str:
+    """Run the stack's `dagger` CLI in the project checkout, as a user would; return its stdout."""
+    env = {**os.environ, **stack.env, "NO_COLOR": "1", "DAGGER_NO_NAG": "1"}
+    cli = stack.env["_EXPERIMENTAL_DAGGER_CLI_BIN"]
+    proc = subprocess.run(
+        [cli, "--progress=plain", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=COLD_LOAD_TIMEOUT, check=False
+    )
+    assert proc.returncode == 0, f"dagger {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    return ANSI.sub("", proc.stdout)
+
+
+def declared_functions() -> dict[str, str]:
+    """The module's functions as its source declares them: CLI name -> first line of the docstring."""
+    tree = ast.parse((ROOT / "src" / "shipyard" / "main.py").read_text())
+    main = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Shipyard")
+    functions = {}
+    for node in main.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(_is_function(d) for d in node.decorator_list):
+            doc = ast.get_docstring(node) or ""
+            functions[node.name.replace("_", "-")] = doc.strip().splitlines()[0] if doc else ""
+    return functions
+
+
+def _is_function(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(target, ast.Name) and target.id == "function") or (isinstance(target, ast.Attribute) and target.attr == "function")
+
+
+def test_dagger_functions_lists_every_function_with_its_description(stack: Stack) -> None:
+    out = dagger(stack, "functions")
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if re.match(r"^Name\s+Description\s*$", line))
+    listed = {}
+    for line in lines[header + 1 :]:
+        if line.strip():
+            name, _, description = line.strip().partition(" ")
+            listed[name] = description.strip()
+
+    expected = declared_functions()
+    assert expected, "no @function found in src/shipyard/main.py"
+    assert set(listed) == set(expected)
+    for name, description in expected.items():
+        assert description, f"{name} has no docstring: `dagger functions` would show it without a description"
+        assert listed[name] == description
+
+
+def test_dagger_call_tags_prints_the_release_tag_set(stack: Stack) -> None:
+    out = dagger(stack, "call", "tags", "--ref", "refs/tags/v1.2.3")
+    # The README's release table for v1.2.3 (no --sha given, so no sha-<7> tag).
+    assert out.split() == ["1.2.3", "1.2", "1", "latest"]
+

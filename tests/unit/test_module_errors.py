@@ -1,0 +1,44 @@
+"""The Dagger functions end with the same one-line errors as the CLI, called as the SDK calls them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import anyio
+import pytest
+from dagger.mod._exceptions import FunctionError
+
+from shipyard.dagger_errors import one_line_errors
+from shipyard.main import Shipyard
+
+CASES: dict[str, tuple[Callable[[Shipyard], Any], str]] = {
+    "epoch after 9999": (lambda s: s.plan(tag="v1.2.3", source_date_epoch=253402300800), "--source-date-epoch 253402300800: is after"),
+    "scan gate of nothing": (lambda s: s.plan(tag="v1.2.3", scan_fail_on=","), "--scan-fail-on ','"),
+    "target path": (lambda s: s.plan(tag="v1.2.3", target=["GHCR.io//x:"]), "--target 'GHCR.io//x:': has an empty path"),
+    "trailing comma": (lambda s: s.tags(ref="refs/tags/v1", spec=["type=raw,value=x,"]), "tag spec 'type=raw,value=x,'"),
+    "registry address": (lambda s: s.with_registry_auth(address="ghcr.io/acme", username="u", secret=None), "--address 'ghcr.io/acme'"),
+    "age overflow": (lambda s: anyio.run(lambda: s.cleanup(repository="127.0.0.1:1/x", older_than="1000000000d")), "--older-than"),
+    "port": (lambda s: anyio.run(lambda: s.cleanup(repository="127.0.0.1:99999/x")), "--repository '127.0.0.1:99999/x': port 99999"),
+    "unreachable": (lambda s: anyio.run(lambda: s.cleanup(repository="127.0.0.1:1/x")), "registry 127.0.0.1:1: listing tags"),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_a_mistake_ends_the_function_with_the_clear_message(case: tuple[Callable[[Shipyard], Any], str]) -> None:
+    call, message = case
+    with pytest.raises(FunctionError) as err:
+        call(Shipyard())
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # the SDK logs no chained traceback
+
+
+def test_the_plan_function_sees_the_configured_registries() -> None:
+    shipyard = cast(Shipyard, Shipyard().with_registry_auth(address="GHCR.io", username="bot", secret=None))
+    text = cast(str, shipyard.plan(tag="v1.2.3", target=["ghcr.io/acme/app"]))
+    assert "ghcr.io/acme/app (required)" in text
+
+
+def test_a_bug_is_not_disguised_as_a_user_error() -> None:
+    with pytest.raises(KeyError), one_line_errors():
+        raise KeyError("boom")
