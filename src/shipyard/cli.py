@@ -186,9 +186,10 @@ async def _cleanup(args: argparse.Namespace) -> CleanupReport:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
-        _check_values(args)
+        _check_values(args, _repeatable(parser))
         _line_buffered(sys.stdout)  # so a closed pipe shows up in here, not at interpreter exit
         if args.command == "tags":
             source = read_source(args.source) if args.source else SourceInfo()
@@ -260,16 +261,26 @@ def _source_date_epoch(flag: str | None) -> int | None:
     return parse_epoch(os.environ.get("SOURCE_DATE_EPOCH"), what="SOURCE_DATE_EPOCH (environment)")
 
 
-def _check_values(args: argparse.Namespace) -> None:
+def _repeatable(parser: argparse.ArgumentParser) -> set[str]:
+    """The destinations of every repeatable (``action="append"``) option of every subcommand."""
+    out: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._AppendAction):
+            out.add(action.dest)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out |= _repeatable(sub)
+    return out
+
+
+def _check_values(args: argparse.Namespace, repeatable: set[str]) -> None:
     """argparse turns the value of ``--flag=--`` into an empty list; say so instead of crashing later."""
     for dest, value in vars(args).items():
         values = value if isinstance(value, list) else [value]
-        if any(isinstance(v, list) for v in values) or (isinstance(value, list) and dest not in _REPEATABLE):
+        if any(isinstance(v, list) for v in values) or (isinstance(value, list) and dest not in repeatable):
             flag = "--" + dest.replace("_", "-")
             raise InvalidInput(flag, "--", "is read as the end of the options, not as a value", "Give a real value.")
 
-
-_REPEATABLE = {"spec", "flavor", "target", "platform", "sbom", "registry_credentials", "protect", "protect_regex"}
 
 
 def _report(exc: Exception, debug: bool) -> int:

@@ -74,4 +74,3 @@ def test_dagger_call_tags_prints_the_release_tag_set(stack: Stack) -> None:
     out = dagger(stack, "call", "tags", "--ref", "refs/tags/v1.2.3")
     # The README's release table for v1.2.3 (no --sha given, so no sha-<7> tag).
     assert out.split() == ["1.2.3", "1.2", "1", "latest"]
-
