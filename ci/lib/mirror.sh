@@ -16,10 +16,10 @@ populate_docker_hub_mirror() {
     return 0
   fi
   log "mirror: Docker Hub names for the stack's images"
-  "$BIN/crane" copy --insecure "$base" "$MIRROR/library/debian:bookworm-slim" >/dev/null
-  "$BIN/crane" copy --insecure "$base" "$MIRROR/library/debian:bookworm" >/dev/null
-  "$BIN/crane" copy --insecure "$golang" "$MIRROR/library/golang:${GO_IMAGE_VERSION%.*}" >/dev/null
-  "$BIN/crane" copy --insecure "$golang" "$MIRROR/library/golang:$GO_IMAGE_VERSION" >/dev/null
+  "$BIN/crane" copy --insecure "$base" "$MIRROR/library/debian:bookworm-slim" >>"$LOGS/mirror.log" 2>&1
+  "$BIN/crane" copy --insecure "$base" "$MIRROR/library/debian:bookworm" >>"$LOGS/mirror.log" 2>&1
+  "$BIN/crane" copy --insecure "$golang" "$MIRROR/library/golang:${GO_IMAGE_VERSION%.*}" >>"$LOGS/mirror.log" 2>&1
+  "$BIN/crane" copy --insecure "$golang" "$MIRROR/library/golang:$GO_IMAGE_VERSION" >>"$LOGS/mirror.log" 2>&1
   build_registry_image "$base"
   stamp_set docker-hub-mirror "$key"
 }
@@ -42,10 +42,10 @@ http:
 YML
   tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$tmp/root" -cf "$tmp/layer.tar" .
   local ref=$MIRROR/library/registry:$REGISTRY_IMAGE_TAG
-  "$BIN/crane" append --insecure --platform linux/amd64 -b "$1" -f "$tmp/layer.tar" -t "$ref" >/dev/null \
+  "$BIN/crane" append --insecure --platform linux/amd64 -b "$1" -f "$tmp/layer.tar" -t "$ref" >>"$LOGS/mirror.log" 2>&1 \
     || die "building the registry image failed"
   "$BIN/crane" mutate --insecure "$ref" --entrypoint /usr/bin/docker-registry \
-    --cmd serve,/etc/docker/registry/config.yml --exposed-ports 5000/tcp -t "$ref" >/dev/null \
+    --cmd serve,/etc/docker/registry/config.yml --exposed-ports 5000/tcp -t "$ref" >>"$LOGS/mirror.log" 2>&1 \
     || die "configuring the registry image failed"
   rm -rf "$tmp"
 }
