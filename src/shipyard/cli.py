@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 import anyio
 import dagger
@@ -17,7 +19,7 @@ from dagger import dag
 
 from shipyard.commands import publish, tool_images_from_env
 from shipyard.local_files import read_text_file
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
@@ -142,7 +144,25 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     credentials = dict(parse_registry_auth(a) for a in args.registry_auth)
     epoch = parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH"))
     tools = tool_images_from_env()
-    async with dagger.connection(dagger.Config(log_output=sys.stderr if os.environ.get("SHIPYARD_DEBUG") else None)):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    # The engine's progress goes to stderr with SHIPYARD_DEBUG, else to OUT/engine.log; it must go
+    # somewhere that is read: the SDK's default (an unread pipe) blocks the session once it fills.
+    with contextlib.ExitStack() as stack:
+        log = sys.stderr if os.environ.get("SHIPYARD_DEBUG") else stack.enter_context((out / "engine.log").open("w"))
+        return await _publish_in_engine(args, source, credentials, epoch, tools, out, log)
+
+
+async def _publish_in_engine(
+    args: argparse.Namespace,
+    source: SourceInfo,
+    credentials: dict[str, Credentials],
+    epoch: int | None,
+    tools: ToolImages,
+    out: Path,
+    log: TextIO,
+) -> PublishReport:
+    async with dagger.connection(dagger.Config(log_output=log)):
         with tempfile.TemporaryDirectory(prefix="shipyard-") as scratch:
             return await publish(
                 source=dag.host().directory(args.source),
@@ -165,7 +185,7 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
                 commit_epoch=source.commit_epoch,
                 source_url=source.url,
                 allow_backwards=args.allow_backwards,
-                out=Path(args.out),
+                out=out,
             )
 
 
@@ -280,7 +300,6 @@ def _check_values(args: argparse.Namespace, repeatable: set[str]) -> None:
         if any(isinstance(v, list) for v in values) or (isinstance(value, list) and dest not in repeatable):
             flag = "--" + dest.replace("_", "-")
             raise InvalidInput(flag, "--", "is read as the end of the options, not as a value", "Give a real value.")
-
 
 
 def _report(exc: Exception, debug: bool) -> int:

@@ -225,7 +225,7 @@ COSIGN_SIGN = [
 def test_cosign_in_the_engine_signs_in_registry_b_and_the_host_cosign_verifies(
     images: Images, stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
 ) -> None:
-    host, port = stack.registry_b.rsplit(":", 1)
+    port = stack.registry_b.rsplit(":", 1)[1]
     ref = f"{stack.registry_b}/{repo_name}:signed"
     pub = tmp_path / "cosign.pub"
 
@@ -266,7 +266,6 @@ def test_cosign_in_the_engine_signs_in_registry_b_and_the_host_cosign_verifies(
         return digest
 
     digest = run_in_engine(sign)
-    assert host == "127.0.0.1"
     assert tools.digest(ref) == digest
     assert f"{digest.replace(':', '-')}.sig" in tools.tags(f"{stack.registry_b}/{repo_name}")
     assert tools.verify(f"{stack.registry_b}/{repo_name}@{digest}", pub)
