@@ -172,7 +172,6 @@ async def _publish_in_engine(
                 credentials=credentials,
                 endpoint=host_endpoint,
                 workdir=Path(scratch),
-                to_engine=lambda path: dag.host().directory(str(path)),
                 tools=tools,
                 sha=args.sha or source.sha,
                 event=args.event,

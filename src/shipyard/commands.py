@@ -70,7 +70,6 @@ async def publish(
     credentials: Mapping[str, Credentials],
     endpoint: Callable[[str], RegistryEndpoint],
     workdir: Path,
-    to_engine: Callable[[Path], dagger.Directory],
     tools: ToolImages,
     sha: str = "",
     event: str = "push",
@@ -115,7 +114,6 @@ async def publish(
         build=build,
         access=access,
         workdir=workdir,
-        to_engine=to_engine,
         allow_backwards=allow_backwards,
         out=out,
     )

@@ -144,7 +144,6 @@ class Shipyard:
             credentials=await self._all_credentials(),
             endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
             workdir=scratch,
-            to_engine=lambda path: dag.current_module().workdir(str(path.relative_to(Path.cwd()))),
             tools=tools,
             sha=sha,
             event=event,

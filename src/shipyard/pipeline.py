@@ -6,6 +6,7 @@ plan decided; a failure before promotion leaves every tag on every registry wher
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -15,16 +16,20 @@ from pathlib import Path
 import anyio
 import dagger
 
-from shipyard.plan.errors import GateFailed, ShipyardError
+from shipyard.plan.errors import GateFailed, shipyard_error_in
 from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import parse_platforms
 from shipyard.plan.report import PublishReport, TargetReport
+from shipyard.registries.oci import OciRegistry
 from shipyard.steps.assemble import AssembledRelease, assemble_release, export_platform_images
 from shipyard.steps.build import BuildSpec, build_platforms
-from shipyard.steps.crane import Crane
 from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.tools import RegistryAccess
+
+# A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
+# registry that fails half its requests (an overloaded mirror, a flaky proxy) must still converge.
+RELEASE_RETRIES = 8
 
 
 @dataclass
@@ -36,28 +41,32 @@ class ReleaseState:
     build: BuildSpec
     access: RegistryAccess
     workdir: Path  # local scratch space (the host in client mode, the module's container in module mode)
-    to_engine: Callable[[Path], dagger.Directory]  # hands a local directory to the engine
     allow_backwards: bool = False
     out: Path | None = None
     release: AssembledRelease | None = None
+    clients: dict[str, OciRegistry] = field(default_factory=dict)
     pushes: list[PushResult] = field(default_factory=list)
     tags: list[TargetTags] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def crane(self) -> Crane:
-        return Crane(self.plan.tools.crane, self.access)
-
 
 async def run_publish(state: ReleaseState) -> PublishReport:
     """Run the release; a failure is reported (``report.ok`` false), never half-applied."""
-    try:
-        await _timed(state, "build+assemble", _build_and_assemble)
-        await _timed(state, "push", _push)
-        await _timed(state, "promote", _promote)
-        await _timed(state, "verify", _verify)
-    except ShipyardError as exc:
-        return _report(state, error=str(exc))
+    async with contextlib.AsyncExitStack() as stack:
+        for registry in sorted({t.registry for t in state.plan.active_targets}):
+            endpoint = state.access.endpoint(registry)
+            client = OciRegistry(registry, state.access.credentials.get(registry), address=endpoint.direct, retries=RELEASE_RETRIES)
+            state.clients[registry] = await stack.enter_async_context(client)
+        try:
+            await _timed(state, "build+assemble", _build_and_assemble)
+            await _timed(state, "push", _push)
+            await _timed(state, "promote", _promote)
+            await _timed(state, "verify", _verify)
+        except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
+            error = shipyard_error_in(exc)
+            if error is None:
+                raise
+            return _report(state, error=str(error))
     return _report(state)
 
 
@@ -89,8 +98,7 @@ def _copy_layout(layout: Path, dest: Path) -> None:
 
 async def _push(state: ReleaseState) -> None:
     assert state.release is not None
-    layout = state.to_engine(state.release.layout)
-    state.pushes = await push_release(state.crane, layout, state.release.index.digest, state.plan.active_targets)
+    state.pushes = await push_release(state.clients, state.release, state.plan.active_targets)
     failed = [p for p in state.pushes if not p.ok and not p.optional]
     if failed:
         raise GateFailed(f"push to {failed[0].repository} failed: {failed[0].error}; no tag was moved on any registry")
@@ -100,14 +108,16 @@ async def _promote(state: ReleaseState) -> None:
     assert state.release is not None
     repositories = [p.repository for p in state.pushes if p.ok]
     state.tags = await plan_tags(
-        state.crane,
+        state.clients,
         repositories,
         version=state.plan.version,
         tags=state.plan.tags,
         latest=state.plan.latest,
         allow_backwards=state.allow_backwards,
     )
-    await write_tags(state.crane, state.tags, state.release.index.digest)
+    index = state.release.index
+    data = (state.release.layout / "blobs" / "sha256" / index.digest.split(":", 1)[1]).read_bytes()
+    await write_tags(state.tags, data, index.media_type, index.digest)
 
 
 async def _verify(state: ReleaseState) -> None:
@@ -116,15 +126,15 @@ async def _verify(state: ReleaseState) -> None:
     digest = state.release.index.digest
     wrong: list[str] = []
 
-    async def one(repository: str, tag: str) -> None:
-        found = await state.crane.digest(f"{repository}:{tag}")
+    async def one(target: TargetTags, tag: str) -> None:
+        found = await target.client.manifest_digest(target.path, tag)
         if found != digest:
-            wrong.append(f"{repository}:{tag} -> {found}")
+            wrong.append(f"{target.repository}:{tag} -> {found}")
 
     async with anyio.create_task_group() as group:
         for target in state.tags:
             for tag in target.written:
-                group.start_soon(one, target.repository, tag)
+                group.start_soon(one, target, tag)
     if wrong:
         raise GateFailed(f"verification failed: tags do not name the release index {digest}: {', '.join(sorted(wrong))}")
 

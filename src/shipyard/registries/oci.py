@@ -7,9 +7,11 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 
+from shipyard.plan.config import is_loopback_registry
 from shipyard.plan.errors import RegistryError
 from shipyard.plan.refs import parse_repository
 from shipyard.plan.retention import Inventory, Manifest, artifact_kind, artifact_tag
@@ -35,11 +37,29 @@ class FetchedManifest:
 
 
 class OciRegistry(ApiClient):
-    """An async client for one registry; use as ``async with OciRegistry(...) as reg``."""
+    """An async client for one registry; use as ``async with OciRegistry(...) as reg``.
 
-    def __init__(self, registry: str, credentials: Credentials | None = None, *, plain_http: bool | None = None) -> None:
+    ``registry`` is the name users write (and errors show); ``address`` where this process
+    reaches it, when that differs (a module reaches a loopback registry through a service).
+    """
+
+    def __init__(
+        self,
+        registry: str,
+        credentials: Credentials | None = None,
+        *,
+        plain_http: bool | None = None,
+        address: str | None = None,
+        retries: int = 3,
+    ) -> None:
         self.registry = registry
-        super().__init__(base_url(registry, plain_http), auth=ChallengeAuth(registry, credentials), follow_redirects=True)
+        super().__init__(
+            base_url(address or registry, plain_http if plain_http is not None else is_loopback_registry(registry)),
+            auth=ChallengeAuth(registry, credentials),
+            follow_redirects=True,
+            retries=retries,
+            retry_base=0.2,
+        )
 
     @property
     def name(self) -> str:
@@ -73,6 +93,69 @@ class OciRegistry(ApiClient):
         body = json.loads(response.content)
         media_type = response.headers.get("content-type", "").split(";")[0] or body.get("mediaType", "")
         return FetchedManifest(digest, media_type, body)
+
+    async def blob_exists(self, repository: str, digest: str) -> bool:
+        response = await self.send("HEAD", f"/v2/{repository}/blobs/{digest}", f"checking blob {digest}")
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise fail(self.registry, response, f"checking blob {digest} in {repository}")
+
+    async def push_blob(self, repository: str, digest: str, data: bytes) -> None:
+        """Upload a blob unless the repository has it (monolithic upload: POST, then PUT)."""
+        if await self.blob_exists(repository, digest):
+            return
+        for _attempt in range(3):  # an upload session a registry lost is started again
+            started = await self.send("POST", f"/v2/{repository}/blobs/uploads/", f"starting the upload of {digest}")
+            if started.status_code != 202 or "location" not in started.headers:
+                raise fail(self.registry, started, f"starting the upload of {digest} to {repository}")
+            location = started.headers["location"]  # keeps its own query (the upload state): append to it
+            finished = await self.send(
+                "PUT",
+                location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe=""),
+                f"uploading {digest}",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            if finished.status_code in (201, 204):
+                return
+            if finished.status_code != 404:
+                raise fail(self.registry, finished, f"uploading {digest} to {repository}")
+        raise RegistryError(self.registry, f"uploading {digest} to {repository} failed: the registry kept losing the upload")
+
+    async def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
+        """Store a manifest under a digest or tag; returns the digest the registry reports."""
+        response = await self.send(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            f"writing {repository}:{reference}",
+            content=data,
+            headers={"Content-Type": media_type},
+        )
+        if response.status_code not in (200, 201):
+            raise fail(self.registry, response, f"writing manifest {repository}:{reference}")
+        return response.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(data).hexdigest()
+
+    async def manifest_bytes(self, repository: str, reference: str) -> tuple[bytes, str]:
+        """A manifest's exact bytes and media type (to store them again under another tag)."""
+        response = await self.send(
+            "GET", f"/v2/{repository}/manifests/{reference}", f"reading {repository}:{reference}", headers={"Accept": ACCEPT}
+        )
+        if response.status_code != 200:
+            raise fail(self.registry, response, f"reading manifest {repository}:{reference}")
+        body = json.loads(response.content)
+        return response.content, response.headers.get("content-type", "").split(";")[0] or body.get("mediaType", "")
+
+    async def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag names (``HEAD``), or ``None`` when the tag or repository does not exist."""
+        response = await self.send(
+            "HEAD", f"/v2/{repository}/manifests/{reference}", f"reading {repository}:{reference}", headers={"Accept": ACCEPT}
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200 or "docker-content-digest" not in response.headers:
+            fetched = await self.manifest(repository, reference)
+            return fetched.digest if fetched else None
+        return str(response.headers["docker-content-digest"])
 
     async def blob_json(self, repository: str, digest: str) -> dict[str, Any]:
         response = await self.send("GET", f"/v2/{repository}/blobs/{digest}", f"reading blob {digest}")

@@ -1,20 +1,26 @@
 """Push the assembled release by digest to every target, registries concurrently; no tag moves.
 
-Blobs go once per registry (crane checks with HEAD first), then the platform manifests, then the
-index. A required target that fails fails the release; an optional one is reported and skipped.
+Blobs go once per registry (a HEAD first; at most 8 requests in flight), then the platform
+manifests, then the index, read from the OCI layout on local disk. Requests the registry fails
+with 429/5xx are retried with backoff; the whole push is idempotent, so a re-run after a failure
+uploads only what is missing. A required target that fails fails the release; an optional one
+is reported and skipped.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
-import dagger
 
-from shipyard.plan.errors import ShipyardError
+from shipyard.plan.errors import ShipyardError, shipyard_error_in
 from shipyard.plan.plan import PlannedTarget
-from shipyard.steps.crane import Crane
+from shipyard.plan.refs import parse_repository
+from shipyard.registries.oci import OciRegistry
+from shipyard.steps.assemble import AssembledRelease
 
 
 @dataclass(frozen=True)
@@ -28,18 +34,51 @@ class PushResult:
         return self.error is None
 
 
-async def push_release(crane: Crane, layout: dagger.Directory, digest: str, targets: Sequence[PlannedTarget]) -> list[PushResult]:
+async def push_release(clients: dict[str, OciRegistry], release: AssembledRelease, targets: Sequence[PlannedTarget]) -> list[PushResult]:
     """Push to every target; returns one result per target (in the targets' order)."""
     results: dict[str, PushResult] = {}
 
     async def one(target: PlannedTarget) -> None:
         try:
-            await crane.push_layout(layout, target.repository, digest)
+            await push_layout(clients[target.registry], release, parse_repository(target.repository).repository)
             results[target.repository] = PushResult(target.repository, target.optional)
-        except ShipyardError as exc:
-            results[target.repository] = PushResult(target.repository, target.optional, error=str(exc))
+        except Exception as exc:  # a registry's error, possibly inside a task group's exception group
+            error = shipyard_error_in(exc)
+            if error is None:
+                raise
+            results[target.repository] = PushResult(target.repository, target.optional, error=str(error))
 
     async with anyio.create_task_group() as group:
         for target in targets:
             group.start_soon(one, target)
     return [results[t.repository] for t in targets]
+
+
+async def push_layout(client: OciRegistry, release: AssembledRelease, repository: str) -> None:
+    """Blobs, then platform manifests, then the index, all by digest."""
+    blobs = release.layout / "blobs" / "sha256"
+    manifests = {d.digest: d for d in release.manifests.values()}
+    referenced: dict[str, None] = {}
+    for descriptor in manifests.values():
+        body = json.loads(_read(blobs, descriptor.digest))
+        for item in [body["config"], *body["layers"]]:
+            referenced.setdefault(item["digest"], None)
+    async with anyio.create_task_group() as group:
+        for digest in referenced:
+            group.start_soon(_push_blob, client, repository, blobs, digest)
+    async with anyio.create_task_group() as group:
+        for descriptor in manifests.values():
+            group.start_soon(client.put_manifest, repository, descriptor.digest, _read(blobs, descriptor.digest), descriptor.media_type)
+    index = release.index
+    pushed = await client.put_manifest(repository, index.digest, _read(blobs, index.digest), index.media_type)
+    if pushed != index.digest:
+        raise ShipyardError(f"registry {client.registry} stored the index of {repository} as {pushed}, not {index.digest}")
+
+
+async def _push_blob(client: OciRegistry, repository: str, blobs: Path, digest: str) -> None:
+    data = await anyio.to_thread.run_sync(_read, blobs, digest)
+    await client.push_blob(repository, digest, data)
+
+
+def _read(blobs: Path, digest: str) -> bytes:
+    return (blobs / digest.split(":", 1)[1]).read_bytes()

@@ -27,12 +27,17 @@ DOCKER_CONFIG = "/shipyard/docker"
 
 @dataclass(frozen=True)
 class RegistryEndpoint:
-    """How tool containers reach one registry."""
+    """How Shipyard's own process and its tool containers reach one registry."""
 
     registry: str  # as users write it: ghcr.io, 127.0.0.1:5000
     host: str  # as tool containers reach it: ghcr.io, registry-5000:5000
+    address: str = ""  # as this process reaches it (default: the registry itself)
     service: dagger.Service | None = None
     insecure: bool = False  # plain HTTP
+
+    @property
+    def direct(self) -> str:
+        return self.address or self.registry
 
 
 def loopback_alias(registry: str) -> str:
@@ -58,9 +63,12 @@ async def module_endpoints(services: Iterable[dagger.Service]) -> dict[str, Regi
     out: dict[str, RegistryEndpoint] = {}
     for service in services:
         for port in [await p.port() for p in await service.ports()]:
+            address = await service.endpoint(port=port)
             for host in ("localhost", "127.0.0.1"):
                 registry = f"{host}:{port}"
-                out[registry] = RegistryEndpoint(registry=registry, host=f"registry-{port}:{port}", service=service, insecure=True)
+                out[registry] = RegistryEndpoint(
+                    registry=registry, host=f"registry-{port}:{port}", address=address, service=service, insecure=True
+                )
     return out
 
 
@@ -108,13 +116,14 @@ class RegistryAccess:
         return container
 
 
-async def ephemeral_registry(image: str, name: str) -> RegistryEndpoint:
+async def ephemeral_registry(image: str, name: str, address: str = "") -> RegistryEndpoint:
     """A registry run as a service in the engine for the zero-config release; started now so it
-    keeps its content until the session ends (a bound-only service restarts empty)."""
+    keeps its content until the session ends (a bound-only service restarts empty). ``address``
+    is where this process reaches it (a tunnel in client mode, the service endpoint in modules)."""
     port = name.rpartition(":")[2]
     service = dag.container().from_(image).with_exposed_port(int(port)).as_service(use_entrypoint=True)
     service = await service.start()
-    return RegistryEndpoint(registry=name, host=name, service=service, insecure=True)
+    return RegistryEndpoint(registry=name, host=name, address=address or await service.endpoint(), service=service, insecure=True)
 
 
 def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
