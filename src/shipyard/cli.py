@@ -185,6 +185,7 @@ async def _publish_in_engine(
                 source_url=source.url,
                 allow_backwards=args.allow_backwards,
                 out=out,
+                tunnel=True,
             )
 
 

@@ -7,6 +7,7 @@ registry endpoints and scratch space; everything else happens here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ from shipyard.plan.report import PublishReport
 from shipyard.plan.tags import parse_flavor, parse_tag_specs
 from shipyard.secrets import Credentials
 from shipyard.steps.build import BuildSpec
-from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, ephemeral_registry
+from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, ephemeral_registry_service, host_tunnel
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
 
@@ -84,8 +85,13 @@ async def publish(
     source_url: str = "",
     allow_backwards: bool = False,
     out: Path | None = None,
+    tunnel: bool = False,
 ) -> PublishReport:
-    """Plan, then build, assemble, push by digest, promote tags and verify."""
+    """Plan, then build, assemble, push by digest, promote tags and verify.
+
+    ``tunnel``: reach services in the engine (the zero-config registry) through a tunnel to this
+    machine (client mode); a module reaches them by their endpoint instead.
+    """
     plan = build_release_plan(
         tag=tag,
         sha=sha,
@@ -105,19 +111,25 @@ async def publish(
     build = BuildSpec(dockerfile=dockerfile, target=build_target, build_args=parse_build_args(build_args), secrets=build_secrets)
     registries = sorted({t.registry for t in plan.active_targets if not t.ephemeral})
     endpoints = {r: endpoint(r) for r in registries}
-    if any(t.ephemeral for t in plan.active_targets):
-        endpoints[EPHEMERAL_REGISTRY] = await ephemeral_registry(tools.registry, EPHEMERAL_REGISTRY)
-    access = RegistryAccess(endpoints=endpoints, credentials=credentials)
-    state = ReleaseState(
-        plan=plan,
-        source=source,
-        build=build,
-        access=access,
-        workdir=workdir,
-        allow_backwards=allow_backwards,
-        out=out,
-    )
-    report = await run_publish(state)
+    async with contextlib.AsyncExitStack() as stack:
+        if any(t.ephemeral for t in plan.active_targets):
+            service = await ephemeral_registry_service(tools.registry, EPHEMERAL_REGISTRY)
+            port = int(EPHEMERAL_REGISTRY.rpartition(":")[2])
+            address = await stack.enter_async_context(host_tunnel(service, port)) if tunnel else await service.endpoint(port=port)
+            endpoints[EPHEMERAL_REGISTRY] = RegistryEndpoint(
+                registry=EPHEMERAL_REGISTRY, host=EPHEMERAL_REGISTRY, address=address, service=service, insecure=True
+            )
+        access = RegistryAccess(endpoints=endpoints, credentials=credentials)
+        state = ReleaseState(
+            plan=plan,
+            source=source,
+            build=build,
+            access=access,
+            workdir=workdir,
+            allow_backwards=allow_backwards,
+            out=out,
+        )
+        report = await run_publish(state)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(report.dumps() + "\n")

@@ -55,7 +55,13 @@ async def run_publish(state: ReleaseState) -> PublishReport:
     async with contextlib.AsyncExitStack() as stack:
         for registry in sorted({t.registry for t in state.plan.active_targets}):
             endpoint = state.access.endpoint(registry)
-            client = OciRegistry(registry, state.access.credentials.get(registry), address=endpoint.direct, retries=RELEASE_RETRIES)
+            client = OciRegistry(
+                registry,
+                state.access.credentials.get(registry),
+                address=endpoint.direct,
+                plain_http=True if endpoint.insecure else None,
+                retries=RELEASE_RETRIES,
+            )
             state.clients[registry] = await stack.enter_async_context(client)
         try:
             await _timed(state, "build+assemble", _build_and_assemble)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,32 @@ def test_a_registry_that_dies_mid_push_moves_no_tag_and_a_rerun_completes(
     assert tools.digest(f"{stack.registry_a}/{repo_name}:latest") == again["digest"]
 
 
+def test_zero_config_publish_needs_nothing_but_a_tag(stack: Stack, tmp_path: Path) -> None:
+    """No target, no build arguments: the Dockerfile's own base images (through the stack's
+    Docker Hub mirror), an ephemeral registry in the engine, the release kept in --out."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "shipyard", "publish", "--tag", "v1.2.3", "--json"],
+        cwd=FIXTURE,
+        capture_output=True,
+        text=True,
+        env={**subprocess_env(), "SHIPYARD_OUT_TEST": str(tmp_path)},
+        check=False,
+        timeout=1800,
+    )
+    report = report_of(proc)
+    assert proc.returncode == 0 and report["ok"], report
+    assert [p["platform"] for p in report["platforms"]] == ["linux/amd64", "linux/arm64"]
+    (target,) = report["targets"]
+    assert target["status"] == "published" and "1.2.3" in target["tags"] and "latest" in target["tags"]
+    layout = FIXTURE / "dist" / "oci"
+    try:
+        index = json.loads((layout / "index.json").read_text())
+        assert index["manifests"][0]["digest"] == report["digest"]
+        assert json.loads((FIXTURE / "dist" / "report.json").read_text())["digest"] == report["digest"]
+    finally:
+        shutil.rmtree(FIXTURE / "dist", ignore_errors=True)
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [
@@ -196,3 +224,21 @@ def _files(tools: Tools, ref: str, wanted: set[str]) -> dict[str, bytes]:
                 found[name] = handle.read()
     assert set(found) == wanted, f"missing in {ref}: {wanted - set(found)}"
     return found
+
+
+def test_the_same_source_gives_the_same_digest_after_an_engine_cache_wipe_a_minute_later(
+    stack: Stack, repo_name: str, tmp_path: Path
+) -> None:
+    """Reproducible: same source, version and SOURCE_DATE_EPOCH, a cold engine cache and a later
+    clock give the same index digest (runs last: it leaves the engine's cache cold)."""
+    a = f"{stack.registry_a}/{repo_name}"
+    args = ["--tag", "v4.0.0", "--platform", ",".join(PLATFORMS), "--json"]
+    started = time.monotonic()
+    first = report_of(shipyard(*args, "--target", f"{a}-1", stack=stack, out=tmp_path / "1"))
+    assert first["ok"], first
+    subprocess.run(["bash", str(ROOT / "ci" / "stack"), "reset-engine"], check=True, capture_output=True, timeout=300)
+    time.sleep(max(0.0, 61 - (time.monotonic() - started)))
+    second = report_of(shipyard(*args, "--target", f"{a}-2", stack=stack, out=tmp_path / "2"))
+    assert second["ok"], second
+    assert second["digest"] == first["digest"]
+    assert second["platforms"] == first["platforms"]

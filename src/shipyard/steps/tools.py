@@ -10,11 +10,15 @@ Registry credentials reach the tool as one Docker config file mounted from a ``d
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import json
+import socket
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import anyio
 import dagger
 from dagger import dag
 
@@ -116,14 +120,33 @@ class RegistryAccess:
         return container
 
 
-async def ephemeral_registry(image: str, name: str, address: str = "") -> RegistryEndpoint:
+async def ephemeral_registry_service(image: str, name: str) -> dagger.Service:
     """A registry run as a service in the engine for the zero-config release; started now so it
-    keeps its content until the session ends (a bound-only service restarts empty). ``address``
-    is where this process reaches it (a tunnel in client mode, the service endpoint in modules)."""
-    port = name.rpartition(":")[2]
-    service = dag.container().from_(image).with_exposed_port(int(port)).as_service(use_entrypoint=True)
-    service = await service.start()
-    return RegistryEndpoint(registry=name, host=name, address=address or await service.endpoint(), service=service, insecure=True)
+    keeps its content until the session ends (a bound-only service restarts empty)."""
+    port = int(name.rpartition(":")[2])
+    service = dag.container().from_(image).with_exposed_port(port).as_service(use_entrypoint=True)
+    return await service.start()
+
+
+@contextlib.asynccontextmanager
+async def host_tunnel(service: dagger.Service, port: int) -> AsyncIterator[str]:
+    """Reach a service in the engine from this machine (client mode): a tunnel on a free
+    loopback port, open while the context is; yields ``127.0.0.1:PORT``."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        local = probe.getsockname()[1]
+    address = f"127.0.0.1:{local}"
+    async with anyio.create_task_group() as group:
+        group.start_soon(functools.partial(service.up, ports=[dagger.PortForward(frontend=local, backend=port)]))
+        for _ in range(150):
+            with contextlib.suppress(OSError):
+                await (await anyio.connect_tcp("127.0.0.1", local)).aclose()
+                break
+            await anyio.sleep(0.2)
+        try:
+            yield address
+        finally:
+            group.cancel_scope.cancel()
 
 
 def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
