@@ -4,6 +4,7 @@ DEB_PACKAGES=(
   gcc pkg-config libseccomp-dev                              # runc with seccomp (cgo)
   dnsmasq-base iptables iproute2 util-linux                  # the engine's container network, unshare
   qemu-user-static                                           # foreign-platform RUN steps
+  debootstrap                                                # the Python base image for module mode
 )
 
 install_packages() {
@@ -30,4 +31,15 @@ apt_update() {
     sleep $((i * 5))
   done
   log "apt-get update still fails; going on with the package lists we have"
+}
+
+# The Debian mirror apt already uses here (debootstrap needs one): the first main-archive URI of
+# the machine's apt sources (deb822 or one-line form); SHIPYARD_DEBIAN_MIRROR overrides it.
+apt_debian_mirror() {
+  local uri
+  uri=$( { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}';
+           grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}'; } \
+         | grep -E '/debian/?$' | head -n 1)
+  [ -n "$uri" ] || die "no Debian archive in the apt sources: set SHIPYARD_DEBIAN_MIRROR"
+  printf '%s' "${uri%/}"
 }

@@ -3,7 +3,7 @@
 # engine/distconsts is refused at every version, but ci/ writes it (write_distconsts), so it
 # is reported and not counted.
 probe_engine() {
-  local proxy=${GOPROXY:-https://proxy.golang.org}; proxy=${proxy%%,*}
+  local proxy; proxy=$(go env GOPROXY); proxy=${proxy%%,*}
   local ok=0 gomod
   local mods=("github.com/dagger/dagger@$DAGGER_VERSION" "dagger.io/dagger@$DAGGER_VERSION")
   gomod=$(curl -fsS "$proxy/github.com/dagger/dagger/@v/$DAGGER_VERSION.mod" 2>/dev/null) || gomod=""

@@ -27,12 +27,10 @@
 #                               are copied into $SDK_CONTENT_DIR
 # Cached by a key over every pinned input and the files in ci/sdk/; idempotent; any failing step
 # stops it with a message (nothing is stamped until everything exists).
-# shellcheck source=../sdk/versions.env
-. "$CI_DIR/sdk/versions.env"
 SDK_CACHE=$STACK_CACHE/sdk
 SDK_CONTENT_DIR=${SHIPYARD_SDK_CONTENT_DIR:-/usr/local/share/dagger/content}
 SDK_MIRROR=127.0.0.1:${REGISTRY_MIRROR_PORT:-5002}
-SDK_DEBIAN_MIRROR=${SHIPYARD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SDK_DEBIAN_MIRROR=${SHIPYARD_DEBIAN_MIRROR:-$(apt_debian_mirror)}
 SDK_RUNTIME_ARCHIVE_URL=${SHIPYARD_SDK_RUNTIME_ARCHIVE_URL:-https://codeload.github.com/dagger/dagger/tar.gz/refs/tags/$DAGGER_VERSION}
 SDK_THIRD_PARTY=${SHIPYARD_THIRD_PARTY:-$CI_DIR/../../shared/third_party}
 
@@ -205,7 +203,7 @@ sdk_go_layers() {  # GO_ROOT EXTRA_ROOT DAGGER_SRC_DIR RUNTIME_DIR
   mod=$(mktemp -d)
   cp -r "$runtime/sdk/python/runtime/." "$mod/"
   (cd "$mod" && GOMODCACHE="$extra/go/pkg/mod" GOFLAGS=-mod=mod \
-    GOPROXY="$host_proxy,https://proxy.golang.org" go mod download) \
+    GOPROXY="$host_proxy,$(go env GOPROXY)" go mod download) \
     > "$LOGS/sdk-gomod.log" 2>&1 || die "sdk: go mod download for the Python runtime failed: $(tail -5 "$LOGS/sdk-gomod.log")"
   rm -rf "$mod" "$extra/go/pkg/mod/cache/download/sumdb"
   chmod -R u+w,a+rX "$extra/go/pkg/mod"

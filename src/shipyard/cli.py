@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -224,10 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 source_date_epoch=parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH")),
                 commit_epoch=source.commit_epoch,
             )
-            if args.json:
-                print(json.dumps(result.to_json()))
-            else:
-                print("\n".join(result.tags) if result.tags else "(no tags)")
+            print(result.render(as_json=args.json))
             return 0
         if args.command == "plan":
             source = read_source(args.source) if args.source else SourceInfo()

@@ -39,15 +39,6 @@ class RegistryAuth:
 
 
 @object_type
-class TagSet:
-    """The tags a release gets: ``version`` is the main one, ``tags`` all of them, ``latest`` last."""
-
-    version: str | None = field(default=None)
-    tags: list[str] = field(default=list)
-    latest: bool = field(default=False)
-
-
-@object_type
 class Shipyard:
     """Shipyard releases container images: publish (build, push by digest, tags last), tags, plan, cleanup, sync-readme."""
 
@@ -172,7 +163,8 @@ class Shipyard:
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
         base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
         source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
-    ) -> TagSet:
+        json: Annotated[bool, Doc('Print {"version": ..., "tags": [...], "latest": ...} instead of one tag a line')] = False,
+    ) -> str:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
         result = tags_for(
             ref=ref,
@@ -184,7 +176,7 @@ class Shipyard:
             flavor=flavor,
             source_date_epoch=source_date_epoch,
         )
-        return TagSet(version=result.version, tags=list(result.tags), latest=result.latest)
+        return result.render(as_json=json)
 
     @function
     @clear_errors

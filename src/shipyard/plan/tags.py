@@ -13,6 +13,7 @@ that is not a valid image tag, ``{{date}}`` without a clock (it never reads the 
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -182,6 +183,12 @@ class TagResult:
 
     def to_json(self) -> dict[str, object]:
         return {"version": self.version, "tags": list(self.tags), "latest": self.latest}
+
+    def render(self, *, as_json: bool) -> str:
+        """What ``shipyard tags`` and ``dagger call tags`` print: one tag a line, or the JSON object."""
+        if as_json:
+            return json.dumps(self.to_json())
+        return "\n".join(self.tags) if self.tags else "(no tags)"
 
 
 def sanitize_tag(value: str) -> str:
