@@ -17,6 +17,7 @@ from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
+from shipyard.plan.report import OutputFormat
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
@@ -25,7 +26,7 @@ from shipyard.steps.readme import sync_readme as push_readme
 from shipyard.steps.tools import RegistryEndpoint, module_endpoints
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
-for _choice in (SigningMode, SbomFormat, BackendKind):
+for _choice in (SigningMode, SbomFormat, BackendKind, OutputFormat):
     enum_type(_choice)
 
 
@@ -79,7 +80,7 @@ class Shipyard:
         backend: Annotated[BackendKind, Doc("API to use: auto (by registry), oci, ghcr or dockerhub")] = BackendKind.AUTO,
         api_url: Annotated[str, Doc("Override the GHCR or Docker Hub API address")] = "",
         apply: Annotated[bool, Doc("Delete for real; without it this is a dry run that only prints the plan")] = False,
-        json: Annotated[bool, Doc("Print the report as JSON")] = False,
+        format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
         policy = policy_from_args(
@@ -93,7 +94,7 @@ class Shipyard:
         )
         credentials = await self._credentials(parse_repository(repository, what="--repository").registry)
         report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
-        return report.dumps() if json else report.render_text()
+        return report.dumps() if format is OutputFormat.JSON else report.render_text()
 
     async def _all_credentials(self) -> dict[str, Credentials]:
         return {a.address: Credentials(a.username, SecretValue(await a.secret.plaintext())) for a in self.auths}
@@ -163,7 +164,9 @@ class Shipyard:
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
         base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
         source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
-        json: Annotated[bool, Doc('Print {"version": ..., "tags": [...], "latest": ...} instead of one tag a line')] = False,
+        format: Annotated[
+            OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')
+        ] = OutputFormat.TEXT,
     ) -> str:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
         result = tags_for(
@@ -176,7 +179,7 @@ class Shipyard:
             flavor=flavor,
             source_date_epoch=source_date_epoch,
         )
-        return result.render(as_json=json)
+        return result.render(as_json=format is OutputFormat.JSON)
 
     @function
     @clear_errors
@@ -195,7 +198,7 @@ class Shipyard:
         provenance: Annotated[bool, Doc("Attach SLSA v1 provenance")] = False,
         scan_fail_on: Annotated[str, Doc("Severities that fail the scan gate; empty disables scanning")] = "",
         source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
-        json: Annotated[bool, Doc("Print the plan as JSON instead of text")] = False,
+        format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
         plan = build_release_plan(
@@ -212,7 +215,7 @@ class Shipyard:
             scan=ScanPolicy.from_strings(scan_fail_on) if scan_fail_on else None,
             source_date_epoch=source_date_epoch,
         )
-        return plan.to_json() if json else plan.render_text()
+        return plan.to_json() if format is OutputFormat.JSON else plan.render_text()
 
     @function
     @clear_errors

@@ -18,7 +18,7 @@ import pytest
 
 FUNCTIONS = {
     "with_registry_auth": ["address", "username", "secret"],
-    "tags": ["ref", "sha", "event", "default_branch", "spec", "flavor", "base_ref", "source_date_epoch", "json"],
+    "tags": ["ref", "sha", "event", "default_branch", "spec", "flavor", "base_ref", "source_date_epoch", "format"],
     "plan": [
         "tag",
         "target",
@@ -31,7 +31,7 @@ FUNCTIONS = {
         "provenance",
         "scan_fail_on",
         "source_date_epoch",
-        "json",
+        "format",
     ],
     "cleanup": [
         "repository",
@@ -45,7 +45,7 @@ FUNCTIONS = {
         "backend",
         "api_url",
         "apply",
-        "json",
+        "format",
     ],
     "sync_readme": ["repository", "readme", "short_description", "api_url"],
     "publish": [
@@ -137,7 +137,7 @@ def test_every_function_and_argument_is_accepted_with_docs(definitions: list[Nod
 
 def test_closed_choices_are_documented_enums(definitions: list[Node]) -> None:
     enums = {n.args["name"]: n for node in definitions for n in node.walk() if n.name == "withEnum" and n.args.get("description")}
-    assert {"SigningMode", "SbomFormat", "BackendKind"} <= set(enums)
+    assert {"SigningMode", "SbomFormat", "BackendKind", "OutputFormat"} <= set(enums)
 
 
 def test_credentials_are_never_exposed_as_fields(definitions: list[Node]) -> None:

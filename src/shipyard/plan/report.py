@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its result. (`dagger call` reserves --json for its own output, so the
+    Dagger functions take --format; the CLI's --json is the same as --format json.)"""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 @dataclass(frozen=True)
