@@ -164,9 +164,7 @@ class Shipyard:
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
         base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
         source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
-        format: Annotated[
-            OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')
-        ] = OutputFormat.TEXT,
+        format: Annotated[OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')] = OutputFormat.TEXT,
     ) -> str:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
         result = tags_for(

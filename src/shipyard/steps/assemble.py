@@ -74,13 +74,23 @@ def assemble_release(exports: Mapping[Platform, Path], *, epoch: int, annotation
     for platform, tarball in exports.items():
         with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
             with tarfile.open(tarball) as archive:
-                archive.extractall(tmp, filter="data")
+                _extract_layout(archive, Path(tmp))
             manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store)
     index_bytes = canonical_json(image_index(manifests.values(), annotations))
     index = store.put_bytes(index_bytes, "application/vnd.oci.image.index.v1+json")
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": [index.to_dict()]}))
     return AssembledRelease(layout=layout, index=index, manifests=manifests, size=store.size)
+
+
+def _extract_layout(archive: tarfile.TarFile, dest: Path) -> None:
+    """Extract an exported OCI layout: regular files and directories inside ``dest`` only
+    (``extractall(filter=...)`` is missing from the Python 3.11.2 that module containers run)."""
+    members = [m for m in archive.getmembers() if m.isreg() or m.isdir()]
+    for member in members:
+        if member.name.startswith("/") or ".." in Path(member.name).parts:
+            raise ValueError(f"unsafe path in an exported image: {member.name}")
+    archive.extractall(dest, members=members)
 
 
 def _normalise_image(exported: Path, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore) -> Descriptor:
