@@ -9,13 +9,17 @@ tags from the README's release table, never from Shipyard's own code.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import ROOT, Stack
+from tests.integration.tools import Tools
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +78,34 @@ def test_dagger_call_tags_prints_the_release_tag_set(stack: Stack) -> None:
     out = dagger(stack, "call", "tags", "--ref", "refs/tags/v1.2.3")
     # The README's release table for v1.2.3 (no --sha given, so no sha-<7> tag).
     assert out.split() == ["1.2.3", "1.2", "1", "latest"]
+
+
+def test_dagger_call_publish_works_on_the_zero_config_default(stack: Stack, tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    dagger(stack, "call", "publish", "--tag", "v1.2.3", "--source", "tests/fixtures/app", "-o", str(out))
+    report = json.loads((out / "report.json").read_text())
+    assert report["ok"] and [p["platform"] for p in report["platforms"]] == ["linux/amd64", "linux/arm64"]
+    index = json.loads((out / "oci" / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == report["digest"]
+
+
+def test_dagger_call_publish_gives_the_same_digest_as_the_cli(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    common = ["--tag", "v1.2.3", "--source", "tests/fixtures/app", "--platform", "linux/amd64,linux/arm64"]
+    common += ["--sha", "860c1904a1ce19322e91ac35af1ab07466440c37", "--source-date-epoch", "1700000000"]
+    port = stack.registry_a.rsplit(":", 1)[1]
+    by_module = f"{stack.registry_a}/{repo_name}-module"
+    dagger(stack, "call", "publish", *common, "--target", by_module, "--registry", f"tcp://localhost:{port}", "-o", str(tmp_path / "m"))
+    by_cli = f"{stack.registry_a}/{repo_name}-cli"
+    proc = subprocess.run(
+        [sys.executable, "-m", "shipyard", "publish", *common, "--target", by_cli, "--out", str(tmp_path / "c")],
+        cwd=ROOT,
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=COLD_LOAD_TIMEOUT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    digest = tools.digest(f"{by_module}:1.2.3")
+    assert digest == tools.digest(f"{by_cli}:1.2.3")
+    assert tools.tags(by_module) == tools.tags(by_cli) == {"1.2.3", "1.2", "1", "sha-860c190", "latest"}
