@@ -26,7 +26,7 @@ from shipyard.plan.report import PublishReport
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
-from shipyard.secrets import Credentials, parse_registry_auth, resolve_secret
+from shipyard.secrets import Credentials, SecretValue, parse_build_secret, parse_registry_auth, resolve_secret
 from shipyard.source import SourceInfo, read_source
 from shipyard.steps.cleanup import CleanupReport
 from shipyard.steps.readme import sync_readme
@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--dockerfile", default="Dockerfile", help="path of the Dockerfile, relative to --source")
     pub.add_argument("--build-target", default="", help="the Dockerfile stage to build")
     pub.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE", help="a build argument (repeatable)")
+    pub.add_argument(
+        "--build-secret",
+        action="append",
+        default=[],
+        metavar="ID=SOURCE",
+        help="a build secret for RUN --mount=type=secret,id=ID, from env:NAME or file:PATH (repeatable)",
+    )
     pub.add_argument("--sha", default="", help="commit SHA (default: HEAD of --source)")
     pub.add_argument("--event", default="push", choices=EVENTS)
     pub.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
@@ -141,6 +148,7 @@ def _read_text(path: str) -> str:
 async def _publish(args: argparse.Namespace) -> PublishReport:
     source = read_source(args.source)
     credentials = dict(parse_registry_auth(a) for a in args.registry_auth)
+    secrets = [parse_build_secret(a) for a in args.build_secret]
     epoch = parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH"))
     tools = tool_images_from_env()
     out = Path(args.out)
@@ -149,13 +157,14 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     # somewhere that is read: the SDK's default (an unread pipe) blocks the session once it fills.
     with contextlib.ExitStack() as stack:
         log = sys.stderr if os.environ.get("SHIPYARD_DEBUG") else stack.enter_context((out / "engine.log").open("w"))
-        return await _publish_in_engine(args, source, credentials, epoch, tools, out, log)
+        return await _publish_in_engine(args, source, credentials, secrets, epoch, tools, out, log)
 
 
 async def _publish_in_engine(
     args: argparse.Namespace,
     source: SourceInfo,
     credentials: dict[str, Credentials],
+    secrets: list[tuple[str, SecretValue]],
     epoch: int | None,
     tools: ToolImages,
     out: Path,
@@ -179,6 +188,7 @@ async def _publish_in_engine(
                 dockerfile=args.dockerfile,
                 build_target=args.build_target,
                 build_args=args.build_arg,
+                build_secrets=[dag.set_secret(name, value.reveal()) for name, value in secrets],
                 source_date_epoch=epoch,
                 commit_epoch=source.commit_epoch,
                 source_url=source.url,

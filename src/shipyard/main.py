@@ -116,6 +116,9 @@ class Shipyard:
         dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
         build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
+        build_secret: Annotated[
+            list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
+        ] = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (for sha-<7> tags and labels)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
         spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines")] = None,
@@ -144,6 +147,7 @@ class Shipyard:
             dockerfile=dockerfile,
             build_target=build_target,
             build_args=build_arg or [],
+            build_secrets=build_secret or [],
             source_date_epoch=source_date_epoch,
             allow_backwards=allow_backwards,
             out=scratch / "dist",

@@ -67,3 +67,14 @@ def parse_registry_auth(text: str) -> tuple[str, Credentials]:
     if not sep or not sep2 or not host.strip() or not user.strip():
         raise InvalidInput("registry-auth", text, "is not HOST=USER:SOURCE", "Write e.g. --registry-auth ghcr.io=acme-bot:env:GHCR_TOKEN.")
     return host.strip().lower(), Credentials(user.strip(), resolve_secret(source, what=f"registry-auth for {host.strip()}"))
+
+
+_SECRET_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def parse_build_secret(text: str) -> tuple[str, SecretValue]:
+    """``ID=env:NAME`` or ``ID=file:PATH`` -> (secret id for ``RUN --mount=type=secret,id=ID``, value)."""
+    name, sep, source = text.partition("=")
+    if not sep or not _SECRET_ID.fullmatch(name.strip()):
+        raise InvalidInput("--build-secret", text, "is not ID=SOURCE", "Write e.g. --build-secret npm_token=env:NPM_TOKEN.")
+    return name.strip(), resolve_secret(source, what=f"--build-secret {name.strip()}")

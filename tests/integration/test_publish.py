@@ -164,6 +164,42 @@ def test_a_registry_that_dies_mid_push_moves_no_tag_and_a_rerun_completes(
     assert tools.digest(f"{stack.registry_a}/{repo_name}:latest") == again["digest"]
 
 
+def test_a_failing_build_names_the_platform_and_step_and_pushes_nothing(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "Dockerfile").write_text(
+        f"FROM {stack.images['base']}\nRUN test \"$(uname -m)\" != aarch64 || (echo 'no arm64 here' >&2; exit 7)\n"
+    )
+    a = f"{stack.registry_a}/{repo_name}"
+    proc = shipyard("--source", str(src), "--tag", "v1.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--json",
+                    stack=stack, out=tmp_path / "dist")  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 3 and not report["ok"]
+    assert "linux/arm64" in report["error"] and "no arm64 here" in report["error"] and "exited with 7" in report["error"]
+    assert tools.tags(a) == set() and not tools.exists(f"{a}@sha256:{'0' * 64}")
+
+
+def test_a_build_secret_reaches_run_mount_but_no_layer_or_report(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    secret = "s3cr3t-build-value-5f1e"
+    (src / "Dockerfile").write_text(
+        f"FROM {stack.images['base']}\n"
+        'RUN --mount=type=secret,id=token test "$(cat /run/secrets/token)" = "' + secret + '" && echo used > /secret-was-there\n'
+    )
+    a = f"{stack.registry_a}/{repo_name}"
+    proc = shipyard("--source", str(src), "--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a,
+                    "--build-secret", "token=env:SHIPYARD_TEST_BUILD_SECRET", "--json",
+                    stack=stack, out=tmp_path / "dist", extra_env={"SHIPYARD_TEST_BUILD_SECRET": secret})  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 0, report
+    image = tools.run_bytes("crane", "export", f"{a}:1.0.0", "-")
+    assert _files(tools, f"{a}:1.0.0", {"secret-was-there"})["secret-was-there"] == b"used\n"
+    assert secret.encode() not in image
+    outputs = proc.stdout + proc.stderr + (tmp_path / "dist" / "report.json").read_text()
+    assert secret not in outputs + (tmp_path / "dist" / "engine.log").read_text()
+
+
 def test_zero_config_publish_needs_nothing_but_a_tag(stack: Stack, tmp_path: Path) -> None:
     """No target, no build arguments: the Dockerfile's own base images (through the stack's
     Docker Hub mirror), an ephemeral registry in the engine, the release kept in --out."""

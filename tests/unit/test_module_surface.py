@@ -57,6 +57,7 @@ FUNCTIONS = {
         "dockerfile",
         "build_target",
         "build_arg",
+        "build_secret",
         "sha",
         "event",
         "spec",
