@@ -25,6 +25,7 @@ class FaultyProxy:
         self.lock = threading.Lock()
         self.requests = 0
         self.failed = 0
+        self.received = 0  # request body bytes forwarded to the registry
         self.dead = False
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -82,6 +83,8 @@ class FaultyProxy:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                with proxy.lock:
+                    proxy.received += len(body)
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=120)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 conn.request(self.command, self.path, body=body or None, headers=headers)
