@@ -183,7 +183,7 @@ def test_cli_reads_the_password_from_env_and_never_prints_it(stack: Stack, tools
     assert stack.password_b not in out.stdout + out.stderr
     env["REG_B_TOKEN"] = "nope"
     out = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
-    assert out.returncode == 2
+    assert out.returncode == 3  # the registry refused: exit 3 (README, Errors and exit codes)
     assert f"registry {stack.registry_b} (HTTP 401)" in out.stderr
 
 
