@@ -8,7 +8,8 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -16,13 +17,13 @@ import anyio
 import dagger
 from dagger import dag
 
-from shipyard.commands import publish, tool_images_from_env
+from shipyard.commands import publish, rebuild_check, tool_images_from_env
 from shipyard.local_files import read_text_file
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
-from shipyard.plan.report import PublishReport
+from shipyard.plan.report import PublishReport, RebuildReport
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
@@ -106,6 +107,20 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
     pub.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    check = sub.add_parser("rebuild-check", help="rebuild a release from source and name any platform whose digest differs")
+    check.add_argument("--tag", required=True, help="the version that was released, e.g. v1.2.3")
+    check.add_argument("--against", required=True, metavar="REF", help="the published release, e.g. ghcr.io/acme/app:1.2.3")
+    check.add_argument("--source", default=".", metavar="DIR", help="the directory to build")
+    check.add_argument("--platform", action="append", default=[], help="platforms (default linux/amd64,linux/arm64)")
+    check.add_argument("--registry-auth", action="append", default=[], metavar="HOST=USER:SOURCE", help="credentials to read REF")
+    check.add_argument("--dockerfile", default="Dockerfile", help="path of the Dockerfile, relative to --source")
+    check.add_argument("--build-target", default="", help="the Dockerfile stage to build")
+    check.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE", help="a build argument (repeatable)")
+    check.add_argument("--build-secret", action="append", default=[], metavar="ID=SOURCE", help="a build secret (repeatable)")
+    check.add_argument("--sha", default="", help="commit SHA (default: HEAD of --source)")
+    check.add_argument("--source-date-epoch", default=None, help="the release's timestamp (default: the commit time)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
     clean = sub.add_parser("cleanup", help="delete old images by policy (dry run unless --apply)")
     clean.add_argument("--repository", required=True, help="e.g. ghcr.io/acme/app or 127.0.0.1:5000/acme/app")
     clean.add_argument("--keep-untagged", type=int, default=None, metavar="N", help="keep the newest N untagged digests")
@@ -145,57 +160,94 @@ def _read_text(path: str) -> str:
     return read_text_file(path, what="--readme")
 
 
+@dataclass(frozen=True)
+class _BuildInputs:
+    """What ``publish`` and ``rebuild-check`` read on this machine before the engine starts."""
+
+    source: SourceInfo
+    credentials: dict[str, Credentials]
+    secrets: list[tuple[str, SecretValue]]
+    epoch: int | None
+
+
+def _build_inputs(args: argparse.Namespace) -> _BuildInputs:
+    return _BuildInputs(
+        source=read_source(args.source),
+        credentials=dict(parse_registry_auth(a) for a in args.registry_auth),
+        secrets=[parse_build_secret(a) for a in args.build_secret],
+        epoch=parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH")),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _engine_session(log_dir: Path | None) -> AsyncIterator[Path]:
+    """A Dagger session and a scratch directory. The engine's progress goes to stderr with
+    SHIPYARD_DEBUG, else to LOG_DIR/engine.log: it must go somewhere that is read (the SDK's
+    default, an unread pipe, blocks the session once it fills)."""
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("SHIPYARD_DEBUG"):
+            log: TextIO = sys.stderr
+        elif log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            log = stack.enter_context((log_dir / "engine.log").open("w"))
+        else:
+            log = stack.enter_context(open(os.devnull, "w"))
+        async with dagger.connection(dagger.Config(log_output=log)):
+            yield Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipyard-")))
+
+
 async def _publish(args: argparse.Namespace) -> PublishReport:
-    source = read_source(args.source)
-    credentials = dict(parse_registry_auth(a) for a in args.registry_auth)
-    secrets = [parse_build_secret(a) for a in args.build_secret]
-    epoch = parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH"))
+    inputs = _build_inputs(args)
     tools = tool_images_from_env()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The engine's progress goes to stderr with SHIPYARD_DEBUG, else to OUT/engine.log; it must go
-    # somewhere that is read: the SDK's default (an unread pipe) blocks the session once it fills.
-    with contextlib.ExitStack() as stack:
-        log = sys.stderr if os.environ.get("SHIPYARD_DEBUG") else stack.enter_context((out / "engine.log").open("w"))
-        return await _publish_in_engine(args, source, credentials, secrets, epoch, tools, out, log)
+    async with _engine_session(out) as scratch:
+        return await publish(
+            source=dag.host().directory(args.source),
+            tag=args.tag,
+            targets=args.target,
+            platforms=args.platform,
+            credentials=inputs.credentials,
+            endpoint=host_endpoint,
+            workdir=scratch,
+            tools=tools,
+            sha=args.sha or inputs.source.sha,
+            event=args.event,
+            spec=args.spec,
+            flavor=args.flavor,
+            dockerfile=args.dockerfile,
+            build_target=args.build_target,
+            build_args=args.build_arg,
+            build_secrets=[dag.set_secret(name, value.reveal()) for name, value in inputs.secrets],
+            source_date_epoch=inputs.epoch,
+            commit_epoch=inputs.source.commit_epoch,
+            source_url=inputs.source.url,
+            allow_backwards=args.allow_backwards,
+            out=out,
+            tunnel=True,
+            progress_log=None if os.environ.get("SHIPYARD_DEBUG") else out / "engine.log",
+        )
 
 
-async def _publish_in_engine(
-    args: argparse.Namespace,
-    source: SourceInfo,
-    credentials: dict[str, Credentials],
-    secrets: list[tuple[str, SecretValue]],
-    epoch: int | None,
-    tools: ToolImages,
-    out: Path,
-    log: TextIO,
-) -> PublishReport:
-    async with dagger.connection(dagger.Config(log_output=log)):
-        with tempfile.TemporaryDirectory(prefix="shipyard-") as scratch:
-            return await publish(
-                source=dag.host().directory(args.source),
-                tag=args.tag,
-                targets=args.target,
-                platforms=args.platform,
-                credentials=credentials,
-                endpoint=host_endpoint,
-                workdir=Path(scratch),
-                tools=tools,
-                sha=args.sha or source.sha,
-                event=args.event,
-                spec=args.spec,
-                flavor=args.flavor,
-                dockerfile=args.dockerfile,
-                build_target=args.build_target,
-                build_args=args.build_arg,
-                build_secrets=[dag.set_secret(name, value.reveal()) for name, value in secrets],
-                source_date_epoch=epoch,
-                commit_epoch=source.commit_epoch,
-                source_url=source.url,
-                allow_backwards=args.allow_backwards,
-                out=out,
-                tunnel=True,
-            )
+async def _rebuild_check(args: argparse.Namespace) -> RebuildReport:
+    inputs = _build_inputs(args)
+    async with _engine_session(None) as scratch:
+        return await rebuild_check(
+            source=dag.host().directory(args.source),
+            tag=args.tag,
+            against=args.against,
+            platforms=args.platform,
+            credentials=inputs.credentials,
+            endpoint=host_endpoint,
+            workdir=scratch,
+            sha=args.sha or inputs.source.sha,
+            dockerfile=args.dockerfile,
+            build_target=args.build_target,
+            build_args=args.build_arg,
+            build_secrets=[dag.set_secret(name, value.reveal()) for name, value in inputs.secrets],
+            source_date_epoch=inputs.epoch,
+            commit_epoch=inputs.source.commit_epoch,
+            source_url=inputs.source.url,
+        )
 
 
 async def _cleanup(args: argparse.Namespace) -> CleanupReport:
@@ -260,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             published = anyio.run(_publish, args)
             print(published.dumps() if args.json else published.render_text())
             return 0 if published.ok else 3
+        if args.command == "rebuild-check":
+            checked = anyio.run(_rebuild_check, args)
+            print(checked.dumps() if args.json else checked.render_text())
+            return 0 if checked.ok else 3
         if args.command == "cleanup":
             report = anyio.run(_cleanup, args)
             print(report.dumps() if args.json else report.render_text())

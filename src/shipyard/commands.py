@@ -15,11 +15,12 @@ from pathlib import Path
 
 import dagger
 
-from shipyard.pipeline import ReleaseState, run_publish
+from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
 from shipyard.plan.config import ToolImages
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
-from shipyard.plan.report import PublishReport
+from shipyard.plan.refs import parse_reference
+from shipyard.plan.report import PublishReport, RebuildReport
 from shipyard.plan.tags import parse_flavor, parse_tag_specs
 from shipyard.secrets import Credentials
 from shipyard.steps.build import BuildSpec
@@ -62,6 +63,48 @@ def parse_build_args(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+async def _build_spec(
+    source: dagger.Directory, dockerfile: str, target: str, build_args: Sequence[str], secrets: Sequence[dagger.Secret]
+) -> BuildSpec:
+    if not await source.exists(dockerfile):
+        raise InvalidInput("dockerfile", dockerfile, "is not in the source directory", "Pass --dockerfile relative to --source.")
+    return BuildSpec(dockerfile=dockerfile, target=target, build_args=parse_build_args(build_args), secrets=secrets)
+
+
+async def rebuild_check(
+    *,
+    source: dagger.Directory,
+    tag: str,
+    against: str,
+    platforms: Sequence[str],
+    credentials: Mapping[str, Credentials],
+    endpoint: Callable[[str], RegistryEndpoint],
+    workdir: Path,
+    sha: str = "",
+    dockerfile: str = "Dockerfile",
+    build_target: str = "",
+    build_args: Sequence[str] = (),
+    build_secrets: Sequence[dagger.Secret] = (),
+    source_date_epoch: int | None = None,
+    commit_epoch: int | None = None,
+    source_url: str = "",
+) -> RebuildReport:
+    """Rebuild a release from source (nothing is pushed) and compare it with a published one."""
+    ref = parse_reference(against, what="--against")
+    plan = build_release_plan(
+        tag=tag,
+        sha=sha,
+        platforms=platforms,
+        source_date_epoch=source_date_epoch,
+        commit_epoch=commit_epoch,
+        annotations={"source": source_url or None},
+    )
+    build = await _build_spec(source, dockerfile, build_target, build_args, build_secrets)
+    access = RegistryAccess(endpoints={ref.registry: endpoint(ref.registry)}, credentials=credentials)
+    state = ReleaseState(plan=plan, source=source, build=build, access=access, workdir=workdir)
+    return await run_rebuild_check(state, ref)
+
+
 async def publish(
     *,
     source: dagger.Directory,
@@ -86,6 +129,7 @@ async def publish(
     allow_backwards: bool = False,
     out: Path | None = None,
     tunnel: bool = False,
+    progress_log: Path | None = None,
 ) -> PublishReport:
     """Plan, then build, assemble, push by digest, promote tags and verify.
 
@@ -106,9 +150,7 @@ async def publish(
         commit_epoch=commit_epoch,
         annotations={"source": source_url or None},
     )
-    if not await source.exists(dockerfile):
-        raise InvalidInput("dockerfile", dockerfile, "is not in the source directory", "Pass --dockerfile relative to --source.")
-    build = BuildSpec(dockerfile=dockerfile, target=build_target, build_args=parse_build_args(build_args), secrets=build_secrets)
+    build = await _build_spec(source, dockerfile, build_target, build_args, build_secrets)
     registries = sorted({t.registry for t in plan.active_targets if not t.ephemeral})
     endpoints = {r: endpoint(r) for r in registries}
     async with contextlib.AsyncExitStack() as stack:
@@ -128,6 +170,7 @@ async def publish(
             workdir=workdir,
             allow_backwards=allow_backwards,
             out=out,
+            progress_log=progress_log,
         )
         report = await run_publish(state)
     if out is not None:

@@ -11,6 +11,7 @@ import dagger
 from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_type
 
 from shipyard.commands import publish as publish_release
+from shipyard.commands import rebuild_check as check_rebuild
 from shipyard.commands import tool_images_from_text
 from shipyard.dagger_errors import clear_errors
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
@@ -155,6 +156,42 @@ class Shipyard:
         if not report.ok:
             raise GateFailed(report.render_text())
         return dag.current_module().workdir(str((scratch / "dist").relative_to(Path.cwd())))
+
+    @function
+    @clear_errors
+    async def rebuild_check(
+        self,
+        tag: Annotated[str, Doc("The version that was released, e.g. v1.2.3")],
+        against: Annotated[str, Doc("The published release to compare with, e.g. ghcr.io/acme/app:1.2.3")],
+        source: Annotated[dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the module's context)")],
+        platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
+        registry: Annotated[list[dagger.Service] | None, Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000")] = None,
+        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
+        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
+        sha: Annotated[str, Doc("Full commit SHA the release was built from")] = "",
+        source_date_epoch: Annotated[int | None, Doc("The release's timestamp (SOURCE_DATE_EPOCH)")] = None,
+        format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
+    ) -> str:
+        """Rebuild a release from source (nothing is pushed) and name any platform whose digest differs from the published one."""
+        endpoints = await module_endpoints(registry or [])
+        report = await check_rebuild(
+            source=source,
+            tag=tag,
+            against=against,
+            platforms=platform or [],
+            credentials=await self._all_credentials(),
+            endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
+            workdir=Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd())),
+            sha=sha,
+            dockerfile=dockerfile,
+            build_target=build_target,
+            build_args=build_arg or [],
+            source_date_epoch=source_date_epoch,
+        )
+        if not report.ok:
+            raise GateFailed(report.render_text())
+        return report.dumps() if format is OutputFormat.JSON else report.render_text()
 
     @function
     @clear_errors

@@ -17,9 +17,11 @@ import anyio
 import dagger
 
 from shipyard.plan.errors import GateFailed, shipyard_error_in
+from shipyard.plan.image import platform_key
 from shipyard.plan.plan import ReleasePlan
-from shipyard.plan.platforms import parse_platforms
-from shipyard.plan.report import PublishReport, TargetReport
+from shipyard.plan.platforms import Platform, parse_platforms
+from shipyard.plan.refs import ImageRef
+from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
 from shipyard.registries.oci import OciRegistry
 from shipyard.steps.assemble import AssembledRelease, assemble_release, export_platform_images
 from shipyard.steps.build import BuildSpec, build_platforms
@@ -43,6 +45,7 @@ class ReleaseState:
     workdir: Path  # local scratch space (the host in client mode, the module's container in module mode)
     allow_backwards: bool = False
     out: Path | None = None
+    progress_log: Path | None = None  # the engine session's progress (failed build steps' output)
     release: AssembledRelease | None = None
     clients: dict[str, OciRegistry] = field(default_factory=dict)
     pushes: list[PushResult] = field(default_factory=list)
@@ -86,7 +89,7 @@ async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], 
 
 async def _build_and_assemble(state: ReleaseState) -> None:
     platforms = parse_platforms(state.plan.platforms)
-    containers = await build_platforms(state.source, state.build, platforms)
+    containers = await build_platforms(state.source, state.build, platforms, state.progress_log)
     exports = await export_platform_images(containers, state.workdir)
     layout = state.workdir / "layout"
     state.release = await anyio.to_thread.run_sync(
@@ -187,3 +190,37 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         notices=state.plan.notices,
         error=error,
     )
+
+
+async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> RebuildReport:
+    """Build and assemble exactly as a release would, then compare with the published index."""
+    reference = str(published)
+    endpoint = state.access.endpoint(published.registry)
+    try:
+        async with OciRegistry(
+            published.registry,
+            state.access.credentials.get(published.registry),
+            address=endpoint.direct,
+            plain_http=True if endpoint.insecure else None,
+            retries=RELEASE_RETRIES,
+        ) as client:
+            fetched = await client.manifest(published.repository, published.digest or published.tag or "latest")
+        if fetched is None or not fetched.is_index:
+            return RebuildReport(reference, None, None, (), error=f"{reference} is not a published multi-platform index")
+        await _build_and_assemble(state)
+    except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
+        error = shipyard_error_in(exc)
+        if error is None:
+            raise
+        return RebuildReport(reference, None, None, (), error=str(error))
+    assert state.release is not None
+    was = {_platform_of(m.get("platform", {})): m["digest"] for m in fetched.body.get("manifests", [])}
+    now = {p: d.digest for p, d in state.release.manifests.items()}
+    rows = tuple(
+        {"platform": str(p), "published": was.get(p), "rebuilt": now.get(p)} for p in sorted(set(was) | set(now), key=platform_key)
+    )
+    return RebuildReport(reference, fetched.digest, state.release.index.digest, rows)
+
+
+def _platform_of(entry: dict[str, str]) -> Platform:
+    return Platform(entry.get("os", ""), entry.get("architecture", ""), entry.get("variant", ""))

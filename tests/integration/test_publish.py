@@ -3,6 +3,7 @@ stack's registries, read back with crane (never from Shipyard's own report alone
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -168,14 +169,15 @@ def test_a_failing_build_names_the_platform_and_step_and_pushes_nothing(stack: S
     src = tmp_path / "src"
     src.mkdir()
     (src / "Dockerfile").write_text(
-        f"FROM {stack.images['base']}\nRUN test \"$(uname -m)\" != aarch64 || (echo 'no arm64 here' >&2; exit 7)\n"
+        f'FROM {stack.images["base"]}\nRUN echo "checking $(uname -m)" && test "$(uname -m)" != aarch64 || exit 7\n'
     )
     a = f"{stack.registry_a}/{repo_name}"
     proc = shipyard("--source", str(src), "--tag", "v1.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--json",
                     stack=stack, out=tmp_path / "dist")  # fmt: skip
     report = report_of(proc)
     assert proc.returncode == 3 and not report["ok"]
-    assert "linux/arm64" in report["error"] and "no arm64 here" in report["error"] and "exited with 7" in report["error"]
+    assert "build for linux/arm64 failed" in report["error"] and "exit code: 7" in report["error"]
+    assert "checking aarch64" in report["error"]  # the failing step's own output
     assert tools.tags(a) == set() and not tools.exists(f"{a}@sha256:{'0' * 64}")
 
 
@@ -183,9 +185,11 @@ def test_a_build_secret_reaches_run_mount_but_no_layer_or_report(stack: Stack, t
     src = tmp_path / "src"
     src.mkdir()
     secret = "s3cr3t-build-value-5f1e"
+    digest = hashlib.sha256(secret.encode()).hexdigest()  # the Dockerfile names only the hash
     (src / "Dockerfile").write_text(
         f"FROM {stack.images['base']}\n"
-        'RUN --mount=type=secret,id=token test "$(cat /run/secrets/token)" = "' + secret + '" && echo used > /secret-was-there\n'
+        f'RUN --mount=type=secret,id=token test "$(sha256sum < /run/secrets/token | cut -c1-64)" = {digest}'
+        " && echo used > /secret-was-there\n"
     )
     a = f"{stack.registry_a}/{repo_name}"
     proc = shipyard("--source", str(src), "--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a,
@@ -198,6 +202,26 @@ def test_a_build_secret_reaches_run_mount_but_no_layer_or_report(stack: Stack, t
     assert secret.encode() not in image
     outputs = proc.stdout + proc.stderr + (tmp_path / "dist" / "report.json").read_text()
     assert secret not in outputs + (tmp_path / "dist" / "engine.log").read_text()
+
+
+def test_rebuild_check_names_every_platform_that_differs(stack: Stack, repo_name: str, tmp_path: Path) -> None:
+    a = f"{stack.registry_a}/{repo_name}"
+    published = report_of(shipyard("--tag", "v5.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--json",
+                                   stack=stack, out=tmp_path))  # fmt: skip
+    assert published["ok"], published
+
+    def check(epoch: str) -> subprocess.CompletedProcess[str]:
+        args = ["rebuild-check", "--tag", "v5.0.0", "--against", f"{a}:5.0.0", "--source", str(FIXTURE), "--sha", SHA]
+        args += ["--platform", "linux/amd64,linux/arm64", "--source-date-epoch", epoch, "--json"]
+        args += ["--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={stack.images['base']}"]
+        return subprocess.run([sys.executable, "-m", "shipyard", *args], capture_output=True, text=True, check=False, timeout=1800)
+
+    same = check("1700000000")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert json.loads(same.stdout)["rebuilt"] == published["digest"]
+    other = check("1700000001")
+    assert other.returncode == 3
+    assert json.loads(other.stdout)["differing"] == ["linux/amd64", "linux/arm64"]
 
 
 def test_zero_config_publish_needs_nothing_but_a_tag(stack: Stack, tmp_path: Path) -> None:

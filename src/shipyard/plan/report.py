@@ -98,3 +98,46 @@ class PublishReport:
         if self.error:
             lines.append(f"  error:     {self.error}")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """A rebuild compared with a published release: which platforms (if any) differ."""
+
+    reference: str
+    published: str | None  # the published index digest
+    rebuilt: str | None
+    platforms: tuple[dict[str, str | None], ...]  # {"platform", "published", "rebuilt"}
+    error: str | None = None
+
+    @property
+    def differing(self) -> tuple[str, ...]:
+        return tuple(str(p["platform"]) for p in self.platforms if p["published"] != p["rebuilt"])
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.published == self.rebuilt and not self.differing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "reference": self.reference,
+            "published": self.published,
+            "rebuilt": self.rebuilt,
+            "platforms": list(self.platforms),
+            "differing": list(self.differing),
+            "error": self.error,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def render_text(self) -> str:
+        if self.error:
+            return f"Rebuild check of {self.reference}: FAILED\n  error: {self.error}"
+        verdict = "reproducible" if self.ok else "DIFFERS"
+        lines = [f"Rebuild check of {self.reference}: {verdict}", f"  published: {self.published}", f"  rebuilt:   {self.rebuilt}"]
+        for p in self.platforms:
+            same = "same" if p["published"] == p["rebuilt"] else "DIFFERS"
+            lines.append(f"  {p['platform']:<14} {same}: published {p['published']}, rebuilt {p['rebuilt']}")
+        return "\n".join(lines)

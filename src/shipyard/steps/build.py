@@ -7,8 +7,10 @@ A failing build names the platform and the failing step with its output.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import dagger
@@ -35,8 +37,14 @@ class BuildSpec:
     secrets: Sequence[dagger.Secret] = ()
 
 
-async def build_platforms(source: dagger.Directory, spec: BuildSpec, platforms: Sequence[Platform]) -> dict[Platform, dagger.Container]:
-    """Build each platform and wait for all; the first failure is raised, naming its platform."""
+async def build_platforms(
+    source: dagger.Directory, spec: BuildSpec, platforms: Sequence[Platform], progress_log: Path | None = None
+) -> dict[Platform, dagger.Container]:
+    """Build each platform and wait for all; the first failure is raised, naming its platform.
+
+    The engine reports a failed Dockerfile step without its output; the output is in the
+    session's progress log (``progress_log``, the CLI's ``engine.log``), so it is read from there.
+    """
     built: dict[Platform, dagger.Container] = {}
     failures: list[BuildFailed] = []
 
@@ -54,7 +62,9 @@ async def build_platforms(source: dagger.Directory, spec: BuildSpec, platforms: 
             output = (exc.stderr or exc.stdout).strip()[-4000:]
             failures.append(BuildFailed(platform, f"`{' '.join(exc.command)}` exited with {exc.exit_code}:\n{output}"))
         except dagger.QueryError as exc:
-            failures.append(BuildFailed(platform, str(exc).strip()))
+            message = str(exc).strip()
+            output = await _step_output(progress_log, message)
+            failures.append(BuildFailed(platform, f"{message}\n{output}" if output else message))
 
     async with anyio.create_task_group() as group:
         for platform in platforms:
@@ -63,3 +73,38 @@ async def build_platforms(source: dagger.Directory, spec: BuildSpec, platforms: 
         failures.sort(key=lambda f: str(f.platform))
         raise failures[0]
     return {p: built[p] for p in platforms}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SPAN = re.compile(r"^(\d+)\s+:")
+
+
+async def _step_output(progress_log: Path | None, message: str) -> str:
+    if progress_log is None:
+        return ""
+    for _ in range(10):  # the CLI writes the failed step's lines a moment after the error returns
+        text = progress_log.read_text(errors="replace") if progress_log.exists() else ""
+        output = failed_step_output(text, message)
+        if output:
+            return output
+        await anyio.sleep(0.2)
+    return f"(its output is in {progress_log})"
+
+
+def failed_step_output(progress: str, message: str, limit: int = 40) -> str:
+    """The output lines of the step whose error is ``message``, from Dagger's plain progress log:
+    the span that printed ``! <message>`` and its ``| output`` lines (the last ``limit``)."""
+    lines = [_ANSI.sub("", line) for line in progress.splitlines()]
+    span = None
+    for line in lines:
+        match = _SPAN.match(line)
+        if match and "! " in line and message.splitlines()[0] in line:
+            span = match.group(1)
+    if span is None:
+        return ""
+    output = []
+    for line in lines:
+        match = _SPAN.match(line)
+        if match and match.group(1) == span and "| " in line:
+            output.append(line.split("| ", 1)[1])
+    return "\n".join(output[-limit:])
