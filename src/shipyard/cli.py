@@ -305,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 source_date_epoch=_source_date_epoch(args.source_date_epoch),
                 commit_epoch=source.commit_epoch,
                 annotations={"source": source.url or None},
+                dockerfile=_optional_dockerfile(args.source),
             )
             print(plan.to_json() if args.json else plan.render_text())
             return 0
@@ -335,6 +336,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place where every error ends
         return _report(exc, debug=args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"))
     return 1
+
+
+def _optional_dockerfile(source: str | None) -> str | None:
+    """The Dockerfile of ``plan --source`` (to show how its stages build), if it has one."""
+    path = Path(source) / "Dockerfile" if source else None
+    return read_text_file(str(path), what="Dockerfile of --source") if path and path.is_file() else None
 
 
 def _source_date_epoch(flag: str | None) -> int | None:

@@ -66,9 +66,13 @@ def parse_build_args(items: Sequence[str]) -> dict[str, str]:
 async def _build_spec(
     source: dagger.Directory, dockerfile: str, target: str, build_args: Sequence[str], secrets: Sequence[dagger.Secret]
 ) -> BuildSpec:
+    return BuildSpec(dockerfile=dockerfile, target=target, build_args=parse_build_args(build_args), secrets=secrets)
+
+
+async def _dockerfile_text(source: dagger.Directory, dockerfile: str) -> str:
     if not await source.exists(dockerfile):
         raise InvalidInput("dockerfile", dockerfile, "is not in the source directory", "Pass --dockerfile relative to --source.")
-    return BuildSpec(dockerfile=dockerfile, target=target, build_args=parse_build_args(build_args), secrets=secrets)
+    return await source.file(dockerfile).contents()
 
 
 async def rebuild_check(
@@ -91,6 +95,7 @@ async def rebuild_check(
 ) -> RebuildReport:
     """Rebuild a release from source (nothing is pushed) and compare it with a published one."""
     ref = parse_reference(against, what="--against")
+    await _dockerfile_text(source, dockerfile)
     plan = build_release_plan(
         tag=tag,
         sha=sha,
@@ -136,6 +141,7 @@ async def publish(
     ``tunnel``: reach services in the engine (the zero-config registry) through a tunnel to this
     machine (client mode); a module reaches them by their endpoint instead.
     """
+    dockerfile_text = await _dockerfile_text(source, dockerfile)
     plan = build_release_plan(
         tag=tag,
         sha=sha,
@@ -149,6 +155,7 @@ async def publish(
         source_date_epoch=source_date_epoch,
         commit_epoch=commit_epoch,
         annotations={"source": source_url or None},
+        dockerfile=dockerfile_text,
     )
     build = await _build_spec(source, dockerfile, build_target, build_args, build_secrets)
     registries = sorted({t.registry for t in plan.active_targets if not t.ephemeral})

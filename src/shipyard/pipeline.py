@@ -189,6 +189,7 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         timings=state.timings,
         notices=state.plan.notices,
         error=error,
+        stages=tuple(stage.describe() for stage in state.plan.stages),
     )
 
 

@@ -286,6 +286,15 @@ def _files(tools: Tools, ref: str, wanted: set[str]) -> dict[str, bytes]:
     return found
 
 
+def test_the_report_says_which_stages_cross_compiled_and_which_ran_per_platform(stack: Stack, repo_name: str, tmp_path: Path) -> None:
+    a = f"{stack.registry_a}/{repo_name}"
+    report = report_of(shipyard("--tag", "v6.0.0", "--platform", "linux/arm64", "--target", a, "--json", stack=stack, out=tmp_path))
+    assert report["stages"] == [
+        "build: native on the builder (cross-compiles for each platform)",
+        "stage 1: per platform; RUN steps of foreign platforms under QEMU",
+    ]
+
+
 def test_the_same_source_gives_the_same_digest_after_an_engine_cache_wipe_a_minute_later(
     stack: Stack, repo_name: str, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict
 
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, Target, ToolImages, is_loopback_registry
+from shipyard.plan.dockerfile import BuildStage, dockerfile_stages
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.labels import FALLBACK_EPOCH, oci_annotations, parse_epoch
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
@@ -62,6 +63,7 @@ class ReleasePlan(BaseModel):
     provenance: bool
     scan: ScanPolicy | None
     tools: ToolImages
+    stages: tuple[BuildStage, ...] = ()  # the Dockerfile's stages, when it was given
     notices: tuple[str, ...] = ()
 
     @property
@@ -84,6 +86,9 @@ class ReleasePlan(BaseModel):
                 else ("ephemeral" if target.ephemeral else ("optional" if target.optional else "required"))
             )
             lines.append(f"    - {target.repository} ({state})")
+        if self.stages:
+            lines.append("  stages:")
+            lines.extend(f"    - {stage.describe()}" for stage in self.stages)
         lines.append("  steps:")
         lines.extend(f"    {i}. {step.name}: {step.description}" for i, step in enumerate(self.steps, 1))
         lines.extend(f"  notice: {n}" for n in self.notices)
@@ -109,6 +114,7 @@ def build_release_plan(
     commit_epoch: int | None = None,
     annotations: dict[str, str | None] | None = None,
     name: str = "app",
+    dockerfile: str | None = None,
 ) -> ReleasePlan:
     """Validate the inputs and decide the whole release.
 
@@ -179,6 +185,7 @@ def build_release_plan(
         provenance=provenance,
         scan=scan,
         tools=tools or ToolImages(),
+        stages=dockerfile_stages(dockerfile) if dockerfile else (),
         notices=tuple(notices),
     )
 

@@ -54,6 +54,7 @@ class PublishReport:
     timings: dict[str, float] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
     error: str | None = None
+    stages: tuple[str, ...] = ()  # how each Dockerfile stage was built (native or per platform)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +72,7 @@ class PublishReport:
             "size": self.size,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notices": list(self.notices),
+            "stages": list(self.stages),
             "error": self.error,
         }
 
@@ -84,6 +86,7 @@ class PublishReport:
             lines.append(f"  index:     {self.digest} ({self.size} bytes of unique content)")
         for p in self.platforms:
             lines.append(f"  platform:  {p['platform']:<14} {p['digest']}")
+        lines.extend(f"  stage:     {s}" for s in self.stages)
         for t in self.targets:
             lines.append(f"  target:    {t.repository} ({t.status}{', optional' if t.optional else ''})")
             if t.tags:
