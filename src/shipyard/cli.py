@@ -17,7 +17,7 @@ import anyio
 import dagger
 from dagger import dag
 
-from shipyard.commands import publish, rebuild_check, tool_images_from_env
+from shipyard.commands import SourceBuild, publish, rebuild_check, tool_images_from_env
 from shipyard.local_files import read_text_file
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
@@ -170,6 +170,21 @@ class _BuildInputs:
     epoch: int | None
 
 
+def _source_build(args: argparse.Namespace, inputs: _BuildInputs) -> SourceBuild:
+    """The build both ``publish`` and ``rebuild-check`` run (inside an engine session)."""
+    return SourceBuild(
+        source=dag.host().directory(args.source),
+        dockerfile=args.dockerfile,
+        target=args.build_target,
+        build_args=args.build_arg,
+        secrets=[dag.set_secret(name, value.reveal()) for name, value in inputs.secrets],
+        sha=args.sha or inputs.source.sha,
+        source_date_epoch=inputs.epoch,
+        commit_epoch=inputs.source.commit_epoch,
+        source_url=inputs.source.url,
+    )
+
+
 def _build_inputs(args: argparse.Namespace) -> _BuildInputs:
     return _BuildInputs(
         source=read_source(args.source),
@@ -202,7 +217,7 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     out = Path(args.out)
     async with _engine_session(out) as scratch:
         return await publish(
-            source=dag.host().directory(args.source),
+            _source_build(args, inputs),
             tag=args.tag,
             targets=args.target,
             platforms=args.platform,
@@ -210,17 +225,9 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             endpoint=host_endpoint,
             workdir=scratch,
             tools=tools,
-            sha=args.sha or inputs.source.sha,
             event=args.event,
             spec=args.spec,
             flavor=args.flavor,
-            dockerfile=args.dockerfile,
-            build_target=args.build_target,
-            build_args=args.build_arg,
-            build_secrets=[dag.set_secret(name, value.reveal()) for name, value in inputs.secrets],
-            source_date_epoch=inputs.epoch,
-            commit_epoch=inputs.source.commit_epoch,
-            source_url=inputs.source.url,
             allow_backwards=args.allow_backwards,
             out=out,
             tunnel=True,
@@ -232,21 +239,13 @@ async def _rebuild_check(args: argparse.Namespace) -> RebuildReport:
     inputs = _build_inputs(args)
     async with _engine_session(None) as scratch:
         return await rebuild_check(
-            source=dag.host().directory(args.source),
+            _source_build(args, inputs),
             tag=args.tag,
             against=args.against,
             platforms=args.platform,
             credentials=inputs.credentials,
             endpoint=host_endpoint,
             workdir=scratch,
-            sha=args.sha or inputs.source.sha,
-            dockerfile=args.dockerfile,
-            build_target=args.build_target,
-            build_args=args.build_arg,
-            build_secrets=[dag.set_secret(name, value.reveal()) for name, value in inputs.secrets],
-            source_date_epoch=inputs.epoch,
-            commit_epoch=inputs.source.commit_epoch,
-            source_url=inputs.source.url,
         )
 
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagger
@@ -63,10 +64,23 @@ def parse_build_args(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-async def _build_spec(
-    source: dagger.Directory, dockerfile: str, target: str, build_args: Sequence[str], secrets: Sequence[dagger.Secret]
-) -> BuildSpec:
-    return BuildSpec(dockerfile=dockerfile, target=target, build_args=parse_build_args(build_args), secrets=secrets)
+@dataclass(frozen=True)
+class SourceBuild:
+    """What to build and how to stamp it: the same for a release and for its rebuild check."""
+
+    source: dagger.Directory
+    dockerfile: str = "Dockerfile"
+    target: str = ""
+    build_args: Sequence[str] = ()
+    secrets: Sequence[dagger.Secret] = ()
+    sha: str = ""
+    source_date_epoch: int | None = None
+    commit_epoch: int | None = None
+    source_url: str = ""
+
+
+def _build_spec(build: SourceBuild) -> BuildSpec:
+    return BuildSpec(dockerfile=build.dockerfile, target=build.target, build_args=parse_build_args(build.build_args), secrets=build.secrets)
 
 
 async def _dockerfile_text(source: dagger.Directory, dockerfile: str) -> str:
@@ -76,43 +90,35 @@ async def _dockerfile_text(source: dagger.Directory, dockerfile: str) -> str:
 
 
 async def rebuild_check(
+    build: SourceBuild,
     *,
-    source: dagger.Directory,
     tag: str,
     against: str,
     platforms: Sequence[str],
     credentials: Mapping[str, Credentials],
     endpoint: Callable[[str], RegistryEndpoint],
     workdir: Path,
-    sha: str = "",
-    dockerfile: str = "Dockerfile",
-    build_target: str = "",
-    build_args: Sequence[str] = (),
-    build_secrets: Sequence[dagger.Secret] = (),
-    source_date_epoch: int | None = None,
-    commit_epoch: int | None = None,
-    source_url: str = "",
 ) -> RebuildReport:
     """Rebuild a release from source (nothing is pushed) and compare it with a published one."""
     ref = parse_reference(against, what="--against")
-    await _dockerfile_text(source, dockerfile)
+    dockerfile = await _dockerfile_text(build.source, build.dockerfile)
     plan = build_release_plan(
         tag=tag,
-        sha=sha,
+        sha=build.sha,
         platforms=platforms,
-        source_date_epoch=source_date_epoch,
-        commit_epoch=commit_epoch,
-        annotations={"source": source_url or None},
+        source_date_epoch=build.source_date_epoch,
+        commit_epoch=build.commit_epoch,
+        annotations={"source": build.source_url or None},
+        dockerfile=dockerfile,
     )
-    build = await _build_spec(source, dockerfile, build_target, build_args, build_secrets)
     access = RegistryAccess(endpoints={ref.registry: endpoint(ref.registry)}, credentials=credentials)
-    state = ReleaseState(plan=plan, source=source, build=build, access=access, workdir=workdir)
+    state = ReleaseState(plan=plan, source=build.source, build=_build_spec(build), access=access, workdir=workdir)
     return await run_rebuild_check(state, ref)
 
 
 async def publish(
+    build: SourceBuild,
     *,
-    source: dagger.Directory,
     tag: str,
     targets: Sequence[str],
     platforms: Sequence[str],
@@ -120,17 +126,9 @@ async def publish(
     endpoint: Callable[[str], RegistryEndpoint],
     workdir: Path,
     tools: ToolImages,
-    sha: str = "",
     event: str = "push",
     spec: Sequence[str] = (),
     flavor: Sequence[str] = (),
-    dockerfile: str = "Dockerfile",
-    build_target: str = "",
-    build_args: Sequence[str] = (),
-    build_secrets: Sequence[dagger.Secret] = (),
-    source_date_epoch: int | None = None,
-    commit_epoch: int | None = None,
-    source_url: str = "",
     allow_backwards: bool = False,
     out: Path | None = None,
     tunnel: bool = False,
@@ -141,10 +139,10 @@ async def publish(
     ``tunnel``: reach services in the engine (the zero-config registry) through a tunnel to this
     machine (client mode); a module reaches them by their endpoint instead.
     """
-    dockerfile_text = await _dockerfile_text(source, dockerfile)
+    dockerfile_text = await _dockerfile_text(build.source, build.dockerfile)
     plan = build_release_plan(
         tag=tag,
-        sha=sha,
+        sha=build.sha,
         event=event,
         targets=targets,
         credentials=list(credentials),
@@ -152,12 +150,11 @@ async def publish(
         tag_specs=parse_tag_specs(list(spec)) if spec else None,
         flavor=parse_flavor(list(flavor)) if flavor else None,
         tools=tools,
-        source_date_epoch=source_date_epoch,
-        commit_epoch=commit_epoch,
-        annotations={"source": source_url or None},
+        source_date_epoch=build.source_date_epoch,
+        commit_epoch=build.commit_epoch,
+        annotations={"source": build.source_url or None},
         dockerfile=dockerfile_text,
     )
-    build = await _build_spec(source, dockerfile, build_target, build_args, build_secrets)
     registries = sorted({t.registry for t in plan.active_targets if not t.ephemeral})
     endpoints = {r: endpoint(r) for r in registries}
     async with contextlib.AsyncExitStack() as stack:
@@ -171,8 +168,8 @@ async def publish(
         access = RegistryAccess(endpoints=endpoints, credentials=credentials)
         state = ReleaseState(
             plan=plan,
-            source=source,
-            build=build,
+            source=build.source,
+            build=_build_spec(build),
             access=access,
             workdir=workdir,
             allow_backwards=allow_backwards,

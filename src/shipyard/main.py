@@ -10,9 +10,9 @@ from typing import Annotated
 import dagger
 from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_type
 
+from shipyard.commands import SourceBuild, tool_images_from_text
 from shipyard.commands import publish as publish_release
 from shipyard.commands import rebuild_check as check_rebuild
-from shipyard.commands import tool_images_from_text
 from shipyard.dagger_errors import clear_errors
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.errors import GateFailed
@@ -132,8 +132,17 @@ class Shipyard:
         tools = tool_images_from_text(await tool_images.contents(), "tool-images") if tool_images else ToolImages()
         endpoints = await module_endpoints(registry or [])
         scratch = Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd()))
-        report = await publish_release(
+        build = SourceBuild(
             source=source,
+            dockerfile=dockerfile,
+            target=build_target,
+            build_args=build_arg or [],
+            secrets=build_secret or [],
+            sha=sha,
+            source_date_epoch=source_date_epoch,
+        )
+        report = await publish_release(
+            build,
             tag=tag,
             targets=target or [],
             platforms=platform or [],
@@ -141,15 +150,9 @@ class Shipyard:
             endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
             workdir=scratch,
             tools=tools,
-            sha=sha,
             event=event,
             spec=spec or [],
             flavor=flavor or [],
-            dockerfile=dockerfile,
-            build_target=build_target,
-            build_args=build_arg or [],
-            build_secrets=build_secret or [],
-            source_date_epoch=source_date_epoch,
             allow_backwards=allow_backwards,
             out=scratch / "dist",
         )
@@ -175,19 +178,22 @@ class Shipyard:
     ) -> str:
         """Rebuild a release from source (nothing is pushed) and name any platform whose digest differs from the published one."""
         endpoints = await module_endpoints(registry or [])
-        report = await check_rebuild(
+        build = SourceBuild(
             source=source,
+            dockerfile=dockerfile,
+            target=build_target,
+            build_args=build_arg or [],
+            sha=sha,
+            source_date_epoch=source_date_epoch,
+        )
+        report = await check_rebuild(
+            build,
             tag=tag,
             against=against,
             platforms=platform or [],
             credentials=await self._all_credentials(),
             endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
             workdir=Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd())),
-            sha=sha,
-            dockerfile=dockerfile,
-            build_target=build_target,
-            build_args=build_arg or [],
-            source_date_epoch=source_date_epoch,
         )
         if not report.ok:
             raise GateFailed(report.render_text())
