@@ -17,13 +17,13 @@ import anyio
 import dagger
 
 from shipyard.plan.errors import GateFailed, shipyard_error_in
-from shipyard.plan.image import platform_key
+from shipyard.plan.image import AssembledRelease, platform_key
 from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import Platform, parse_platforms
 from shipyard.plan.refs import ImageRef
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
 from shipyard.registries.oci import OciRegistry
-from shipyard.steps.assemble import AssembledRelease, assemble_release, export_platform_images
+from shipyard.steps.assemble import assemble_release, export_platform_images
 from shipyard.steps.build import BuildSpec, build_platforms
 from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
@@ -125,7 +125,7 @@ async def _promote(state: ReleaseState) -> None:
         allow_backwards=state.allow_backwards,
     )
     index = state.release.index
-    data = (state.release.layout / "blobs" / "sha256" / index.digest.split(":", 1)[1]).read_bytes()
+    data = (Path(state.release.layout) / "blobs" / "sha256" / index.digest.split(":", 1)[1]).read_bytes()
     await write_tags(state.tags, data, index.media_type, index.digest)
 
 

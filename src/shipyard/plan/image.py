@@ -73,6 +73,16 @@ class Descriptor:
         return out
 
 
+@dataclass(frozen=True)
+class AssembledRelease:
+    """The release as an OCI layout (on local disk): the index and each platform's manifest."""
+
+    layout: str  # the layout's directory
+    index: Descriptor
+    manifests: Mapping[Platform, Descriptor]
+    size: int  # bytes of unique content (every blob once)
+
+
 def platform_dict(platform: Platform) -> dict[str, str]:
     out = {"architecture": platform.architecture, "os": platform.os}
     if platform.variant:

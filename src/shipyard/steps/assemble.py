@@ -17,7 +17,6 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -29,6 +28,7 @@ from shipyard.plan.image import (
     OCI_LAYER,
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
+    AssembledRelease,
     Descriptor,
     canonical_json,
     image_index,
@@ -39,16 +39,6 @@ from shipyard.plan.image import (
 from shipyard.plan.platforms import Platform
 
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class AssembledRelease:
-    """The release as an OCI layout on disk: the index digest and each platform's manifest."""
-
-    layout: Path
-    index: Descriptor
-    manifests: Mapping[Platform, Descriptor]
-    size: int  # bytes of unique content (every blob once)
 
 
 async def export_platform_images(containers: Mapping[Platform, dagger.Container], workdir: Path) -> dict[Platform, Path]:
@@ -80,7 +70,7 @@ def assemble_release(exports: Mapping[Platform, Path], *, epoch: int, annotation
     index = store.put_bytes(index_bytes, "application/vnd.oci.image.index.v1+json")
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": [index.to_dict()]}))
-    return AssembledRelease(layout=layout, index=index, manifests=manifests, size=store.size)
+    return AssembledRelease(layout=str(layout), index=index, manifests=manifests, size=store.size)
 
 
 def _extract_layout(archive: tarfile.TarFile, dest: Path) -> None:

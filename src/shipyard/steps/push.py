@@ -17,10 +17,10 @@ from pathlib import Path
 import anyio
 
 from shipyard.plan.errors import ShipyardError, shipyard_error_in
+from shipyard.plan.image import AssembledRelease
 from shipyard.plan.plan import PlannedTarget
 from shipyard.plan.refs import parse_repository
 from shipyard.registries.oci import OciRegistry
-from shipyard.steps.assemble import AssembledRelease
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ async def push_release(clients: dict[str, OciRegistry], release: AssembledReleas
 
 async def push_layout(client: OciRegistry, release: AssembledRelease, repository: str) -> None:
     """Blobs, then platform manifests, then the index, all by digest."""
-    blobs = release.layout / "blobs" / "sha256"
+    blobs = Path(release.layout) / "blobs" / "sha256"
     manifests = {d.digest: d for d in release.manifests.values()}
     referenced: dict[str, None] = {}
     for descriptor in manifests.values():
