@@ -76,7 +76,10 @@ async def write_tags(targets: Sequence[TargetTags], index: bytes, media_type: st
         async with anyio.create_task_group() as group:
             for state in targets:
                 for tag in getattr(state.promotion, phase):
-                    group.start_soon(_write_one, state, tag, index, media_type, errors)
+                    if state.previous.get(tag) == digest:
+                        state.written.append(tag)  # already there (a re-run): nothing to send
+                    else:
+                        group.start_soon(_write_one, state, tag, index, media_type, errors)
         if errors:
             restored = await _restore(targets, digest)
             raise PromotionFailed(f"writing tags failed ({'; '.join(sorted(errors))}); {restored}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 
 from shipyard.plan.errors import ShipyardError, shipyard_error_in
-from shipyard.plan.image import AssembledRelease
+from shipyard.plan.image import AssembledRelease, Descriptor
 from shipyard.plan.plan import PlannedTarget
 from shipyard.plan.refs import parse_repository
 from shipyard.registries.oci import OciRegistry
@@ -68,11 +68,17 @@ async def push_layout(client: OciRegistry, release: AssembledRelease, repository
             group.start_soon(_push_blob, client, repository, blobs, digest)
     async with anyio.create_task_group() as group:
         for descriptor in manifests.values():
-            group.start_soon(client.put_manifest, repository, descriptor.digest, _read(blobs, descriptor.digest), descriptor.media_type)
-    index = release.index
-    pushed = await client.put_manifest(repository, index.digest, _read(blobs, index.digest), index.media_type)
-    if pushed != index.digest:
-        raise ShipyardError(f"registry {client.registry} stored the index of {repository} as {pushed}, not {index.digest}")
+            group.start_soon(_push_manifest, client, repository, blobs, descriptor)
+    pushed = await _push_manifest(client, repository, blobs, release.index)
+    if pushed != release.index.digest:
+        raise ShipyardError(f"registry {client.registry} stored the index of {repository} as {pushed}, not {release.index.digest}")
+
+
+async def _push_manifest(client: OciRegistry, repository: str, blobs: Path, descriptor: Descriptor) -> str:
+    """Store a manifest by digest unless the repository already has it (a re-run sends nothing)."""
+    if await client.manifest_digest(repository, descriptor.digest) == descriptor.digest:
+        return descriptor.digest
+    return await client.put_manifest(repository, descriptor.digest, _read(blobs, descriptor.digest), descriptor.media_type)
 
 
 async def _push_blob(client: OciRegistry, repository: str, blobs: Path, digest: str) -> None:
