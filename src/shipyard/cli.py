@@ -17,7 +17,7 @@ import anyio
 import dagger
 from dagger import dag
 
-from shipyard.commands import SourceBuild, publish, rebuild_check, tool_images_from_env
+from shipyard.commands import SourceBuild, check_signing, publish, rebuild_check, tool_images_from_env
 from shipyard.local_files import read_text_file
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
@@ -31,6 +31,7 @@ from shipyard.secrets import Credentials, SecretValue, parse_build_secret, parse
 from shipyard.source import SourceInfo, read_source
 from shipyard.steps.cleanup import CleanupReport
 from shipyard.steps.readme import sync_readme
+from shipyard.steps.sign import SigningKey
 from shipyard.steps.tools import host_endpoint
 
 DEBUG_ENV = "SHIPYARD_DEBUG"
@@ -103,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
     pub.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
     pub.add_argument("--source-date-epoch", default=None, help="timestamp for reproducible images (default: the commit time)")
+    pub.add_argument("--sign", default="none", choices=[m.value for m in SigningMode], help="sign the release before tags move")
+    pub.add_argument("--cosign-key", default="", metavar="SOURCE", help="cosign private key, file:PATH or env:NAME (with --sign key)")
+    pub.add_argument("--cosign-password", default="", metavar="SOURCE", help="its password, env:NAME or file:PATH")
     pub.add_argument("--allow-backwards", action="store_true", help="move latest/major/minor tags even to an older release")
     pub.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
     pub.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -215,7 +219,15 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     inputs = _build_inputs(args)
     tools = tool_images_from_env()
     out = Path(args.out)
+    signing = SigningMode(args.sign)
+    key = resolve_secret(args.cosign_key, what="--cosign-key") if args.cosign_key else None
+    password = resolve_secret(args.cosign_password, what="--cosign-password") if args.cosign_password else None
+    check_signing(signing, has_key=key is not None)  # before the engine starts
     async with _engine_session(out) as scratch:
+        signing_key = None
+        if key is not None:
+            secret_password = dag.set_secret("cosign-password", password.reveal()) if password else None
+            signing_key = SigningKey(dag.set_secret("cosign-key", key.reveal()), secret_password)
         return await publish(
             _source_build(args, inputs),
             tag=args.tag,
@@ -232,6 +244,8 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             out=out,
             tunnel=True,
             progress_log=None if os.environ.get("SHIPYARD_DEBUG") else out / "engine.log",
+            signing=signing,
+            signing_key=signing_key,
         )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import dagger
 
 from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
-from shipyard.plan.config import ToolImages
+from shipyard.plan.config import SigningMode, ToolImages
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
 from shipyard.plan.refs import parse_reference
@@ -25,6 +25,7 @@ from shipyard.plan.report import PublishReport, RebuildReport
 from shipyard.plan.tags import parse_flavor, parse_tag_specs
 from shipyard.secrets import Credentials
 from shipyard.steps.build import BuildSpec
+from shipyard.steps.sign import SigningKey
 from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, ephemeral_registry_service, host_tunnel
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
@@ -77,6 +78,14 @@ class SourceBuild:
     source_date_epoch: int | None = None
     commit_epoch: int | None = None
     source_url: str = ""
+
+
+def check_signing(signing: SigningMode, *, has_key: bool) -> None:
+    """Signing options that cannot work are refused before anything runs."""
+    if signing is SigningMode.KEYLESS:
+        raise InvalidInput("--sign", "keyless", "is not available yet", "Use --sign key with --cosign-key, or --sign none.")
+    if signing is SigningMode.KEY and not has_key:
+        raise InvalidInput("--sign", "key", "needs a private key", "Add --cosign-key file:cosign.key (and --cosign-password env:NAME).")
 
 
 def _build_spec(build: SourceBuild) -> BuildSpec:
@@ -133,16 +142,20 @@ async def publish(
     out: Path | None = None,
     tunnel: bool = False,
     progress_log: Path | None = None,
+    signing: SigningMode = SigningMode.NONE,
+    signing_key: SigningKey | None = None,
 ) -> PublishReport:
     """Plan, then build, assemble, push by digest, promote tags and verify.
 
     ``tunnel``: reach services in the engine (the zero-config registry) through a tunnel to this
     machine (client mode); a module reaches them by their endpoint instead.
     """
+    check_signing(signing, has_key=signing_key is not None)
     dockerfile_text = await _dockerfile_text(build.source, build.dockerfile)
     plan = build_release_plan(
         tag=tag,
         sha=build.sha,
+        signing=signing,
         event=event,
         targets=targets,
         credentials=list(credentials),
@@ -175,6 +188,7 @@ async def publish(
             allow_backwards=allow_backwards,
             out=out,
             progress_log=progress_log,
+            signing_key=signing_key if signing is SigningMode.KEY else None,
         )
         report = await run_publish(state)
     if out is not None:

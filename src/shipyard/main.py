@@ -24,6 +24,7 @@ from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
 from shipyard.secrets import Credentials, SecretValue
 from shipyard.steps.readme import sync_readme as push_readme
+from shipyard.steps.sign import SigningKey
 from shipyard.steps.tools import RegistryEndpoint, module_endpoints
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
@@ -126,6 +127,11 @@ class Shipyard:
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines")] = None,
         source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: 0, or pass the commit time)")] = None,
         allow_backwards: Annotated[bool, Doc("Move latest/major/minor tags even to an older release")] = False,
+        sign: Annotated[SigningMode, Doc("Sign the index and every platform manifest in every target before tags move")] = (
+            SigningMode.NONE
+        ),
+        cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
+        cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
@@ -155,6 +161,8 @@ class Shipyard:
             flavor=flavor or [],
             allow_backwards=allow_backwards,
             out=scratch / "dist",
+            signing=sign,
+            signing_key=SigningKey(cosign_key, cosign_password) if cosign_key else None,
         )
         if not report.ok:
             raise GateFailed(report.render_text())

@@ -27,6 +27,7 @@ from shipyard.steps.assemble import assemble_release, export_platform_images
 from shipyard.steps.build import BuildSpec, build_platforms
 from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
+from shipyard.steps.sign import SigningKey, sign_release
 from shipyard.steps.tools import RegistryAccess
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
@@ -46,6 +47,8 @@ class ReleaseState:
     allow_backwards: bool = False
     out: Path | None = None
     progress_log: Path | None = None  # the engine session's progress (failed build steps' output)
+    signing_key: SigningKey | None = None  # cosign key mode: sign in every target before tags move
+    signatures: dict[str, str] = field(default_factory=dict)  # repository -> signed reference
     release: AssembledRelease | None = None
     clients: dict[str, OciRegistry] = field(default_factory=dict)
     pushes: list[PushResult] = field(default_factory=list)
@@ -69,6 +72,8 @@ async def run_publish(state: ReleaseState) -> PublishReport:
         try:
             await _timed(state, "build+assemble", _build_and_assemble)
             await _timed(state, "push", _push)
+            if state.signing_key is not None:
+                await _timed(state, "sign", _sign)
             await _timed(state, "promote", _promote)
             await _timed(state, "verify", _verify)
         except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
@@ -111,6 +116,14 @@ async def _push(state: ReleaseState) -> None:
     failed = [p for p in state.pushes if not p.ok and not p.optional]
     if failed:
         raise GateFailed(f"push to {failed[0].repository} failed: {failed[0].error}; no tag was moved on any registry")
+
+
+async def _sign(state: ReleaseState) -> None:
+    assert state.release is not None and state.signing_key is not None
+    repositories = [p.repository for p in state.pushes if p.ok]
+    state.signatures = await sign_release(
+        state.plan.tools.cosign, state.access, repositories, state.release.index.digest, state.signing_key
+    )
 
 
 async def _promote(state: ReleaseState) -> None:
@@ -190,6 +203,7 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         notices=state.plan.notices,
         error=error,
         stages=tuple(stage.describe() for stage in state.plan.stages),
+        signatures=tuple({"repository": r, "reference": ref, "recursive": "true"} for r, ref in state.signatures.items()),
     )
 
 

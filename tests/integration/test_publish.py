@@ -18,7 +18,7 @@ import pytest
 
 from tests.integration.conftest import ROOT, Stack
 from tests.integration.faults import FaultyProxy
-from tests.integration.tools import Tools
+from tests.integration.tools import COSIGN_PASSWORD, Tools
 
 pytestmark = pytest.mark.integration
 
@@ -293,6 +293,40 @@ def test_the_report_says_which_stages_cross_compiled_and_which_ran_per_platform(
         "build: native on the builder (cross-compiles for each platform)",
         "stage 1: per platform; RUN steps of foreign platforms under QEMU",
     ]
+
+
+def test_a_signed_release_verifies_on_every_registry_for_the_index_and_each_platform(
+    stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
+) -> None:
+    key, pub = tools.keypair("publisher")
+    a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
+    sign = ["--sign", "key", "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD"]
+    proc = shipyard("--tag", "v7.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--target", b,
+                    "--registry-auth", b_auth, *sign, "--json", stack=stack, out=tmp_path,
+                    extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD})  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 0, report
+    assert {s["repository"] for s in report["signatures"]} == {a, b}
+    digest = report["digest"]
+    children = [m["digest"] for m in tools.manifest(f"{a}@{digest}")["manifests"]]
+    for repo in (a, b):
+        for signed in [digest, *children]:
+            assert tools.verify(f"{repo}@{signed}", pub), f"{repo}@{signed} is not signed by the release key"
+    _, other = tools.keypair("someone-else")
+    assert not tools.verify(f"{a}@{digest}", other)
+    assert COSIGN_PASSWORD not in proc.stdout + proc.stderr + (tmp_path / "engine.log").read_text()
+
+
+def test_a_release_that_cannot_be_signed_moves_no_tag(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    key, _ = tools.keypair("publisher")
+    a = f"{stack.registry_a}/{repo_name}"
+    proc = shipyard("--tag", "v7.0.0", "--platform", "linux/amd64", "--target", a, "--sign", "key",
+                    "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_WRONG", "--json",
+                    stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_WRONG": "not-the-key-password"})  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 3 and "signing failed" in report["error"]
+    assert tools.tags(a) == set()
+    assert "not-the-key-password" not in proc.stdout + proc.stderr
 
 
 def test_the_same_source_gives_the_same_digest_after_an_engine_cache_wipe_a_minute_later(

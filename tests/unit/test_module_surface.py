@@ -77,6 +77,9 @@ FUNCTIONS = {
         "flavor",
         "source_date_epoch",
         "allow_backwards",
+        "sign",
+        "cosign_key",
+        "cosign_password",
         "tool_images",
     ],
 }

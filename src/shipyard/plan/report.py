@@ -55,6 +55,7 @@ class PublishReport:
     notices: tuple[str, ...] = ()
     error: str | None = None
     stages: tuple[str, ...] = ()  # how each Dockerfile stage was built (native or per platform)
+    signatures: tuple[dict[str, str], ...] = ()  # {"repository", "reference"}: signed, index and platforms
 
     @property
     def ok(self) -> bool:
@@ -73,6 +74,7 @@ class PublishReport:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notices": list(self.notices),
             "stages": list(self.stages),
+            "signatures": list(self.signatures),
             "error": self.error,
         }
 
@@ -87,6 +89,7 @@ class PublishReport:
         for p in self.platforms:
             lines.append(f"  platform:  {p['platform']:<14} {p['digest']}")
         lines.extend(f"  stage:     {s}" for s in self.stages)
+        lines.extend(f"  signed:    {s['reference']} (index and every platform manifest)" for s in self.signatures)
         for t in self.targets:
             lines.append(f"  target:    {t.repository} ({t.status}{', optional' if t.optional else ''})")
             if t.tags:
