@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
     pub.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
     pub.add_argument("--source-date-epoch", default=None, help="timestamp for reproducible images (default: the commit time)")
+    pub.add_argument("--sbom", action="append", default=[], choices=[f.value for f in SbomFormat], help="an SBOM per platform (repeatable)")
     pub.add_argument("--sign", default="none", choices=[m.value for m in SigningMode], help="sign the release before tags move")
     pub.add_argument("--cosign-key", default="", metavar="SOURCE", help="cosign private key, file:PATH or env:NAME (with --sign key)")
     pub.add_argument("--cosign-password", default="", metavar="SOURCE", help="its password, env:NAME or file:PATH")
@@ -246,6 +247,7 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             progress_log=None if os.environ.get("SHIPYARD_DEBUG") else out / "engine.log",
             signing=signing,
             signing_key=signing_key,
+            sbom_formats=[SbomFormat(f) for f in args.sbom],
         )
 
 

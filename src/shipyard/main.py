@@ -132,6 +132,7 @@ class Shipyard:
         ),
         cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
         cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
+        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform, attested when signing: spdx-json, cyclonedx-json")] = None,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
@@ -163,6 +164,7 @@ class Shipyard:
             out=scratch / "dist",
             signing=sign,
             signing_key=SigningKey(cosign_key, cosign_password) if cosign_key else None,
+            sbom_formats=sbom or [],
         )
         if not report.ok:
             raise GateFailed(report.render_text())

@@ -27,6 +27,7 @@ from shipyard.steps.assemble import assemble_release, export_platform_images
 from shipyard.steps.build import BuildSpec, build_platforms
 from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
+from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.sign import SigningKey, sign_release
 from shipyard.steps.tools import RegistryAccess
 
@@ -49,6 +50,8 @@ class ReleaseState:
     progress_log: Path | None = None  # the engine session's progress (failed build steps' output)
     signing_key: SigningKey | None = None  # cosign key mode: sign in every target before tags move
     signatures: dict[str, str] = field(default_factory=dict)  # repository -> signed reference
+    sbom_files: list[str] = field(default_factory=list)
+    attestations: list[dict[str, str]] = field(default_factory=list)
     release: AssembledRelease | None = None
     clients: dict[str, OciRegistry] = field(default_factory=dict)
     pushes: list[PushResult] = field(default_factory=list)
@@ -72,6 +75,8 @@ async def run_publish(state: ReleaseState) -> PublishReport:
         try:
             await _timed(state, "build+assemble", _build_and_assemble)
             await _timed(state, "push", _push)
+            if state.plan.sbom_formats:
+                await _timed(state, "sbom", _sbom)
             if state.signing_key is not None:
                 await _timed(state, "sign", _sign)
             await _timed(state, "promote", _promote)
@@ -116,6 +121,31 @@ async def _push(state: ReleaseState) -> None:
     failed = [p for p in state.pushes if not p.ok and not p.optional]
     if failed:
         raise GateFailed(f"push to {failed[0].repository} failed: {failed[0].error}; no tag was moved on any registry")
+
+
+async def _sbom(state: ReleaseState) -> None:
+    """An SBOM per platform (read from the first target that holds the release), written to the
+    output directory, and attested in every target when the release is signed."""
+    assert state.release is not None
+    repositories = [p.repository for p in state.pushes if p.ok]
+    documents = await generate_sboms(state.plan.tools.syft, state.access, repositories[0], state.release.manifests, state.plan.sbom_formats)
+    if state.out is not None:
+        folder = state.out / "sbom"
+        folder.mkdir(parents=True, exist_ok=True)
+        for (platform, fmt), document in sorted(documents.items(), key=lambda item: (str(item[0][0]), item[0][1].value)):
+            path = folder / f"{str(platform).replace('/', '-')}.{fmt.value}.json"
+            path.write_text(document)
+            state.sbom_files.append(str(path))
+    if state.signing_key is not None:
+        state.attestations = await attest_sboms(
+            state.plan.tools.cosign,
+            state.access,
+            repositories,
+            state.release.index.digest,
+            state.release.manifests,
+            documents,
+            state.signing_key,
+        )
 
 
 async def _sign(state: ReleaseState) -> None:
@@ -204,6 +234,8 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         error=error,
         stages=tuple(stage.describe() for stage in state.plan.stages),
         signatures=tuple({"repository": r, "reference": ref, "recursive": "true"} for r, ref in state.signatures.items()),
+        attestations=tuple(state.attestations),
+        sboms=tuple(state.sbom_files),
     )
 
 

@@ -329,6 +329,28 @@ def test_a_release_that_cannot_be_signed_moves_no_tag(stack: Stack, tools: Tools
     assert "not-the-key-password" not in proc.stdout + proc.stderr
 
 
+def test_each_platform_carries_its_own_sbom_attestation_and_the_index_one_per_platform(
+    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+) -> None:
+    key, pub = tools.keypair("publisher")
+    a = f"{stack.registry_a}/{repo_name}"
+    proc = shipyard("--tag", "v8.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--sbom", "spdx-json",
+                    "--sign", "key", "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD",
+                    "--json", stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD})  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 0, report
+    digest = report["digest"]
+    platforms = {m["platform"]["architecture"]: m["digest"] for m in tools.manifest(f"{a}@{digest}")["manifests"]}
+    for arch, manifest in platforms.items():
+        assert tools.verify_attestation(f"{a}@{manifest}", pub, "spdxjson"), arch
+        sbom = json.loads((tmp_path / "sbom" / f"linux-{arch}.spdx-json.json").read_text())
+        purls = {r["referenceLocator"] for p in sbom["packages"] for r in p.get("externalRefs", [])}
+        assert any(p.startswith("pkg:deb/debian/coreutils@") and f"arch={arch}" in p for p in purls), arch  # its own platform
+    assert tools.verify_attestation(f"{a}@{digest}", pub, "spdxjson")
+    on_index = [x for x in report["attestations"] if x["subject"] == digest]
+    assert sorted(x["platform"] for x in on_index) == ["linux/amd64", "linux/arm64"]
+
+
 def test_the_same_source_gives_the_same_digest_after_an_engine_cache_wipe_a_minute_later(
     stack: Stack, repo_name: str, tmp_path: Path
 ) -> None:

@@ -80,6 +80,7 @@ FUNCTIONS = {
         "sign",
         "cosign_key",
         "cosign_password",
+        "sbom",
         "tool_images",
     ],
 }

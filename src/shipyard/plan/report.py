@@ -56,6 +56,8 @@ class PublishReport:
     error: str | None = None
     stages: tuple[str, ...] = ()  # how each Dockerfile stage was built (native or per platform)
     signatures: tuple[dict[str, str], ...] = ()  # {"repository", "reference"}: signed, index and platforms
+    attestations: tuple[dict[str, str], ...] = ()  # {"repository", "subject", "platform", "type"}
+    sboms: tuple[str, ...] = ()  # SBOM files written, one per platform and format
 
     @property
     def ok(self) -> bool:
@@ -75,6 +77,8 @@ class PublishReport:
             "notices": list(self.notices),
             "stages": list(self.stages),
             "signatures": list(self.signatures),
+            "attestations": list(self.attestations),
+            "sboms": list(self.sboms),
             "error": self.error,
         }
 
@@ -90,6 +94,9 @@ class PublishReport:
             lines.append(f"  platform:  {p['platform']:<14} {p['digest']}")
         lines.extend(f"  stage:     {s}" for s in self.stages)
         lines.extend(f"  signed:    {s['reference']} (index and every platform manifest)" for s in self.signatures)
+        lines.extend(f"  sbom:      {path}" for path in self.sboms)
+        if self.attestations:
+            lines.append(f"  attested:  {len(self.attestations)} SBOM attestation(s) (each platform's manifest and the index)")
         for t in self.targets:
             lines.append(f"  target:    {t.repository} ({t.status}{', optional' if t.optional else ''})")
             if t.tags:
