@@ -105,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
     pub.add_argument("--source-date-epoch", default=None, help="timestamp for reproducible images (default: the commit time)")
     pub.add_argument("--sbom", action="append", default=[], choices=[f.value for f in SbomFormat], help="an SBOM per platform (repeatable)")
+    pub.add_argument("--scan-fail-on", default="", metavar="SEVERITIES", help="Trivy gate on every platform, e.g. CRITICAL,HIGH")
+    pub.add_argument("--trivyignore", default="", metavar="FILE", help="vulnerability ids the gate accepts (.trivyignore format)")
     pub.add_argument("--sign", default="none", choices=[m.value for m in SigningMode], help="sign the release before tags move")
     pub.add_argument("--cosign-key", default="", metavar="SOURCE", help="cosign private key, file:PATH or env:NAME (with --sign key)")
     pub.add_argument("--cosign-password", default="", metavar="SOURCE", help="its password, env:NAME or file:PATH")
@@ -224,6 +226,8 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     key = resolve_secret(args.cosign_key, what="--cosign-key") if args.cosign_key else None
     password = resolve_secret(args.cosign_password, what="--cosign-password") if args.cosign_password else None
     check_signing(signing, has_key=key is not None)  # before the engine starts
+    ignore = [read_text_file(args.trivyignore, what="--trivyignore")] if args.trivyignore else []
+    scan = ScanPolicy.from_strings(args.scan_fail_on, ignore) if args.scan_fail_on else None
     async with _engine_session(out) as scratch:
         signing_key = None
         if key is not None:
@@ -248,6 +252,7 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             signing=signing,
             signing_key=signing_key,
             sbom_formats=[SbomFormat(f) for f in args.sbom],
+            scan=scan,
         )
 
 

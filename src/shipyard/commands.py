@@ -17,7 +17,7 @@ from pathlib import Path
 import dagger
 
 from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
-from shipyard.plan.config import SbomFormat, SigningMode, ToolImages
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
 from shipyard.plan.refs import parse_reference
@@ -145,6 +145,7 @@ async def publish(
     signing: SigningMode = SigningMode.NONE,
     signing_key: SigningKey | None = None,
     sbom_formats: Sequence[SbomFormat] = (),
+    scan: ScanPolicy | None = None,
 ) -> PublishReport:
     """Plan, then build, assemble, push by digest, promote tags and verify.
 
@@ -158,6 +159,7 @@ async def publish(
         sha=build.sha,
         signing=signing,
         sbom_formats=sbom_formats,
+        scan=scan,
         event=event,
         targets=targets,
         credentials=list(credentials),

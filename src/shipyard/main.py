@@ -41,6 +41,12 @@ class RegistryAuth:
     secret: dagger.Secret  # private state: never exposed as an API field
 
 
+async def _scan_policy(fail_on: str, ignore_file: dagger.File | None) -> ScanPolicy | None:
+    if not fail_on:
+        return None
+    return ScanPolicy.from_strings(fail_on, [await ignore_file.contents()] if ignore_file else [])
+
+
 @object_type
 class Shipyard:
     """Shipyard releases container images: publish (build, push by digest, tags last), tags, plan, cleanup, sync-readme."""
@@ -132,6 +138,8 @@ class Shipyard:
         ),
         cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
         cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
+        scan_fail_on: Annotated[str, Doc("Trivy gate on every platform, e.g. CRITICAL,HIGH; empty: no scan")] = "",
+        trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format)")] = None,
         sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform, attested when signing: spdx-json, cyclonedx-json")] = None,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
     ) -> dagger.Directory:
@@ -165,6 +173,7 @@ class Shipyard:
             signing=sign,
             signing_key=SigningKey(cosign_key, cosign_password) if cosign_key else None,
             sbom_formats=sbom or [],
+            scan=await _scan_policy(scan_fail_on, trivyignore),
         )
         if not report.ok:
             raise GateFailed(report.render_text())

@@ -7,6 +7,7 @@ plan decided; a failure before promotion leaves every tag on every registry wher
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -22,12 +23,14 @@ from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import Platform, parse_platforms
 from shipyard.plan.refs import ImageRef
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
+from shipyard.plan.scan import GateResult, evaluate_gate
 from shipyard.registries.oci import OciRegistry
 from shipyard.steps.assemble import assemble_release, export_platform_images
 from shipyard.steps.build import BuildSpec, build_platforms
 from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
+from shipyard.steps.scan import scan_release
 from shipyard.steps.sign import SigningKey, sign_release
 from shipyard.steps.tools import RegistryAccess
 
@@ -51,6 +54,7 @@ class ReleaseState:
     signing_key: SigningKey | None = None  # cosign key mode: sign in every target before tags move
     signatures: dict[str, str] = field(default_factory=dict)  # repository -> signed reference
     sbom_files: list[str] = field(default_factory=list)
+    scan: GateResult | None = None
     attestations: list[dict[str, str]] = field(default_factory=list)
     release: AssembledRelease | None = None
     clients: dict[str, OciRegistry] = field(default_factory=dict)
@@ -77,6 +81,8 @@ async def run_publish(state: ReleaseState) -> PublishReport:
             await _timed(state, "push", _push)
             if state.plan.sbom_formats:
                 await _timed(state, "sbom", _sbom)
+            if state.plan.scan is not None:
+                await _timed(state, "scan", _scan)
             if state.signing_key is not None:
                 await _timed(state, "sign", _sign)
             await _timed(state, "promote", _promote)
@@ -146,6 +152,22 @@ async def _sbom(state: ReleaseState) -> None:
             documents,
             state.signing_key,
         )
+
+
+async def _scan(state: ReleaseState) -> None:
+    """Trivy on every platform; the gate fails the release (no tag moves) naming what failed it."""
+    assert state.release is not None and state.plan.scan is not None
+    repositories = [p.repository for p in state.pushes if p.ok]
+    tools = state.plan.tools
+    reports = await scan_release(tools.trivy, tools.trivy_db, state.access, repositories[0], state.release.manifests)
+    if state.out is not None:
+        folder = state.out / "scan"
+        folder.mkdir(parents=True, exist_ok=True)
+        for platform, report in reports.items():
+            (folder / f"{platform.replace('/', '-')}.trivy.json").write_text(json.dumps(report, indent=2))
+    state.scan = evaluate_gate(reports, state.plan.scan)
+    if not state.scan.passed:
+        raise GateFailed("scan gate failed: " + "; ".join(f.describe() for f in state.scan.failing) + "; no tag was moved on any registry")
 
 
 async def _sign(state: ReleaseState) -> None:
@@ -235,6 +257,7 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         stages=tuple(stage.describe() for stage in state.plan.stages),
         signatures=tuple({"repository": r, "reference": ref, "recursive": "true"} for r, ref in state.signatures.items()),
         attestations=tuple(state.attestations),
+        scan=state.scan.to_dict() if state.scan else None,
         sboms=tuple(state.sbom_files),
     )
 

@@ -351,6 +351,29 @@ def test_each_platform_carries_its_own_sbom_attestation_and_the_index_one_per_pl
     assert sorted(x["platform"] for x in on_index) == ["linux/amd64", "linux/arm64"]
 
 
+def test_the_scan_gate_on_every_platform_blocks_the_release_until_the_finding_is_accepted(
+    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+) -> None:
+    """The stack's base image has a synthetic HIGH advisory (CVE-2099-0001 in coreutils)."""
+    a = f"{stack.registry_a}/{repo_name}"
+    args = ["--tag", "v9.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--scan-fail-on", "CRITICAL,HIGH", "--json"]
+    blocked = shipyard(*args, stack=stack, out=tmp_path / "1")
+    report = report_of(blocked)
+    assert blocked.returncode == 3 and report["scan"]["gate"] == "failed"
+    assert "CVE-2099-0001 (HIGH) in coreutils" in report["error"]
+    assert "linux/amd64" in report["error"] and "linux/arm64" in report["error"]  # every platform scanned
+    assert tools.tags(a) == set()
+    for platform in ("linux-amd64", "linux-arm64"):
+        assert json.loads((tmp_path / "1" / "scan" / f"{platform}.trivy.json").read_text())["Results"]
+
+    ignore = tmp_path / ".trivyignore"
+    ignore.write_text("# accepted: synthetic advisory of the test stack\nCVE-2099-0001\n")
+    accepted = report_of(shipyard(*args, "--trivyignore", str(ignore), stack=stack, out=tmp_path / "2"))
+    assert accepted["ok"] and accepted["scan"]["gate"] == "passed"
+    assert len(accepted["scan"]["ignored"]) == 2
+    assert tools.digest(f"{a}:latest") == accepted["digest"]
+
+
 def test_the_same_source_gives_the_same_digest_after_an_engine_cache_wipe_a_minute_later(
     stack: Stack, repo_name: str, tmp_path: Path
 ) -> None:

@@ -80,6 +80,8 @@ FUNCTIONS = {
         "sign",
         "cosign_key",
         "cosign_password",
+        "scan_fail_on",
+        "trivyignore",
         "sbom",
         "tool_images",
     ],

@@ -117,6 +117,12 @@ class ToolImages(BaseModel):
     trivy: str = "docker.io/aquasec/trivy:0.70.0"
     crane: str = "gcr.io/go-containerregistry/crane:v0.22.1"
     registry: str = "docker.io/library/registry:2.8.3"  # the zero-config ephemeral registry
+    trivy_db: str = ""  # an image holding /db/trivy.db + metadata.json: scan offline (empty: Trivy downloads its DB)
+
+    @field_validator("trivy_db")
+    @classmethod
+    def _valid_optional_ref(cls, value: str) -> str:
+        return cls._valid_ref(value) if value else value
 
     @field_validator("cosign", "syft", "trivy", "crane", "registry")
     @classmethod

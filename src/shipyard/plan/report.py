@@ -58,6 +58,7 @@ class PublishReport:
     signatures: tuple[dict[str, str], ...] = ()  # {"repository", "reference"}: signed, index and platforms
     attestations: tuple[dict[str, str], ...] = ()  # {"repository", "subject", "platform", "type"}
     sboms: tuple[str, ...] = ()  # SBOM files written, one per platform and format
+    scan: dict[str, Any] | None = None  # the gate: result, failing/ignored findings, counts per platform
 
     @property
     def ok(self) -> bool:
@@ -79,6 +80,7 @@ class PublishReport:
             "signatures": list(self.signatures),
             "attestations": list(self.attestations),
             "sboms": list(self.sboms),
+            "scan": self.scan,
             "error": self.error,
         }
 
@@ -95,6 +97,11 @@ class PublishReport:
         lines.extend(f"  stage:     {s}" for s in self.stages)
         lines.extend(f"  signed:    {s['reference']} (index and every platform manifest)" for s in self.signatures)
         lines.extend(f"  sbom:      {path}" for path in self.sboms)
+        if self.scan:
+            lines.append(
+                f"  scan:      gate {self.scan['gate']}; "
+                + ", ".join(f"{p}: {sum(c.values())} finding(s)" for p, c in self.scan["counts"].items())
+            )
         if self.attestations:
             lines.append(f"  attested:  {len(self.attestations)} SBOM attestation(s) (each platform's manifest and the index)")
         for t in self.targets:
