@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--sbom", action="append", default=[], choices=[f.value for f in SbomFormat], help="an SBOM per platform (repeatable)")
     pub.add_argument("--scan-fail-on", default="", metavar="SEVERITIES", help="Trivy gate on every platform, e.g. CRITICAL,HIGH")
     pub.add_argument("--trivyignore", default="", metavar="FILE", help="vulnerability ids the gate accepts (.trivyignore format)")
+    pub.add_argument("--provenance", action="store_true", help="SLSA v1 provenance (attested to the index when signing)")
     pub.add_argument("--sign", default="none", choices=[m.value for m in SigningMode], help="sign the release before tags move")
     pub.add_argument("--cosign-key", default="", metavar="SOURCE", help="cosign private key, file:PATH or env:NAME (with --sign key)")
     pub.add_argument("--cosign-password", default="", metavar="SOURCE", help="its password, env:NAME or file:PATH")
@@ -185,6 +186,7 @@ def _source_build(args: argparse.Namespace, inputs: _BuildInputs) -> SourceBuild
         target=args.build_target,
         build_args=args.build_arg,
         secrets=[dag.set_secret(name, value.reveal()) for name, value in inputs.secrets],
+        secret_ids=[name for name, _ in inputs.secrets],
         sha=args.sha or inputs.source.sha,
         source_date_epoch=inputs.epoch,
         commit_epoch=inputs.source.commit_epoch,
@@ -253,6 +255,7 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             signing_key=signing_key,
             sbom_formats=[SbomFormat(f) for f in args.sbom],
             scan=scan,
+            provenance=args.provenance,
         )
 
 

@@ -74,6 +74,7 @@ class SourceBuild:
     target: str = ""
     build_args: Sequence[str] = ()
     secrets: Sequence[dagger.Secret] = ()
+    secret_ids: Sequence[str] = ()  # the secrets' ids (for the provenance; never their values)
     sha: str = ""
     source_date_epoch: int | None = None
     commit_epoch: int | None = None
@@ -146,6 +147,7 @@ async def publish(
     signing_key: SigningKey | None = None,
     sbom_formats: Sequence[SbomFormat] = (),
     scan: ScanPolicy | None = None,
+    provenance: bool = False,
 ) -> PublishReport:
     """Plan, then build, assemble, push by digest, promote tags and verify.
 
@@ -160,6 +162,7 @@ async def publish(
         signing=signing,
         sbom_formats=sbom_formats,
         scan=scan,
+        provenance=provenance,
         event=event,
         targets=targets,
         credentials=list(credentials),
@@ -193,6 +196,8 @@ async def publish(
             out=out,
             progress_log=progress_log,
             signing_key=signing_key if signing is SigningMode.KEY else None,
+            source_url=build.source_url,
+            secret_ids=tuple(build.secret_ids),
         )
         report = await run_publish(state)
     if out is not None:

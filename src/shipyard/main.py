@@ -141,6 +141,7 @@ class Shipyard:
         scan_fail_on: Annotated[str, Doc("Trivy gate on every platform, e.g. CRITICAL,HIGH; empty: no scan")] = "",
         trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format)")] = None,
         sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform, attested when signing: spdx-json, cyclonedx-json")] = None,
+        provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing")] = False,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
@@ -174,6 +175,7 @@ class Shipyard:
             signing_key=SigningKey(cosign_key, cosign_password) if cosign_key else None,
             sbom_formats=sbom or [],
             scan=await _scan_policy(scan_fail_on, trivyignore),
+            provenance=provenance,
         )
         if not report.ok:
             raise GateFailed(report.render_text())

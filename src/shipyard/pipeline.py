@@ -7,20 +7,24 @@ plan decided; a failure before promotion leaves every tag on every registry wher
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import dagger
+from dagger import dag
 
 from shipyard.plan.errors import GateFailed, shipyard_error_in
 from shipyard.plan.image import AssembledRelease, platform_key
 from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import Platform, parse_platforms
+from shipyard.plan.provenance import provenance_predicate
 from shipyard.plan.refs import ImageRef
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
 from shipyard.plan.scan import GateResult, evaluate_gate
@@ -31,7 +35,7 @@ from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
-from shipyard.steps.sign import SigningKey, sign_release
+from shipyard.steps.sign import SigningKey, attest, sign_release
 from shipyard.steps.tools import RegistryAccess
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
@@ -55,6 +59,9 @@ class ReleaseState:
     signatures: dict[str, str] = field(default_factory=dict)  # repository -> signed reference
     sbom_files: list[str] = field(default_factory=list)
     scan: GateResult | None = None
+    source_url: str = ""
+    secret_ids: tuple[str, ...] = ()
+    started: str = ""
     attestations: list[dict[str, str]] = field(default_factory=list)
     release: AssembledRelease | None = None
     clients: dict[str, OciRegistry] = field(default_factory=dict)
@@ -65,6 +72,7 @@ class ReleaseState:
 
 async def run_publish(state: ReleaseState) -> PublishReport:
     """Run the release; a failure is reported (``report.ok`` false), never half-applied."""
+    state.started = _now()
     async with contextlib.AsyncExitStack() as stack:
         for registry in sorted({t.registry for t in state.plan.active_targets}):
             endpoint = state.access.endpoint(registry)
@@ -83,6 +91,8 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 await _timed(state, "sbom", _sbom)
             if state.plan.scan is not None:
                 await _timed(state, "scan", _scan)
+            if state.plan.provenance:
+                await _timed(state, "provenance", _provenance)
             if state.signing_key is not None:
                 await _timed(state, "sign", _sign)
             await _timed(state, "promote", _promote)
@@ -152,6 +162,58 @@ async def _sbom(state: ReleaseState) -> None:
             documents,
             state.signing_key,
         )
+
+
+async def _provenance(state: ReleaseState) -> None:
+    """The SLSA v1 provenance, written to the output directory and attested to the index in
+    every target when the release is signed."""
+    assert state.release is not None
+    predicate = provenance_predicate(
+        version=state.plan.version,
+        source_url=state.source_url,
+        sha=state.plan.annotations.get("org.opencontainers.image.revision", ""),
+        dockerfile=state.build.dockerfile,
+        target=state.build.target,
+        build_args=state.build.build_args,
+        secret_ids=state.secret_ids,
+        platforms={str(p): d.digest for p, d in state.release.manifests.items()},
+        index=state.release.index.digest,
+        source_date_epoch=state.plan.source_date_epoch,
+        tool_images=state.plan.tools.model_dump(),
+        shipyard_version=_shipyard_version(),
+        engine_version=await dag.version(),
+        started=state.started,
+        finished=_now(),
+    )
+    document = json.dumps(predicate, indent=2, sort_keys=True)
+    if state.out is not None:
+        state.out.mkdir(parents=True, exist_ok=True)
+        (state.out / "provenance.json").write_text(document + "\n")
+    if state.signing_key is None:
+        return
+    errors = []
+    for repository in [p.repository for p in state.pushes if p.ok]:
+        reference = f"{repository}@{state.release.index.digest}"
+        error = await attest(state.plan.tools.cosign, state.access, reference, document, "slsaprovenance1", state.signing_key)
+        if error:
+            errors.append(f"{reference}: {error}")
+        else:
+            state.attestations.append(
+                {"repository": repository, "subject": state.release.index.digest, "platform": "all", "type": "slsaprovenance1"}
+            )
+    if errors:
+        raise GateFailed(f"attesting provenance failed ({'; '.join(errors)}); no tag was moved on any registry")
+
+
+def _shipyard_version() -> str:
+    try:
+        return importlib.metadata.version("shipyard")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _now() -> str:
+    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def _scan(state: ReleaseState) -> None:

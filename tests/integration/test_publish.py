@@ -3,6 +3,7 @@ stack's registries, read back with crane (never from Shipyard's own report alone
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -334,7 +335,7 @@ def test_each_platform_carries_its_own_sbom_attestation_and_the_index_one_per_pl
 ) -> None:
     key, pub = tools.keypair("publisher")
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--tag", "v8.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--sbom", "spdx-json",
+    proc = shipyard("--tag", "v8.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--sbom", "spdx-json", "--provenance",
                     "--sign", "key", "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD",
                     "--json", stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD})  # fmt: skip
     report = report_of(proc)
@@ -347,8 +348,20 @@ def test_each_platform_carries_its_own_sbom_attestation_and_the_index_one_per_pl
         purls = {r["referenceLocator"] for p in sbom["packages"] for r in p.get("externalRefs", [])}
         assert any(p.startswith("pkg:deb/debian/coreutils@") and f"arch={arch}" in p for p in purls), arch  # its own platform
     assert tools.verify_attestation(f"{a}@{digest}", pub, "spdxjson")
-    on_index = [x for x in report["attestations"] if x["subject"] == digest]
+    on_index = [x for x in report["attestations"] if x["subject"] == digest and x["type"] == "spdxjson"]
     assert sorted(x["platform"] for x in on_index) == ["linux/amd64", "linux/arm64"]
+
+    # SLSA v1 provenance on the index, read back from the registry with host cosign.
+    assert tools.verify_attestation(f"{a}@{digest}", pub, "slsaprovenance1")
+    proc = tools.run("cosign", "verify-attestation", "--key", str(pub), "--type", "slsaprovenance1", "--insecure-ignore-tlog",
+                     "--allow-insecure-registry", f"{a}@{digest}")  # fmt: skip
+    statement = json.loads(base64.b64decode(json.loads(proc.stdout.splitlines()[0])["payload"]))
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert statement["subject"][0]["digest"]["sha256"] == digest.split(":", 1)[1]
+    build = statement["predicate"]["buildDefinition"]
+    assert build["externalParameters"]["source"]["digest"]["gitCommit"] == SHA
+    assert build["externalParameters"]["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert statement["predicate"]["runDetails"]["builder"]["version"]["dagger"].startswith("v0.19.10")
 
 
 def test_the_scan_gate_on_every_platform_blocks_the_release_until_the_finding_is_accepted(

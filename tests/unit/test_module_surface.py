@@ -83,6 +83,7 @@ FUNCTIONS = {
         "scan_fail_on",
         "trivyignore",
         "sbom",
+        "provenance",
         "tool_images",
     ],
 }

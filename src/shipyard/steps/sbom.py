@@ -17,7 +17,7 @@ from shipyard.plan.config import SbomFormat
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.image import Descriptor
 from shipyard.plan.platforms import Platform
-from shipyard.steps.sign import KEY_PATH, SigningKey
+from shipyard.steps.sign import SigningKey, attest
 from shipyard.steps.tools import RegistryAccess, tool_container
 
 
@@ -70,21 +70,11 @@ async def attest_sboms(
 
     async def one(repository: str, subject: str, platform: Platform, fmt: SbomFormat, document: str) -> None:
         reference = f"{repository}@{subject}"
-        container = tool_container(image, access).with_mounted_secret(KEY_PATH, key.key).with_new_file("/run/shipyard/sbom.json", document)
-        if key.password is not None:
-            container = container.with_secret_variable("COSIGN_PASSWORD", key.password)
-        else:
-            container = container.with_env_variable("COSIGN_PASSWORD", "")
-        args = ["cosign", "attest", "--yes", "--tlog-upload=false", "--key", KEY_PATH, "--type", fmt.attestation_type]
-        args += ["--predicate", "/run/shipyard/sbom.json"]
-        if access.insecure([repository.split("/", 1)[0]]):
-            args += ["--allow-insecure-registry", "--allow-http-registry"]
-        try:
-            await container.with_exec([*args, access.inside(reference)], use_entrypoint=False).sync()
+        error = await attest(image, access, reference, document, fmt.attestation_type, key)
+        if error is None:
             done.append({"repository": repository, "subject": subject, "platform": str(platform), "type": fmt.attestation_type})
-        except dagger.ExecError as exc:
-            lines = (exc.stderr or exc.stdout).strip().splitlines()
-            errors.append(f"{reference} ({platform}): {lines[-1] if lines else f'cosign exited with {exc.exit_code}'}")
+        else:
+            errors.append(f"{reference} ({platform}): {error}")
 
     # Attestations to one subject are appended to one tag: write them one subject at a time.
     async with anyio.create_task_group() as group:

@@ -1,0 +1,37 @@
+"""The SLSA v1 provenance predicate names the source, the build and the builder; never secrets."""
+
+from __future__ import annotations
+
+from shipyard.plan.provenance import provenance_predicate
+
+SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
+
+
+def test_the_predicate_records_source_build_and_builder() -> None:
+    predicate = provenance_predicate(
+        version="1.2.3",
+        source_url="https://github.com/acme/app",
+        sha=SHA,
+        dockerfile="Dockerfile",
+        target="",
+        build_args={"VERSION": "1.2.3"},
+        secret_ids=["npm_token"],
+        platforms={"linux/arm64": "sha256:" + "b" * 64, "linux/amd64": "sha256:" + "a" * 64},
+        index="sha256:" + "c" * 64,
+        source_date_epoch=1700000000,
+        tool_images={"cosign": "mirror/cosign:v2@sha256:" + "d" * 64, "trivy_db": ""},
+        shipyard_version="0.1.0",
+        engine_version="v0.19.10",
+        started="2026-11-25T00:00:00Z",
+        finished="2026-11-25T00:01:00Z",
+    )
+    build = predicate["buildDefinition"]
+    assert build["externalParameters"]["source"] == {
+        "uri": "https://github.com/acme/app",
+        "digest": {"gitCommit": "860c1904a1ce19322e91ac35af1ab07466440c37"},
+    }
+    assert build["externalParameters"]["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert build["externalParameters"]["buildSecrets"] == ["npm_token"]  # ids only
+    assert build["resolvedDependencies"][0]["uri"] == f"git+https://github.com/acme/app@{SHA}"
+    assert [d["name"] for d in build["resolvedDependencies"][1:]] == ["cosign"]
+    assert predicate["runDetails"]["builder"]["version"] == {"shipyard": "0.1.0", "dagger": "v0.19.10"}
