@@ -4,8 +4,9 @@
 # the evaluated annotation, and string annotations would silently drop every description.
 import dataclasses
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import dagger
 from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_type
@@ -41,6 +42,17 @@ class RegistryAuth:
     secret: dagger.Secret  # private state: never exposed as an API field
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def uncached_function(fn: _F) -> _F:
+    """``@function(cache="never")``: for functions that talk to registries, whose state the
+    engine's cache cannot see (a cached ``publish`` would return a stale result and push nothing).
+    dagger-io 0.19's overloads of ``function`` omit the ``cache`` keyword its implementation takes."""
+    decorate: Callable[[_F], _F] = function(cache="never")  # type: ignore[call-overload]
+    return decorate(fn)
+
+
 async def _scan_policy(fail_on: str, ignore_file: dagger.File | None) -> ScanPolicy | None:
     if not fail_on:
         return None
@@ -73,7 +85,7 @@ class Shipyard:
                 return Credentials(auth.username, SecretValue(await auth.secret.plaintext()))
         return None
 
-    @function
+    @uncached_function
     @clear_errors
     async def cleanup(
         self,
@@ -107,7 +119,7 @@ class Shipyard:
     async def _all_credentials(self) -> dict[str, Credentials]:
         return {a.address: Credentials(a.username, SecretValue(await a.secret.plaintext())) for a in self.auths}
 
-    @function
+    @uncached_function
     @clear_errors
     async def publish(
         self,
@@ -181,7 +193,7 @@ class Shipyard:
             raise GateFailed(report.render_text())
         return dag.current_module().workdir(str((scratch / "dist").relative_to(Path.cwd())))
 
-    @function
+    @uncached_function
     @clear_errors
     async def rebuild_check(
         self,
@@ -283,7 +295,7 @@ class Shipyard:
         )
         return plan.to_json() if format is OutputFormat.JSON else plan.render_text()
 
-    @function
+    @uncached_function
     @clear_errors
     async def sync_readme(
         self,

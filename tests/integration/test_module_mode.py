@@ -51,9 +51,14 @@ def declared_functions() -> dict[str, str]:
     return functions
 
 
+FUNCTION_DECORATORS = {"function", "uncached_function"}  # uncached_function is @function(cache="never")
+
+
 def _is_function(decorator: ast.expr) -> bool:
     target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    return (isinstance(target, ast.Name) and target.id == "function") or (isinstance(target, ast.Attribute) and target.attr == "function")
+    return (isinstance(target, ast.Name) and target.id in FUNCTION_DECORATORS) or (
+        isinstance(target, ast.Attribute) and target.attr in FUNCTION_DECORATORS
+    )
 
 
 def test_dagger_functions_lists_every_function_with_its_description(stack: Stack) -> None:
@@ -82,6 +87,8 @@ def test_dagger_call_tags_prints_the_release_tag_set(stack: Stack) -> None:
 
 def test_dagger_call_publish_works_on_the_zero_config_default(stack: Stack, tmp_path: Path) -> None:
     out = tmp_path / "dist"
+    dagger(stack, "call", "publish", "--tag", "v1.2.3", "--source", "tests/fixtures/app", "-o", str(out))
+    # Called again with the same arguments it runs again (never a cached result of the last run).
     dagger(stack, "call", "publish", "--tag", "v1.2.3", "--source", "tests/fixtures/app", "-o", str(out))
     report = json.loads((out / "report.json").read_text())
     assert report["ok"] and [p["platform"] for p in report["platforms"]] == ["linux/amd64", "linux/arm64"]
