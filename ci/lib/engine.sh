@@ -51,7 +51,7 @@ go_download() {
   json=$(GONOSUMDB=$DAGGER_GONOSUMDB GOFLAGS=-mod=mod go mod download -json "$mod") \
     || die "go mod download $mod failed: $json"
   dir=$(jq -r '.Dir // empty' <<<"$json"); sum=$(jq -r '.Sum // empty' <<<"$json")
-  [ -n "$dir" ] && [ -d "$dir" ] || die "go mod download $mod gave no directory: $json"
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then die "go mod download $mod gave no directory: $json"; fi
   [ "$sum" = "$want" ] || die "$mod has hash $sum, but ci/versions.env pins $want"
   printf '%s' "$dir"
 }
@@ -178,11 +178,14 @@ start_engine() {
   local sdk_env=()
   if [ -f "$STACK_CACHE/sdk/engine.env" ]; then mapfile -t sdk_env < <(grep -E '^[A-Z_]+=' "$STACK_CACHE/sdk/engine.env"); fi
   rm -f "$ENGINE_SOCK"
+  # From /, not the caller's directory: the engine outlives the checkout that started it.
+  pushd / >/dev/null || return 1
   env "${sdk_env[@]}" unshare --mount --propagation private -- \
     "$BIN/dagger-engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" \
     --config "$ENGINE_RUN/engine.toml" --network-name "$ENGINE_NETWORK" --network-cidr "$ENGINE_CIDR" \
     > "$ENGINE_RUN/engine.log" 2>&1 &
   echo $! > "$ENGINE_RUN/pid"
+  popd >/dev/null || return 1
   local i
   for i in $(seq 1 60); do
     engine_running || die "the engine exited at start; see $ENGINE_RUN/engine.log: $(tail -5 "$ENGINE_RUN/engine.log")"

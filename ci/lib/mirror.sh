@@ -10,16 +10,18 @@ REGISTRY_IMAGE_TAG=2.8.3
 populate_docker_hub_mirror() {
   local base golang key
   base=$(jq -r '.base // empty' "$STACK_CACHE/images.json"); golang=$(jq -r '.golang // empty' "$STACK_CACHE/images.json")
-  [ -n "$base" ] && [ -n "$golang" ] || die "images.json lacks base or golang: run build_images first"
+  if [ -z "$base" ] || [ -z "$golang" ]; then die "images.json lacks base or golang: run build_images first"; fi
   key="$base $golang $(sha256sum /usr/bin/docker-registry | cut -c1-16)"
   if stamp_ok docker-hub-mirror "$key" && "$BIN/crane" digest --insecure "$MIRROR/library/registry:$REGISTRY_IMAGE_TAG" >/dev/null 2>&1; then
     return 0
   fi
   log "mirror: Docker Hub names for the stack's images"
-  "$BIN/crane" copy --insecure "$base" "$MIRROR/library/debian:bookworm-slim" >>"$LOGS/mirror.log" 2>&1
-  "$BIN/crane" copy --insecure "$base" "$MIRROR/library/debian:bookworm" >>"$LOGS/mirror.log" 2>&1
-  "$BIN/crane" copy --insecure "$golang" "$MIRROR/library/golang:${GO_IMAGE_VERSION%.*}" >>"$LOGS/mirror.log" 2>&1
-  "$BIN/crane" copy --insecure "$golang" "$MIRROR/library/golang:$GO_IMAGE_VERSION" >>"$LOGS/mirror.log" 2>&1
+  {
+    "$BIN/crane" copy --insecure "$base" "$MIRROR/library/debian:bookworm-slim" &&
+      "$BIN/crane" copy --insecure "$base" "$MIRROR/library/debian:bookworm" &&
+      "$BIN/crane" copy --insecure "$golang" "$MIRROR/library/golang:${GO_IMAGE_VERSION%.*}" &&
+      "$BIN/crane" copy --insecure "$golang" "$MIRROR/library/golang:$GO_IMAGE_VERSION"
+  } >>"$LOGS/mirror.log" 2>&1 || die "copying the Docker Hub names into the mirror failed: $(tail -3 "$LOGS/mirror.log")"
   build_registry_image "$base"
   stamp_set docker-hub-mirror "$key"
 }
