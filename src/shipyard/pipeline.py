@@ -11,10 +11,11 @@ import importlib.metadata
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import dagger
@@ -27,6 +28,7 @@ from shipyard.plan.platforms import Platform, parse_platforms
 from shipyard.plan.provenance import provenance_predicate
 from shipyard.plan.refs import ImageRef
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
+from shipyard.plan.sarif import merge_trivy_sarif
 from shipyard.plan.scan import GateResult, evaluate_gate
 from shipyard.registries.oci import OciRegistry
 from shipyard.steps.assemble import assemble_release, export_platform_images
@@ -59,6 +61,7 @@ class ReleaseState:
     signatures: dict[str, str] = field(default_factory=dict)  # repository -> signed reference
     sbom_files: list[str] = field(default_factory=list)
     scan: GateResult | None = None
+    sarif: str = ""  # the merged SARIF log (code scanning), when written
     source_url: str = ""
     secret_ids: tuple[str, ...] = ()
     started: str = ""
@@ -212,6 +215,14 @@ def _shipyard_version() -> str:
         return "unknown"
 
 
+def _trivy_version(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    for report in reports.values():
+        version = (report.get("Trivy") or {}).get("Version")
+        if version:
+            return str(version)
+    return ""
+
+
 def _now() -> str:
     return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -228,6 +239,11 @@ async def _scan(state: ReleaseState) -> None:
         for platform, report in reports.items():
             (folder / f"{platform.replace('/', '-')}.trivy.json").write_text(json.dumps(report, indent=2))
     state.scan = evaluate_gate(reports, state.plan.scan)
+    if state.out is not None:
+        references = {str(p): f"{repositories[0]}@{d.digest}" for p, d in state.release.manifests.items()}
+        log = merge_trivy_sarif(reports, references, ignored=state.plan.scan.ignore, trivy_version=_trivy_version(reports))
+        state.sarif = str(state.out / "scan" / "trivy.sarif")
+        Path(state.sarif).write_text(json.dumps(log, indent=2) + "\n")
     if not state.scan.passed:
         raise GateFailed("scan gate failed: " + "; ".join(f.describe() for f in state.scan.failing) + "; no tag was moved on any registry")
 
@@ -319,7 +335,7 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         stages=tuple(stage.describe() for stage in state.plan.stages),
         signatures=tuple({"repository": r, "reference": ref, "recursive": "true"} for r, ref in state.signatures.items()),
         attestations=tuple(state.attestations),
-        scan=state.scan.to_dict() if state.scan else None,
+        scan={**state.scan.to_dict(), "sarif": state.sarif or None} if state.scan else None,
         sboms=tuple(state.sbom_files),
     )
 

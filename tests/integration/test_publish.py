@@ -20,6 +20,7 @@ import pytest
 from tests.integration.conftest import ROOT, Stack
 from tests.integration.faults import FaultyProxy
 from tests.integration.tools import COSIGN_PASSWORD, Tools
+from tests.schemas import validate_sarif, validate_slsa_statement
 
 pytestmark = pytest.mark.integration
 
@@ -362,6 +363,7 @@ def test_each_platform_carries_its_own_sbom_attestation_and_the_index_one_per_pl
     assert build["externalParameters"]["source"]["digest"]["gitCommit"] == SHA
     assert build["externalParameters"]["platforms"] == ["linux/amd64", "linux/arm64"]
     assert statement["predicate"]["runDetails"]["builder"]["version"]["dagger"].startswith("v0.19.10")
+    validate_slsa_statement(statement)  # the in-toto Statement and SLSA v1 provenance schemas
 
 
 def test_the_scan_gate_on_every_platform_blocks_the_release_until_the_finding_is_accepted(
@@ -378,6 +380,11 @@ def test_the_scan_gate_on_every_platform_blocks_the_release_until_the_finding_is
     assert tools.tags(a) == set()
     for platform in ("linux-amd64", "linux-arm64"):
         assert json.loads((tmp_path / "1" / "scan" / f"{platform}.trivy.json").read_text())["Results"]
+    sarif = json.loads((tmp_path / "1" / "scan" / "trivy.sarif").read_text())  # one log for code scanning
+    validate_sarif(sarif)
+    assert report["scan"]["sarif"] == str(tmp_path / "1" / "scan" / "trivy.sarif")
+    found = {(r["ruleId"], r["properties"]["platform"]) for r in sarif["runs"][0]["results"]}
+    assert found == {("CVE-2099-0001", "linux/amd64"), ("CVE-2099-0001", "linux/arm64")}
 
     ignore = tmp_path / ".trivyignore"
     ignore.write_text("# accepted: synthetic advisory of the test stack\nCVE-2099-0001\n")
