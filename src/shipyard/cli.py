@@ -17,9 +17,10 @@ import anyio
 import dagger
 from dagger import dag
 
-from shipyard.commands import SourceBuild, check_signing, publish, rebuild_check, tool_images_from_env
+from shipyard.commands import SigningSecrets, SourceBuild, publish, rebuild_check, tool_images_from_env
 from shipyard.local_files import read_text_file
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
+from shipyard.plan.cosign import signing_identity
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
@@ -31,7 +32,6 @@ from shipyard.secrets import Credentials, SecretValue, parse_build_secret, parse
 from shipyard.source import SourceInfo, read_source
 from shipyard.steps.cleanup import CleanupReport
 from shipyard.steps.readme import sync_readme
-from shipyard.steps.sign import SigningKey
 from shipyard.steps.tools import host_endpoint
 
 DEBUG_ENV = "SHIPYARD_DEBUG"
@@ -227,14 +227,14 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     signing = SigningMode(args.sign)
     key = resolve_secret(args.cosign_key, what="--cosign-key") if args.cosign_key else None
     password = resolve_secret(args.cosign_password, what="--cosign-password") if args.cosign_password else None
-    check_signing(signing, has_key=key is not None)  # before the engine starts
+    signing_identity(signing, has_key=key is not None)  # checked before the engine starts
     ignore = [read_text_file(args.trivyignore, what="--trivyignore")] if args.trivyignore else []
     scan = ScanPolicy.from_strings(args.scan_fail_on, ignore) if args.scan_fail_on else None
     async with _engine_session(out) as scratch:
-        signing_key = None
-        if key is not None:
-            secret_password = dag.set_secret("cosign-password", password.reveal()) if password else None
-            signing_key = SigningKey(dag.set_secret("cosign-key", key.reveal()), secret_password)
+        signing_secrets = SigningSecrets(
+            key=dag.set_secret("cosign-key", key.reveal()) if key else None,
+            password=dag.set_secret("cosign-password", password.reveal()) if password else None,
+        )
         return await publish(
             _source_build(args, inputs),
             tag=args.tag,
@@ -252,7 +252,7 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             tunnel=True,
             progress_log=None if os.environ.get("SHIPYARD_DEBUG") else out / "engine.log",
             signing=signing,
-            signing_key=signing_key,
+            signing_secrets=signing_secrets,
             sbom_formats=[SbomFormat(f) for f in args.sbom],
             scan=scan,
             provenance=args.provenance,

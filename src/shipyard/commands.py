@@ -18,6 +18,7 @@ import dagger
 
 from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.cosign import signing_identity
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
 from shipyard.plan.refs import parse_reference
@@ -25,8 +26,7 @@ from shipyard.plan.report import PublishReport, RebuildReport
 from shipyard.plan.tags import parse_flavor, parse_tag_specs
 from shipyard.secrets import Credentials
 from shipyard.steps.build import BuildSpec
-from shipyard.steps.sign import SigningKey
-from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, ephemeral_registry_service, host_tunnel
+from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, Signer, ephemeral_registry_service, host_tunnel
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
 
@@ -81,12 +81,34 @@ class SourceBuild:
     source_url: str = ""
 
 
-def check_signing(signing: SigningMode, *, has_key: bool) -> None:
-    """Signing options that cannot work are refused before anything runs."""
-    if signing is SigningMode.KEYLESS:
-        raise InvalidInput("--sign", "keyless", "is not available yet", "Use --sign key with --cosign-key, or --sign none.")
-    if signing is SigningMode.KEY and not has_key:
-        raise InvalidInput("--sign", "key", "needs a private key", "Add --cosign-key file:cosign.key (and --cosign-password env:NAME).")
+@dataclass(frozen=True)
+class SigningSecrets:
+    """The secrets signing may use, as each front door obtained them."""
+
+    key: dagger.Secret | None = None
+    password: dagger.Secret | None = None
+    oidc_token: dagger.Secret | None = None
+    oidc_request_url: dagger.Secret | None = None
+    oidc_request_token: dagger.Secret | None = None
+    fulcio_url: str = ""
+    rekor_url: str = ""
+
+
+def signer_for(mode: SigningMode, secrets: SigningSecrets) -> Signer | None:
+    """The signer a release uses, after checking that its options can work (before anything runs)."""
+    identity = signing_identity(
+        mode,
+        has_key=secrets.key is not None,
+        has_token=secrets.oidc_token is not None,
+        has_runner_request=(secrets.oidc_request_url is not None, secrets.oidc_request_token is not None),
+        fulcio_url=secrets.fulcio_url,
+        rekor_url=secrets.rekor_url,
+    )
+    if identity is None:
+        return None
+    if identity.mode is SigningMode.KEY:
+        return Signer(identity, key=secrets.key, password=secrets.password)
+    return Signer(identity, token=secrets.oidc_token, request_url=secrets.oidc_request_url, request_token=secrets.oidc_request_token)
 
 
 def _build_spec(build: SourceBuild) -> BuildSpec:
@@ -144,7 +166,7 @@ async def publish(
     tunnel: bool = False,
     progress_log: Path | None = None,
     signing: SigningMode = SigningMode.NONE,
-    signing_key: SigningKey | None = None,
+    signing_secrets: SigningSecrets | None = None,
     sbom_formats: Sequence[SbomFormat] = (),
     scan: ScanPolicy | None = None,
     provenance: bool = False,
@@ -154,7 +176,7 @@ async def publish(
     ``tunnel``: reach services in the engine (the zero-config registry) through a tunnel to this
     machine (client mode); a module reaches them by their endpoint instead.
     """
-    check_signing(signing, has_key=signing_key is not None)
+    signer = signer_for(signing, signing_secrets or SigningSecrets())
     dockerfile_text = await _dockerfile_text(build.source, build.dockerfile)
     plan = build_release_plan(
         tag=tag,
@@ -195,7 +217,7 @@ async def publish(
             allow_backwards=allow_backwards,
             out=out,
             progress_log=progress_log,
-            signing_key=signing_key if signing is SigningMode.KEY else None,
+            signer=signer,
             source_url=build.source_url,
             secret_ids=tuple(build.secret_ids),
         )

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import dagger
 from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_type
 
-from shipyard.commands import SourceBuild, tool_images_from_text
+from shipyard.commands import SigningSecrets, SourceBuild, tool_images_from_text
 from shipyard.commands import publish as publish_release
 from shipyard.commands import rebuild_check as check_rebuild
 from shipyard.dagger_errors import clear_errors
@@ -25,7 +25,6 @@ from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
 from shipyard.secrets import Credentials, SecretValue
 from shipyard.steps.readme import sync_readme as push_readme
-from shipyard.steps.sign import SigningKey
 from shipyard.steps.tools import RegistryEndpoint, module_endpoints
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
@@ -150,6 +149,15 @@ class Shipyard:
         ),
         cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
         cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
+        oidc_token: Annotated[dagger.Secret | None, Doc("Keyless signing: an OIDC identity token, e.g. env:SIGSTORE_ID_TOKEN")] = None,
+        oidc_request_url: Annotated[
+            dagger.Secret | None, Doc("Keyless signing in GitHub Actions: env:ACTIONS_ID_TOKEN_REQUEST_URL (the runner issues the token)")
+        ] = None,
+        oidc_request_token: Annotated[
+            dagger.Secret | None, Doc("Keyless signing in GitHub Actions: env:ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        ] = None,
+        fulcio_url: Annotated[str, Doc("Keyless signing: the Fulcio certificate authority (default the public one)")] = "",
+        rekor_url: Annotated[str, Doc("The Rekor transparency log (keyless: default the public one; key mode: upload to it)")] = "",
         scan_fail_on: Annotated[str, Doc("Trivy gate on every platform, e.g. CRITICAL,HIGH; empty: no scan")] = "",
         trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format)")] = None,
         sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform, attested when signing: spdx-json, cyclonedx-json")] = None,
@@ -184,7 +192,15 @@ class Shipyard:
             allow_backwards=allow_backwards,
             out=scratch / "dist",
             signing=sign,
-            signing_key=SigningKey(cosign_key, cosign_password) if cosign_key else None,
+            signing_secrets=SigningSecrets(
+                key=cosign_key,
+                password=cosign_password,
+                oidc_token=oidc_token,
+                oidc_request_url=oidc_request_url,
+                oidc_request_token=oidc_request_token,
+                fulcio_url=fulcio_url,
+                rekor_url=rekor_url,
+            ),
             sbom_formats=sbom or [],
             scan=await _scan_policy(scan_fail_on, trivyignore),
             provenance=provenance,

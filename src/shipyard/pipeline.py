@@ -37,8 +37,8 @@ from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
-from shipyard.steps.sign import SigningKey, attest, sign_release
-from shipyard.steps.tools import RegistryAccess
+from shipyard.steps.sign import sign_release
+from shipyard.steps.tools import RegistryAccess, Signer, cosign_attest
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
 # registry that fails half its requests (an overloaded mirror, a flaky proxy) must still converge.
@@ -57,7 +57,7 @@ class ReleaseState:
     allow_backwards: bool = False
     out: Path | None = None
     progress_log: Path | None = None  # the engine session's progress (failed build steps' output)
-    signing_key: SigningKey | None = None  # cosign key mode: sign in every target before tags move
+    signer: Signer | None = None  # cosign: sign and attest in every target before tags move
     signatures: dict[str, str] = field(default_factory=dict)  # repository -> signed reference
     sbom_files: list[str] = field(default_factory=list)
     scan: GateResult | None = None
@@ -96,7 +96,7 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 await _timed(state, "scan", _scan)
             if state.plan.provenance:
                 await _timed(state, "provenance", _provenance)
-            if state.signing_key is not None:
+            if state.signer is not None:
                 await _timed(state, "sign", _sign)
             await _timed(state, "promote", _promote)
             await _timed(state, "verify", _verify)
@@ -155,7 +155,7 @@ async def _sbom(state: ReleaseState) -> None:
             path = folder / f"{str(platform).replace('/', '-')}.{fmt.value}.json"
             path.write_text(document)
             state.sbom_files.append(str(path))
-    if state.signing_key is not None:
+    if state.signer is not None:
         state.attestations = await attest_sboms(
             state.plan.tools.cosign,
             state.access,
@@ -163,7 +163,7 @@ async def _sbom(state: ReleaseState) -> None:
             state.release.index.digest,
             state.release.manifests,
             documents,
-            state.signing_key,
+            state.signer,
         )
 
 
@@ -192,12 +192,14 @@ async def _provenance(state: ReleaseState) -> None:
     if state.out is not None:
         state.out.mkdir(parents=True, exist_ok=True)
         (state.out / "provenance.json").write_text(document + "\n")
-    if state.signing_key is None:
+    if state.signer is None:
         return
     errors = []
     for repository in [p.repository for p in state.pushes if p.ok]:
         reference = f"{repository}@{state.release.index.digest}"
-        error = await attest(state.plan.tools.cosign, state.access, reference, document, "slsaprovenance1", state.signing_key)
+        error = await cosign_attest(
+            state.plan.tools.cosign, state.access, state.signer, reference, "slsaprovenance1", predicate, repository
+        )
         if error:
             errors.append(f"{reference}: {error}")
         else:
@@ -249,11 +251,9 @@ async def _scan(state: ReleaseState) -> None:
 
 
 async def _sign(state: ReleaseState) -> None:
-    assert state.release is not None and state.signing_key is not None
+    assert state.release is not None and state.signer is not None
     repositories = [p.repository for p in state.pushes if p.ok]
-    state.signatures = await sign_release(
-        state.plan.tools.cosign, state.access, repositories, state.release.index.digest, state.signing_key
-    )
+    state.signatures = await sign_release(state.plan.tools.cosign, state.access, repositories, state.release.index.digest, state.signer)
 
 
 async def _promote(state: ReleaseState) -> None:

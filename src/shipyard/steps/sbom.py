@@ -8,6 +8,7 @@ so ``cosign verify-attestation --type spdxjson IMAGE:TAG`` works on the tag too.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import anyio
@@ -17,8 +18,7 @@ from shipyard.plan.config import SbomFormat
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.image import Descriptor
 from shipyard.plan.platforms import Platform
-from shipyard.steps.sign import SigningKey, attest
-from shipyard.steps.tools import RegistryAccess, tool_container
+from shipyard.steps.tools import RegistryAccess, Signer, cosign_attest, last_line, tool_container
 
 
 class SbomFailed(GateFailed):
@@ -43,8 +43,7 @@ async def generate_sboms(
                 ["syft", "scan", f"registry:{reference}", "-o", fmt.value, "-q"], use_entrypoint=False
             ).stdout()
         except dagger.ExecError as exc:
-            lines = (exc.stderr or exc.stdout).strip().splitlines()
-            errors.append(f"{platform}: {lines[-1] if lines else f'syft exited with {exc.exit_code}'}")
+            errors.append(f"{platform}: {last_line(exc, 'syft')}")
 
     async with anyio.create_task_group() as group:
         for platform, descriptor in manifests.items():
@@ -62,7 +61,7 @@ async def attest_sboms(
     index: str,
     manifests: Mapping[Platform, Descriptor],
     documents: Mapping[tuple[Platform, SbomFormat], str],
-    key: SigningKey,
+    signer: Signer,
 ) -> list[dict[str, str]]:
     """``cosign attest`` each platform's SBOM to its manifest and to the index, in every repository."""
     done: list[dict[str, str]] = []
@@ -70,7 +69,7 @@ async def attest_sboms(
 
     async def one(repository: str, subject: str, platform: Platform, fmt: SbomFormat, document: str) -> None:
         reference = f"{repository}@{subject}"
-        error = await attest(image, access, reference, document, fmt.attestation_type, key)
+        error = await cosign_attest(image, access, signer, reference, fmt.attestation_type, json.loads(document), repository)
         if error is None:
             done.append({"repository": repository, "subject": subject, "platform": str(platform), "type": fmt.attestation_type})
         else:

@@ -17,12 +17,14 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import dagger
 from dagger import dag
 
 from shipyard.plan.config import is_loopback_registry
+from shipyard.plan.cosign import KEY_PATH, STATEMENT_PATH, TOKEN_PATH, SigningIdentity, in_toto_statement
 from shipyard.plan.refs import parse_reference
 from shipyard.secrets import Credentials
 
@@ -157,3 +159,54 @@ def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
     """
     base = dag.container().from_(image).with_env_variable("SHIPYARD_RUN", uuid.uuid4().hex)
     return access.attach(base)
+
+
+@dataclass(frozen=True)
+class Signer:
+    """What cosign signs with: the checked identity (``plan/cosign.py``) and its secrets."""
+
+    identity: SigningIdentity
+    key: dagger.Secret | None = None
+    password: dagger.Secret | None = None
+    token: dagger.Secret | None = None  # keyless: an OIDC identity token
+    request_url: dagger.Secret | None = None  # keyless in GitHub Actions: the runner's token request URL
+    request_token: dagger.Secret | None = None  # … and its bearer token
+
+
+def cosign_container(image: str, access: RegistryAccess, signer: Signer) -> dagger.Container:
+    """A cosign container holding the signer's secrets as files and secret variables only."""
+    container = tool_container(image, access)
+    if signer.key is not None:
+        container = container.with_mounted_secret(KEY_PATH, signer.key)
+    if signer.password is not None:
+        container = container.with_secret_variable("COSIGN_PASSWORD", signer.password)
+    else:
+        container = container.with_env_variable("COSIGN_PASSWORD", "")
+    if signer.token is not None:
+        container = container.with_mounted_secret(TOKEN_PATH, signer.token)
+    if signer.request_url is not None and signer.request_token is not None:
+        container = container.with_secret_variable("ACTIONS_ID_TOKEN_REQUEST_URL", signer.request_url)
+        container = container.with_secret_variable("ACTIONS_ID_TOKEN_REQUEST_TOKEN", signer.request_token)
+    return container
+
+
+def last_line(exc: dagger.ExecError, tool: str) -> str:
+    """The line of a failed tool's output that says why (its last), for error messages."""
+    lines = (exc.stderr or exc.stdout).strip().splitlines()
+    return lines[-1] if lines else f"{tool} exited with {exc.exit_code}"
+
+
+async def cosign_attest(
+    image: str, access: RegistryAccess, signer: Signer, reference: str, kind: str, predicate: Mapping[str, Any], subject_name: str
+) -> str | None:
+    """Attest ``predicate`` (cosign type ``kind``) to ``reference`` (by digest) as an in-toto v1
+    statement; the error line, or None."""
+    digest = reference.rsplit("@", 1)[1]
+    statement = in_toto_statement(subject_name, digest, kind, predicate)
+    container = cosign_container(image, access, signer).with_new_file(STATEMENT_PATH, json.dumps(statement))
+    args = signer.identity.attest_args(access.inside(reference), insecure=access.insecure([reference.split("/", 1)[0]]))
+    try:
+        await container.with_exec(args, use_entrypoint=False).sync()
+    except dagger.ExecError as exc:
+        return last_line(exc, "cosign")
+    return None

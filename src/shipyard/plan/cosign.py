@@ -1,0 +1,212 @@
+"""cosign command lines for signing, attesting and verifying, in key and keyless mode (pure).
+
+Secrets never appear here: the key, its password and OIDC tokens reach cosign as mounted files
+or secret variables (``steps/sign.py``); these functions only name the paths cosign reads.
+
+- **key mode** signs offline by default (no transparency-log upload), so verification skips
+  the log (``--insecure-ignore-tlog``) unless the release uploaded to Rekor.
+- **keyless mode** gets a short-lived certificate from Fulcio for an OIDC identity and always
+  records the signature in Rekor; verification names the identity and the issuer it trusts.
+  The identity token comes either from ``--oidc-token`` (a token file) or, in GitHub Actions,
+  from the runner (cosign's ``github-actions`` provider, given the runner's request URL and
+  token as secret variables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.plan.config import SigningMode
+from shipyard.plan.errors import InvalidInput
+
+KEY_PATH = "/run/shipyard/cosign.key"
+PUBLIC_KEY_PATH = "/run/shipyard/cosign.pub"
+TOKEN_PATH = "/run/shipyard/oidc-token"
+STATEMENT_PATH = "/run/shipyard/statement.json"
+DEFAULT_FULCIO_URL = "https://fulcio.sigstore.dev"
+DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+INSECURE_REGISTRY = ("--allow-insecure-registry", "--allow-http-registry")
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """How a release is signed: by a key, or keyless with an OIDC identity."""
+
+    mode: SigningMode
+    token_file: bool = False  # keyless: an identity token is mounted at TOKEN_PATH
+    github_runner: bool = False  # keyless: the runner's token request URL and token are given
+    fulcio_url: str = DEFAULT_FULCIO_URL
+    rekor_url: str = DEFAULT_REKOR_URL
+    tlog_upload: bool = False  # key mode: also record the signature in Rekor
+
+    def _credentials(self) -> list[str]:
+        if self.mode is SigningMode.KEY:
+            args = ["--key", KEY_PATH]
+            return args + ([f"--rekor-url={self.rekor_url}"] if self.tlog_upload else ["--tlog-upload=false"])
+        args = [f"--fulcio-url={self.fulcio_url}", f"--rekor-url={self.rekor_url}"]
+        return args + (["--identity-token", TOKEN_PATH] if self.token_file else ["--oidc-provider", "github-actions"])
+
+    def sign_args(self, reference: str, *, insecure: bool = False) -> list[str]:
+        """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest."""
+        return ["cosign", "sign", "--yes", "--recursive", *self._credentials(), *(INSECURE_REGISTRY if insecure else ()), reference]
+
+    def attest_args(self, reference: str, *, insecure: bool = False) -> list[str]:
+        """``cosign attest`` of the in-toto statement at STATEMENT_PATH (``in_toto_statement``) to ``reference``."""
+        args = ["cosign", "attest", "--yes", *self._credentials(), "--statement", STATEMENT_PATH]
+        return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
+
+
+def signing_identity(
+    mode: SigningMode,
+    *,
+    has_key: bool,
+    has_token: bool = False,
+    has_runner_request: tuple[bool, bool] = (False, False),
+    fulcio_url: str = "",
+    rekor_url: str = "",
+) -> SigningIdentity | None:
+    """Check the signing options before anything runs; None when the release is not signed.
+
+    ``has_runner_request``: whether the GitHub runner's token request URL and token were given.
+    """
+    if mode is SigningMode.NONE:
+        return None
+    urls = {"fulcio-url": fulcio_url, "rekor-url": rekor_url}
+    for name, url in urls.items():
+        if url and not url.startswith(("https://", "http://")):
+            raise InvalidInput(f"--{name}", url, "is not an http(s) URL", f"Write e.g. --{name} {DEFAULT_FULCIO_URL}.")
+    if mode is SigningMode.KEY:
+        if not has_key:
+            raise InvalidInput("--sign", "key", "needs a private key", "Add --cosign-key file:cosign.key (and --cosign-password env:NAME).")
+        if fulcio_url:
+            raise InvalidInput("--fulcio-url", fulcio_url, "is only used by keyless signing", "Drop it, or use --sign keyless.")
+        return SigningIdentity(mode, rekor_url=rekor_url or DEFAULT_REKOR_URL, tlog_upload=bool(rekor_url))
+    if has_key:
+        raise InvalidInput("--cosign-key", "(given)", "is not used by keyless signing", "Drop --cosign-key, or use --sign key.")
+    url_given, token_given = has_runner_request
+    if url_given != token_given:
+        missing = "--oidc-request-token" if url_given else "--oidc-request-url"
+        raise InvalidInput(
+            missing,
+            "(missing)",
+            "is needed with the other GitHub runner option",
+            "Pass both: --oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL --oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN.",
+        )
+    if not has_token and not url_given:
+        raise InvalidInput(
+            "--sign",
+            "keyless",
+            "needs an OIDC identity token",
+            "Pass --oidc-token env:NAME, or in GitHub Actions (with permissions id-token: write) "
+            "--oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL --oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN.",
+        )
+    if has_token and url_given:
+        raise InvalidInput("--oidc-token", "(given)", "conflicts with the GitHub runner options", "Pass one source of the identity token.")
+    return SigningIdentity(
+        mode,
+        token_file=has_token,
+        github_runner=url_given,
+        fulcio_url=fulcio_url or DEFAULT_FULCIO_URL,
+        rekor_url=rekor_url or DEFAULT_REKOR_URL,
+    )
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """Whose signatures a verification accepts: a public key, or a keyless identity and issuer."""
+
+    key: bool = False  # a public key is mounted at PUBLIC_KEY_PATH
+    certificate_identity: str = ""
+    certificate_identity_regexp: str = ""
+    certificate_oidc_issuer: str = ""
+    rekor_url: str = ""  # empty with a key: signatures were not uploaded to a transparency log
+
+    def _trust(self) -> list[str]:
+        if self.key:
+            return ["--key", PUBLIC_KEY_PATH, *([f"--rekor-url={self.rekor_url}"] if self.rekor_url else ["--insecure-ignore-tlog=true"])]
+        args = [f"--certificate-oidc-issuer={self.certificate_oidc_issuer}"]
+        if self.certificate_identity:
+            args.append(f"--certificate-identity={self.certificate_identity}")
+        else:
+            args.append(f"--certificate-identity-regexp={self.certificate_identity_regexp}")
+        return [*args, f"--rekor-url={self.rekor_url or DEFAULT_REKOR_URL}"]
+
+    def verify_args(self, reference: str, *, insecure: bool = False) -> list[str]:
+        return ["cosign", "verify", *self._trust(), "--output", "json", *(INSECURE_REGISTRY[:1] if insecure else ()), reference]
+
+    def verify_attestation_args(self, reference: str, kind: str, *, insecure: bool = False) -> list[str]:
+        args = ["cosign", "verify-attestation", *self._trust(), "--type", kind, "--output", "json"]
+        return [*args, *(INSECURE_REGISTRY[:1] if insecure else ()), reference]
+
+    def describe(self) -> str:
+        if self.key:
+            return "the given public key"
+        who = self.certificate_identity or f"identities matching {self.certificate_identity_regexp}"
+        return f"{who} (issuer {self.certificate_oidc_issuer})"
+
+
+def trust_policy(
+    *,
+    has_key: bool,
+    certificate_identity: str = "",
+    certificate_identity_regexp: str = "",
+    certificate_oidc_issuer: str = "",
+    rekor_url: str = "",
+) -> TrustPolicy:
+    """Check the verification options: a key, or an identity (exact or regexp) and an issuer."""
+    keyless = bool(certificate_identity or certificate_identity_regexp or certificate_oidc_issuer)
+    if has_key and keyless:
+        raise InvalidInput(
+            "--key", "(given)", "conflicts with --certificate-identity/--certificate-oidc-issuer", "Verify with one of them."
+        )
+    if not has_key and not keyless:
+        raise InvalidInput(
+            "--key",
+            "(missing)",
+            "is needed, or a keyless identity",
+            "Pass --key cosign.pub, or --certificate-identity WHO --certificate-oidc-issuer URL.",
+        )
+    if keyless:
+        if not certificate_oidc_issuer:
+            raise InvalidInput(
+                "--certificate-oidc-issuer", "(missing)", "is needed for keyless verification", f"For GitHub Actions: {GITHUB_ISSUER}."
+            )
+        if not (certificate_identity or certificate_identity_regexp):
+            raise InvalidInput(
+                "--certificate-identity",
+                "(missing)",
+                "is needed for keyless verification",
+                "Pass the signer, e.g. https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3 "
+                "(or --certificate-identity-regexp).",
+            )
+    return TrustPolicy(
+        key=has_key,
+        certificate_identity=certificate_identity,
+        certificate_identity_regexp=certificate_identity_regexp,
+        certificate_oidc_issuer=certificate_oidc_issuer,
+        rekor_url=rekor_url,
+    )
+
+
+# cosign's --type names and the in-toto predicate types they stand for.
+PREDICATE_TYPES = {
+    "spdxjson": "https://spdx.dev/Document",
+    "cyclonedx": "https://cyclonedx.org/bom",
+    "slsaprovenance1": "https://slsa.dev/provenance/v1",
+}
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+
+
+def in_toto_statement(subject_name: str, digest: str, kind: str, predicate: Mapping[str, Any]) -> dict[str, Any]:
+    """The in-toto v1 Statement an attestation carries (cosign's own ``--predicate`` wrapping still
+    writes the v0.1 Statement type, which SLSA v1 provenance does not allow)."""
+    algorithm, _, value = digest.partition(":")
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": subject_name, "digest": {algorithm: value}}],
+        "predicateType": PREDICATE_TYPES[kind],
+        "predicate": dict(predicate),
+    }
