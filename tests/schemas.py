@@ -21,6 +21,8 @@ from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
 from in_toto_attestation.v1.statement import Statement
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
+STATEMENT_V1 = "https://in-toto.io/Statement/v1"
+COSIGN_STATEMENT_TYPE = "https://in-toto.io/Statement/v0.1"
 
 
 def sarif_schema() -> dict[str, Any]:
@@ -48,9 +50,15 @@ def validate_slsa_predicate(predicate: dict[str, Any]) -> None:
 
 
 def validate_slsa_statement(statement: dict[str, Any]) -> None:
-    """Raise unless ``statement`` is an in-toto v1 Statement carrying SLSA v1 provenance."""
+    """Raise unless ``statement`` is an in-toto Statement carrying SLSA v1 provenance.
+
+    cosign 2.6's ``attest --predicate`` labels its Statement ``https://in-toto.io/Statement/v0.1``
+    (the layout of v0.1 and v1 Statements is the same); anything else must be v1.
+    """
     message = statement_pb2.Statement()
     json_format.ParseDict(statement, message)
+    if message.type == COSIGN_STATEMENT_TYPE:
+        message.type = STATEMENT_V1
     Statement.copy_from_pb(message).validate()
     if statement["predicateType"] != SLSA_PROVENANCE_V1:
         raise ValueError(f"predicateType is {statement['predicateType']!r}, not {SLSA_PROVENANCE_V1}")

@@ -17,16 +17,17 @@ import anyio
 import dagger
 from dagger import dag
 
-from shipyard.commands import SigningSecrets, SourceBuild, publish, rebuild_check, tool_images_from_env
+from shipyard.commands import SigningSecrets, SourceBuild, publish, rebuild_check, tool_images_from_env, verify
 from shipyard.local_files import read_text_file
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
-from shipyard.plan.cosign import signing_identity
+from shipyard.plan.cosign import signing_identity, trust_policy
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.report import PublishReport, RebuildReport
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
+from shipyard.plan.verification import VerifyReport, parse_attestation_types
 from shipyard.registries.select import BackendKind, cleanup_repository
 from shipyard.secrets import Credentials, SecretValue, parse_build_secret, parse_registry_auth, resolve_secret
 from shipyard.source import SourceInfo, read_source
@@ -128,6 +129,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--sha", default="", help="commit SHA (default: HEAD of --source)")
     check.add_argument("--source-date-epoch", default=None, help="the release's timestamp (default: the commit time)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    ver = sub.add_parser("verify", help="verify a published release: signatures, attestations, SBOMs, re-scan, inspection")
+    ver.add_argument("--ref", required=True, metavar="IMAGE", help="the release, IMAGE[:tag|@digest]")
+    ver.add_argument("--key", default="", metavar="PATH", help="the cosign public key the release was signed with")
+    ver.add_argument("--certificate-identity", default="", help="keyless: the signer's identity")
+    ver.add_argument("--certificate-identity-regexp", default="", help="keyless: a regular expression the identity must match")
+    ver.add_argument("--certificate-oidc-issuer", default="", help="keyless: the identity's OIDC issuer")
+    ver.add_argument("--rekor-url", default="", help="the transparency log to check (default: none with a key)")
+    ver.add_argument("--attestation", action="append", default=[], help="attestation types required (default spdxjson,slsaprovenance1)")
+    ver.add_argument("--scan-fail-on", default="CRITICAL,HIGH", help="re-scan gate severities; empty: no re-scan")
+    ver.add_argument("--trivyignore", default="", metavar="FILE", help="vulnerability ids the gate accepts")
+    ver.add_argument("--registry-auth", action="append", default=[], metavar="HOST=USER:SOURCE", help="credentials to read IMAGE")
+    ver.add_argument("--out", default="", metavar="DIR", help="write verify.json and the SBOMs here")
+    ver.add_argument("--json", action="store_true", help="print the report as JSON")
 
     clean = sub.add_parser("cleanup", help="delete old images by policy (dry run unless --apply)")
     clean.add_argument("--repository", required=True, help="e.g. ghcr.io/acme/app or 127.0.0.1:5000/acme/app")
@@ -273,6 +288,35 @@ async def _rebuild_check(args: argparse.Namespace) -> RebuildReport:
         )
 
 
+async def _verify(args: argparse.Namespace) -> VerifyReport:
+    policy = trust_policy(
+        has_key=bool(args.key),
+        certificate_identity=args.certificate_identity,
+        certificate_identity_regexp=args.certificate_identity_regexp,
+        certificate_oidc_issuer=args.certificate_oidc_issuer,
+        rekor_url=args.rekor_url,
+    )
+    if args.key and not Path(args.key).is_file():
+        raise InvalidInput("--key", args.key, "is not a file", "Pass the path of the cosign public key, e.g. cosign.pub.")
+    parse_attestation_types(args.attestation)
+    ignore = [read_text_file(args.trivyignore, what="--trivyignore")] if args.trivyignore else []
+    scan = ScanPolicy.from_strings(args.scan_fail_on, ignore) if args.scan_fail_on else None
+    credentials = {r: c for r, c in (parse_registry_auth(item) for item in args.registry_auth)}
+    out = Path(args.out) if args.out else None
+    async with _engine_session(out):
+        return await verify(
+            reference=args.ref,
+            policy=policy,
+            public_key=dag.host().file(str(Path(args.key).resolve())) if args.key else None,
+            attestations=args.attestation,
+            scan=scan,
+            tools=tool_images_from_env(),
+            credentials=credentials,
+            endpoint=host_endpoint,
+            out=out,
+        )
+
+
 async def _cleanup(args: argparse.Namespace) -> CleanupReport:
     policy = policy_from_args(
         keep_untagged=args.keep_untagged,
@@ -340,6 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             checked = anyio.run(_rebuild_check, args)
             print(checked.dumps() if args.json else checked.render_text())
             return 0 if checked.ok else 3
+        if args.command == "verify":
+            verified = anyio.run(_verify, args)
+            print(verified.dumps() if args.json else verified.render_text())
+            return 0 if verified.ok else 3
         if args.command == "cleanup":
             report = anyio.run(_cleanup, args)
             print(report.dumps() if args.json else report.render_text())

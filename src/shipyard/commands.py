@@ -16,14 +16,15 @@ from pathlib import Path
 
 import dagger
 
-from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
+from shipyard.pipeline import ReleaseState, VerifyState, run_publish, run_rebuild_check, run_verify
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
-from shipyard.plan.cosign import signing_identity
+from shipyard.plan.cosign import TrustPolicy, signing_identity
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
 from shipyard.plan.refs import parse_reference
 from shipyard.plan.report import PublishReport, RebuildReport
 from shipyard.plan.tags import parse_flavor, parse_tag_specs
+from shipyard.plan.verification import VerifyReport, parse_attestation_types
 from shipyard.secrets import Credentials
 from shipyard.steps.build import BuildSpec
 from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, Signer, ephemeral_registry_service, host_tunnel
@@ -225,4 +226,37 @@ async def publish(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(report.dumps() + "\n")
+    return report
+
+
+async def verify(
+    *,
+    reference: str,
+    policy: TrustPolicy,
+    public_key: dagger.File | None,
+    attestations: Sequence[str],
+    scan: ScanPolicy | None,
+    tools: ToolImages,
+    credentials: Mapping[str, Credentials],
+    endpoint: Callable[[str], RegistryEndpoint],
+    out: Path | None = None,
+) -> VerifyReport:
+    """Verify a published release as a consumer: signatures on the index and every platform,
+    the expected attestations, the SBOMs read out of them, a re-scan, and an inspection."""
+    ref = parse_reference(reference, what="--ref")
+    access = RegistryAccess(endpoints={ref.registry: endpoint(ref.registry)}, credentials=credentials)
+    state = VerifyState(
+        reference=ref,
+        policy=policy,
+        public_key=public_key,
+        attestations=parse_attestation_types(attestations),
+        scan=scan,
+        tools=tools,
+        access=access,
+        out=out,
+    )
+    report = await run_verify(state)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "verify.json").write_text(report.dumps() + "\n")
     return report

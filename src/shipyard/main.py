@@ -14,8 +14,10 @@ from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_typ
 from shipyard.commands import SigningSecrets, SourceBuild, tool_images_from_text
 from shipyard.commands import publish as publish_release
 from shipyard.commands import rebuild_check as check_rebuild
+from shipyard.commands import verify as verify_release
 from shipyard.dagger_errors import clear_errors
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.cosign import trust_policy
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
@@ -60,7 +62,7 @@ async def _scan_policy(fail_on: str, ignore_file: dagger.File | None) -> ScanPol
 
 @object_type
 class Shipyard:
-    """Shipyard releases container images: publish (build, push by digest, tags last), tags, plan, cleanup, sync-readme."""
+    """Shipyard releases container images: publish (build, push by digest, tags last), verify, tags, plan, cleanup, sync-readme."""
 
     auths: list[RegistryAuth] = dataclasses.field(default_factory=list)
 
@@ -243,6 +245,51 @@ class Shipyard:
             credentials=await self._all_credentials(),
             endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
             workdir=Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd())),
+        )
+        if not report.ok:
+            raise GateFailed(report.render_text())
+        return report.dumps() if format is OutputFormat.JSON else report.render_text()
+
+    @uncached_function
+    @clear_errors
+    async def verify(
+        self,
+        ref: Annotated[str, Doc("The release to verify, IMAGE[:tag|@digest], e.g. ghcr.io/acme/app:1.2.3")],
+        key: Annotated[dagger.File | None, Doc("The cosign public key the release was signed with, e.g. cosign.pub")] = None,
+        certificate_identity: Annotated[str, Doc("Keyless: the signer's identity (e.g. the release workflow's URL at the tag)")] = "",
+        certificate_identity_regexp: Annotated[str, Doc("Keyless: a regular expression the signer's identity must match")] = "",
+        certificate_oidc_issuer: Annotated[
+            str, Doc("Keyless: the identity's OIDC issuer, e.g. https://token.actions.githubusercontent.com")
+        ] = "",
+        rekor_url: Annotated[str, Doc("The transparency log to check (keyless: default the public one; with a key: none)")] = "",
+        attestation: Annotated[
+            list[str] | None, Doc("Attestation types the release must carry (default spdxjson,slsaprovenance1; none: signatures only)")
+        ] = None,
+        scan_fail_on: Annotated[str, Doc("Re-scan every platform and fail on these severities; empty: no re-scan")] = "CRITICAL,HIGH",
+        trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the re-scan accepts (.trivyignore format)")] = None,
+        registry: Annotated[list[dagger.Service] | None, Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000")] = None,
+        tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
+        format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
+    ) -> str:
+        """Verify a published release without Docker: signatures on the index and every platform, attestations, SBOMs, re-scan."""
+        policy = trust_policy(
+            has_key=key is not None,
+            certificate_identity=certificate_identity,
+            certificate_identity_regexp=certificate_identity_regexp,
+            certificate_oidc_issuer=certificate_oidc_issuer,
+            rekor_url=rekor_url,
+        )
+        tools = tool_images_from_text(await tool_images.contents(), "tool-images") if tool_images else ToolImages()
+        endpoints = await module_endpoints(registry or [])
+        report = await verify_release(
+            reference=ref,
+            policy=policy,
+            public_key=key,
+            attestations=attestation or [],
+            scan=await _scan_policy(scan_fail_on, trivyignore),
+            tools=tools,
+            credentials=await self._all_credentials(),
+            endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
         )
         if not report.ok:
             raise GateFailed(report.render_text())

@@ -11,7 +11,7 @@ import importlib.metadata
 import json
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +21,10 @@ import anyio
 import dagger
 from dagger import dag
 
+from shipyard.plan.config import ScanPolicy, ToolImages
+from shipyard.plan.cosign import TrustPolicy
 from shipyard.plan.errors import GateFailed, shipyard_error_in
-from shipyard.plan.image import AssembledRelease, platform_key
+from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
 from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import Platform, parse_platforms
 from shipyard.plan.provenance import provenance_predicate
@@ -30,7 +32,8 @@ from shipyard.plan.refs import ImageRef
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
 from shipyard.plan.sarif import merge_trivy_sarif
 from shipyard.plan.scan import GateResult, evaluate_gate
-from shipyard.registries.oci import OciRegistry
+from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
+from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.steps.assemble import assemble_release, export_platform_images
 from shipyard.steps.build import BuildSpec, build_platforms
 from shipyard.steps.promote import TargetTags, plan_tags, write_tags
@@ -39,6 +42,7 @@ from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
 from shipyard.steps.sign import sign_release
 from shipyard.steps.tools import RegistryAccess, Signer, cosign_attest
+from shipyard.steps.verify import verify_attestation, verify_signature
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
 # registry that fails half its requests (an overloaded mirror, a flaky proxy) must still converge.
@@ -197,9 +201,7 @@ async def _provenance(state: ReleaseState) -> None:
     errors = []
     for repository in [p.repository for p in state.pushes if p.ok]:
         reference = f"{repository}@{state.release.index.digest}"
-        error = await cosign_attest(
-            state.plan.tools.cosign, state.access, state.signer, reference, "slsaprovenance1", predicate, repository
-        )
+        error = await cosign_attest(state.plan.tools.cosign, state.access, state.signer, reference, "slsaprovenance1", predicate)
         if error:
             errors.append(f"{reference}: {error}")
         else:
@@ -372,3 +374,141 @@ async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> Rebuild
 
 def _platform_of(entry: dict[str, str]) -> Platform:
     return Platform(entry.get("os", ""), entry.get("architecture", ""), entry.get("variant", ""))
+
+
+@dataclass
+class VerifyState:
+    """A verification's inputs: the published reference, whom to trust, what must be there."""
+
+    reference: ImageRef
+    policy: TrustPolicy
+    public_key: dagger.File | None
+    attestations: tuple[str, ...]
+    scan: ScanPolicy | None
+    tools: ToolImages
+    access: RegistryAccess
+    out: Path | None = None
+
+
+async def run_verify(state: VerifyState) -> VerifyReport:
+    """Check a published release as a consumer would; every failure is reported, none raised."""
+    ref = state.reference
+    trusted = state.policy.describe()
+    endpoint = state.access.endpoint(ref.registry)
+    try:
+        async with OciRegistry(
+            ref.registry,
+            state.access.credentials.get(ref.registry),
+            address=endpoint.direct,
+            plain_http=True if endpoint.insecure else None,
+            retries=RELEASE_RETRIES,
+        ) as client:
+            fetched = await client.manifest(ref.repository, ref.digest or ref.tag or "latest")
+            if fetched is None:
+                return VerifyReport(str(ref), None, trusted, error=f"{ref} does not exist in {ref.registry}")
+            children = _platform_manifests(fetched)
+            images = [
+                inspect_image(str(p), d, m.body, await client.blob_json(ref.repository, m.body["config"]["digest"]))
+                for p, d in children.items()
+                if (m := await client.manifest(ref.repository, d)) is not None
+            ]
+            tags = await client.list_tags(ref.repository)
+    except Exception as exc:  # a ShipyardError (the registry refused), possibly in an exception group
+        error = shipyard_error_in(exc)
+        if error is None:
+            raise
+        return VerifyReport(str(ref), None, trusted, error=str(error))
+    subjects = {"index": fetched.digest, **{str(p): d for p, d in children.items()}}
+    checks: dict[tuple[str, str], Check] = {}
+    statements: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+
+    async def one(name: str, subject: str) -> None:
+        reference = f"{ref.name}@{subjects[subject]}"
+        cosign = state.tools.cosign
+        if name == "signature":
+            outcome = await verify_signature(cosign, state.access, state.policy, state.public_key, reference)
+        else:
+            kind = name.split(" ", 1)[1]
+            outcome = await verify_attestation(cosign, state.access, state.policy, state.public_key, reference, kind)
+            statements[(name, subject)] = outcome.statements
+        checks[(name, subject)] = Check(name, subject, subjects[subject], outcome.ok, outcome.detail)
+
+    order = expected_checks([str(p) for p in children], state.attestations)
+    async with anyio.create_task_group() as group:
+        for name, subject in order:
+            group.start_soon(one, name, subject)
+    sboms = _write_verified_sboms(statements, state.out)
+    scan = None
+    if state.scan is not None:
+        manifests = {p: Descriptor(media_type="", digest=d, size=0) for p, d in children.items()}
+        try:
+            reports = await scan_release(state.tools.trivy, state.tools.trivy_db, state.access, ref.name, manifests)
+            scan = evaluate_gate(reports, state.scan).to_dict()
+        except Exception as exc:
+            error = shipyard_error_in(exc)
+            if error is None:
+                raise
+            scan = {"gate": "failed", "failing": [str(error)]}
+    report_checks = tuple(checks[key] for key in order)
+    return VerifyReport(
+        str(ref),
+        fetched.digest,
+        trusted,
+        checks=report_checks,
+        images=tuple(images),
+        sboms=tuple(sboms),
+        scan=scan,
+        hints=tuple(_verify_hints(ref, fetched.digest, tags, report_checks)),
+    )
+
+
+def _platform_manifests(fetched: FetchedManifest) -> dict[Platform, str]:
+    """Platform -> manifest digest of an index (attestation manifests of other tools skipped)."""
+    if not fetched.is_index:
+        return {}
+    out: dict[Platform, str] = {}
+    for entry in fetched.body.get("manifests", []):
+        platform = _platform_of(entry.get("platform", {}))
+        if platform.os and platform.os != "unknown":
+            out[platform] = entry["digest"]
+    return dict(sorted(out.items(), key=lambda item: platform_key(item[0])))
+
+
+def _write_verified_sboms(statements: Mapping[tuple[str, str], Sequence[dict[str, Any]]], out: Path | None) -> list[str]:
+    """Each platform's SBOM, taken from its verified attestation, as a file in ``out/sbom``."""
+    if out is None:
+        return []
+    written = []
+    for (name, subject), found in sorted(statements.items()):
+        kind = name.split(" ", 1)[1]
+        if subject == "index" or kind not in PER_PLATFORM or not found:
+            continue
+        folder = out / "sbom"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{subject.replace('/', '-')}.{kind}.json"
+        path.write_text(json.dumps(found[0]["predicate"], indent=2) + "\n")
+        written.append(str(path))
+    return written
+
+
+def _verify_hints(ref: ImageRef, digest: str, tags: Sequence[str], checks: Sequence[Check]) -> list[str]:
+    """What the failures suggest, from what the repository holds."""
+    hints = []
+    signed = signed_digests(tags)
+    index_signature = next((c for c in checks if c.name == "signature" and c.subject == "index"), None)
+    if index_signature is not None and not index_signature.ok:
+        if not signed:
+            hints.append(f"{ref.name} holds no cosign signatures at all (no sha256-….sig tags): the release was never signed")
+        elif digest not in signed:
+            where = f"{ref.name}:{ref.tag}" if ref.tag else str(ref)
+            hints.append(
+                f"{where} points to {digest}, which has no signature, while {ref.name} holds signatures for "
+                f"{', '.join(signed)}: the tag was moved after the release was signed"
+            )
+        else:
+            hints.append(f"{digest} is signed, but not by {index_signature.detail and 'the trusted signer'}: check the key or identity")
+    attested = {t[len("sha256-") : -len(".att")] for t in tags if t.endswith(".att")}
+    for check in checks:
+        if check.name.startswith("attestation") and not check.ok and check.digest.split(":", 1)[1] not in attested:
+            hints.append(f"{check.subject} ({check.digest}) has no attestations stored at all: they were removed or never made")
+    return list(dict.fromkeys(hints))

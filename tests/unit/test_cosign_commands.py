@@ -15,7 +15,6 @@ from shipyard.plan.cosign import (
     DEFAULT_REKOR_URL,
     KEY_PATH,
     PUBLIC_KEY_PATH,
-    STATEMENT_PATH,
     TOKEN_PATH,
     signing_identity,
     trust_policy,
@@ -69,11 +68,11 @@ def test_keyless_in_github_actions_asks_the_runner_for_the_token() -> None:
         rekor_url="https://rekor.internal",
     )
     assert identity is not None and identity.github_runner
-    args = identity.attest_args(REF)
+    args = identity.attest_args(REF, "spdxjson")
     assert args[:2] == ["cosign", "attest"]
     assert "--oidc-provider" in args and args[args.index("--oidc-provider") + 1] == "github-actions"
     assert {"--fulcio-url=https://fulcio.internal", "--rekor-url=https://rekor.internal"} <= set(args)
-    assert args[args.index("--statement") + 1] == STATEMENT_PATH and args[-1] == REF
+    assert args[args.index("--type") + 1] == "spdxjson" and args[-1] == REF
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,20 @@ FUNCTIONS = {
         "provenance",
         "tool_images",
     ],
+    "verify": [
+        "ref",
+        "key",
+        "certificate_identity",
+        "certificate_identity_regexp",
+        "certificate_oidc_issuer",
+        "rekor_url",
+        "attestation",
+        "scan_fail_on",
+        "trivyignore",
+        "registry",
+        "tool_images",
+        "format",
+    ],
 }
 
 

@@ -14,9 +14,7 @@ or secret variables (``steps/sign.py``); these functions only name the paths cos
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from shipyard.plan.config import SigningMode
 from shipyard.plan.errors import InvalidInput
@@ -24,7 +22,7 @@ from shipyard.plan.errors import InvalidInput
 KEY_PATH = "/run/shipyard/cosign.key"
 PUBLIC_KEY_PATH = "/run/shipyard/cosign.pub"
 TOKEN_PATH = "/run/shipyard/oidc-token"
-STATEMENT_PATH = "/run/shipyard/statement.json"
+PREDICATE_PATH = "/run/shipyard/predicate.json"
 DEFAULT_FULCIO_URL = "https://fulcio.sigstore.dev"
 DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -53,9 +51,12 @@ class SigningIdentity:
         """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest."""
         return ["cosign", "sign", "--yes", "--recursive", *self._credentials(), *(INSECURE_REGISTRY if insecure else ()), reference]
 
-    def attest_args(self, reference: str, *, insecure: bool = False) -> list[str]:
-        """``cosign attest`` of the in-toto statement at STATEMENT_PATH (``in_toto_statement``) to ``reference``."""
-        args = ["cosign", "attest", "--yes", *self._credentials(), "--statement", STATEMENT_PATH]
+    def attest_args(self, reference: str, kind: str, *, insecure: bool = False) -> list[str]:
+        """``cosign attest --type KIND`` of the predicate at PREDICATE_PATH to ``reference``.
+
+        cosign wraps it in an in-toto Statement of type v0.1 (its ``--statement`` option, which
+        would take a v1 Statement, works only with the new bundle format in cosign 2.6)."""
+        args = ["cosign", "attest", "--yes", *self._credentials(), "--type", kind, "--predicate", PREDICATE_PATH]
         return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
 
 
@@ -135,11 +136,11 @@ class TrustPolicy:
         return [*args, f"--rekor-url={self.rekor_url or DEFAULT_REKOR_URL}"]
 
     def verify_args(self, reference: str, *, insecure: bool = False) -> list[str]:
-        return ["cosign", "verify", *self._trust(), "--output", "json", *(INSECURE_REGISTRY[:1] if insecure else ()), reference]
+        return ["cosign", "verify", *self._trust(), "--output", "json", *(INSECURE_REGISTRY if insecure else ()), reference]
 
     def verify_attestation_args(self, reference: str, kind: str, *, insecure: bool = False) -> list[str]:
         args = ["cosign", "verify-attestation", *self._trust(), "--type", kind, "--output", "json"]
-        return [*args, *(INSECURE_REGISTRY[:1] if insecure else ()), reference]
+        return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
 
     def describe(self) -> str:
         if self.key:
@@ -197,16 +198,3 @@ PREDICATE_TYPES = {
     "cyclonedx": "https://cyclonedx.org/bom",
     "slsaprovenance1": "https://slsa.dev/provenance/v1",
 }
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-
-
-def in_toto_statement(subject_name: str, digest: str, kind: str, predicate: Mapping[str, Any]) -> dict[str, Any]:
-    """The in-toto v1 Statement an attestation carries (cosign's own ``--predicate`` wrapping still
-    writes the v0.1 Statement type, which SLSA v1 provenance does not allow)."""
-    algorithm, _, value = digest.partition(":")
-    return {
-        "_type": STATEMENT_TYPE,
-        "subject": [{"name": subject_name, "digest": {algorithm: value}}],
-        "predicateType": PREDICATE_TYPES[kind],
-        "predicate": dict(predicate),
-    }

@@ -69,7 +69,7 @@ async def attest_sboms(
 
     async def one(repository: str, subject: str, platform: Platform, fmt: SbomFormat, document: str) -> None:
         reference = f"{repository}@{subject}"
-        error = await cosign_attest(image, access, signer, reference, fmt.attestation_type, json.loads(document), repository)
+        error = await cosign_attest(image, access, signer, reference, fmt.attestation_type, json.loads(document))
         if error is None:
             done.append({"repository": repository, "subject": subject, "platform": str(platform), "type": fmt.attestation_type})
         else:

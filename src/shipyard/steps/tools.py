@@ -24,7 +24,7 @@ import dagger
 from dagger import dag
 
 from shipyard.plan.config import is_loopback_registry
-from shipyard.plan.cosign import KEY_PATH, STATEMENT_PATH, TOKEN_PATH, SigningIdentity, in_toto_statement
+from shipyard.plan.cosign import KEY_PATH, PREDICATE_PATH, TOKEN_PATH, SigningIdentity
 from shipyard.plan.refs import parse_reference
 from shipyard.secrets import Credentials
 
@@ -197,14 +197,11 @@ def last_line(exc: dagger.ExecError, tool: str) -> str:
 
 
 async def cosign_attest(
-    image: str, access: RegistryAccess, signer: Signer, reference: str, kind: str, predicate: Mapping[str, Any], subject_name: str
+    image: str, access: RegistryAccess, signer: Signer, reference: str, kind: str, predicate: Mapping[str, Any]
 ) -> str | None:
-    """Attest ``predicate`` (cosign type ``kind``) to ``reference`` (by digest) as an in-toto v1
-    statement; the error line, or None."""
-    digest = reference.rsplit("@", 1)[1]
-    statement = in_toto_statement(subject_name, digest, kind, predicate)
-    container = cosign_container(image, access, signer).with_new_file(STATEMENT_PATH, json.dumps(statement))
-    args = signer.identity.attest_args(access.inside(reference), insecure=access.insecure([reference.split("/", 1)[0]]))
+    """Attest ``predicate`` (cosign type ``kind``) to ``reference`` (by digest); the error line, or None."""
+    container = cosign_container(image, access, signer).with_new_file(PREDICATE_PATH, json.dumps(predicate))
+    args = signer.identity.attest_args(access.inside(reference), kind, insecure=access.insecure([reference.split("/", 1)[0]]))
     try:
         await container.with_exec(args, use_entrypoint=False).sync()
     except dagger.ExecError as exc:
