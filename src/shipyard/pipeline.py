@@ -458,7 +458,7 @@ async def run_verify(state: VerifyState) -> VerifyReport:
         images=tuple(images),
         sboms=tuple(sboms),
         scan=scan,
-        hints=tuple(_verify_hints(ref, fetched.digest, tags, report_checks)),
+        hints=tuple(_verify_hints(ref, fetched.digest, tags, report_checks, trusted)),
     )
 
 
@@ -491,7 +491,7 @@ def _write_verified_sboms(statements: Mapping[tuple[str, str], Sequence[dict[str
     return written
 
 
-def _verify_hints(ref: ImageRef, digest: str, tags: Sequence[str], checks: Sequence[Check]) -> list[str]:
+def _verify_hints(ref: ImageRef, digest: str, tags: Sequence[str], checks: Sequence[Check], trusted: str) -> list[str]:
     """What the failures suggest, from what the repository holds."""
     hints = []
     signed = signed_digests(tags)
@@ -506,7 +506,7 @@ def _verify_hints(ref: ImageRef, digest: str, tags: Sequence[str], checks: Seque
                 f"{', '.join(signed)}: the tag was moved after the release was signed"
             )
         else:
-            hints.append(f"{digest} is signed, but not by {index_signature.detail and 'the trusted signer'}: check the key or identity")
+            hints.append(f"{digest} is signed, but not by {trusted}: check the key or identity you verify with")
     attested = {t[len("sha256-") : -len(".att")] for t in tags if t.endswith(".att")}
     for check in checks:
         if check.name.startswith("attestation") and not check.ok and check.digest.split(":", 1)[1] not in attested:
