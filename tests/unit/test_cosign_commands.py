@@ -131,3 +131,11 @@ def test_verification_options_that_cannot_work_are_refused(kwargs: dict[str, obj
     with pytest.raises(InvalidInput) as caught:
         trust_policy(**kwargs)  # type: ignore[arg-type]
     assert caught.value.name == named
+
+
+def test_provenance_is_attested_under_its_type_uri_so_cosign_keeps_the_predicate_as_written() -> None:
+    identity = signing_identity(SigningMode.KEY, has_key=True)
+    assert identity is not None
+    args = identity.attest_args(REF, "slsaprovenance1")
+    assert args[args.index("--type") + 1] == "https://slsa.dev/provenance/v1"
+    assert identity.attest_args(REF, "spdxjson")[identity.attest_args(REF, "spdxjson").index("--type") + 1] == "spdxjson"

@@ -56,7 +56,7 @@ class SigningIdentity:
 
         cosign wraps it in an in-toto Statement of type v0.1 (its ``--statement`` option, which
         would take a v1 Statement, works only with the new bundle format in cosign 2.6)."""
-        args = ["cosign", "attest", "--yes", *self._credentials(), "--type", kind, "--predicate", PREDICATE_PATH]
+        args = ["cosign", "attest", "--yes", *self._credentials(), "--type", _attest_type(kind), "--predicate", PREDICATE_PATH]
         return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
 
 
@@ -198,3 +198,12 @@ PREDICATE_TYPES = {
     "cyclonedx": "https://cyclonedx.org/bom",
     "slsaprovenance1": "https://slsa.dev/provenance/v1",
 }
+
+
+def _attest_type(kind: str) -> str:
+    """What ``cosign attest --type`` gets. For SLSA v1 provenance, the predicate type URI rather
+    than ``slsaprovenance1``: with the short name cosign re-encodes the predicate through
+    in-toto-golang's structs, which write ``invocationID`` where the SLSA v1 schema says
+    ``invocationId``; with the URI the predicate is attested as written. Verifying with
+    ``--type slsaprovenance1`` finds it either way (same predicate type)."""
+    return PREDICATE_TYPES[kind] if kind == "slsaprovenance1" else kind

@@ -30,7 +30,7 @@ class Outcome:
 
 def _reason(exc: dagger.ExecError) -> str:
     lines = [line for line in (exc.stderr or exc.stdout).strip().splitlines() if line.strip()]
-    return _COSIGN_PREFIX.sub("", lines[-1]) if lines else f"cosign exited with {exc.exit_code}"
+    return _COSIGN_PREFIX.sub("", lines[-1]).strip() if lines else f"cosign exited with {exc.exit_code}"
 
 
 def _container(image: str, access: RegistryAccess, public_key: dagger.File | None) -> dagger.Container:
