@@ -127,7 +127,7 @@ class VerifyReport:
             lines.append(f"  index:      {self.digest}")
         lines.append(f"  trusted:    {self.trusted}")
         for check in self.checks:
-            lines.append(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name:<26} {check.subject:<14} {check.detail}".rstrip())
+            lines.append(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name:<28} {check.subject:<12} {check.detail}".rstrip())
         for image in self.images:
             ports = ",".join(image["exposed_ports"]) or "-"
             entry = " ".join([*image["entrypoint"], *image["cmd"]]) or "-"
