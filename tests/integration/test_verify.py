@@ -200,3 +200,33 @@ def test_no_secret_value_appears_in_any_output_report_or_layer(release: Release,
     leaks = [f"{what} in {where}" for where, data in places.items() for what, value in secrets.items() if value.encode() in data]
     assert leaks == []
     assert len(places) > 10
+
+
+def test_dagger_call_verify_passes_on_the_release_and_fails_on_another_key(release: Release, tools: Tools, stack: Stack) -> None:
+    from tests.integration.test_module_mode import dagger
+
+    port = release.a.split("/", 1)[0].rsplit(":", 1)[1]
+    ref = f"localhost:{port}/{release.a.split('/', 1)[1]}:1.0.0"
+    base = ["call", "verify", "--ref", ref, "--registry", f"tcp://localhost:{port}", "--trivyignore", str(release.trivyignore)]
+    base += ["--tool-images", stack.env["SHIPYARD_TOOL_IMAGES"]]  # a module sees no environment: the stack's images
+    report = json.loads(dagger(stack, *base, "--key", str(release.pub), "--format", "json"))
+    assert report["ok"] and report["digest"] == release.digest
+    _, other = tools.keypair("someone-else")
+    env = {**stack.env, "NO_COLOR": "1"}
+    proc = subprocess.run(
+        [stack.env["_EXPERIMENTAL_DAGGER_CLI_BIN"], "--progress=plain", *base, "--key", str(other)],
+        cwd=ROOT, env={**__import__("os").environ, **env}, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "signature on index" in proc.stdout + proc.stderr
+
+
+def test_an_unreachable_tool_image_is_named_with_the_fix(release: Release, tmp_path: Path) -> None:
+    images = tmp_path / "tools.json"
+    images.write_text(json.dumps({"cosign": "127.0.0.1:5000/it/no-such-cosign:v0"}))
+    proc = run_shipyard(
+        "verify", "--ref", f"{release.a}:1.0.0", "--key", str(release.pub), "--scan-fail-on", "",
+        env={"SHIPYARD_TOOL_IMAGES": str(images)},
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "cannot run the tool image 127.0.0.1:5000/it/no-such-cosign:v0" in proc.stderr and "SHIPYARD_TOOL_IMAGES" in proc.stderr

@@ -18,7 +18,7 @@ from shipyard.plan.config import SbomFormat
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.image import Descriptor
 from shipyard.plan.platforms import Platform
-from shipyard.steps.tools import RegistryAccess, Signer, cosign_attest, last_line, tool_container
+from shipyard.steps.tools import RegistryAccess, Signer, cosign_attest, last_line, tool_container, tool_unavailable
 
 
 class SbomFailed(GateFailed):
@@ -44,6 +44,8 @@ async def generate_sboms(
             ).stdout()
         except dagger.ExecError as exc:
             errors.append(f"{platform}: {last_line(exc, 'syft')}")
+        except dagger.QueryError as exc:
+            raise tool_unavailable(image, exc) from None
 
     async with anyio.create_task_group() as group:
         for platform, descriptor in manifests.items():

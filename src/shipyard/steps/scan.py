@@ -18,7 +18,7 @@ from dagger import dag
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.image import Descriptor
 from shipyard.plan.platforms import Platform
-from shipyard.steps.tools import RegistryAccess, tool_container
+from shipyard.steps.tools import RegistryAccess, last_line, tool_container, tool_unavailable
 
 CACHE = "/run/shipyard/trivy"
 
@@ -48,8 +48,9 @@ async def scan_release(
             out = await container.with_exec([*args, reference], use_entrypoint=False).stdout()
             reports[str(platform)] = json.loads(out)
         except dagger.ExecError as exc:
-            lines = (exc.stderr or exc.stdout).strip().splitlines()
-            errors.append(f"{platform}: {lines[-1] if lines else f'trivy exited with {exc.exit_code}'}")
+            errors.append(f"{platform}: {last_line(exc, 'trivy')}")
+        except dagger.QueryError as exc:
+            raise tool_unavailable(f"{image} (or the Trivy DB image {db_image})" if db_image else image, exc) from None
         except json.JSONDecodeError:
             errors.append(f"{platform}: trivy printed no JSON report")
 

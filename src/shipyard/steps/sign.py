@@ -15,7 +15,7 @@ import anyio
 import dagger
 
 from shipyard.plan.errors import GateFailed
-from shipyard.steps.tools import RegistryAccess, Signer, cosign_container, last_line
+from shipyard.steps.tools import RegistryAccess, Signer, cosign_container, last_line, tool_unavailable
 
 
 class SigningFailed(GateFailed):
@@ -35,6 +35,8 @@ async def sign_release(image: str, access: RegistryAccess, repositories: Sequenc
             signed[repository] = reference
         except dagger.ExecError as exc:
             errors.append(f"{repository}: {last_line(exc, 'cosign')}")
+        except dagger.QueryError as exc:
+            raise tool_unavailable(image, exc) from None
 
     async with anyio.create_task_group() as group:
         for repository in repositories:

@@ -25,6 +25,7 @@ from dagger import dag
 
 from shipyard.plan.config import is_loopback_registry
 from shipyard.plan.cosign import KEY_PATH, PREDICATE_PATH, TOKEN_PATH, SigningIdentity
+from shipyard.plan.errors import GateFailed
 from shipyard.plan.refs import parse_reference
 from shipyard.secrets import Credentials
 
@@ -206,4 +207,19 @@ async def cosign_attest(
         await container.with_exec(args, use_entrypoint=False).sync()
     except dagger.ExecError as exc:
         return last_line(exc, "cosign")
+    except dagger.QueryError as exc:
+        raise tool_unavailable(image, exc) from None
     return None
+
+
+class ToolUnavailable(GateFailed):
+    """A tool's container could not be started (its image cannot be pulled); no tag was moved."""
+
+
+def tool_unavailable(image: str, exc: dagger.QueryError) -> ToolUnavailable:
+    """The error for a tool image the engine cannot pull, naming the image and the fix."""
+    reason = str(exc).split(" [traceparent", 1)[0].strip()
+    return ToolUnavailable(
+        f"cannot run the tool image {image}: {reason}. Point Shipyard at a reachable copy: "
+        "$SHIPYARD_TOOL_IMAGES (a JSON file) in the CLI, --tool-images in Dagger"
+    )

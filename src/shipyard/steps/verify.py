@@ -16,7 +16,7 @@ from typing import Any
 import dagger
 
 from shipyard.plan.cosign import PREDICATE_TYPES, PUBLIC_KEY_PATH, TrustPolicy
-from shipyard.steps.tools import RegistryAccess, tool_container
+from shipyard.steps.tools import RegistryAccess, tool_container, tool_unavailable
 
 _COSIGN_PREFIX = re.compile(r"^(?:main\.go:\d+: )?(?:error during command execution: |Error: )?")
 
@@ -47,6 +47,8 @@ async def verify_signature(
         await _container(image, access, public_key).with_exec(args, use_entrypoint=False).sync()
     except dagger.ExecError as exc:
         return Outcome(False, _reason(exc))
+    except dagger.QueryError as exc:
+        raise tool_unavailable(image, exc) from None
     return Outcome(True)
 
 
@@ -60,6 +62,8 @@ async def verify_attestation(
         out = await _container(image, access, public_key).with_exec(args, use_entrypoint=False).stdout()
     except dagger.ExecError as exc:
         return Outcome(False, _reason(exc))
+    except dagger.QueryError as exc:
+        raise tool_unavailable(image, exc) from None
     statements = []
     for line in out.splitlines():
         if not line.strip().startswith("{"):
