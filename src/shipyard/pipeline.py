@@ -82,15 +82,7 @@ async def run_publish(state: ReleaseState) -> PublishReport:
     state.started = _now()
     async with contextlib.AsyncExitStack() as stack:
         for registry in sorted({t.registry for t in state.plan.active_targets}):
-            endpoint = state.access.endpoint(registry)
-            client = OciRegistry(
-                registry,
-                state.access.credentials.get(registry),
-                address=endpoint.direct,
-                plain_http=True if endpoint.insecure else None,
-                retries=RELEASE_RETRIES,
-            )
-            state.clients[registry] = await stack.enter_async_context(client)
+            state.clients[registry] = await stack.enter_async_context(registry_client(state.access, registry))
         try:
             await _timed(state, "build+assemble", _build_and_assemble)
             await _timed(state, "push", _push)
@@ -110,6 +102,18 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 raise
             return _report(state, error=str(error))
     return _report(state)
+
+
+def registry_client(access: RegistryAccess, registry: str) -> OciRegistry:
+    """A client for one registry as this process reaches it (direct, or through the engine's tunnel)."""
+    endpoint = access.endpoint(registry)
+    return OciRegistry(
+        registry,
+        access.credentials.get(registry),
+        address=endpoint.direct,
+        plain_http=True if endpoint.insecure else None,
+        retries=RELEASE_RETRIES,
+    )
 
 
 async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], object]) -> None:
@@ -345,15 +349,8 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
 async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> RebuildReport:
     """Build and assemble exactly as a release would, then compare with the published index."""
     reference = str(published)
-    endpoint = state.access.endpoint(published.registry)
     try:
-        async with OciRegistry(
-            published.registry,
-            state.access.credentials.get(published.registry),
-            address=endpoint.direct,
-            plain_http=True if endpoint.insecure else None,
-            retries=RELEASE_RETRIES,
-        ) as client:
+        async with registry_client(state.access, published.registry) as client:
             fetched = await client.manifest(published.repository, published.digest or published.tag or "latest")
         if fetched is None or not fetched.is_index:
             return RebuildReport(reference, None, None, (), error=f"{reference} is not a published multi-platform index")
@@ -394,15 +391,8 @@ async def run_verify(state: VerifyState) -> VerifyReport:
     """Check a published release as a consumer would; every failure is reported, none raised."""
     ref = state.reference
     trusted = state.policy.describe()
-    endpoint = state.access.endpoint(ref.registry)
     try:
-        async with OciRegistry(
-            ref.registry,
-            state.access.credentials.get(ref.registry),
-            address=endpoint.direct,
-            plain_http=True if endpoint.insecure else None,
-            retries=RELEASE_RETRIES,
-        ) as client:
+        async with registry_client(state.access, ref.registry) as client:
             fetched = await client.manifest(ref.repository, ref.digest or ref.tag or "latest")
             if fetched is None:
                 return VerifyReport(str(ref), None, trusted, error=f"{ref} does not exist in {ref.registry}")

@@ -16,22 +16,11 @@ SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
 
 
 def test_the_predicate_records_source_build_and_builder() -> None:
-    predicate = provenance_predicate(
-        version="1.2.3",
-        source_url="https://github.com/acme/app",
-        sha=SHA,
-        dockerfile="Dockerfile",
-        target="",
+    predicate = _predicate(
         build_args={"VERSION": "1.2.3"},
         secret_ids=["npm_token"],
         platforms={"linux/arm64": "sha256:" + "b" * 64, "linux/amd64": "sha256:" + "a" * 64},
-        index="sha256:" + "c" * 64,
-        source_date_epoch=1700000000,
         tool_images={"cosign": "mirror/cosign:v2@sha256:" + "d" * 64, "trivy_db": ""},
-        shipyard_version="0.1.0",
-        engine_version="v0.19.10",
-        started="2026-11-25T00:00:00Z",
-        finished="2026-11-25T00:01:00Z",
     )
     build = predicate["buildDefinition"]
     assert build["externalParameters"]["source"] == {
@@ -45,24 +34,25 @@ def test_the_predicate_records_source_build_and_builder() -> None:
     assert predicate["runDetails"]["builder"]["version"] == {"shipyard": "0.1.0", "dagger": "v0.19.10"}
 
 
-def _predicate() -> dict[str, object]:
-    return provenance_predicate(
-        version="1.2.3",
-        source_url="https://github.com/acme/app",
-        sha=SHA,
-        dockerfile="Dockerfile",
-        target="",
-        build_args={"VERSION": "1.2.3"},
-        secret_ids=[],
-        platforms={"linux/amd64": "sha256:" + "a" * 64},
-        index="sha256:" + "c" * 64,
-        source_date_epoch=0,
-        tool_images={"cosign": "mirror/cosign:v2@sha256:" + "d" * 64},
-        shipyard_version="0.1.0",
-        engine_version="v0.19.10",
-        started="2026-11-25T00:00:00Z",
-        finished="2026-11-25T00:01:00Z",
-    )
+def _predicate(**overrides: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "version": "1.2.3",
+        "source_url": "https://github.com/acme/app",
+        "sha": SHA,
+        "dockerfile": "Dockerfile",
+        "target": "",
+        "build_args": {"VERSION": "1.2.3"},
+        "secret_ids": [],
+        "platforms": {"linux/amd64": "sha256:" + "a" * 64},
+        "index": "sha256:" + "c" * 64,
+        "source_date_epoch": 1700000000,
+        "tool_images": {"cosign": "mirror/cosign:v2@sha256:" + "d" * 64},
+        "shipyard_version": "0.1.0",
+        "engine_version": "v0.19.10",
+        "started": "2026-11-25T00:00:00Z",
+        "finished": "2026-11-25T00:01:00Z",
+    }
+    return provenance_predicate(**{**arguments, **overrides})
 
 
 def test_the_statement_cosign_builds_validates_against_the_slsa_v1_schema() -> None:
