@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -17,22 +18,19 @@ import anyio
 import dagger
 from dagger import dag
 
-from shipyard.commands import SourceBuild, check_signing, publish, rebuild_check, tool_images_from_env
+from shipyard.commands import SourceBuild, check_signing, publish, rebuild_check, sync_readme, tool_images_from_env
 from shipyard.local_files import read_text_file
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
-from shipyard.plan.report import PublishReport, RebuildReport
+from shipyard.plan.report import CleanupReport, PublishReport, RebuildReport
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
 from shipyard.secrets import Credentials, SecretValue, parse_build_secret, parse_registry_auth, resolve_secret
 from shipyard.source import SourceInfo, read_source
-from shipyard.steps.cleanup import CleanupReport
-from shipyard.steps.readme import sync_readme
-from shipyard.steps.sign import SigningKey
-from shipyard.steps.tools import host_endpoint
+from shipyard.steps.tools import SigningKey, host_endpoint
 
 DEBUG_ENV = "SHIPYARD_DEBUG"
 
@@ -342,14 +340,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if checked.ok else 3
         if args.command == "cleanup":
             report = anyio.run(_cleanup, args)
-            print(report.dumps() if args.json else report.render_text())
+            print(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text())
             return 0 if report.ok else 3
         if args.command == "sync-readme":
             text = _read_text(args.readme)
             if not args.username.strip():
                 raise InvalidInput("--username", args.username, "is empty", "Give the Docker Hub user the token belongs to.")
             credentials = _credentials(args.username, args.password)
-            print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url))
+            print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url).render_text())
             return 0
     except BrokenPipeError:
         return _quiet_broken_pipe()

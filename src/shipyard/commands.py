@@ -17,16 +17,16 @@ from pathlib import Path
 import dagger
 
 from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages, parse_api_url
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
-from shipyard.plan.refs import parse_reference
-from shipyard.plan.report import PublishReport, RebuildReport
+from shipyard.plan.refs import DOCKER_HUB, parse_reference, parse_repository
+from shipyard.plan.report import PublishReport, ReadmeReport, RebuildReport
 from shipyard.plan.tags import parse_flavor, parse_tag_specs
+from shipyard.registries.dockerhub import DockerHub, validate_description
 from shipyard.secrets import Credentials
 from shipyard.steps.build import BuildSpec
-from shipyard.steps.sign import SigningKey
-from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, ephemeral_registry_service, host_tunnel
+from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, SigningKey, ephemeral_registry_service, host_tunnel
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
 
@@ -204,3 +204,22 @@ async def publish(
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(report.dumps() + "\n")
     return report
+
+
+async def sync_readme(
+    repository: str, readme: str, short: str = "", credentials: Credentials | None = None, api_url: str = ""
+) -> ReadmeReport:
+    """Push a README as a Docker Hub repository's overview: sizes are checked before any request."""
+    ref = parse_repository(repository, what="--repository")
+    if ref.registry != DOCKER_HUB:
+        raise InvalidInput(
+            "--repository",
+            repository,
+            "is not on Docker Hub",
+            "sync-readme sets Docker Hub overviews: use docker.io/<namespace>/<name>.",
+        )
+    validate_description(readme, short)
+    api_url = parse_api_url(api_url) if api_url else ""
+    async with DockerHub(credentials, api_url) as hub:
+        await hub.update_description(ref.repository, readme, short)
+    return ReadmeReport(f"docker.io/{ref.repository}", len(readme.encode()), short)

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: dagger-io 0.19 reads each argument's Doc() from
 # the evaluated annotation, and string annotations would silently drop every description.
 import dataclasses
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_typ
 from shipyard.commands import SourceBuild, tool_images_from_text
 from shipyard.commands import publish as publish_release
 from shipyard.commands import rebuild_check as check_rebuild
+from shipyard.commands import sync_readme as push_readme
 from shipyard.dagger_errors import clear_errors
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.errors import GateFailed
@@ -24,9 +26,7 @@ from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
 from shipyard.registries.select import BackendKind, cleanup_repository
 from shipyard.secrets import Credentials, SecretValue
-from shipyard.steps.readme import sync_readme as push_readme
-from shipyard.steps.sign import SigningKey
-from shipyard.steps.tools import RegistryEndpoint, module_endpoints
+from shipyard.steps.tools import RegistryEndpoint, SigningKey, module_endpoints
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
 for _choice in (SigningMode, SbomFormat, BackendKind, OutputFormat):
@@ -114,7 +114,7 @@ class Shipyard:
         )
         credentials = await self._credentials(parse_repository(repository, what="--repository").registry)
         report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
-        return report.dumps() if format is OutputFormat.JSON else report.render_text()
+        return json.dumps(report.to_dict(), indent=2) if format is OutputFormat.JSON else report.render_text()
 
     async def _all_credentials(self) -> dict[str, Credentials]:
         return {a.address: Credentials(a.username, SecretValue(await a.secret.plaintext())) for a in self.auths}
@@ -306,4 +306,5 @@ class Shipyard:
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
         credentials = await self._credentials(DOCKER_HUB)
-        return await push_readme(repository, await readme.contents(), short_description, credentials, api_url)
+        report = await push_readme(repository, await readme.contents(), short_description, credentials, api_url)
+        return report.render_text()

@@ -35,8 +35,8 @@ from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
-from shipyard.steps.sign import SigningKey, attest, sign_release
-from shipyard.steps.tools import RegistryAccess
+from shipyard.steps.sign import sign_release
+from shipyard.steps.tools import RegistryAccess, SigningKey, attest
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
 # registry that fails half its requests (an overloaded mirror, a flaky proxy) must still converge.

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from shipyard.plan.cleanup import CleanupPlan, Decision
+
 
 class OutputFormat(StrEnum):
     """How a command prints its result. (`dagger call` reserves --json for its own output, so the
@@ -161,3 +163,87 @@ class RebuildReport:
             same = "same" if p["published"] == p["rebuilt"] else "DIFFERS"
             lines.append(f"  {p['platform']:<14} {same}: published {p['published']}, rebuilt {p['rebuilt']}")
         return "\n".join(lines)
+
+
+def _cleanup_row(d: Decision) -> dict[str, str]:
+    return {"kind": d.kind, "name": d.name, "digest": d.digest, "action": d.action.value, "reason": d.reason}
+
+
+def _short(name: str) -> str:
+    return name[:19] if name.startswith("sha256:") else name
+
+
+def cleanup_plan_dict(plan: CleanupPlan) -> dict[str, Any]:
+    """A cleanup plan as JSON: the rules, every deletion and keep with its reason, the order."""
+    return {
+        "repository": plan.repository,
+        "rules": list(plan.rules),
+        "delete": [_cleanup_row(d) for d in plan.deletions],
+        "keep": [_cleanup_row(d) for d in plan.keeps],
+        "delete_order": list(plan.delete_order),
+    }
+
+
+def render_cleanup_plan(plan: CleanupPlan) -> str:
+    lines = [f"Cleanup plan for {plan.repository}", *(f"  rule: {r}" for r in plan.rules)]
+    lines.append(f"  delete ({len(plan.deletions)}):")
+    lines += [f"    - {d.kind} {_short(d.name)}: {d.reason}" for d in plan.deletions] or ["    (nothing)"]
+    lines.append(f"  keep ({len(plan.keeps)}):")
+    lines += [f"    - {d.kind} {_short(d.name)}: {d.reason}" for d in plan.keeps] or ["    (nothing)"]
+    return "\n".join(lines)
+
+
+@dataclass
+class CleanupReport:
+    """A cleanup: its plan and, with ``apply``, what was deleted, what failed and what was left."""
+
+    plan: CleanupPlan
+    applied: bool
+    deleted: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "plan": cleanup_plan_dict(self.plan),
+            "deleted": self.deleted,
+            "failed": [{"item": i, "error": e} for i, e in self.failed],
+            "skipped": [{"item": i, "reason": r} for i, r in self.skipped],
+        }
+
+    def render_text(self) -> str:
+        lines = [render_cleanup_plan(self.plan)]
+        if not self.applied:
+            lines.append(f"Dry run: nothing deleted. Re-run with --apply to delete {len(self.plan.delete_order)} item(s).")
+            return "\n".join(lines)
+        lines.append(f"Deleted {len(self.deleted)} item(s)" + (":" if self.deleted else "."))
+        lines += [f"  - {item}" for item in self.deleted]
+        if self.failed:
+            lines.append(f"Failed {len(self.failed)}:")
+            lines += [f"  - {item}: {error}" for item, error in self.failed]
+        if self.skipped:
+            lines.append(f"Skipped {len(self.skipped)}:")
+            lines += [f"  - {item}: {reason}" for item, reason in self.skipped]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ReadmeReport:
+    """A Docker Hub overview update."""
+
+    repository: str
+    size: int
+    short_description: str = ""
+
+    ok = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repository": self.repository, "bytes": self.size, "short_description": self.short_description or None}
+
+    def render_text(self) -> str:
+        return f"updated the overview of {self.repository} ({self.size} bytes)"

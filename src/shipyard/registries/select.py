@@ -10,13 +10,14 @@ from enum import StrEnum
 from shipyard.plan.config import parse_api_url
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.refs import DOCKER_HUB, parse_repository
+from shipyard.plan.report import CleanupReport
 from shipyard.plan.retention import RetentionPolicy
+from shipyard.registries.cleanup import CleanupBackend, run_cleanup
 from shipyard.registries.dockerhub import DockerHub
 from shipyard.registries.ghcr import GhcrBackend
 from shipyard.registries.oci import OciRegistry
 from shipyard.registries.oci_cleanup import OciCleanupBackend
 from shipyard.secrets import Credentials
-from shipyard.steps.cleanup import CleanupBackend, CleanupReport, run_cleanup
 
 
 class BackendKind(StrEnum):

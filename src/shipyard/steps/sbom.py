@@ -17,8 +17,7 @@ from shipyard.plan.config import SbomFormat
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.image import Descriptor
 from shipyard.plan.platforms import Platform
-from shipyard.steps.sign import SigningKey, attest
-from shipyard.steps.tools import RegistryAccess, tool_container
+from shipyard.steps.tools import RegistryAccess, SigningKey, attest, tool_container
 
 
 class SbomFailed(GateFailed):

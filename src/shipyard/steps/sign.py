@@ -9,21 +9,12 @@ secret variable), never as arguments.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import anyio
 import dagger
 
 from shipyard.plan.errors import GateFailed
-from shipyard.steps.tools import RegistryAccess, tool_container
-
-KEY_PATH = "/run/shipyard/cosign.key"
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    key: dagger.Secret
-    password: dagger.Secret | None = None
+from shipyard.steps.tools import KEY_PATH, RegistryAccess, SigningKey, cosign_container
 
 
 class SigningFailed(GateFailed):
@@ -37,11 +28,7 @@ async def sign_release(image: str, access: RegistryAccess, repositories: Sequenc
 
     async def one(repository: str) -> None:
         reference = f"{repository}@{digest}"
-        container = tool_container(image, access).with_mounted_secret(KEY_PATH, key.key)
-        if key.password is not None:
-            container = container.with_secret_variable("COSIGN_PASSWORD", key.password)
-        else:
-            container = container.with_env_variable("COSIGN_PASSWORD", "")
+        container = cosign_container(image, access, key)
         args = ["cosign", "sign", "--yes", "--recursive", "--tlog-upload=false", "--key", KEY_PATH]
         if access.insecure([reference.split("/", 1)[0]]):
             args += ["--allow-insecure-registry", "--allow-http-registry"]
@@ -58,24 +45,3 @@ async def sign_release(image: str, access: RegistryAccess, repositories: Sequenc
     if errors:
         raise SigningFailed(f"signing failed ({'; '.join(sorted(errors))}); no tag was moved on any registry")
     return {r: signed[r] for r in repositories}
-
-
-async def attest(image: str, access: RegistryAccess, reference: str, predicate: str, kind: str, key: SigningKey) -> str | None:
-    """``cosign attest --type KIND`` a predicate to ``reference`` (by digest); the error line, or None."""
-    container = (
-        tool_container(image, access).with_mounted_secret(KEY_PATH, key.key).with_new_file("/run/shipyard/predicate.json", predicate)
-    )
-    if key.password is not None:
-        container = container.with_secret_variable("COSIGN_PASSWORD", key.password)
-    else:
-        container = container.with_env_variable("COSIGN_PASSWORD", "")
-    args = ["cosign", "attest", "--yes", "--tlog-upload=false", "--key", KEY_PATH, "--type", kind]
-    args += ["--predicate", "/run/shipyard/predicate.json"]
-    if access.insecure([reference.split("/", 1)[0]]):
-        args += ["--allow-insecure-registry", "--allow-http-registry"]
-    try:
-        await container.with_exec([*args, access.inside(reference)], use_entrypoint=False).sync()
-    except dagger.ExecError as exc:
-        lines = (exc.stderr or exc.stdout).strip().splitlines()
-        return lines[-1] if lines else f"cosign exited with {exc.exit_code}"
-    return None

@@ -157,3 +157,37 @@ def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
     """
     base = dag.container().from_(image).with_env_variable("SHIPYARD_RUN", uuid.uuid4().hex)
     return access.attach(base)
+
+
+KEY_PATH = "/run/shipyard/cosign.key"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A cosign private key and its password, as Secrets (mounted and set, never arguments)."""
+
+    key: dagger.Secret
+    password: dagger.Secret | None = None
+
+
+def cosign_container(image: str, access: RegistryAccess, key: SigningKey) -> dagger.Container:
+    """The cosign tool container with the key mounted at ``KEY_PATH`` and its password set."""
+    container = tool_container(image, access).with_mounted_secret(KEY_PATH, key.key)
+    if key.password is not None:
+        return container.with_secret_variable("COSIGN_PASSWORD", key.password)
+    return container.with_env_variable("COSIGN_PASSWORD", "")
+
+
+async def attest(image: str, access: RegistryAccess, reference: str, predicate: str, kind: str, key: SigningKey) -> str | None:
+    """``cosign attest --type KIND`` a predicate (SBOMs and provenance alike) to ``reference`` (by digest); the error line, or None."""
+    container = cosign_container(image, access, key).with_new_file("/run/shipyard/predicate.json", predicate)
+    args = ["cosign", "attest", "--yes", "--tlog-upload=false", "--key", KEY_PATH, "--type", kind]
+    args += ["--predicate", "/run/shipyard/predicate.json"]
+    if access.insecure([reference.split("/", 1)[0]]):
+        args += ["--allow-insecure-registry", "--allow-http-registry"]
+    try:
+        await container.with_exec([*args, access.inside(reference)], use_entrypoint=False).sync()
+    except dagger.ExecError as exc:
+        lines = (exc.stderr or exc.stdout).strip().splitlines()
+        return lines[-1] if lines else f"cosign exited with {exc.exit_code}"
+    return None
