@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from shipyard.plan.cleanup import CleanupPlan, Decision
 
@@ -20,6 +20,31 @@ class OutputFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
+
+
+class Report(Protocol):
+    """What every command returns (tags, plan, publish, rebuild-check, cleanup, sync-readme)."""
+
+    @property
+    def ok(self) -> bool:
+        """False when the command ran but did not fully succeed: the CLI exits 3, ``dagger call`` fails."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def render_text(self) -> str: ...
+
+
+# The exit code (and the Dagger function's failure) of a report that is not ok: a gate, a
+# registry or a partial failure. Bad input never gets this far (InvalidInput, exit 2).
+NOT_OK_EXIT_CODE = 3
+
+
+def render(report: Report, fmt: OutputFormat) -> str:
+    """The one way both doors print a report: ``render_text()``, or ``to_dict()`` as JSON."""
+    if fmt is OutputFormat.JSON:
+        return json.dumps(report.to_dict(), indent=2, sort_keys=True)
+    return report.render_text()
 
 
 @dataclass(frozen=True)
