@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -220,7 +221,7 @@ async def run_command(name: str, options: argparse.Namespace) -> Report:
         return await command(**kwargs, door=door)
     async with _engine_session(door.out) as scratch:
         progress = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
-        return await command(**kwargs, door=commands.Door(**{**vars(door), "workdir": scratch, "progress_log": progress}))
+        return await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=progress))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

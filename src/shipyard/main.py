@@ -1,4 +1,5 @@
-"""The Dagger surface: thin functions that turn arguments into a plan (and, later, run steps)."""
+"""The Dagger surface, where every argument is declared once (the ``shipyard`` command is built
+from these signatures): thin functions that convert their arguments and run ``commands``."""
 
 # No `from __future__ import annotations` here: dagger-io 0.19 reads each argument's Doc() from
 # the evaluated annotation, and string annotations would silently drop every description.
