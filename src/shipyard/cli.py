@@ -1,44 +1,126 @@
-"""The ``shipyard`` command: a thin adapter over the same functions the Dagger module exposes."""
+"""The ``shipyard`` command, built from the Dagger functions' signatures in ``main.py``.
+
+Each ``@function`` of :class:`shipyard.main.Shipyard` is a subcommand (``rebuild_check`` ->
+``rebuild-check``) whose options are the function's arguments, with the same names, defaults,
+help and choices (:mod:`shipyard.arguments` reads them; a unit test holds the two equal). The
+values are converted as :mod:`shipyard.commands` documents, and the command runs the same
+``commands.<name>`` as ``dagger call``. What the CLI does differently is listed here, and only here:
+
+- :data:`NOT_IN_CLI`: function arguments the CLI leaves out, and why;
+- :data:`NOT_COMMANDS`: functions that are no subcommand, and the CLI's equivalent;
+- :func:`_cli_only_options`: the few CLI-only options (credentials, ``--json``, ``--out``, ``--debug``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import anyio
 import dagger
-from dagger import dag
 
-from shipyard.commands import SigningSecrets, SourceBuild, publish, rebuild_check, tool_images_from_env, verify
+from shipyard import commands
+from shipyard.arguments import Argument, Kind, functions
+from shipyard.auth import canonical_registry, parse_registry_auth
 from shipyard.local_files import read_text_file
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
-from shipyard.plan.cosign import signing_identity, trust_policy
+from shipyard.main import Shipyard
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
-from shipyard.plan.labels import parse_epoch
-from shipyard.plan.plan import build_release_plan
-from shipyard.plan.report import PublishReport, RebuildReport
-from shipyard.plan.retention import policy_from_args
-from shipyard.plan.tags import EVENTS, parse_flavor, parse_tag_specs, tags_for
-from shipyard.plan.verification import VerifyReport, parse_attestation_types
-from shipyard.registries.select import BackendKind, cleanup_repository
-from shipyard.secrets import Credentials, SecretValue, parse_build_secret, parse_registry_auth, resolve_secret
-from shipyard.source import SourceInfo, read_source
-from shipyard.steps.cleanup import CleanupReport
-from shipyard.steps.readme import sync_readme
+from shipyard.plan.refs import parse_repository
+from shipyard.plan.report import NOT_OK_EXIT_CODE, OutputFormat, Report, render
+from shipyard.secrets import Credentials, parse_build_secret, resolve_secret
+from shipyard.source import HostSource
 from shipyard.steps.tools import host_endpoint
 
 DEBUG_ENV = "SHIPYARD_DEBUG"
 
+# Function arguments the CLI leaves out. Nothing else may differ (tests/unit/test_cli_surface.py).
+NOT_IN_CLI = {
+    "registry": "Services for loopback registries: a module cannot reach the caller's loopback, the CLI reaches it directly",
+}
+# Functions that are no subcommand.
+NOT_COMMANDS = {
+    "with_registry_auth": "the CLI takes credentials per command: --registry-auth HOST=USER:env:NAME|file:PATH",
+}
+# Commands that run in the engine (they build): the CLI opens a Dagger session for them only,
+# so tags, plan, cleanup and sync-readme run without an engine.
+ENGINE_COMMANDS = {"publish", "rebuild_check", "verify"}
+# Commands that read no credentials (every other one takes --registry-auth).
+NO_CREDENTIALS = {"tags"}
+_METAVARS = {
+    Kind.TEXT: None,
+    Kind.INT: "N",
+    Kind.SECRET: "env:NAME|file:PATH",
+    Kind.FILE: "PATH",
+    Kind.DIRECTORY: "DIR",
+}
 
-def _parser() -> argparse.ArgumentParser:
+
+def command_name(function: str) -> str:
+    return function.replace("_", "-")
+
+
+def _add_argument(parser: argparse.ArgumentParser, arg: Argument) -> None:
+    """One function argument as an option, mapped as :mod:`shipyard.arguments` documents."""
+    options: dict[str, Any] = {"help": arg.help, "default": arg.default, "dest": arg.name}
+    if arg.required:
+        options["required"] = True
+    if arg.kind is Kind.FLAG:
+        parser.add_argument(arg.flag, action="store_true", **options)
+        return
+    if arg.kind is Kind.INT:
+        options["type"] = int
+    if arg.kind is Kind.CHOICE:
+        options["choices"] = arg.choices
+    metavar = "ID=env:NAME|file:PATH" if arg.kind is Kind.SECRET and arg.repeatable else _METAVARS.get(arg.kind)
+    if metavar:
+        options["metavar"] = metavar
+    if arg.repeatable:
+        options["action"] = "append"
+    parser.add_argument(arg.flag, **options)
+
+
+def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Argument]) -> None:
+    """The CLI-only options: the explicit, small list of what ``dagger call`` spells differently."""
+    if name not in NO_CREDENTIALS:  # dagger call: with-registry-auth --address --username --secret
+        parser.add_argument(
+            "--registry-auth",
+            action="append",
+            default=[],
+            metavar="HOST=USER:SOURCE",
+            help="credentials for a registry or its API, SOURCE env:NAME or file:PATH (repeatable), e.g. ghcr.io=bot:env:GHCR_TOKEN",
+        )
+    if name in ("cleanup", "sync_readme"):  # shorthand for --registry-auth of --repository's registry
+        parser.add_argument("--username", default=None, help="user name for the repository's registry (with --password)")
+        parser.add_argument("--password", default="", metavar="SOURCE", help="env:NAME or file:PATH holding its token")
+    if name == "plan":  # a dry run on a machine without the tokens
+        parser.add_argument(
+            "--registry-credentials",
+            action="append",
+            default=[],
+            metavar="REGISTRY",
+            help="a registry that will have credentials, without reading them (which targets publish)",
+        )
+    if name == "publish":  # dagger call returns dist/ as a Directory (-o DIR saves it)
+        parser.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
+    if name == "verify":  # dagger call prints the report; the CLI can also keep what it read
+        parser.add_argument("--out", default="", metavar="DIR", help="write verify.json and each platform's verified SBOM here")
+    if not any(a.name == "format" for a in args):  # the function returns no report; the CLI prints one
+        parser.add_argument(
+            "--format", default=OutputFormat.TEXT, choices=[f.value for f in OutputFormat], help="Report format: text or json"
+        )
+    parser.add_argument("--json", dest="format", action="store_const", const=OutputFormat.JSON, help="the same as --format json")
+
+
+def _parser(main_object: type = Shipyard) -> argparse.ArgumentParser:
+    """The ``shipyard`` parser: a subcommand per ``@function`` of ``main_object``."""
     parser = argparse.ArgumentParser(
         prog="shipyard",
         description="Release container images.",
@@ -46,175 +128,72 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    tags = sub.add_parser("tags", help="compute the image tags for a Git ref (docker/metadata-action semantics)")
-    tags.add_argument("--ref", default="", help="e.g. refs/tags/v1.2.3, refs/heads/main, refs/pull/7/merge; empty: no tags")
-    tags.add_argument("--sha", default="", help="full 40-character commit SHA (default: HEAD of --source)")
-    tags.add_argument("--event", default="push", choices=EVENTS)
-    tags.add_argument("--default-branch", default="main")
-    tags.add_argument("--base-ref", default="", help="base branch of a pull request, or the branch a tag was pushed from")
-    tags.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
-    tags.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
-    tags.add_argument("--source", default=None, metavar="DIR", help="Git checkout: its commit time is the clock of {{date}}")
-    tags.add_argument("--source-date-epoch", default=None, help="clock of {{date}} (default: $SOURCE_DATE_EPOCH, else the commit time)")
-    tags.add_argument("--json", action="store_true", help='print {"version": ..., "tags": [...], "latest": ...}')
-
-    plan = sub.add_parser("plan", help="print the release plan without touching anything (dry run)")
-    plan.add_argument("--tag", required=True, help="version to release, e.g. v1.2.3")
-    plan.add_argument("--target", action="append", default=[], help="repository to publish to; append ',optional'")
-    plan.add_argument("--platform", action="append", default=[], help="e.g. linux/arm64 (repeatable or comma-separated)")
-    plan.add_argument("--source", default=None, metavar="DIR", help="Git checkout: commit, commit time and origin for the labels")
-    plan.add_argument("--sha", default="", help="commit SHA (default: HEAD of --source)")
-    plan.add_argument("--event", default="push", choices=EVENTS)
-    plan.add_argument("--spec", action="append", default=[])
-    plan.add_argument("--flavor", action="append", default=[])
-    plan.add_argument("--sign", default="none", choices=[m.value for m in SigningMode])
-    plan.add_argument("--sbom", action="append", default=[], choices=[f.value for f in SbomFormat])
-    plan.add_argument("--provenance", action="store_true")
-    plan.add_argument("--scan-fail-on", default="", help="e.g. CRITICAL,HIGH; empty disables the scan gate")
-    plan.add_argument(
-        "--registry-credentials",
-        action="append",
-        default=[],
-        metavar="REGISTRY",
-        help="a registry that has credentials configured (for planning which targets publish)",
-    )
-    plan.add_argument("--source-date-epoch", default=None)
-    plan.add_argument("--json", action="store_true")
-
-    pub = sub.add_parser("publish", help="build every platform, push by digest, move the tags last, verify")
-    pub.add_argument("--tag", required=True, help="version to release, e.g. v1.2.3")
-    pub.add_argument("--source", default=".", metavar="DIR", help="the directory to build (its Git metadata labels the image)")
-    pub.add_argument("--target", action="append", default=[], help="repository to publish to (repeatable); append ',optional'")
-    pub.add_argument("--platform", action="append", default=[], help="e.g. linux/arm64 (repeatable or comma-separated)")
-    pub.add_argument(
-        "--registry-auth", action="append", default=[], metavar="HOST=USER:SOURCE", help="credentials, e.g. ghcr.io=bot:env:GHCR_TOKEN"
-    )
-    pub.add_argument("--dockerfile", default="Dockerfile", help="path of the Dockerfile, relative to --source")
-    pub.add_argument("--build-target", default="", help="the Dockerfile stage to build")
-    pub.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE", help="a build argument (repeatable)")
-    pub.add_argument(
-        "--build-secret",
-        action="append",
-        default=[],
-        metavar="ID=SOURCE",
-        help="a build secret for RUN --mount=type=secret,id=ID, from env:NAME or file:PATH (repeatable)",
-    )
-    pub.add_argument("--sha", default="", help="commit SHA (default: HEAD of --source)")
-    pub.add_argument("--event", default="push", choices=EVENTS)
-    pub.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
-    pub.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
-    pub.add_argument("--source-date-epoch", default=None, help="timestamp for reproducible images (default: the commit time)")
-    pub.add_argument("--sbom", action="append", default=[], choices=[f.value for f in SbomFormat], help="an SBOM per platform (repeatable)")
-    pub.add_argument("--scan-fail-on", default="", metavar="SEVERITIES", help="Trivy gate on every platform, e.g. CRITICAL,HIGH")
-    pub.add_argument("--trivyignore", default="", metavar="FILE", help="vulnerability ids the gate accepts (.trivyignore format)")
-    pub.add_argument("--provenance", action="store_true", help="SLSA v1 provenance (attested to the index when signing)")
-    pub.add_argument("--sign", default="none", choices=[m.value for m in SigningMode], help="sign the release before tags move")
-    pub.add_argument("--cosign-key", default="", metavar="SOURCE", help="cosign private key, file:PATH or env:NAME (with --sign key)")
-    pub.add_argument("--cosign-password", default="", metavar="SOURCE", help="its password, env:NAME or file:PATH")
-    pub.add_argument("--allow-backwards", action="store_true", help="move latest/major/minor tags even to an older release")
-    pub.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
-    pub.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    check = sub.add_parser("rebuild-check", help="rebuild a release from source and name any platform whose digest differs")
-    check.add_argument("--tag", required=True, help="the version that was released, e.g. v1.2.3")
-    check.add_argument("--against", required=True, metavar="REF", help="the published release, e.g. ghcr.io/acme/app:1.2.3")
-    check.add_argument("--source", default=".", metavar="DIR", help="the directory to build")
-    check.add_argument("--platform", action="append", default=[], help="platforms (default linux/amd64,linux/arm64)")
-    check.add_argument("--registry-auth", action="append", default=[], metavar="HOST=USER:SOURCE", help="credentials to read REF")
-    check.add_argument("--dockerfile", default="Dockerfile", help="path of the Dockerfile, relative to --source")
-    check.add_argument("--build-target", default="", help="the Dockerfile stage to build")
-    check.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE", help="a build argument (repeatable)")
-    check.add_argument("--build-secret", action="append", default=[], metavar="ID=SOURCE", help="a build secret (repeatable)")
-    check.add_argument("--sha", default="", help="commit SHA (default: HEAD of --source)")
-    check.add_argument("--source-date-epoch", default=None, help="the release's timestamp (default: the commit time)")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    ver = sub.add_parser("verify", help="verify a published release: signatures, attestations, SBOMs, re-scan, inspection")
-    ver.add_argument("--ref", required=True, metavar="IMAGE", help="the release, IMAGE[:tag|@digest]")
-    ver.add_argument("--key", default="", metavar="PATH", help="the cosign public key the release was signed with")
-    ver.add_argument("--certificate-identity", default="", help="keyless: the signer's identity")
-    ver.add_argument("--certificate-identity-regexp", default="", help="keyless: a regular expression the identity must match")
-    ver.add_argument("--certificate-oidc-issuer", default="", help="keyless: the identity's OIDC issuer")
-    ver.add_argument("--rekor-url", default="", help="the transparency log to check (default: none with a key)")
-    ver.add_argument("--attestation", action="append", default=[], help="attestation types required (default spdxjson,slsaprovenance1)")
-    ver.add_argument("--scan-fail-on", default="CRITICAL,HIGH", help="re-scan gate severities; empty: no re-scan")
-    ver.add_argument("--trivyignore", default="", metavar="FILE", help="vulnerability ids the gate accepts")
-    ver.add_argument("--registry-auth", action="append", default=[], metavar="HOST=USER:SOURCE", help="credentials to read IMAGE")
-    ver.add_argument("--out", default="", metavar="DIR", help="write verify.json and the SBOMs here")
-    ver.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    clean = sub.add_parser("cleanup", help="delete old images by policy (dry run unless --apply)")
-    clean.add_argument("--repository", required=True, help="e.g. ghcr.io/acme/app or 127.0.0.1:5000/acme/app")
-    clean.add_argument("--keep-untagged", type=int, default=None, metavar="N", help="keep the newest N untagged digests")
-    clean.add_argument("--keep-prereleases", type=int, default=None, metavar="N", help="keep the newest N pre-release tags")
-    clean.add_argument("--older-than", default="", metavar="DURATION", help="delete tags older than this (90d, 12h, 2w)")
-    clean.add_argument("--protect", action="append", default=[], metavar="TAG", help="never delete this tag (adds to latest, stable)")
-    clean.add_argument("--protect-regex", action="append", default=[], metavar="REGEX", help="never delete tags matching this")
-    clean.add_argument("--no-default-protection", action="store_true", help="do not protect latest, stable and release versions")
-    clean.add_argument("--only-untagged", action="store_true", help="consider untagged digests only; never touch tags")
-    clean.add_argument("--backend", default="auto", choices=[k.value for k in BackendKind])
-    clean.add_argument("--username", default="", help="registry or API user name")
-    clean.add_argument("--password", default="", metavar="SOURCE", help="env:NAME or file:PATH holding the token")
-    clean.add_argument("--api-url", default="", help="override the GHCR/Docker Hub API address (mirrors, tests)")
-    clean.add_argument("--apply", action="store_true", help="delete; without it nothing is touched")
-    clean.add_argument("--json", action="store_true")
-
-    readme = sub.add_parser("sync-readme", help="push a README as the Docker Hub repository overview")
-    readme.add_argument("--repository", required=True, help="docker.io/<namespace>/<name>")
-    readme.add_argument("--readme", default="README.md", help="the Markdown file to publish")
-    readme.add_argument("--short-description", default="", help="at most 100 characters")
-    readme.add_argument("--username", required=True)
-    readme.add_argument("--password", required=True, metavar="SOURCE", help="env:NAME or file:PATH holding a Docker Hub token")
-    readme.add_argument("--api-url", default="", help="override the Docker Hub API address (tests, mirrors)")
+    for name, args in functions(main_object).items():
+        if name in NOT_COMMANDS:
+            continue
+        method = getattr(main_object, name)
+        summary = (method.__doc__ or "").strip().splitlines()[0]
+        command = sub.add_parser(command_name(name), help=summary, description=summary)
+        command.set_defaults(function=name)
+        for arg in args:
+            if arg.name not in NOT_IN_CLI:
+                _add_argument(command, arg)
+        _cli_only_options(command, name, args)
     return parser
 
 
-def _credentials(username: str, password: str) -> Credentials | None:
-    if not password:
-        if username:
-            raise InvalidInput("--username", username, "is given without --password", "Add --password env:NAME or file:PATH.")
-        return None
-    secret = resolve_secret(password, what="--password")
-    return Credentials(username=username or "token", password=secret)
+# --- from options to the command's arguments -------------------------------------------------
 
 
-def _read_text(path: str) -> str:
-    return read_text_file(path, what="--readme")
+def _value(arg: Argument, value: Any) -> Any:
+    """An option's value as ``commands`` takes it (see its docstring): local files read, secrets
+    resolved, all before any engine starts."""
+    if arg.repeatable:
+        items = list(value or [])
+        if arg.kind is Kind.SECRET:
+            return [parse_build_secret(item) for item in items]
+        if arg.enum is not None:
+            return [arg.enum(item) for item in items]
+        return items
+    if arg.kind is Kind.CHOICE and arg.enum is not None:
+        return arg.enum(value)
+    if arg.kind is Kind.SECRET:
+        return resolve_secret(value, what=arg.flag) if value else None
+    if arg.kind is Kind.FILE:
+        return read_text_file(value, what=arg.flag) if value else None
+    if arg.kind is Kind.DIRECTORY:
+        return HostSource(value) if value else None
+    return value
 
 
-@dataclass(frozen=True)
-class _BuildInputs:
-    """What ``publish`` and ``rebuild-check`` read on this machine before the engine starts."""
-
-    source: SourceInfo
-    credentials: dict[str, Credentials]
-    secrets: list[tuple[str, SecretValue]]
-    epoch: int | None
+def command_arguments(name: str, options: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``commands.<name>``: every function argument but the excluded ones."""
+    args = functions(Shipyard)[name]
+    return {a.name: _value(a, getattr(options, a.name)) for a in args if a.name not in NOT_IN_CLI and a.name != "format"}
 
 
-def _source_build(args: argparse.Namespace, inputs: _BuildInputs) -> SourceBuild:
-    """The build both ``publish`` and ``rebuild-check`` run (inside an engine session)."""
-    return SourceBuild(
-        source=dag.host().directory(args.source),
-        dockerfile=args.dockerfile,
-        target=args.build_target,
-        build_args=args.build_arg,
-        secrets=[dag.set_secret(name, value.reveal()) for name, value in inputs.secrets],
-        secret_ids=[name for name, _ in inputs.secrets],
-        sha=args.sha or inputs.source.sha,
-        source_date_epoch=inputs.epoch,
-        commit_epoch=inputs.source.commit_epoch,
-        source_url=inputs.source.url,
-    )
+def _credentials(name: str, options: argparse.Namespace) -> dict[str, Credentials]:
+    credentials = dict(parse_registry_auth(a) for a in getattr(options, "registry_auth", []))
+    username, password = getattr(options, "username", None), getattr(options, "password", "")
+    if password:
+        if username is not None and not username.strip():
+            raise InvalidInput("--username", username, "is empty", "Give the user the token belongs to.")
+        registry = parse_repository(options.repository, what="--repository").registry
+        credentials[canonical_registry(registry)] = Credentials(username or "token", resolve_secret(password, what="--password"))
+    elif username is not None:
+        raise InvalidInput("--username", username, "is given without --password", "Add --password env:NAME or file:PATH.")
+    return credentials
 
 
-def _build_inputs(args: argparse.Namespace) -> _BuildInputs:
-    return _BuildInputs(
-        source=read_source(args.source),
-        credentials=dict(parse_registry_auth(a) for a in args.registry_auth),
-        secrets=[parse_build_secret(a) for a in args.build_secret],
-        epoch=parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH")),
+def _door(name: str, options: argparse.Namespace) -> commands.Door:
+    return commands.Door(
+        credentials=_credentials(name, options),
+        declared_registries=frozenset(getattr(options, "registry_credentials", [])),
+        endpoint=host_endpoint,
+        tunnel=True,
+        tools=commands.tool_images_from_env,
+        environment_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
+        out=Path(options.out) if getattr(options, "out", None) else None,
     )
 
 
@@ -224,7 +203,7 @@ async def _engine_session(log_dir: Path | None) -> AsyncIterator[Path]:
     SHIPYARD_DEBUG, else to LOG_DIR/engine.log: it must go somewhere that is read (the SDK's
     default, an unread pipe, blocks the session once it fills)."""
     with contextlib.ExitStack() as stack:
-        if os.environ.get("SHIPYARD_DEBUG"):
+        if os.environ.get(DEBUG_ENV):
             log: TextIO = sys.stderr
         elif log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
@@ -235,190 +214,34 @@ async def _engine_session(log_dir: Path | None) -> AsyncIterator[Path]:
             yield Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipyard-")))
 
 
-async def _publish(args: argparse.Namespace) -> PublishReport:
-    inputs = _build_inputs(args)
-    tools = tool_images_from_env()
-    out = Path(args.out)
-    signing = SigningMode(args.sign)
-    key = resolve_secret(args.cosign_key, what="--cosign-key") if args.cosign_key else None
-    password = resolve_secret(args.cosign_password, what="--cosign-password") if args.cosign_password else None
-    signing_identity(signing, has_key=key is not None)  # checked before the engine starts
-    ignore = [read_text_file(args.trivyignore, what="--trivyignore")] if args.trivyignore else []
-    scan = ScanPolicy.from_strings(args.scan_fail_on, ignore) if args.scan_fail_on else None
-    async with _engine_session(out) as scratch:
-        signing_secrets = SigningSecrets(
-            key=dag.set_secret("cosign-key", key.reveal()) if key else None,
-            password=dag.set_secret("cosign-password", password.reveal()) if password else None,
-        )
-        return await publish(
-            _source_build(args, inputs),
-            tag=args.tag,
-            targets=args.target,
-            platforms=args.platform,
-            credentials=inputs.credentials,
-            endpoint=host_endpoint,
-            workdir=scratch,
-            tools=tools,
-            event=args.event,
-            spec=args.spec,
-            flavor=args.flavor,
-            allow_backwards=args.allow_backwards,
-            out=out,
-            tunnel=True,
-            progress_log=None if os.environ.get("SHIPYARD_DEBUG") else out / "engine.log",
-            signing=signing,
-            signing_secrets=signing_secrets,
-            sbom_formats=[SbomFormat(f) for f in args.sbom],
-            scan=scan,
-            provenance=args.provenance,
-        )
-
-
-async def _rebuild_check(args: argparse.Namespace) -> RebuildReport:
-    inputs = _build_inputs(args)
-    async with _engine_session(None) as scratch:
-        return await rebuild_check(
-            _source_build(args, inputs),
-            tag=args.tag,
-            against=args.against,
-            platforms=args.platform,
-            credentials=inputs.credentials,
-            endpoint=host_endpoint,
-            workdir=scratch,
-        )
-
-
-async def _verify(args: argparse.Namespace) -> VerifyReport:
-    policy = trust_policy(
-        has_key=bool(args.key),
-        certificate_identity=args.certificate_identity,
-        certificate_identity_regexp=args.certificate_identity_regexp,
-        certificate_oidc_issuer=args.certificate_oidc_issuer,
-        rekor_url=args.rekor_url,
-    )
-    if args.key and not Path(args.key).is_file():
-        raise InvalidInput("--key", args.key, "is not a file", "Pass the path of the cosign public key, e.g. cosign.pub.")
-    parse_attestation_types(args.attestation)
-    ignore = [read_text_file(args.trivyignore, what="--trivyignore")] if args.trivyignore else []
-    scan = ScanPolicy.from_strings(args.scan_fail_on, ignore) if args.scan_fail_on else None
-    credentials = {r: c for r, c in (parse_registry_auth(item) for item in args.registry_auth)}
-    out = Path(args.out) if args.out else None
-    async with _engine_session(out):
-        return await verify(
-            reference=args.ref,
-            policy=policy,
-            public_key=dag.host().file(str(Path(args.key).resolve())) if args.key else None,
-            attestations=args.attestation,
-            scan=scan,
-            tools=tool_images_from_env(),
-            credentials=credentials,
-            endpoint=host_endpoint,
-            out=out,
-        )
-
-
-async def _cleanup(args: argparse.Namespace) -> CleanupReport:
-    policy = policy_from_args(
-        keep_untagged=args.keep_untagged,
-        keep_prereleases=args.keep_prereleases,
-        older_than=args.older_than,
-        protect=args.protect,
-        protect_regex=args.protect_regex,
-        only_untagged=args.only_untagged,
-        default_protection=not args.no_default_protection,
-    )
-    credentials = _credentials(args.username, args.password)
-    return await cleanup_repository(
-        args.repository, policy, kind=BackendKind(args.backend), credentials=credentials, api_url=args.api_url, apply=args.apply
-    )
+async def run_command(name: str, options: argparse.Namespace) -> Report:
+    """Read every local input, then run ``commands.<name>`` (in an engine session if it builds)."""
+    kwargs = command_arguments(name, options)
+    door = _door(name, options)
+    command: Callable[..., Awaitable[Report]] = getattr(commands, name)
+    if name not in ENGINE_COMMANDS:
+        return await command(**kwargs, door=door)
+    async with _engine_session(door.out) as scratch:
+        progress = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
+        return await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=progress))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    options = parser.parse_args(argv)
     try:
-        _check_values(args, _repeatable(parser))
+        _check_values(options, _repeatable(parser))
         _line_buffered(sys.stdout)  # so a closed pipe shows up in here, not at interpreter exit
-        if args.command == "tags":
-            source = read_source(args.source) if args.source else SourceInfo()
-            result = tags_for(
-                ref=args.ref,
-                sha=args.sha or source.sha,
-                event=args.event,
-                default_branch=args.default_branch,
-                base_ref=args.base_ref,
-                specs=args.spec,
-                flavor=args.flavor,
-                source_date_epoch=parse_epoch(args.source_date_epoch or os.environ.get("SOURCE_DATE_EPOCH")),
-                commit_epoch=source.commit_epoch,
-            )
-            print(result.render(as_json=args.json))
-            return 0
-        if args.command == "plan":
-            source = read_source(args.source) if args.source else SourceInfo()
-            plan = build_release_plan(
-                tag=args.tag,
-                sha=args.sha or source.sha,
-                event=args.event,
-                targets=args.target,
-                credentials=args.registry_credentials,
-                platforms=args.platform,
-                tag_specs=parse_tag_specs(args.spec) if args.spec else None,
-                flavor=parse_flavor(args.flavor) if args.flavor else None,
-                signing=SigningMode(args.sign),
-                sbom_formats=[SbomFormat(f) for f in args.sbom],
-                provenance=args.provenance,
-                scan=ScanPolicy.from_strings(args.scan_fail_on) if args.scan_fail_on else None,
-                source_date_epoch=_source_date_epoch(args.source_date_epoch),
-                commit_epoch=source.commit_epoch,
-                annotations={"source": source.url or None},
-                dockerfile=_optional_dockerfile(args.source),
-            )
-            print(plan.to_json() if args.json else plan.render_text())
-            return 0
-        if args.command == "publish":
-            published = anyio.run(_publish, args)
-            print(published.dumps() if args.json else published.render_text())
-            return 0 if published.ok else 3
-        if args.command == "rebuild-check":
-            checked = anyio.run(_rebuild_check, args)
-            print(checked.dumps() if args.json else checked.render_text())
-            return 0 if checked.ok else 3
-        if args.command == "verify":
-            verified = anyio.run(_verify, args)
-            print(verified.dumps() if args.json else verified.render_text())
-            return 0 if verified.ok else 3
-        if args.command == "cleanup":
-            report = anyio.run(_cleanup, args)
-            print(report.dumps() if args.json else report.render_text())
-            return 0 if report.ok else 3
-        if args.command == "sync-readme":
-            text = _read_text(args.readme)
-            if not args.username.strip():
-                raise InvalidInput("--username", args.username, "is empty", "Give the Docker Hub user the token belongs to.")
-            credentials = _credentials(args.username, args.password)
-            print(anyio.run(sync_readme, args.repository, text, args.short_description, credentials, args.api_url))
-            return 0
+        report = anyio.run(run_command, options.function, options)
+        print(render(report, OutputFormat(options.format)))
+        return 0 if report.ok else NOT_OK_EXIT_CODE
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except KeyboardInterrupt:
         print("shipyard: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the one place where every error ends
-        return _report(exc, debug=args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"))
-    return 1
-
-
-def _optional_dockerfile(source: str | None) -> str | None:
-    """The Dockerfile of ``plan --source`` (to show how its stages build), if it has one."""
-    path = Path(source) / "Dockerfile" if source else None
-    return read_text_file(str(path), what="Dockerfile of --source") if path and path.is_file() else None
-
-
-def _source_date_epoch(flag: str | None) -> int | None:
-    if flag is not None:
-        return parse_epoch(flag, what="--source-date-epoch")
-    return parse_epoch(os.environ.get("SOURCE_DATE_EPOCH"), what="SOURCE_DATE_EPOCH (environment)")
+        return _report(exc, debug=options.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"))
 
 
 def _repeatable(parser: argparse.ArgumentParser) -> set[str]:

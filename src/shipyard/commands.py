@@ -1,8 +1,20 @@
-"""The one implementation of each command that runs in the engine, shared by both front doors.
+"""The ONE implementation of each command, shared by both front doors.
 
-``cli.py`` (client mode: the host is the caller's machine) and ``main.py`` (module mode: the
-caller is ``dagger call``) differ only in how they obtain the source directory, credentials,
-registry endpoints and scratch space; everything else happens here.
+``main.py`` (module mode: ``dagger call``) and ``cli.py`` (client mode: ``shipyard``) declare
+nothing here: each command takes exactly the arguments of its Dagger function in ``main.py``
+(same names), converted the same way by both doors, plus a :class:`Door`:
+
+- enums arrive as enum members, lists as lists (never ``None``);
+- a ``dagger.Secret`` arrives as a :data:`SecretInput`: the Secret itself (module) or the
+  :class:`SecretValue` read from ``env:``/``file:`` (CLI); ``None`` when not given. The list of
+  build secrets arrives as ``(id, SecretInput)`` pairs;
+- a ``dagger.File`` arrives as its text (``None`` when not given);
+- a ``dagger.Directory`` arrives as a :class:`SourceTree` (``None`` when not given);
+- ``registry`` (Services) and ``format`` never arrive: the door holds the endpoints, and
+  renders the returned report (``plan.report.render``).
+
+Every command returns a report (``ok``, ``to_dict``, ``render_text``): a report that is not ok
+exits 3 in the CLI and fails ``dagger call``.
 """
 
 from __future__ import annotations
@@ -11,25 +23,74 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagger
+from dagger import dag
 
+from shipyard.auth import credentials_for
 from shipyard.pipeline import ReleaseState, VerifyState, run_publish, run_rebuild_check, run_verify
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
-from shipyard.plan.cosign import TrustPolicy, signing_identity
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
-from shipyard.plan.refs import parse_reference
-from shipyard.plan.report import PublishReport, RebuildReport
-from shipyard.plan.tags import parse_flavor, parse_tag_specs
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages, parse_api_url
+from shipyard.plan.cosign import signing_identity, trust_policy
+from shipyard.plan.errors import InvalidInput, shipyard_error_in
+from shipyard.plan.labels import parse_epoch
+from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan
+from shipyard.plan.refs import DOCKER_HUB, parse_reference, parse_repository
+from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport
+from shipyard.plan.retention import policy_from_args
+from shipyard.plan.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
 from shipyard.plan.verification import VerifyReport, parse_attestation_types
-from shipyard.secrets import Credentials
+from shipyard.registries.cleanup import run_cleanup
+from shipyard.registries.dockerhub import DockerHub, validate_description
+from shipyard.registries.select import BackendKind, open_backend
+from shipyard.secrets import Credentials, SecretValue
+from shipyard.source import SourceInfo, SourceTree
 from shipyard.steps.build import BuildSpec
 from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, Signer, ephemeral_registry_service, host_tunnel
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
+
+SecretInput = dagger.Secret | SecretValue
+
+
+def engine_secret(name: str, value: SecretInput) -> dagger.Secret:
+    """A secret as the engine takes it (inside a session): a Secret as is, a local value set as one."""
+    return value if isinstance(value, dagger.Secret) else dag.set_secret(name, value.reveal())
+
+
+def _direct(registry: str) -> RegistryEndpoint:
+    return RegistryEndpoint(registry=registry, host=registry)
+
+
+@dataclass(frozen=True)
+class Door:
+    """What differs between ``dagger call`` and ``shipyard``: everything else is the command's.
+
+    ``credentials``: registry -> credentials (``with-registry-auth`` / ``--registry-auth``).
+    ``declared_registries``: registries the caller says will have credentials, unread (``shipyard
+    plan --registry-credentials``: a dry run on a machine without the tokens).
+    ``endpoint``: how a registry is reached (module: Services; CLI: the host's loopback).
+    ``workdir``: scratch space of an engine command. ``out``: where a release's files go.
+    ``tunnel``: reach services in the engine through a tunnel to this machine (client mode).
+    ``environment_epoch``: ``$SOURCE_DATE_EPOCH`` of the caller, when the door can read it (CLI).
+    """
+
+    credentials: Mapping[str, Credentials] = field(default_factory=dict)
+    declared_registries: frozenset[str] = frozenset()
+    endpoint: Callable[[str], RegistryEndpoint] = _direct
+    workdir: Path | None = None
+    out: Path | None = None
+    tunnel: bool = False
+    progress_log: Path | None = None
+    tools: Callable[[], ToolImages] = ToolImages  # the default tool images (CLI: $SHIPYARD_TOOL_IMAGES)
+    environment_epoch: str | None = None
+
+    def scratch(self) -> Path:
+        if self.workdir is None:
+            raise RuntimeError("this command needs an engine session's scratch directory")
+        return self.workdir
 
 
 def tool_images_from_text(text: str, origin: str) -> ToolImages:
@@ -61,9 +122,139 @@ def parse_build_args(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise InvalidInput("build-arg", item, "is not NAME=VALUE", "Write e.g. --build-arg VERSION=1.2.3.")
+            raise InvalidInput("--build-arg", item, "is not NAME=VALUE", "Write e.g. --build-arg VERSION=1.2.3.")
         out[name.strip()] = value
     return out
+
+
+def signer_for(
+    sign: SigningMode,
+    *,
+    cosign_key: SecretInput | None,
+    cosign_password: SecretInput | None,
+    oidc_token: SecretInput | None,
+    oidc_request_url: SecretInput | None,
+    oidc_request_token: SecretInput | None,
+    fulcio_url: str,
+    rekor_url: str,
+) -> Callable[[], Signer | None]:
+    """Check the signing options (before anything runs); returns how to make the signer inside
+    the engine session, where the secrets become ``dagger.Secret``s."""
+    identity = signing_identity(
+        sign,
+        has_key=cosign_key is not None,
+        has_token=oidc_token is not None,
+        has_runner_request=(oidc_request_url is not None, oidc_request_token is not None),
+        fulcio_url=fulcio_url,
+        rekor_url=rekor_url,
+    )
+
+    def make() -> Signer | None:
+        def secret(name: str, value: SecretInput | None) -> dagger.Secret | None:
+            return engine_secret(name, value) if value is not None else None
+
+        if identity is None:
+            return None
+        if identity.mode is SigningMode.KEY:
+            return Signer(identity, key=secret("cosign-key", cosign_key), password=secret("cosign-password", cosign_password))
+        return Signer(
+            identity,
+            token=secret("oidc-token", oidc_token),
+            request_url=secret("oidc-request-url", oidc_request_url),
+            request_token=secret("oidc-request-token", oidc_request_token),
+        )
+
+    return make
+
+
+def _epoch(source_date_epoch: int | None, door: Door) -> int | None:
+    """``--source-date-epoch``, else the caller's ``$SOURCE_DATE_EPOCH`` (CLI), else unset."""
+    if source_date_epoch is not None:
+        return parse_epoch(source_date_epoch, what="--source-date-epoch")
+    return parse_epoch(door.environment_epoch, what="SOURCE_DATE_EPOCH (environment)")
+
+
+async def _info(source: SourceTree | None) -> SourceInfo:
+    return await source.info() if source is not None else SourceInfo()
+
+
+def _scan_policy(fail_on: str, ignore: str | None) -> ScanPolicy | None:
+    return ScanPolicy.from_strings(fail_on, [ignore] if ignore else []) if fail_on else None
+
+
+# --- tags and plan: pure decisions (no engine) ------------------------------------------------
+
+
+async def tags(
+    *,
+    ref: str,
+    sha: str,
+    event: str,
+    default_branch: str,
+    spec: Sequence[str],
+    flavor: Sequence[str],
+    base_ref: str,
+    source_date_epoch: int | None,
+    source: SourceTree | None,
+    door: Door,
+) -> TagResult:
+    """The image tags for a Git ref, exactly as docker/metadata-action computes them."""
+    info = await _info(source)
+    return tags_for(
+        ref=ref,
+        sha=sha or info.sha,
+        event=event,
+        default_branch=default_branch,
+        base_ref=base_ref,
+        specs=list(spec),
+        flavor=list(flavor),
+        source_date_epoch=_epoch(source_date_epoch, door),
+        commit_epoch=info.commit_epoch,
+    )
+
+
+async def plan(
+    *,
+    tag: str,
+    target: Sequence[str],
+    platform: Sequence[str],
+    sha: str,
+    event: str,
+    spec: Sequence[str],
+    flavor: Sequence[str],
+    sign: SigningMode,
+    sbom: Sequence[SbomFormat],
+    provenance: bool,
+    scan_fail_on: str,
+    source_date_epoch: int | None,
+    source: SourceTree | None,
+    dockerfile: str,
+    door: Door,
+) -> ReleasePlan:
+    """The whole release plan, touching nothing: what ``publish`` with the same arguments would do."""
+    info = await _info(source)
+    return build_release_plan(
+        tag=tag,
+        sha=sha or info.sha,
+        event=event,
+        targets=target,
+        credentials=sorted({*door.credentials, *door.declared_registries}),
+        platforms=platform,
+        tag_specs=parse_tag_specs(list(spec)) if spec else None,
+        flavor=parse_flavor(list(flavor)) if flavor else None,
+        signing=sign,
+        sbom_formats=sbom,
+        provenance=provenance,
+        scan=_scan_policy(scan_fail_on, None),
+        tools=door.tools(),
+        source_date_epoch=_epoch(source_date_epoch, door),
+        commit_epoch=info.commit_epoch,
+        annotations={"source": info.url or None},
+        dockerfile=await source.read_text(dockerfile, what="--dockerfile") if source is not None else None,
+    )
+
+
+# --- publish and rebuild-check: builds in the engine ------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -71,192 +262,286 @@ class SourceBuild:
     """What to build and how to stamp it: the same for a release and for its rebuild check."""
 
     source: dagger.Directory
-    dockerfile: str = "Dockerfile"
-    target: str = ""
-    build_args: Sequence[str] = ()
-    secrets: Sequence[dagger.Secret] = ()
-    secret_ids: Sequence[str] = ()  # the secrets' ids (for the provenance; never their values)
-    sha: str = ""
-    source_date_epoch: int | None = None
-    commit_epoch: int | None = None
-    source_url: str = ""
+    dockerfile: str
+    dockerfile_text: str
+    target: str
+    build_args: dict[str, str]
+    secrets: tuple[tuple[str, SecretInput], ...]
+    sha: str
+    source_date_epoch: int | None
+    commit_epoch: int | None
+    source_url: str
+
+    def spec(self) -> BuildSpec:
+        """The build as the engine runs it: each secret becomes a ``dagger.Secret`` named by its id."""
+        secrets = [engine_secret(name, value) for name, value in self.secrets]
+        return BuildSpec(dockerfile=self.dockerfile, target=self.target, build_args=self.build_args, secrets=secrets)
 
 
-@dataclass(frozen=True)
-class SigningSecrets:
-    """The secrets signing may use, as each front door obtained them."""
-
-    key: dagger.Secret | None = None
-    password: dagger.Secret | None = None
-    oidc_token: dagger.Secret | None = None
-    oidc_request_url: dagger.Secret | None = None
-    oidc_request_token: dagger.Secret | None = None
-    fulcio_url: str = ""
-    rekor_url: str = ""
-
-
-def signer_for(mode: SigningMode, secrets: SigningSecrets) -> Signer | None:
-    """The signer a release uses, after checking that its options can work (before anything runs)."""
-    identity = signing_identity(
-        mode,
-        has_key=secrets.key is not None,
-        has_token=secrets.oidc_token is not None,
-        has_runner_request=(secrets.oidc_request_url is not None, secrets.oidc_request_token is not None),
-        fulcio_url=secrets.fulcio_url,
-        rekor_url=secrets.rekor_url,
-    )
-    if identity is None:
-        return None
-    if identity.mode is SigningMode.KEY:
-        return Signer(identity, key=secrets.key, password=secrets.password)
-    return Signer(identity, token=secrets.oidc_token, request_url=secrets.oidc_request_url, request_token=secrets.oidc_request_token)
-
-
-def _build_spec(build: SourceBuild) -> BuildSpec:
-    return BuildSpec(dockerfile=build.dockerfile, target=build.target, build_args=parse_build_args(build.build_args), secrets=build.secrets)
-
-
-async def _dockerfile_text(source: dagger.Directory, dockerfile: str) -> str:
-    if not await source.exists(dockerfile):
-        raise InvalidInput("dockerfile", dockerfile, "is not in the source directory", "Pass --dockerfile relative to --source.")
-    return await source.file(dockerfile).contents()
-
-
-async def rebuild_check(
-    build: SourceBuild,
+async def _source_build(
+    source: SourceTree,
     *,
-    tag: str,
-    against: str,
-    platforms: Sequence[str],
-    credentials: Mapping[str, Credentials],
-    endpoint: Callable[[str], RegistryEndpoint],
-    workdir: Path,
-) -> RebuildReport:
-    """Rebuild a release from source (nothing is pushed) and compare it with a published one."""
-    ref = parse_reference(against, what="--against")
-    dockerfile = await _dockerfile_text(build.source, build.dockerfile)
-    plan = build_release_plan(
-        tag=tag,
-        sha=build.sha,
-        platforms=platforms,
-        source_date_epoch=build.source_date_epoch,
-        commit_epoch=build.commit_epoch,
-        annotations={"source": build.source_url or None},
+    dockerfile: str,
+    build_target: str,
+    build_arg: Sequence[str],
+    build_secret: Sequence[tuple[str, SecretInput]],
+    sha: str,
+    source_date_epoch: int | None,
+    door: Door,
+) -> SourceBuild:
+    """Read and check everything a build needs before the engine builds anything."""
+    build_args = parse_build_args(build_arg)
+    text = await source.read_text(dockerfile, what="--dockerfile")
+    if text is None:
+        raise InvalidInput("--dockerfile", dockerfile, "is not in the source directory", "Pass --dockerfile relative to --source.")
+    info = await source.info()
+    return SourceBuild(
+        source=source.directory(),
         dockerfile=dockerfile,
+        dockerfile_text=text,
+        target=build_target,
+        build_args=build_args,
+        secrets=tuple(build_secret),
+        sha=sha or info.sha,
+        source_date_epoch=_epoch(source_date_epoch, door),
+        commit_epoch=info.commit_epoch,
+        source_url=info.url,
     )
-    access = RegistryAccess(endpoints={ref.registry: endpoint(ref.registry)}, credentials=credentials)
-    state = ReleaseState(plan=plan, source=build.source, build=_build_spec(build), access=access, workdir=workdir)
-    return await run_rebuild_check(state, ref)
 
 
 async def publish(
-    build: SourceBuild,
     *,
     tag: str,
-    targets: Sequence[str],
-    platforms: Sequence[str],
-    credentials: Mapping[str, Credentials],
-    endpoint: Callable[[str], RegistryEndpoint],
-    workdir: Path,
-    tools: ToolImages,
-    event: str = "push",
-    spec: Sequence[str] = (),
-    flavor: Sequence[str] = (),
-    allow_backwards: bool = False,
-    out: Path | None = None,
-    tunnel: bool = False,
-    progress_log: Path | None = None,
-    signing: SigningMode = SigningMode.NONE,
-    signing_secrets: SigningSecrets | None = None,
-    sbom_formats: Sequence[SbomFormat] = (),
-    scan: ScanPolicy | None = None,
-    provenance: bool = False,
+    source: SourceTree,
+    target: Sequence[str],
+    platform: Sequence[str],
+    dockerfile: str,
+    build_target: str,
+    build_arg: Sequence[str],
+    build_secret: Sequence[tuple[str, SecretInput]],
+    sha: str,
+    event: str,
+    spec: Sequence[str],
+    flavor: Sequence[str],
+    source_date_epoch: int | None,
+    allow_backwards: bool,
+    sign: SigningMode,
+    cosign_key: SecretInput | None,
+    cosign_password: SecretInput | None,
+    oidc_token: SecretInput | None,
+    oidc_request_url: SecretInput | None,
+    oidc_request_token: SecretInput | None,
+    fulcio_url: str,
+    rekor_url: str,
+    scan_fail_on: str,
+    trivyignore: str | None,
+    sbom: Sequence[SbomFormat],
+    provenance: bool,
+    tool_images: str | None,
+    door: Door,
 ) -> PublishReport:
-    """Plan, then build, assemble, push by digest, promote tags and verify.
-
-    ``tunnel``: reach services in the engine (the zero-config registry) through a tunnel to this
-    machine (client mode); a module reaches them by their endpoint instead.
-    """
-    signer = signer_for(signing, signing_secrets or SigningSecrets())
-    dockerfile_text = await _dockerfile_text(build.source, build.dockerfile)
-    plan = build_release_plan(
+    """Plan, then build, assemble, push by digest, promote tags and verify; ``report.json`` in ``door.out``."""
+    make_signer = signer_for(
+        sign,
+        cosign_key=cosign_key,
+        cosign_password=cosign_password,
+        oidc_token=oidc_token,
+        oidc_request_url=oidc_request_url,
+        oidc_request_token=oidc_request_token,
+        fulcio_url=fulcio_url,
+        rekor_url=rekor_url,
+    )
+    tools = tool_images_from_text(tool_images, "--tool-images") if tool_images is not None else door.tools()
+    scan = _scan_policy(scan_fail_on, trivyignore)
+    build = await _source_build(
+        source,
+        dockerfile=dockerfile,
+        build_target=build_target,
+        build_arg=build_arg,
+        build_secret=build_secret,
+        sha=sha,
+        source_date_epoch=source_date_epoch,
+        door=door,
+    )
+    release_plan = build_release_plan(
         tag=tag,
         sha=build.sha,
-        signing=signing,
-        sbom_formats=sbom_formats,
+        signing=sign,
+        sbom_formats=sbom,
         scan=scan,
         provenance=provenance,
         event=event,
-        targets=targets,
-        credentials=list(credentials),
-        platforms=platforms,
+        targets=target,
+        credentials=list(door.credentials),
+        platforms=platform,
         tag_specs=parse_tag_specs(list(spec)) if spec else None,
         flavor=parse_flavor(list(flavor)) if flavor else None,
         tools=tools,
         source_date_epoch=build.source_date_epoch,
         commit_epoch=build.commit_epoch,
         annotations={"source": build.source_url or None},
-        dockerfile=dockerfile_text,
+        dockerfile=build.dockerfile_text,
     )
-    registries = sorted({t.registry for t in plan.active_targets if not t.ephemeral})
-    endpoints = {r: endpoint(r) for r in registries}
+    signer = make_signer()
+    registries = sorted({t.registry for t in release_plan.active_targets if not t.ephemeral})
+    endpoints = {r: door.endpoint(r) for r in registries}
     async with contextlib.AsyncExitStack() as stack:
-        if any(t.ephemeral for t in plan.active_targets):
+        if any(t.ephemeral for t in release_plan.active_targets):
             service = await ephemeral_registry_service(tools.registry, EPHEMERAL_REGISTRY)
             port = int(EPHEMERAL_REGISTRY.rpartition(":")[2])
-            address = await stack.enter_async_context(host_tunnel(service, port)) if tunnel else await service.endpoint(port=port)
+            address = await stack.enter_async_context(host_tunnel(service, port)) if door.tunnel else await service.endpoint(port=port)
             endpoints[EPHEMERAL_REGISTRY] = RegistryEndpoint(
                 registry=EPHEMERAL_REGISTRY, host=EPHEMERAL_REGISTRY, address=address, service=service, insecure=True
             )
-        access = RegistryAccess(endpoints=endpoints, credentials=credentials)
         state = ReleaseState(
-            plan=plan,
+            plan=release_plan,
             source=build.source,
-            build=_build_spec(build),
-            access=access,
-            workdir=workdir,
+            build=build.spec(),
+            access=RegistryAccess(endpoints=endpoints, credentials=door.credentials),
+            workdir=door.scratch(),
             allow_backwards=allow_backwards,
-            out=out,
-            progress_log=progress_log,
+            out=door.out,
+            progress_log=door.progress_log,
             signer=signer,
             source_url=build.source_url,
-            secret_ids=tuple(build.secret_ids),
+            secret_ids=tuple(name for name, _ in build.secrets),
         )
         report = await run_publish(state)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(report.dumps() + "\n")
+    if door.out is not None:
+        door.out.mkdir(parents=True, exist_ok=True)
+        (door.out / "report.json").write_text(report.dumps() + "\n")
     return report
+
+
+async def rebuild_check(
+    *,
+    tag: str,
+    against: str,
+    source: SourceTree,
+    platform: Sequence[str],
+    dockerfile: str,
+    build_target: str,
+    build_arg: Sequence[str],
+    build_secret: Sequence[tuple[str, SecretInput]],
+    sha: str,
+    source_date_epoch: int | None,
+    door: Door,
+) -> RebuildReport:
+    """Rebuild a release from source (nothing is pushed) and compare it with a published one."""
+    ref = parse_reference(against, what="--against")
+    build = await _source_build(
+        source,
+        dockerfile=dockerfile,
+        build_target=build_target,
+        build_arg=build_arg,
+        build_secret=build_secret,
+        sha=sha,
+        source_date_epoch=source_date_epoch,
+        door=door,
+    )
+    release_plan = build_release_plan(
+        tag=tag,
+        sha=build.sha,
+        platforms=platform,
+        source_date_epoch=build.source_date_epoch,
+        commit_epoch=build.commit_epoch,
+        annotations={"source": build.source_url or None},
+        dockerfile=build.dockerfile_text,
+    )
+    access = RegistryAccess(endpoints={ref.registry: door.endpoint(ref.registry)}, credentials=door.credentials)
+    state = ReleaseState(plan=release_plan, source=build.source, build=build.spec(), access=access, workdir=door.scratch())
+    return await run_rebuild_check(state, ref)
 
 
 async def verify(
     *,
-    reference: str,
-    policy: TrustPolicy,
-    public_key: dagger.File | None,
-    attestations: Sequence[str],
-    scan: ScanPolicy | None,
-    tools: ToolImages,
-    credentials: Mapping[str, Credentials],
-    endpoint: Callable[[str], RegistryEndpoint],
-    out: Path | None = None,
+    ref: str,
+    key: str | None,
+    certificate_identity: str,
+    certificate_identity_regexp: str,
+    certificate_oidc_issuer: str,
+    rekor_url: str,
+    attestation: Sequence[str],
+    scan_fail_on: str,
+    trivyignore: str | None,
+    tool_images: str | None,
+    door: Door,
 ) -> VerifyReport:
-    """Verify a published release as a consumer: signatures on the index and every platform,
-    the expected attestations, the SBOMs read out of them, a re-scan, and an inspection."""
-    ref = parse_reference(reference, what="--ref")
-    access = RegistryAccess(endpoints={ref.registry: endpoint(ref.registry)}, credentials=credentials)
+    """Verify a published release as a consumer: signatures on the index and every platform, the
+    expected attestations, the SBOMs read out of them, a re-scan, and an inspection."""
+    policy = trust_policy(
+        has_key=key is not None,
+        certificate_identity=certificate_identity,
+        certificate_identity_regexp=certificate_identity_regexp,
+        certificate_oidc_issuer=certificate_oidc_issuer,
+        rekor_url=rekor_url,
+    )
+    reference = parse_reference(ref, what="--ref")
     state = VerifyState(
-        reference=ref,
+        reference=reference,
         policy=policy,
-        public_key=public_key,
-        attestations=parse_attestation_types(attestations),
-        scan=scan,
-        tools=tools,
-        access=access,
-        out=out,
+        public_key=key,
+        attestations=parse_attestation_types(attestation),
+        scan=_scan_policy(scan_fail_on, trivyignore),
+        tools=tool_images_from_text(tool_images, "--tool-images") if tool_images is not None else door.tools(),
+        access=RegistryAccess(endpoints={reference.registry: door.endpoint(reference.registry)}, credentials=door.credentials),
+        out=door.out,
     )
     report = await run_verify(state)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "verify.json").write_text(report.dumps() + "\n")
+    if door.out is not None:
+        door.out.mkdir(parents=True, exist_ok=True)
+        (door.out / "verify.json").write_text(report.dumps() + "\n")
     return report
+
+
+# --- cleanup and sync-readme: registry APIs over HTTP (no engine) -----------------------------
+
+
+async def cleanup(
+    *,
+    repository: str,
+    keep_untagged: int | None,
+    keep_prereleases: int | None,
+    older_than: str,
+    protect: Sequence[str],
+    protect_regex: Sequence[str],
+    no_default_protection: bool,
+    only_untagged: bool,
+    backend: BackendKind,
+    api_url: str,
+    apply: bool,
+    door: Door,
+) -> CleanupReport:
+    """Pick the backend, plan with the retention policy, and delete with ``apply``."""
+    policy = policy_from_args(
+        keep_untagged=keep_untagged,
+        keep_prereleases=keep_prereleases,
+        older_than=older_than,
+        protect=list(protect),
+        protect_regex=list(protect_regex),
+        only_untagged=only_untagged,
+        default_protection=not no_default_protection,
+    )
+    credentials = credentials_for(door.credentials, parse_repository(repository, what="--repository").registry)
+    try:
+        async with open_backend(repository, backend, credentials, api_url) as (chosen, path):
+            return await run_cleanup(chosen, path, policy, now=datetime.now(UTC), apply=apply)
+    except BaseExceptionGroup as group:  # concurrent reads: report the registry's error, not the group
+        raise shipyard_error_in(group) or group from None
+
+
+async def sync_readme(*, repository: str, readme: str, short_description: str, api_url: str, door: Door) -> ReadmeReport:
+    """Push a README as a Docker Hub repository's overview: sizes are checked before any request."""
+    ref = parse_repository(repository, what="--repository")
+    if ref.registry != DOCKER_HUB:
+        raise InvalidInput(
+            "--repository",
+            repository,
+            "is not on Docker Hub",
+            "sync-readme sets Docker Hub overviews: use docker.io/<namespace>/<name>.",
+        )
+    validate_description(readme, short_description)
+    api_url = parse_api_url(api_url) if api_url else ""
+    async with DockerHub(credentials_for(door.credentials, DOCKER_HUB), api_url) as hub:
+        await hub.update_description(ref.repository, readme, short_description)
+    return ReadmeReport(f"docker.io/{ref.repository}", len(readme.encode()), short_description)

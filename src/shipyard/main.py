@@ -1,4 +1,5 @@
-"""The Dagger surface: thin functions that turn arguments into a plan (and, later, run steps)."""
+"""The Dagger surface, where every argument is declared once (the ``shipyard`` command is built
+from these signatures): thin functions that convert their arguments and run ``commands``."""
 
 # No `from __future__ import annotations` here: dagger-io 0.19 reads each argument's Doc() from
 # the evaluated annotation, and string annotations would silently drop every description.
@@ -6,32 +7,33 @@ import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import dagger
 from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_type
 
-from shipyard.commands import SigningSecrets, SourceBuild, tool_images_from_text
-from shipyard.commands import publish as publish_release
-from shipyard.commands import rebuild_check as check_rebuild
-from shipyard.commands import verify as verify_release
+from shipyard import commands
+from shipyard.auth import canonical_registry, read_auths
 from shipyard.dagger_errors import clear_errors
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
-from shipyard.plan.cosign import trust_policy
+from shipyard.plan.config import SbomFormat, SigningMode
 from shipyard.plan.errors import GateFailed
-from shipyard.plan.plan import build_release_plan
-from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
-from shipyard.plan.report import OutputFormat
-from shipyard.plan.retention import policy_from_args
-from shipyard.plan.tags import parse_flavor, parse_tag_specs, tags_for
-from shipyard.registries.select import BackendKind, cleanup_repository
-from shipyard.secrets import Credentials, SecretValue
-from shipyard.steps.readme import sync_readme as push_readme
+from shipyard.plan.report import OutputFormat, Report, render
+from shipyard.registries.select import BackendKind
+from shipyard.secrets import SecretValue
+from shipyard.source import ModuleSource
 from shipyard.steps.tools import RegistryEndpoint, module_endpoints
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
 for _choice in (SigningMode, SbomFormat, BackendKind, OutputFormat):
     enum_type(_choice)
+
+_T = TypeVar("_T")
+
+
+def construct(cls: type[_T], **values: Any) -> _T:
+    """An instance of an ``@object_type`` class. dagger's ``object_type`` is a bound method whose
+    ``dataclass_transform`` mypy does not follow, so a direct call reads as one without parameters."""
+    return cast(Callable[..., _T], cls)(**values)
 
 
 @object_type
@@ -54,10 +56,26 @@ def uncached_function(fn: _F) -> _F:
     return decorate(fn)
 
 
-async def _scan_policy(fail_on: str, ignore_file: dagger.File | None) -> ScanPolicy | None:
-    if not fail_on:
-        return None
-    return ScanPolicy.from_strings(fail_on, [await ignore_file.contents()] if ignore_file else [])
+async def _text(file: dagger.File | None) -> str | None:
+    return await file.contents() if file is not None else None
+
+
+def _source(directory: dagger.Directory | None) -> ModuleSource | None:
+    return ModuleSource(directory) if directory is not None else None
+
+
+async def _build_secrets(secrets: list[dagger.Secret] | None) -> list[tuple[str, dagger.Secret | SecretValue]]:
+    """Each build secret with its id (its name: ``env:NPM_TOKEN`` mounts as ``/run/secrets/NPM_TOKEN``)."""
+    return [(await secret.name(), secret) for secret in secrets or []]
+
+
+def finish(report: Report, fmt: OutputFormat = OutputFormat.TEXT) -> str:
+    """The report as the function's result; a report that is not ok fails ``dagger call`` (non-zero
+    exit, the report as the message), as the CLI exits 3."""
+    text = render(report, fmt)
+    if not report.ok:
+        raise GateFailed(report.render_text())
+    return text
 
 
 @object_type
@@ -75,16 +93,24 @@ class Shipyard:
         secret: Annotated[dagger.Secret, Doc("Token or password, e.g. env:GHCR_TOKEN")],
     ) -> "Shipyard":
         """Add credentials for a registry or its API; chain it before cleanup or sync-readme."""
-        address = parse_registry(address, what="--address")
+        address = canonical_registry(address)
         kept = [a for a in self.auths if a.address != address]
-        return dataclasses.replace(self, auths=[*kept, RegistryAuth(address=address, username=username, secret=secret)])
+        auths = [*kept, construct(RegistryAuth, address=address, username=username, secret=secret)]
+        updated: Shipyard = dataclasses.replace(cast(Any, self), auths=auths)
+        return updated
 
-    async def _credentials(self, registry: str) -> Credentials | None:
-        aliases = {registry} | ({DOCKER_HUB, "index.docker.io", "hub.docker.com"} if registry == DOCKER_HUB else set())
-        for auth in self.auths:
-            if auth.address in aliases:
-                return Credentials(auth.username, SecretValue(await auth.secret.plaintext()))
-        return None
+    async def _door(self, registry: list[dagger.Service] | None = None, *, engine: bool = False, secrets: bool = True) -> commands.Door:
+        """Module mode's door: credentials from with-registry-auth, loopback registries from Services.
+        Without ``secrets`` (a dry run) only the registries are known and no secret is read."""
+        endpoints = await module_endpoints(registry or [])
+        scratch = Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd())) if engine else None
+        return commands.Door(
+            credentials=await read_auths((a.address, a.username, a.secret) for a in self.auths) if secrets else {},
+            declared_registries=frozenset(a.address for a in self.auths),
+            endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
+            workdir=scratch,
+            out=scratch / "dist" if scratch else None,
+        )
 
     @uncached_function
     @clear_errors
@@ -104,28 +130,30 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
-        policy = policy_from_args(
+        report = await commands.cleanup(
+            repository=repository,
             keep_untagged=keep_untagged,
             keep_prereleases=keep_prereleases,
             older_than=older_than,
-            protect=protect,
-            protect_regex=protect_regex,
+            protect=protect or [],
+            protect_regex=protect_regex or [],
+            no_default_protection=no_default_protection,
             only_untagged=only_untagged,
-            default_protection=not no_default_protection,
+            backend=backend,
+            api_url=api_url,
+            apply=apply,
+            door=await self._door(),
         )
-        credentials = await self._credentials(parse_repository(repository, what="--repository").registry)
-        report = await cleanup_repository(repository, policy, kind=backend, credentials=credentials, api_url=api_url, apply=apply)
-        return report.dumps() if format is OutputFormat.JSON else report.render_text()
-
-    async def _all_credentials(self) -> dict[str, Credentials]:
-        return {a.address: Credentials(a.username, SecretValue(await a.secret.plaintext())) for a in self.auths}
+        return finish(report, format)
 
     @uncached_function
     @clear_errors
     async def publish(
         self,
         tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
-        source: Annotated[dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the module's context)")],
+        source: Annotated[
+            dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the current directory, or the module's context)")
+        ],
         target: Annotated[
             list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
         ] = None,
@@ -144,7 +172,9 @@ class Shipyard:
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
         spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines")] = None,
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines")] = None,
-        source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: 0, or pass the commit time)")] = None,
+        source_date_epoch: Annotated[
+            int | None, Doc("Timestamp for reproducible images (default: $SOURCE_DATE_EPOCH in the CLI, else the commit time, else 0)")
+        ] = None,
         allow_backwards: Annotated[bool, Doc("Move latest/major/minor tags even to an older release")] = False,
         sign: Annotated[SigningMode, Doc("Sign the index and every platform manifest in every target before tags move")] = (
             SigningMode.NONE
@@ -167,49 +197,40 @@ class Shipyard:
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
-        tools = tool_images_from_text(await tool_images.contents(), "tool-images") if tool_images else ToolImages()
-        endpoints = await module_endpoints(registry or [])
-        scratch = Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd()))
-        build = SourceBuild(
-            source=source,
-            dockerfile=dockerfile,
-            target=build_target,
-            build_args=build_arg or [],
-            secrets=build_secret or [],
-            sha=sha,
-            source_date_epoch=source_date_epoch,
-        )
-        report = await publish_release(
-            build,
+        door = await self._door(registry, engine=True)
+        report = await commands.publish(
             tag=tag,
-            targets=target or [],
-            platforms=platform or [],
-            credentials=await self._all_credentials(),
-            endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
-            workdir=scratch,
-            tools=tools,
+            source=ModuleSource(source),
+            target=target or [],
+            platform=platform or [],
+            dockerfile=dockerfile,
+            build_target=build_target,
+            build_arg=build_arg or [],
+            build_secret=await _build_secrets(build_secret),
+            sha=sha,
             event=event,
             spec=spec or [],
             flavor=flavor or [],
+            source_date_epoch=source_date_epoch,
             allow_backwards=allow_backwards,
-            out=scratch / "dist",
-            signing=sign,
-            signing_secrets=SigningSecrets(
-                key=cosign_key,
-                password=cosign_password,
-                oidc_token=oidc_token,
-                oidc_request_url=oidc_request_url,
-                oidc_request_token=oidc_request_token,
-                fulcio_url=fulcio_url,
-                rekor_url=rekor_url,
-            ),
-            sbom_formats=sbom or [],
-            scan=await _scan_policy(scan_fail_on, trivyignore),
+            sign=sign,
+            cosign_key=cosign_key,
+            cosign_password=cosign_password,
+            oidc_token=oidc_token,
+            oidc_request_url=oidc_request_url,
+            oidc_request_token=oidc_request_token,
+            fulcio_url=fulcio_url,
+            rekor_url=rekor_url,
+            scan_fail_on=scan_fail_on,
+            trivyignore=await _text(trivyignore),
+            sbom=sbom or [],
             provenance=provenance,
+            tool_images=await _text(tool_images),
+            door=door,
         )
-        if not report.ok:
-            raise GateFailed(report.render_text())
-        return dag.current_module().workdir(str((scratch / "dist").relative_to(Path.cwd())))
+        finish(report)
+        assert door.out is not None
+        return dag.current_module().workdir(str(door.out.relative_to(Path.cwd())))
 
     @uncached_function
     @clear_errors
@@ -223,32 +244,104 @@ class Shipyard:
         dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
         build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
+        build_secret: Annotated[
+            list[dagger.Secret] | None, Doc("The release's build secrets, mounted at /run/secrets/<name> (repeatable)")
+        ] = None,
         sha: Annotated[str, Doc("Full commit SHA the release was built from")] = "",
         source_date_epoch: Annotated[int | None, Doc("The release's timestamp (SOURCE_DATE_EPOCH)")] = None,
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Rebuild a release from source (nothing is pushed) and name any platform whose digest differs from the published one."""
-        endpoints = await module_endpoints(registry or [])
-        build = SourceBuild(
-            source=source,
-            dockerfile=dockerfile,
-            target=build_target,
-            build_args=build_arg or [],
-            sha=sha,
-            source_date_epoch=source_date_epoch,
-        )
-        report = await check_rebuild(
-            build,
+        report = await commands.rebuild_check(
             tag=tag,
             against=against,
-            platforms=platform or [],
-            credentials=await self._all_credentials(),
-            endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
-            workdir=Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd())),
+            source=ModuleSource(source),
+            platform=platform or [],
+            dockerfile=dockerfile,
+            build_target=build_target,
+            build_arg=build_arg or [],
+            build_secret=await _build_secrets(build_secret),
+            sha=sha,
+            source_date_epoch=source_date_epoch,
+            door=await self._door(registry, engine=True),
         )
-        if not report.ok:
-            raise GateFailed(report.render_text())
-        return report.dumps() if format is OutputFormat.JSON else report.render_text()
+        return finish(report, format)
+
+    @function
+    @clear_errors
+    async def tags(
+        self,
+        ref: Annotated[str, Doc("Git ref that triggered the release, e.g. refs/tags/v1.2.3 or refs/heads/main; empty: no tags")] = "",
+        sha: Annotated[str, Doc("Full 40-character commit SHA (for sha-<7> tags)")] = "",
+        event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
+        default_branch: Annotated[str, Doc("The repository's default branch (for {{is_default_branch}} and type=edge)")] = "main",
+        spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines, pasted verbatim; default: the release table")] = None,
+        flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
+        base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
+        source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
+        source: Annotated[
+            dagger.Directory | None, Doc("Git checkout: its HEAD is the default --sha and its commit time the clock of {{date}}")
+        ] = None,
+        format: Annotated[OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')] = OutputFormat.TEXT,
+    ) -> str:
+        """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
+        result = await commands.tags(
+            ref=ref,
+            sha=sha,
+            event=event,
+            default_branch=default_branch,
+            spec=spec or [],
+            flavor=flavor or [],
+            base_ref=base_ref,
+            source_date_epoch=source_date_epoch,
+            source=_source(source),
+            door=await self._door(),
+        )
+        return finish(result, format)
+
+    @function
+    @clear_errors
+    async def plan(
+        self,
+        tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
+        target: Annotated[
+            list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
+        ] = None,
+        platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
+        sha: Annotated[str, Doc("Full commit SHA of the source (default: HEAD of --source)")] = "",
+        event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
+        spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines")] = None,
+        flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines")] = None,
+        sign: Annotated[SigningMode, Doc("How to sign: none, key or keyless")] = SigningMode.NONE,
+        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats to attach: spdx-json, cyclonedx-json")] = None,
+        provenance: Annotated[bool, Doc("Attach SLSA v1 provenance")] = False,
+        scan_fail_on: Annotated[str, Doc("Severities that fail the scan gate; empty disables scanning")] = "",
+        source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
+        source: Annotated[
+            dagger.Directory | None, Doc("Git checkout: commit, commit time and origin for the labels; its Dockerfile's stages")
+        ] = None,
+        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
+        format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
+    ) -> str:
+        """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
+        release_plan = await commands.plan(
+            tag=tag,
+            target=target or [],
+            platform=platform or [],
+            sha=sha,
+            event=event,
+            spec=spec or [],
+            flavor=flavor or [],
+            sign=sign,
+            sbom=sbom or [],
+            provenance=provenance,
+            scan_fail_on=scan_fail_on,
+            source_date_epoch=source_date_epoch,
+            source=_source(source),
+            dockerfile=dockerfile,
+            door=await self._door(secrets=False),
+        )
+        return finish(release_plan, format)
 
     @uncached_function
     @clear_errors
@@ -258,9 +351,7 @@ class Shipyard:
         key: Annotated[dagger.File | None, Doc("The cosign public key the release was signed with, e.g. cosign.pub")] = None,
         certificate_identity: Annotated[str, Doc("Keyless: the signer's identity (e.g. the release workflow's URL at the tag)")] = "",
         certificate_identity_regexp: Annotated[str, Doc("Keyless: a regular expression the signer's identity must match")] = "",
-        certificate_oidc_issuer: Annotated[
-            str, Doc("Keyless: the identity's OIDC issuer, e.g. https://token.actions.githubusercontent.com")
-        ] = "",
+        certificate_oidc_issuer: Annotated[str, Doc("Keyless: the OIDC issuer, e.g. https://token.actions.githubusercontent.com")] = "",
         rekor_url: Annotated[str, Doc("The transparency log to check (keyless: default the public one; with a key: none)")] = "",
         attestation: Annotated[
             list[str] | None, Doc("Attestation types the release must carry (default spdxjson,slsaprovenance1; none: signatures only)")
@@ -272,101 +363,36 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Verify a published release without Docker: signatures on the index and every platform, attestations, SBOMs, re-scan."""
-        policy = trust_policy(
-            has_key=key is not None,
+        report = await commands.verify(
+            ref=ref,
+            key=await _text(key),
             certificate_identity=certificate_identity,
             certificate_identity_regexp=certificate_identity_regexp,
             certificate_oidc_issuer=certificate_oidc_issuer,
             rekor_url=rekor_url,
+            attestation=attestation or [],
+            scan_fail_on=scan_fail_on,
+            trivyignore=await _text(trivyignore),
+            tool_images=await _text(tool_images),
+            door=await self._door(registry, engine=True),
         )
-        tools = tool_images_from_text(await tool_images.contents(), "tool-images") if tool_images else ToolImages()
-        endpoints = await module_endpoints(registry or [])
-        report = await verify_release(
-            reference=ref,
-            policy=policy,
-            public_key=key,
-            attestations=attestation or [],
-            scan=await _scan_policy(scan_fail_on, trivyignore),
-            tools=tools,
-            credentials=await self._all_credentials(),
-            endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
-        )
-        if not report.ok:
-            raise GateFailed(report.render_text())
-        return report.dumps() if format is OutputFormat.JSON else report.render_text()
-
-    @function
-    @clear_errors
-    def tags(
-        self,
-        ref: Annotated[str, Doc("Git ref that triggered the release, e.g. refs/tags/v1.2.3 or refs/heads/main; empty: no tags")] = "",
-        sha: Annotated[str, Doc("Full 40-character commit SHA (for sha-<7> tags)")] = "",
-        event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
-        default_branch: Annotated[str, Doc("The repository's default branch (for {{is_default_branch}} and type=edge)")] = "main",
-        spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines, pasted verbatim; default: the release table")] = None,
-        flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
-        base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
-        source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
-        format: Annotated[OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')] = OutputFormat.TEXT,
-    ) -> str:
-        """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
-        result = tags_for(
-            ref=ref,
-            sha=sha,
-            event=event,
-            default_branch=default_branch,
-            base_ref=base_ref,
-            specs=spec,
-            flavor=flavor,
-            source_date_epoch=source_date_epoch,
-        )
-        return result.render(as_json=format is OutputFormat.JSON)
-
-    @function
-    @clear_errors
-    def plan(
-        self,
-        tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
-        target: Annotated[
-            list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
-        ] = None,
-        platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
-        sha: Annotated[str, Doc("Full commit SHA of the source")] = "",
-        spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines")] = None,
-        flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines")] = None,
-        sign: Annotated[SigningMode, Doc("How to sign: none, key or keyless")] = SigningMode.NONE,
-        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats to attach: spdx-json, cyclonedx-json")] = None,
-        provenance: Annotated[bool, Doc("Attach SLSA v1 provenance")] = False,
-        scan_fail_on: Annotated[str, Doc("Severities that fail the scan gate; empty disables scanning")] = "",
-        source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
-        format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
-    ) -> str:
-        """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
-        plan = build_release_plan(
-            tag=tag,
-            sha=sha,
-            targets=target or [],
-            credentials=[auth.address for auth in self.auths],
-            platforms=platform or [],
-            tag_specs=parse_tag_specs(spec) if spec else None,
-            flavor=parse_flavor(flavor) if flavor else None,
-            signing=sign,
-            sbom_formats=sbom or [],
-            provenance=provenance,
-            scan=ScanPolicy.from_strings(scan_fail_on) if scan_fail_on else None,
-            source_date_epoch=source_date_epoch,
-        )
-        return plan.to_json() if format is OutputFormat.JSON else plan.render_text()
+        return finish(report, format)
 
     @uncached_function
     @clear_errors
     async def sync_readme(
         self,
         repository: Annotated[str, Doc("Docker Hub repository, e.g. docker.io/acme/app")],
-        readme: Annotated[dagger.File, Doc("Markdown file to publish as the overview (at most 25,000 bytes)")],
+        readme: Annotated[dagger.File, DefaultPath("README.md"), Doc("Markdown file to publish as the overview (at most 25,000 bytes)")],
         short_description: Annotated[str, Doc("Short description (at most 100 characters); empty leaves it as is")] = "",
         api_url: Annotated[str, Doc("Override the Docker Hub API address")] = "",
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
-        credentials = await self._credentials(DOCKER_HUB)
-        return await push_readme(repository, await readme.contents(), short_description, credentials, api_url)
+        report = await commands.sync_readme(
+            repository=repository,
+            readme=await readme.contents(),
+            short_description=short_description,
+            api_url=api_url,
+            door=await self._door(),
+        )
+        return finish(report)

@@ -379,7 +379,7 @@ class VerifyState:
 
     reference: ImageRef
     policy: TrustPolicy
-    public_key: dagger.File | None
+    public_key: str | None  # the cosign public key (PEM), when verifying with a key
     attestations: tuple[str, ...]
     scan: ScanPolicy | None
     tools: ToolImages

@@ -60,15 +60,6 @@ class Credentials:
     password: SecretValue
 
 
-def parse_registry_auth(text: str) -> tuple[str, Credentials]:
-    """``HOST=USER:env:NAME`` or ``HOST=USER:file:PATH`` -> (registry, credentials)."""
-    host, sep, rest = text.partition("=")
-    user, sep2, source = rest.partition(":")
-    if not sep or not sep2 or not host.strip() or not user.strip():
-        raise InvalidInput("registry-auth", text, "is not HOST=USER:SOURCE", "Write e.g. --registry-auth ghcr.io=acme-bot:env:GHCR_TOKEN.")
-    return host.strip().lower(), Credentials(user.strip(), resolve_secret(source, what=f"registry-auth for {host.strip()}"))
-
-
 _SECRET_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 

@@ -13,11 +13,12 @@ import anyio
 import pytest
 
 from shipyard.plan.errors import InvalidInput, RegistryError
+from shipyard.plan.report import CleanupReport
 from shipyard.plan.retention import policy_from_args
+from shipyard.registries.cleanup import run_cleanup
 from shipyard.registries.dockerhub import DockerHub
 from shipyard.registries.select import BackendKind, open_backend
 from shipyard.secrets import Credentials, SecretValue
-from shipyard.steps.cleanup import CleanupReport, run_cleanup
 from tests.contract.fakes import FakeDockerHub, HubTag
 
 NOW = datetime.now(UTC)

@@ -11,10 +11,11 @@ import pytest
 
 from shipyard.cli import main
 from shipyard.plan.errors import RegistryError
+from shipyard.plan.report import CleanupReport
 from shipyard.plan.retention import policy_from_args
+from shipyard.registries.cleanup import run_cleanup
 from shipyard.registries.select import BackendKind, open_backend
 from shipyard.secrets import Credentials, SecretValue
-from shipyard.steps.cleanup import CleanupReport, run_cleanup
 from tests.contract.fakes import INDEX, MANIFEST, FakeGitHub, Version
 
 NOW = datetime.now(UTC)

@@ -12,11 +12,12 @@ import anyio
 import pytest
 
 from shipyard.plan.errors import RegistryError
+from shipyard.plan.report import CleanupReport
 from shipyard.plan.retention import RetentionPolicy, policy_from_args
+from shipyard.registries.cleanup import run_cleanup
 from shipyard.registries.oci import OciRegistry
 from shipyard.registries.oci_cleanup import OciCleanupBackend
 from shipyard.secrets import Credentials, SecretValue
-from shipyard.steps.cleanup import CleanupReport, run_cleanup
 from tests.integration.conftest import Stack
 from tests.integration.seed import Seed, seed_repository
 from tests.integration.tools import Tools

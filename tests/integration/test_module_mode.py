@@ -116,3 +116,30 @@ def test_dagger_call_publish_gives_the_same_digest_as_the_cli(stack: Stack, tool
     digest = tools.digest(f"{by_module}:1.2.3")
     assert digest == tools.digest(f"{by_cli}:1.2.3")
     assert tools.tags(by_module) == tools.tags(by_cli) == {"1.2.3", "1.2", "1", "sha-860c190", "latest"}
+
+
+def test_dagger_call_plan_sees_the_credentials_of_with_registry_auth(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPYARD_TEST_GHCR_TOKEN", "not-a-real-token")
+    out = dagger(
+        stack,
+        "call",
+        "with-registry-auth",
+        "--address",
+        "ghcr.io",
+        "--username",
+        "bot",
+        "--secret",
+        "env:SHIPYARD_TEST_GHCR_TOKEN",
+        "plan",
+        "--tag",
+        "v1.2.3",
+        "--target",
+        "ghcr.io/acme/app",
+        "--event",
+        "release",
+        "--format",
+        "json",
+    )
+    plan = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    assert [(t["repository"], t["skipped"]) for t in plan["targets"]] == [("ghcr.io/acme/app", None)]
+    assert "not-a-real-token" not in out

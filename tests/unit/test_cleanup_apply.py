@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import anyio
 
 from shipyard.plan.errors import RegistryError
-from shipyard.plan.retention import Inventory, Manifest, RetentionPolicy
-from shipyard.steps.cleanup import CleanupReport, run_cleanup
+from shipyard.plan.inventory import Inventory, Manifest
+from shipyard.plan.report import CleanupReport
+from shipyard.plan.retention import RetentionPolicy
+from shipyard.registries.cleanup import run_cleanup
 
 
 def dg(n: int) -> str:

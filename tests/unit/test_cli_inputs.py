@@ -80,7 +80,7 @@ CASES: dict[str, Bad] = {
     "epoch not a number": bad(*PLAN, "--source-date-epoch", "yesterday", names=("--source-date-epoch", "'yesterday'")),
     "SOURCE_DATE_EPOCH not a number": bad(*PLAN, names="SOURCE_DATE_EPOCH", env={"SOURCE_DATE_EPOCH": "1.5"}),
     "target with empty path part and tag": bad(*PLAN, "--target", "GHCR.io//x:", names=("--target 'GHCR.io//x:'", "empty path")),
-    "target without credentials": bad(*PLAN, "--target", "ghcr.io/acme/app", names=("--target", "--registry-credentials ghcr.io")),
+    "target without credentials": bad(*PLAN, "--target", "ghcr.io/acme/app", names=("--target", "--registry-auth ghcr.io=")),
     "target with a tag": bad(*PLAN, "--target", "ghcr.io/acme/app:1.0", names=("--target", "carries a tag")),
     "target option": bad(*PLAN, "--target", "127.0.0.1:5000/app,maybe", names=("--target", "'maybe'")),
     "target port out of range": bad(*PLAN, "--target", "127.0.0.1:99999/app", names=("--target", "port 99999")),
@@ -234,7 +234,7 @@ def test_a_bug_is_one_line_with_a_hint_and_exit_1(capsys: pytest.CaptureFixture[
     def broken(**_: object) -> object:
         raise KeyError("boom")
 
-    monkeypatch.setattr("shipyard.cli.tags_for", broken)
+    monkeypatch.setattr("shipyard.commands.tags_for", broken)
     monkeypatch.delenv("SHIPYARD_DEBUG", raising=False)
     code, out, err = run(["tags", "--ref", "refs/tags/v1"], capsys)
     assert code == 1 and out == ""

@@ -18,12 +18,13 @@ import pytest
 
 FUNCTIONS = {
     "with_registry_auth": ["address", "username", "secret"],
-    "tags": ["ref", "sha", "event", "default_branch", "spec", "flavor", "base_ref", "source_date_epoch", "format"],
+    "tags": ["ref", "sha", "event", "default_branch", "spec", "flavor", "base_ref", "source_date_epoch", "source", "format"],
     "plan": [
         "tag",
         "target",
         "platform",
         "sha",
+        "event",
         "spec",
         "flavor",
         "sign",
@@ -31,6 +32,8 @@ FUNCTIONS = {
         "provenance",
         "scan_fail_on",
         "source_date_epoch",
+        "source",
+        "dockerfile",
         "format",
     ],
     "cleanup": [
@@ -57,6 +60,7 @@ FUNCTIONS = {
         "dockerfile",
         "build_target",
         "build_arg",
+        "build_secret",
         "sha",
         "source_date_epoch",
         "format",

@@ -9,17 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shipyard.plan.cleanup import Action, plan_cleanup
 from shipyard.plan.errors import InvalidInput
-from shipyard.plan.retention import (
-    Action,
-    Inventory,
-    Manifest,
-    RetentionPolicy,
-    artifact_tag,
-    parse_duration,
-    plan_cleanup,
-    policy_from_args,
-)
+from shipyard.plan.inventory import Inventory, Manifest, artifact_tag
+from shipyard.plan.report import cleanup_plan_dict, render_cleanup_plan
+from shipyard.plan.retention import RetentionPolicy, parse_duration, policy_from_args
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -144,9 +138,9 @@ def test_delete_order_is_artifacts_then_indexes_then_children() -> None:
 
 def test_dry_run_text_and_json_give_every_reason() -> None:
     plan = plan_cleanup(repo(), RetentionPolicy(keep_prereleases=1), NOW)
-    text = plan.render_text()
+    text = render_cleanup_plan(plan)
     assert "pre-release beyond the newest 1" in text and "orphaned signature" in text
-    data = json.loads(plan.dumps())
+    data = json.loads(json.dumps(cleanup_plan_dict(plan)))
     assert {row["name"] for row in data["delete"]} >= {"2.0.0-rc.1", "2.0.0-rc.2"}
     assert any(row["reason"] == "one of the newest 1 pre-releases" for row in data["keep"])
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipyard.plan.retention import Action, Inventory, Manifest, RetentionPolicy, plan_cleanup
+from shipyard.plan.cleanup import Action, plan_cleanup
+from shipyard.plan.inventory import Inventory, Manifest
+from shipyard.plan.retention import RetentionPolicy
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TAG_NAMES = [

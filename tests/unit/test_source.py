@@ -80,3 +80,33 @@ def test_missing_source_directory_is_a_clear_error(tmp_path: Path) -> None:
         check=False,
     )
     assert out.returncode == 2 and "is not a directory" in out.stderr
+
+
+def test_module_mode_reads_head_through_packed_refs_and_leaves_a_packed_commit_time_unknown() -> None:
+    import anyio
+
+    from shipyard.source import read_git_files
+
+    sha = "860c1904a1ce19322e91ac35af1ab07466440c37"
+    files = {
+        "HEAD": b"ref: refs/heads/main\n",
+        "packed-refs": f"# pack-refs with: peeled\n{sha} refs/heads/main\n".encode(),
+        "config": b'[core]\n\tbare = false\n[remote "origin"]\n\turl = https://token@github.com/acme/app.git\n',
+    }
+
+    async def read(path: str) -> bytes | None:
+        return files.get(path)
+
+    info = anyio.run(read_git_files, read)
+    assert (info.sha, info.commit_epoch, info.url) == (sha, None, "https://github.com/acme/app")
+
+
+def test_module_mode_without_a_commit_has_no_source_info() -> None:
+    import anyio
+
+    from shipyard.source import SourceInfo, read_git_files
+
+    async def read(path: str) -> bytes | None:
+        return b"ref: refs/heads/main\n" if path == "HEAD" else None
+
+    assert anyio.run(read_git_files, read) == SourceInfo()

@@ -247,7 +247,7 @@ def test_without_sha_there_is_no_sha_tag() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"ref": "v1.2.3"}, "ref"), ({"ref": "refs/tags/v1", "sha": "abc"}, "sha"), ({"ref": "refs/tags/v1", "event": "cron"}, "event")],
+    [({"ref": "v1.2.3"}, "ref"), ({"ref": "refs/tags/v1", "sha": "abc"}, "sha"), ({"ref": "refs/tags/v1", "event": "cron"}, "--event")],
 )
 def test_bad_context_names_the_input(kwargs: dict[str, Any], name: str) -> None:
     with pytest.raises(InvalidInput) as err:
@@ -256,12 +256,12 @@ def test_bad_context_names_the_input(kwargs: dict[str, Any], name: str) -> None:
 
 
 def test_json_shape() -> None:
-    data = json.loads(json.dumps(tags_for(ref="refs/tags/v1.2.3", sha=SHA).to_json()))
+    data = json.loads(json.dumps(tags_for(ref="refs/tags/v1.2.3", sha=SHA).to_dict()))
     assert data == {"version": "1.2.3", "tags": ["1.2.3", "1.2", "1", "sha-860c190", "latest"], "latest": True}
 
 
 def test_no_ref_gives_no_tags_and_no_version() -> None:
-    assert tags_for(ref="", sha=SHA).to_json() == {"version": None, "tags": [], "latest": False}
+    assert tags_for(ref="", sha=SHA).to_dict() == {"version": None, "tags": [], "latest": False}
     assert tags_for(ref="", specs=["type=sha", "type=raw,{{branch}}"]).version is None
 
 

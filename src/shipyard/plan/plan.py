@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -70,8 +71,17 @@ class ReleasePlan(BaseModel):
     def active_targets(self) -> tuple[PlannedTarget, ...]:
         return tuple(t for t in self.targets if t.active)
 
+    @property
+    def ok(self) -> bool:
+        """A plan is a dry run: it always succeeds (a plan that cannot work is an error instead)."""
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.model_dump(mode="json")
+        return data
+
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def render_text(self) -> str:
         lines = [f"Release plan for {self.version or '(no version)'}"]
@@ -149,7 +159,7 @@ def build_release_plan(
                     "--target",
                     target.repository,
                     f"needs credentials for registry {target.registry}",
-                    f"Give credentials for {target.registry} (shipyard: --registry-credentials {target.registry};"
+                    f"Give credentials for {target.registry} (shipyard: --registry-auth {target.registry}=USER:env:NAME;"
                     f" dagger call: with-registry-auth --address {target.registry} ...), or mark the target ',optional'.",
                 )
             skipped = f"no credentials for {target.registry}"

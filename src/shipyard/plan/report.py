@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
+
+from shipyard.plan.cleanup import CleanupPlan, Decision
 
 
 class OutputFormat(StrEnum):
@@ -18,6 +20,31 @@ class OutputFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
+
+
+class Report(Protocol):
+    """What every command returns (tags, plan, publish, rebuild-check, cleanup, sync-readme)."""
+
+    @property
+    def ok(self) -> bool:
+        """False when the command ran but did not fully succeed: the CLI exits 3, ``dagger call`` fails."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def render_text(self) -> str: ...
+
+
+# The exit code (and the Dagger function's failure) of a report that is not ok: a gate, a
+# registry or a partial failure. Bad input never gets this far (InvalidInput, exit 2).
+NOT_OK_EXIT_CODE = 3
+
+
+def render(report: Report, fmt: OutputFormat) -> str:
+    """The one way both doors print a report: ``render_text()``, or ``to_dict()`` as JSON."""
+    if fmt is OutputFormat.JSON:
+        return json.dumps(report.to_dict(), indent=2, sort_keys=True)
+    return report.render_text()
 
 
 @dataclass(frozen=True)
@@ -161,3 +188,87 @@ class RebuildReport:
             same = "same" if p["published"] == p["rebuilt"] else "DIFFERS"
             lines.append(f"  {p['platform']:<14} {same}: published {p['published']}, rebuilt {p['rebuilt']}")
         return "\n".join(lines)
+
+
+def _cleanup_row(d: Decision) -> dict[str, str]:
+    return {"kind": d.kind, "name": d.name, "digest": d.digest, "action": d.action.value, "reason": d.reason}
+
+
+def _short(name: str) -> str:
+    return name[:19] if name.startswith("sha256:") else name
+
+
+def cleanup_plan_dict(plan: CleanupPlan) -> dict[str, Any]:
+    """A cleanup plan as JSON: the rules, every deletion and keep with its reason, the order."""
+    return {
+        "repository": plan.repository,
+        "rules": list(plan.rules),
+        "delete": [_cleanup_row(d) for d in plan.deletions],
+        "keep": [_cleanup_row(d) for d in plan.keeps],
+        "delete_order": list(plan.delete_order),
+    }
+
+
+def render_cleanup_plan(plan: CleanupPlan) -> str:
+    lines = [f"Cleanup plan for {plan.repository}", *(f"  rule: {r}" for r in plan.rules)]
+    lines.append(f"  delete ({len(plan.deletions)}):")
+    lines += [f"    - {d.kind} {_short(d.name)}: {d.reason}" for d in plan.deletions] or ["    (nothing)"]
+    lines.append(f"  keep ({len(plan.keeps)}):")
+    lines += [f"    - {d.kind} {_short(d.name)}: {d.reason}" for d in plan.keeps] or ["    (nothing)"]
+    return "\n".join(lines)
+
+
+@dataclass
+class CleanupReport:
+    """A cleanup: its plan and, with ``apply``, what was deleted, what failed and what was left."""
+
+    plan: CleanupPlan
+    applied: bool
+    deleted: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "plan": cleanup_plan_dict(self.plan),
+            "deleted": self.deleted,
+            "failed": [{"item": i, "error": e} for i, e in self.failed],
+            "skipped": [{"item": i, "reason": r} for i, r in self.skipped],
+        }
+
+    def render_text(self) -> str:
+        lines = [render_cleanup_plan(self.plan)]
+        if not self.applied:
+            lines.append(f"Dry run: nothing deleted. Re-run with --apply to delete {len(self.plan.delete_order)} item(s).")
+            return "\n".join(lines)
+        lines.append(f"Deleted {len(self.deleted)} item(s)" + (":" if self.deleted else "."))
+        lines += [f"  - {item}" for item in self.deleted]
+        if self.failed:
+            lines.append(f"Failed {len(self.failed)}:")
+            lines += [f"  - {item}: {error}" for item, error in self.failed]
+        if self.skipped:
+            lines.append(f"Skipped {len(self.skipped)}:")
+            lines += [f"  - {item}: {reason}" for item, reason in self.skipped]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ReadmeReport:
+    """A Docker Hub overview update."""
+
+    repository: str
+    size: int
+    short_description: str = ""
+
+    ok = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repository": self.repository, "bytes": self.size, "short_description": self.short_description or None}
+
+    def render_text(self) -> str:
+        return f"updated the overview of {self.repository} ({self.size} bytes)"

@@ -13,7 +13,6 @@ that is not a valid image tag, ``{{date}}`` without a clock (it never reads the 
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -103,7 +102,7 @@ class GitContext:
         if self.sha and not SHA_PATTERN.fullmatch(self.sha):
             raise InvalidInput("sha", self.sha, "is not a 40-character lower-case hex commit id", "Pass the full commit SHA.")
         if self.event not in EVENTS:
-            raise InvalidInput("event", self.event, "is not a supported event", "Use one of: " + ", ".join(EVENTS) + ".")
+            raise InvalidInput("--event", self.event, "is not a supported event", "Use one of: " + ", ".join(EVENTS) + ".")
 
     @property
     def tag(self) -> str:
@@ -181,13 +180,14 @@ class TagResult:
     tags: tuple[str, ...]
     latest: bool
 
-    def to_json(self) -> dict[str, object]:
+    ok = True  # computing tags either works or raises InvalidInput
+
+    def to_dict(self) -> dict[str, object]:
+        """``{"version", "tags", "latest"}``: what ``--format json`` prints in both doors."""
         return {"version": self.version, "tags": list(self.tags), "latest": self.latest}
 
-    def render(self, *, as_json: bool) -> str:
-        """What ``shipyard tags`` and ``dagger call tags`` print: one tag a line, or the JSON object."""
-        if as_json:
-            return json.dumps(self.to_json())
+    def render_text(self) -> str:
+        """One tag a line."""
         return "\n".join(self.tags) if self.tags else "(no tags)"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from shipyard.plan.errors import InvalidInput, RegistryError
-from shipyard.plan.retention import Inventory, Manifest, artifact_tag
+from shipyard.plan.inventory import Inventory, Manifest, artifact_tag
 from shipyard.registries.http import ApiClient, fail
 from shipyard.secrets import Credentials
 

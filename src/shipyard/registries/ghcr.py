@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shipyard.plan.errors import RegistryError
-from shipyard.plan.retention import Inventory, Manifest, artifact_tag
+from shipyard.plan.inventory import Inventory, Manifest, artifact_tag
 from shipyard.registries.http import ApiClient, fail, next_link
 from shipyard.registries.oci import OciRegistry
 from shipyard.secrets import Credentials

@@ -13,8 +13,8 @@ import anyio
 
 from shipyard.plan.config import is_loopback_registry
 from shipyard.plan.errors import RegistryError
+from shipyard.plan.inventory import Inventory, Manifest, artifact_kind, artifact_tag
 from shipyard.plan.refs import parse_repository
-from shipyard.plan.retention import Inventory, Manifest, artifact_kind, artifact_tag
 from shipyard.registries.http import ApiClient, ChallengeAuth, base_url, fail, next_link
 from shipyard.secrets import Credentials
 

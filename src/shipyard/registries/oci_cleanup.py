@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from shipyard.plan.inventory import Inventory
 from shipyard.plan.refs import parse_reference
-from shipyard.plan.retention import Inventory
 from shipyard.registries.oci import OciRegistry, read_inventory
 
 

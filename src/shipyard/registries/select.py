@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from shipyard.plan.config import parse_api_url
-from shipyard.plan.errors import InvalidInput, shipyard_error_in
+from shipyard.plan.errors import InvalidInput
 from shipyard.plan.refs import DOCKER_HUB, parse_repository
-from shipyard.plan.retention import RetentionPolicy
+from shipyard.registries.cleanup import CleanupBackend
 from shipyard.registries.dockerhub import DockerHub
 from shipyard.registries.ghcr import GhcrBackend
 from shipyard.registries.oci import OciRegistry
 from shipyard.registries.oci_cleanup import OciCleanupBackend
 from shipyard.secrets import Credentials
-from shipyard.steps.cleanup import CleanupBackend, CleanupReport, run_cleanup
 
 
 class BackendKind(StrEnum):
@@ -64,20 +62,3 @@ async def open_backend(
                 yield ghcr, ref.repository
         else:
             yield OciCleanupBackend(reg), ref.repository
-
-
-async def cleanup_repository(
-    repository: str,
-    policy: RetentionPolicy,
-    *,
-    kind: BackendKind = BackendKind.AUTO,
-    credentials: Credentials | None = None,
-    api_url: str = "",
-    apply: bool = False,
-) -> CleanupReport:
-    """The cleanup that the CLI and the Dagger function both run: pick the backend, plan, apply."""
-    try:
-        async with open_backend(repository, kind, credentials, api_url) as (backend, path):
-            return await run_cleanup(backend, path, policy, now=datetime.now(UTC), apply=apply)
-    except BaseExceptionGroup as group:  # concurrent reads: report the registry's error, not the group
-        raise shipyard_error_in(group) or group from None

@@ -33,14 +33,12 @@ def _reason(exc: dagger.ExecError) -> str:
     return _COSIGN_PREFIX.sub("", lines[-1]).strip() if lines else f"cosign exited with {exc.exit_code}"
 
 
-def _container(image: str, access: RegistryAccess, public_key: dagger.File | None) -> dagger.Container:
+def _container(image: str, access: RegistryAccess, public_key: str | None) -> dagger.Container:
     container = tool_container(image, access)
-    return container.with_mounted_file(PUBLIC_KEY_PATH, public_key) if public_key is not None else container
+    return container.with_new_file(PUBLIC_KEY_PATH, public_key) if public_key is not None else container
 
 
-async def verify_signature(
-    image: str, access: RegistryAccess, policy: TrustPolicy, public_key: dagger.File | None, reference: str
-) -> Outcome:
+async def verify_signature(image: str, access: RegistryAccess, policy: TrustPolicy, public_key: str | None, reference: str) -> Outcome:
     """Is ``reference`` (by digest) signed by the trusted signer?"""
     args = policy.verify_args(access.inside(reference), insecure=access.insecure([reference.split("/", 1)[0]]))
     try:
@@ -53,7 +51,7 @@ async def verify_signature(
 
 
 async def verify_attestation(
-    image: str, access: RegistryAccess, policy: TrustPolicy, public_key: dagger.File | None, reference: str, kind: str
+    image: str, access: RegistryAccess, policy: TrustPolicy, public_key: str | None, reference: str, kind: str
 ) -> Outcome:
     """Does ``reference`` carry a valid attestation of type ``kind`` by the trusted signer? With
     the statements it verified (their predicates: SBOMs, provenance)."""

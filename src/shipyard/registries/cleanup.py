@@ -1,4 +1,5 @@
-"""Cleanup: read a repository, plan with the retention policy, and (with ``apply``) delete.
+"""Cleanup against a registry: read the inventory, plan with the retention policy, and (with
+``apply``) delete through the backend's API.
 
 Dry run is the default. Applying follows the plan's order (artifacts, indexes, children) and
 contains failures: an image whose signature could not be deleted is left alone (no orphan), and
@@ -7,13 +8,14 @@ the children of an index that could not be deleted are left alone (no broken ind
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from shipyard.plan.cleanup import CleanupPlan, plan_cleanup
 from shipyard.plan.errors import RegistryError
-from shipyard.plan.retention import CleanupPlan, Inventory, RetentionPolicy, plan_cleanup
+from shipyard.plan.inventory import Inventory
+from shipyard.plan.report import CleanupReport
+from shipyard.plan.retention import RetentionPolicy
 
 
 class CleanupBackend(Protocol):
@@ -23,46 +25,6 @@ class CleanupBackend(Protocol):
     async def inventory(self, repository: str) -> Inventory: ...
 
     async def delete(self, repository: str, item: str) -> None: ...
-
-
-@dataclass
-class CleanupReport:
-    plan: CleanupPlan
-    applied: bool
-    deleted: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "applied": self.applied,
-            "plan": self.plan.to_json(),
-            "deleted": self.deleted,
-            "failed": [{"item": i, "error": e} for i, e in self.failed],
-            "skipped": [{"item": i, "reason": r} for i, r in self.skipped],
-        }
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2)
-
-    def render_text(self) -> str:
-        lines = [self.plan.render_text()]
-        if not self.applied:
-            lines.append(f"Dry run: nothing deleted. Re-run with --apply to delete {len(self.plan.delete_order)} item(s).")
-            return "\n".join(lines)
-        lines.append(f"Deleted {len(self.deleted)} item(s)" + (":" if self.deleted else "."))
-        lines += [f"  - {item}" for item in self.deleted]
-        if self.failed:
-            lines.append(f"Failed {len(self.failed)}:")
-            lines += [f"  - {item}: {error}" for item, error in self.failed]
-        if self.skipped:
-            lines.append(f"Skipped {len(self.skipped)}:")
-            lines += [f"  - {item}: {reason}" for item, reason in self.skipped]
-        return "\n".join(lines)
 
 
 async def run_cleanup(

@@ -1,0 +1,162 @@
+"""Both doors give the same answer: ``shipyard X`` and the Dagger function X (called as the SDK
+calls it) on the same inputs. Each test is a drift bug that existed between the two."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import dagger
+import pytest
+from dagger.mod._exceptions import FunctionError
+
+from shipyard.cli import main
+from shipyard.main import Shipyard
+from shipyard.plan.errors import RegistryError
+from shipyard.plan.inventory import Inventory, Manifest
+from shipyard.plan.report import OutputFormat
+
+COMMIT_TIME = 1612325106  # 2021-02-03T04:05:06Z
+
+
+class LocalFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def contents(self) -> str:
+        return self.path.read_text()
+
+    async def export(self, path: str) -> str:
+        shutil.copyfile(self.path, path)
+        return path
+
+
+class LocalDirectory:
+    """A ``dagger.Directory`` argument as module mode receives it, backed by a local directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def exists(self, path: str, expected_type: dagger.ExistsType | None = None, **_: Any) -> bool:
+        target = self.root / path
+        if expected_type is dagger.ExistsType.REGULAR_TYPE:
+            return target.is_file()
+        if expected_type is dagger.ExistsType.DIRECTORY_TYPE:
+            return target.is_dir()
+        return target.exists()
+
+    def file(self, path: str) -> LocalFile:
+        return LocalFile(self.root / path)
+
+    def directory(self, path: str) -> LocalDirectory:
+        return LocalDirectory(self.root / path)
+
+
+class UnreadableSecret:
+    """A Secret that must not be read (a dry run needs no token)."""
+
+    async def plaintext(self) -> str:
+        raise AssertionError("the plan read a secret")
+
+
+def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def module(call: Any) -> str:
+    return cast(str, anyio.run(call))
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Git checkout with a Dockerfile, one commit at COMMIT_TIME and an origin remote."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    (tmp_path / "Dockerfile").write_text("FROM --platform=$BUILDPLATFORM golang AS build\nRUN go build\nFROM debian\nRUN true\n")
+    env = {**os.environ, "GIT_AUTHOR_DATE": "2021-02-03T04:05:06Z", "GIT_COMMITTER_DATE": "2021-02-03T04:05:06Z"}
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "remote", "add", "origin", "git@github.com:acme/app.git"], check=True)
+    subprocess.run([*git, "add", "Dockerfile"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], check=True, env=env)
+    return tmp_path
+
+
+def test_plan_reads_the_git_source_the_same_in_both_doors(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(["plan", "--tag", "v1.2.3", "--source", str(checkout), "--event", "release", "--json"], capsys)
+    assert code == 0, err
+    source = cast(dagger.Directory, LocalDirectory(checkout))
+    by_module = module(lambda: Shipyard().plan(tag="v1.2.3", source=source, event="release", format=OutputFormat.JSON))
+    assert json.loads(by_module) == json.loads(out)
+    plan = json.loads(out)
+    sha = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert plan["source_date_epoch"] == COMMIT_TIME
+    assert plan["annotations"]["org.opencontainers.image.revision"] == sha
+    assert plan["annotations"]["org.opencontainers.image.source"] == "https://github.com/acme/app"
+    assert f"sha-{sha[:7]}" in plan["tags"] and len(plan["stages"]) == 2
+
+
+def test_plan_takes_the_event_in_both_doors(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(["plan", "--tag", "v1.2.3", "--event", "cron"], capsys)
+    assert code == 2 and "--event 'cron'" in err
+    with pytest.raises(FunctionError, match="--event 'cron'"):
+        module(lambda: Shipyard().plan(tag="v1.2.3", event="cron"))
+
+
+def test_source_date_epoch_from_the_environment_is_the_same_as_the_argument(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    code, out, err = cli(["plan", "--tag", "v1.2.3", "--json"], capsys)
+    assert code == 0, err
+    by_module = module(lambda: Shipyard().plan(tag="v1.2.3", source_date_epoch=1700000000, format=OutputFormat.JSON))
+    assert json.loads(by_module) == json.loads(out) and json.loads(out)["source_date_epoch"] == 1700000000
+
+
+def test_plan_after_with_registry_auth_publishes_to_that_registry_without_reading_the_secret() -> None:
+    secret = cast(dagger.Secret, UnreadableSecret())
+    shipyard = cast(Shipyard, Shipyard().with_registry_auth(address="ghcr.io", username="bot", secret=secret))
+    plan = json.loads(module(lambda: shipyard.plan(tag="v1.2.3", target=["ghcr.io/acme/app"], format=OutputFormat.JSON)))
+    assert [(t["repository"], t["skipped"]) for t in plan["targets"]] == [("ghcr.io/acme/app", None)]
+
+
+def test_tags_json_is_the_same_object_in_both_doors(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(["tags", "--ref", "refs/tags/v1.2.3", "--json"], capsys)
+    by_module = module(lambda: Shipyard().tags(ref="refs/tags/v1.2.3", format=OutputFormat.JSON))
+    assert code == 0 and json.loads(out) == json.loads(by_module) == {
+        "version": "1.2.3",
+        "tags": ["1.2.3", "1.2", "1", "latest"],
+        "latest": True,
+    }
+
+
+class RefusingBackend:
+    """A repository with one old untagged image whose delete the registry refuses."""
+
+    async def inventory(self, repository: str) -> Inventory:
+        digest = "sha256:" + "1" * 64
+        return Inventory("fake/app", {}, {digest: Manifest(digest)})
+
+    async def delete(self, repository: str, item: str) -> None:
+        raise RegistryError("fake", "delete refused", 403)
+
+
+def test_a_failed_cleanup_fails_in_both_doors(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    @asynccontextmanager
+    async def refusing(*_: object) -> AsyncIterator[tuple[RefusingBackend, str]]:
+        yield RefusingBackend(), "app"
+
+    monkeypatch.setattr("shipyard.commands.open_backend", refusing)
+    code, out, _ = cli(["cleanup", "--repository", "127.0.0.1:5000/app", "--keep-untagged", "0", "--apply"], capsys)
+    assert code == 3 and "Failed 1:" in out and "delete refused" in out
+    with pytest.raises(FunctionError) as err:  # `dagger call` exits non-zero with the report as the message
+        module(lambda: Shipyard().cleanup(repository="127.0.0.1:5000/app", keep_untagged=0, apply=True))
+    assert "Failed 1:" in str(err.value) and "delete refused" in str(err.value)
