@@ -19,7 +19,7 @@ from dagger import dag
 
 from shipyard.commands import SourceBuild, check_signing, publish, rebuild_check, tool_images_from_env
 from shipyard.local_files import read_text_file
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
@@ -112,6 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--cosign-key", default="", metavar="SOURCE", help="cosign private key, file:PATH or env:NAME (with --sign key)")
     pub.add_argument("--cosign-password", default="", metavar="SOURCE", help="its password, env:NAME or file:PATH")
     pub.add_argument("--allow-backwards", action="store_true", help="move latest/major/minor tags even to an older release")
+    pub.add_argument("--smoke-port", type=int, default=None, metavar="PORT", help="smoke test: run the native image, GET this port")
+    pub.add_argument("--smoke-path", default="/", metavar="PATH", help="smoke test: the path that must answer 2xx (default /)")
+    pub.add_argument("--smoke-cmd", action="append", default=[], metavar="ARG", help="smoke test: an argument replacing CMD (repeatable)")
+    pub.add_argument("--smoke-timeout", type=int, default=60, metavar="SECONDS", help="smoke test: seconds to answer 2xx (default 60)")
     pub.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
     pub.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -230,6 +234,7 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     check_signing(signing, has_key=key is not None)  # before the engine starts
     ignore = [read_text_file(args.trivyignore, what="--trivyignore")] if args.trivyignore else []
     scan = ScanPolicy.from_strings(args.scan_fail_on, ignore) if args.scan_fail_on else None
+    smoke = SmokeTest.from_args(args.smoke_port, args.smoke_path, args.smoke_cmd, args.smoke_timeout)
     async with _engine_session(out) as scratch:
         signing_key = None
         if key is not None:
@@ -256,6 +261,7 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             sbom_formats=[SbomFormat(f) for f in args.sbom],
             scan=scan,
             provenance=args.provenance,
+            smoke=smoke,
         )
 
 

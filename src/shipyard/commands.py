@@ -17,7 +17,7 @@ from pathlib import Path
 import dagger
 
 from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, ToolImages
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
 from shipyard.plan.refs import parse_reference
@@ -148,6 +148,7 @@ async def publish(
     sbom_formats: Sequence[SbomFormat] = (),
     scan: ScanPolicy | None = None,
     provenance: bool = False,
+    smoke: SmokeTest | None = None,
 ) -> PublishReport:
     """Plan, then build, assemble, push by digest, promote tags and verify.
 
@@ -163,6 +164,7 @@ async def publish(
         sbom_formats=sbom_formats,
         scan=scan,
         provenance=provenance,
+        smoke=smoke,
         event=event,
         targets=targets,
         credentials=list(credentials),

@@ -15,7 +15,7 @@ from shipyard.commands import SourceBuild, tool_images_from_text
 from shipyard.commands import publish as publish_release
 from shipyard.commands import rebuild_check as check_rebuild
 from shipyard.dagger_errors import clear_errors
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, ToolImages
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
@@ -155,9 +155,16 @@ class Shipyard:
         sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform, attested when signing: spdx-json, cyclonedx-json")] = None,
         provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing")] = False,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
+        smoke_port: Annotated[
+            int | None, Doc("Smoke test: run the native platform's image and GET this port before any tag moves (off without it)")
+        ] = None,
+        smoke_path: Annotated[str, Doc("Smoke test: the path that must answer HTTP 2xx, e.g. /health")] = "/",
+        smoke_cmd: Annotated[list[str] | None, Doc("Smoke test: arguments replacing the image's CMD (the entrypoint stays)")] = None,
+        smoke_timeout: Annotated[int, Doc("Smoke test: seconds the image has to answer 2xx")] = 60,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
         tools = tool_images_from_text(await tool_images.contents(), "tool-images") if tool_images else ToolImages()
+        smoke = SmokeTest.from_args(smoke_port, smoke_path, smoke_cmd, smoke_timeout)
         endpoints = await module_endpoints(registry or [])
         scratch = Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd()))
         build = SourceBuild(
@@ -188,6 +195,7 @@ class Shipyard:
             sbom_formats=sbom or [],
             scan=await _scan_policy(scan_fail_on, trivyignore),
             provenance=provenance,
+            smoke=smoke,
         )
         if not report.ok:
             raise GateFailed(report.render_text())

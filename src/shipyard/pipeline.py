@@ -1,6 +1,7 @@
 """Run a release plan's steps in order over one state, and turn the outcome into the report.
 
-build -> assemble -> push by digest -> promote tags -> verify. A step never re-decides what the
+build -> assemble -> push by digest -> (sbom, scan gate, smoke test, provenance, sign) -> promote
+tags -> verify. A step never re-decides what the
 plan decided; a failure before promotion leaves every tag on every registry where it was.
 """
 
@@ -28,6 +29,7 @@ from shipyard.plan.provenance import provenance_predicate
 from shipyard.plan.refs import ImageRef
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
 from shipyard.plan.scan import GateResult, evaluate_gate
+from shipyard.plan.smoke import SmokeResult
 from shipyard.registries.oci import OciRegistry
 from shipyard.steps.assemble import assemble_release, export_platform_images
 from shipyard.steps.build import BuildSpec, build_platforms
@@ -36,6 +38,7 @@ from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
 from shipyard.steps.sign import SigningKey, attest, sign_release
+from shipyard.steps.smoke import SmokeFailed, smoke_test
 from shipyard.steps.tools import RegistryAccess
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
@@ -59,6 +62,8 @@ class ReleaseState:
     signatures: dict[str, str] = field(default_factory=dict)  # repository -> signed reference
     sbom_files: list[str] = field(default_factory=list)
     scan: GateResult | None = None
+    smoke: SmokeResult | None = None
+    containers: dict[Platform, dagger.Container] = field(default_factory=dict)  # as built, per platform
     source_url: str = ""
     secret_ids: tuple[str, ...] = ()
     started: str = ""
@@ -91,6 +96,8 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 await _timed(state, "sbom", _sbom)
             if state.plan.scan is not None:
                 await _timed(state, "scan", _scan)
+            if state.plan.smoke is not None:
+                await _timed(state, "smoke", _smoke)
             if state.plan.provenance:
                 await _timed(state, "provenance", _provenance)
             if state.signing_key is not None:
@@ -115,7 +122,7 @@ async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], 
 
 async def _build_and_assemble(state: ReleaseState) -> None:
     platforms = parse_platforms(state.plan.platforms)
-    containers = await build_platforms(state.source, state.build, platforms, state.progress_log)
+    containers = state.containers = await build_platforms(state.source, state.build, platforms, state.progress_log)
     exports = await export_platform_images(containers, state.workdir)
     layout = state.workdir / "layout"
     state.release = await anyio.to_thread.run_sync(
@@ -232,6 +239,14 @@ async def _scan(state: ReleaseState) -> None:
         raise GateFailed("scan gate failed: " + "; ".join(f.describe() for f in state.scan.failing) + "; no tag was moved on any registry")
 
 
+async def _smoke(state: ReleaseState) -> None:
+    """The native platform's image must answer its health check; else no tag moves."""
+    assert state.plan.smoke is not None
+    state.smoke = await smoke_test(state.containers, state.plan.smoke, state.plan.tools.probe, state.access)
+    if not state.smoke.passed:
+        raise SmokeFailed(f"smoke test failed: {state.smoke.describe()}; no tag was moved on any registry")
+
+
 async def _sign(state: ReleaseState) -> None:
     assert state.release is not None and state.signing_key is not None
     repositories = [p.repository for p in state.pushes if p.ok]
@@ -320,6 +335,7 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         signatures=tuple({"repository": r, "reference": ref, "recursive": "true"} for r, ref in state.signatures.items()),
         attestations=tuple(state.attestations),
         scan=state.scan.to_dict() if state.scan else None,
+        smoke=state.smoke.to_dict() if state.smoke else None,
         sboms=tuple(state.sbom_files),
     )
 

@@ -85,6 +85,10 @@ FUNCTIONS = {
         "sbom",
         "provenance",
         "tool_images",
+        "smoke_port",
+        "smoke_path",
+        "smoke_cmd",
+        "smoke_timeout",
     ],
 }
 
