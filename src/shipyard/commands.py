@@ -19,6 +19,7 @@ import dagger
 from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, ToolImages
 from shipyard.plan.errors import InvalidInput
+from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
 from shipyard.plan.refs import parse_reference
 from shipyard.plan.report import PublishReport, RebuildReport
@@ -205,4 +206,9 @@ async def publish(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(report.dumps() + "\n")
+        notes = out / "release-notes.md"
+        if report.ok:
+            notes.write_text(render_release_notes(report, Verification(mode=signing)))
+        elif notes.exists():
+            notes.unlink()  # a failed release has no notes (an earlier run's would mislead)
     return report

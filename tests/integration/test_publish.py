@@ -58,13 +58,6 @@ def report_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture
-def b_auth(stack: Stack, tmp_path: Path) -> str:
-    secret = tmp_path / "b-password"
-    secret.write_text(stack.password_b)
-    return f"{stack.registry_b}={stack.username_b}:file:{secret}"
-
-
 def test_publish_three_platforms_to_two_registries(stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path) -> None:
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
     proc = shipyard(

@@ -1,15 +1,17 @@
-"""What a release leaves behind and checks before its tags move: the smoke test of the native
-image, read back with crane (tags moved or not) and from the report."""
+"""What a release checks before its tags move and what it leaves behind: the smoke test of the
+native image, and release-notes.md, whose commands are run as printed against the registries."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import ROOT, Stack
 from tests.integration.test_publish import report_of, shipyard
-from tests.integration.tools import Tools
+from tests.integration.tools import COSIGN_PASSWORD, Tools
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +65,37 @@ def test_the_smoke_test_needs_the_engines_native_platform_in_the_release(
     assert proc.returncode == 3
     assert "the engine runs linux/amd64, which this release does not build (linux/arm64)" in report["error"]
     assert tools.tags(a) == set()
+
+
+def test_every_command_in_the_release_notes_works_as_printed(
+    stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
+) -> None:
+    """A signed release with SBOMs, provenance and the smoke test to A and B; then each command
+    line of release-notes.md runs against the registries it names. ``docker pull`` cannot run
+    here (no Docker daemon): its reference is resolved with host ``crane digest`` instead and must
+    name the release. ``cosign.pub`` is replaced by the test key's path, nothing else."""
+    key, pub = tools.keypair("publisher")
+    a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
+    proc = shipyard("--tag", "v2.1.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--target", b,
+                    "--registry-auth", b_auth, "--sbom", "spdx-json", "--provenance", "--smoke-port", "8080", "--smoke-path", "/health",
+                    "--sign", "key", "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD",
+                    "--json", stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD})  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 0, report
+    notes = (tmp_path / "release-notes.md").read_text()
+    assert notes.startswith("# Release 2.1.0") and report["digest"] in notes
+    assert "`sbom/linux-amd64.spdx-json.json`" in notes and (tmp_path / "sbom" / "linux-amd64.spdx-json.json").is_file()
+
+    lines = [line for block in re.findall(r"```sh\n(.*?)```", notes, re.DOTALL) for line in block.splitlines() if line.strip()]
+    ran: dict[str, int] = {}
+    for line in lines:
+        words = shlex.split(line)
+        ran[" ".join(words[:2])] = ran.get(" ".join(words[:2]), 0) + 1
+        if words[:2] == ["docker", "pull"]:
+            assert tools.digest(words[2]) == report["digest"], line
+            continue
+        assert words[0] == "cosign", line
+        args = [str(pub) if w == "cosign.pub" else w for w in words[1:]]
+        done = tools.run("cosign", *args, check=False)
+        assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
+    assert ran == {"docker pull": 4, "cosign verify": 2, "cosign verify-attestation": 4}  # both registries: tag and digest; spdx + slsa
