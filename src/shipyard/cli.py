@@ -19,7 +19,15 @@ from dagger import dag
 
 from shipyard.commands import SourceBuild, check_signing, publish, rebuild_check, tool_images_from_env
 from shipyard.local_files import read_text_file
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest
+from shipyard.plan.config import (
+    DEFAULT_SCAN_FAIL_ON,
+    SbomFormat,
+    ScanPolicy,
+    SigningMode,
+    SmokeTest,
+    sbom_formats_from_args,
+    scan_policy_from_args,
+)
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.plan import build_release_plan
@@ -104,11 +112,18 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--spec", action="append", default=[], help="a metadata-action tags: line (repeatable)")
     pub.add_argument("--flavor", action="append", default=[], help="a metadata-action flavor: line (repeatable)")
     pub.add_argument("--source-date-epoch", default=None, help="timestamp for reproducible images (default: the commit time)")
-    pub.add_argument("--sbom", action="append", default=[], choices=[f.value for f in SbomFormat], help="an SBOM per platform (repeatable)")
-    pub.add_argument("--scan-fail-on", default="", metavar="SEVERITIES", help="Trivy gate on every platform, e.g. CRITICAL,HIGH")
-    pub.add_argument("--trivyignore", default="", metavar="FILE", help="vulnerability ids the gate accepts (.trivyignore format)")
-    pub.add_argument("--provenance", action="store_true", help="SLSA v1 provenance (attested to the index when signing)")
-    pub.add_argument("--sign", default="none", choices=[m.value for m in SigningMode], help="sign the release before tags move")
+    pub.add_argument(
+        "--sbom", action="append", default=[], choices=[f.value for f in SbomFormat], help="an SBOM per platform (default spdx-json)"
+    )
+    pub.add_argument("--no-sbom", action="store_true", help="no SBOMs")
+    pub.add_argument("--scan-fail-on", default=DEFAULT_SCAN_FAIL_ON, metavar="SEVERITIES", help="Trivy gate on every platform")
+    pub.add_argument("--no-scan", action="store_true", help="no Trivy scan and no gate")
+    pub.add_argument("--trivyignore", default="", metavar="FILE", help="ids the gate accepts (default: the source's .trivyignore)")
+    pub.add_argument("--provenance", action="store_true", help="SLSA v1 provenance (the default; attested to the index when signing)")
+    pub.add_argument("--no-provenance", action="store_true", help="no provenance")
+    pub.add_argument(
+        "--sign", default="auto", choices=[m.value for m in SigningMode], help="sign before tags move (auto: when --cosign-key is given)"
+    )
     pub.add_argument("--cosign-key", default="", metavar="SOURCE", help="cosign private key, file:PATH or env:NAME (with --sign key)")
     pub.add_argument("--cosign-password", default="", metavar="SOURCE", help="its password, env:NAME or file:PATH")
     pub.add_argument("--allow-backwards", action="store_true", help="move latest/major/minor tags even to an older release")
@@ -228,12 +243,14 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     inputs = _build_inputs(args)
     tools = tool_images_from_env()
     out = Path(args.out)
-    signing = SigningMode(args.sign)
     key = resolve_secret(args.cosign_key, what="--cosign-key") if args.cosign_key else None
     password = resolve_secret(args.cosign_password, what="--cosign-password") if args.cosign_password else None
+    signing = SigningMode(args.sign).resolve(has_key=key is not None)
     check_signing(signing, has_key=key is not None)  # before the engine starts
     ignore = [read_text_file(args.trivyignore, what="--trivyignore")] if args.trivyignore else []
-    scan = ScanPolicy.from_strings(args.scan_fail_on, ignore) if args.scan_fail_on else None
+    scan = scan_policy_from_args(args.scan_fail_on, ignore, off=args.no_scan)
+    if args.provenance and args.no_provenance:
+        raise InvalidInput("--no-provenance", True, "contradicts --provenance", "Give one of them (provenance is on by default).")
     smoke = SmokeTest.from_args(args.smoke_port, args.smoke_path, args.smoke_cmd, args.smoke_timeout)
     async with _engine_session(out) as scratch:
         signing_key = None
@@ -258,9 +275,9 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             progress_log=None if os.environ.get("SHIPYARD_DEBUG") else out / "engine.log",
             signing=signing,
             signing_key=signing_key,
-            sbom_formats=[SbomFormat(f) for f in args.sbom],
+            sbom_formats=sbom_formats_from_args([SbomFormat(f) for f in args.sbom], off=args.no_sbom),
             scan=scan,
-            provenance=args.provenance,
+            provenance=not args.no_provenance,
             smoke=smoke,
         )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import dagger
 
 from shipyard.pipeline import ReleaseState, run_publish, run_rebuild_check
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, ToolImages
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, ToolImages, parse_ignore_list
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
@@ -30,6 +30,7 @@ from shipyard.steps.sign import SigningKey
 from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, ephemeral_registry_service, host_tunnel
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
+TRIVYIGNORE = ".trivyignore"  # read from the source when no --trivyignore is given, as Trivy reads it from its directory
 
 
 def tool_images_from_text(text: str, origin: str) -> ToolImages:
@@ -156,8 +157,11 @@ async def publish(
     ``tunnel``: reach services in the engine (the zero-config registry) through a tunnel to this
     machine (client mode); a module reaches them by their endpoint instead.
     """
+    signing = signing.resolve(has_key=signing_key is not None)
     check_signing(signing, has_key=signing_key is not None)
     dockerfile_text = await _dockerfile_text(build.source, build.dockerfile)
+    if scan is not None and not scan.ignore and await build.source.exists(TRIVYIGNORE):
+        scan = ScanPolicy(fail_on=scan.fail_on, ignore=tuple(parse_ignore_list(await build.source.file(TRIVYIGNORE).contents())))
     plan = build_release_plan(
         tag=tag,
         sha=build.sha,

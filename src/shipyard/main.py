@@ -15,8 +15,17 @@ from shipyard.commands import SourceBuild, tool_images_from_text
 from shipyard.commands import publish as publish_release
 from shipyard.commands import rebuild_check as check_rebuild
 from shipyard.dagger_errors import clear_errors
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, ToolImages
-from shipyard.plan.errors import GateFailed
+from shipyard.plan.config import (
+    DEFAULT_SCAN_FAIL_ON,
+    SbomFormat,
+    ScanPolicy,
+    SigningMode,
+    SmokeTest,
+    ToolImages,
+    sbom_formats_from_args,
+    scan_policy_from_args,
+)
+from shipyard.plan.errors import GateFailed, InvalidInput
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
 from shipyard.plan.report import OutputFormat
@@ -53,10 +62,8 @@ def uncached_function(fn: _F) -> _F:
     return decorate(fn)
 
 
-async def _scan_policy(fail_on: str, ignore_file: dagger.File | None) -> ScanPolicy | None:
-    if not fail_on:
-        return None
-    return ScanPolicy.from_strings(fail_on, [await ignore_file.contents()] if ignore_file else [])
+async def _scan_policy(fail_on: str, ignore_file: dagger.File | None, off: bool) -> ScanPolicy | None:
+    return scan_policy_from_args(fail_on, [await ignore_file.contents()] if ignore_file else [], off=off)
 
 
 @object_type
@@ -145,15 +152,19 @@ class Shipyard:
         flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines")] = None,
         source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: 0, or pass the commit time)")] = None,
         allow_backwards: Annotated[bool, Doc("Move latest/major/minor tags even to an older release")] = False,
-        sign: Annotated[SigningMode, Doc("Sign the index and every platform manifest in every target before tags move")] = (
-            SigningMode.NONE
-        ),
+        sign: Annotated[
+            SigningMode, Doc("Sign the index and every platform manifest in every target before tags move (auto: when a key is given)")
+        ] = SigningMode.AUTO,
         cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
         cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
-        scan_fail_on: Annotated[str, Doc("Trivy gate on every platform, e.g. CRITICAL,HIGH; empty: no scan")] = "",
-        trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format)")] = None,
-        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform, attested when signing: spdx-json, cyclonedx-json")] = None,
-        provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing")] = False,
+        scan_fail_on: Annotated[str, Doc("Trivy gate on every platform (default CRITICAL,HIGH); empty: no scan")] = DEFAULT_SCAN_FAIL_ON,
+        trivyignore: Annotated[
+            dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format; default: the source's .trivyignore)")
+        ] = None,
+        sbom: Annotated[
+            list[SbomFormat] | None, Doc("SBOM formats per platform (default spdx-json), attested when signing: spdx-json, cyclonedx-json")
+        ] = None,
+        provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing (on by default)")] = False,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
         smoke_port: Annotated[
             int | None, Doc("Smoke test: run the native platform's image and GET this port before any tag moves (off without it)")
@@ -161,10 +172,15 @@ class Shipyard:
         smoke_path: Annotated[str, Doc("Smoke test: the path that must answer HTTP 2xx, e.g. /health")] = "/",
         smoke_cmd: Annotated[list[str] | None, Doc("Smoke test: arguments replacing the image's CMD (the entrypoint stays)")] = None,
         smoke_timeout: Annotated[int, Doc("Smoke test: seconds the image has to answer 2xx")] = 60,
+        no_sbom: Annotated[bool, Doc("No SBOMs (on by default)")] = False,
+        no_provenance: Annotated[bool, Doc("No SLSA provenance (on by default)")] = False,
+        no_scan: Annotated[bool, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = False,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
         tools = tool_images_from_text(await tool_images.contents(), "tool-images") if tool_images else ToolImages()
         smoke = SmokeTest.from_args(smoke_port, smoke_path, smoke_cmd, smoke_timeout)
+        if provenance and no_provenance:
+            raise InvalidInput("--no-provenance", True, "contradicts --provenance", "Give one of them (provenance is on by default).")
         endpoints = await module_endpoints(registry or [])
         scratch = Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd()))
         build = SourceBuild(
@@ -192,9 +208,9 @@ class Shipyard:
             out=scratch / "dist",
             signing=sign,
             signing_key=SigningKey(cosign_key, cosign_password) if cosign_key else None,
-            sbom_formats=sbom or [],
-            scan=await _scan_policy(scan_fail_on, trivyignore),
-            provenance=provenance,
+            sbom_formats=sbom_formats_from_args(sbom, off=no_sbom),
+            scan=await _scan_policy(scan_fail_on, trivyignore, no_scan),
+            provenance=not no_provenance,
             smoke=smoke,
         )
         if not report.ok:

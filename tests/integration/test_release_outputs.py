@@ -70,21 +70,25 @@ def test_the_smoke_test_needs_the_engines_native_platform_in_the_release(
 def test_every_command_in_the_release_notes_works_as_printed(
     stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
 ) -> None:
-    """A signed release with SBOMs, provenance and the smoke test to A and B; then each command
-    line of release-notes.md runs against the registries it names. ``docker pull`` cannot run
-    here (no Docker daemon): its reference is resolved with host ``crane digest`` instead and must
-    name the release. ``cosign.pub`` is replaced by the test key's path, nothing else."""
+    """A release with publish's defaults (SPDX SBOMs, provenance, the scan gate, signed because a
+    key is given) and the smoke test, to A and B; then each command line of release-notes.md runs
+    against the registries it names. ``docker pull`` cannot run here (no Docker daemon): its
+    reference is resolved with host ``crane digest`` instead and must name the release.
+    ``cosign.pub`` is replaced by the test key's path, nothing else."""
     key, pub = tools.keypair("publisher")
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
     proc = shipyard("--tag", "v2.1.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--target", b,
-                    "--registry-auth", b_auth, "--sbom", "spdx-json", "--provenance", "--smoke-port", "8080", "--smoke-path", "/health",
-                    "--sign", "key", "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD",
-                    "--json", stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD})  # fmt: skip
+                    "--registry-auth", b_auth, "--smoke-port", "8080", "--smoke-path", "/health",
+                    "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD", "--json",
+                    stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD},
+                    release_defaults=True)  # fmt: skip
     report = report_of(proc)
     assert proc.returncode == 0, report
     notes = (tmp_path / "release-notes.md").read_text()
     assert notes.startswith("# Release 2.1.0") and report["digest"] in notes
     assert "`sbom/linux-amd64.spdx-json.json`" in notes and (tmp_path / "sbom" / "linux-amd64.spdx-json.json").is_file()
+    assert "gate passed" in notes and "accepted: CVE-2099-0001" in notes  # the fixture's .trivyignore
+    assert "`GET :8080/health` with HTTP 200" in notes
 
     lines = [line for block in re.findall(r"```sh\n(.*?)```", notes, re.DOTALL) for line in block.splitlines() if line.strip()]
     ran: dict[str, int] = {}

@@ -89,6 +89,9 @@ FUNCTIONS = {
         "smoke_path",
         "smoke_cmd",
         "smoke_timeout",
+        "no_sbom",
+        "no_provenance",
+        "no_scan",
     ],
 }
 

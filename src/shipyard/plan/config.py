@@ -18,11 +18,19 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class SigningMode(StrEnum):
-    """How releases are signed with cosign: not at all, with a key pair, or keyless (OIDC)."""
+    """How releases are signed with cosign: not at all, with a key pair, or keyless (OIDC);
+    ``auto`` (publish's default) signs with the key when one is given, else not at all."""
 
+    AUTO = "auto"
     NONE = "none"
     KEY = "key"
     KEYLESS = "keyless"
+
+    def resolve(self, *, has_key: bool) -> SigningMode:
+        """``auto`` decided: key mode when a cosign key is given, else none; other modes stay."""
+        if self is SigningMode.AUTO:
+            return SigningMode.KEY if has_key else SigningMode.NONE
+        return self
 
 
 class SbomFormat(StrEnum):
@@ -35,6 +43,19 @@ class SbomFormat(StrEnum):
     def attestation_type(self) -> str:
         """The ``cosign attest --type`` for this format."""
         return {"spdx-json": "spdxjson", "cyclonedx-json": "cyclonedx"}[self.value]
+
+
+# publish's defaults, as the seed workflows ran them: an SPDX SBOM per platform, SLSA provenance,
+# and the Trivy gate on CRITICAL,HIGH. Each is switched off with --no-sbom, --no-provenance, --no-scan.
+DEFAULT_SBOM_FORMATS: tuple[SbomFormat, ...] = (SbomFormat.SPDX_JSON,)
+DEFAULT_SCAN_FAIL_ON = "CRITICAL,HIGH"
+
+
+def sbom_formats_from_args(formats: list[SbomFormat] | None, *, off: bool) -> tuple[SbomFormat, ...]:
+    """``--sbom`` formats (default: SPDX JSON), or none with ``--no-sbom``."""
+    if off and formats:
+        raise InvalidInput("--no-sbom", [f.value for f in formats], "contradicts --sbom", "Give either --sbom FORMAT or --no-sbom.")
+    return () if off else tuple(formats or DEFAULT_SBOM_FORMATS)
 
 
 class Severity(StrEnum):
@@ -157,6 +178,13 @@ class ScanPolicy(BaseModel):
                 what, fail_on, "names no severity, so the scan gate would fail on nothing", "Use e.g. CRITICAL,HIGH, or leave it out."
             )
         return cls(fail_on=tuple(dict.fromkeys(severities)), ignore=tuple(parse_ignore_list("\n".join(ignore or []))))
+
+
+def scan_policy_from_args(fail_on: str, ignore: list[str] | None = None, *, off: bool = False) -> ScanPolicy | None:
+    """The scan gate (default CRITICAL,HIGH), or none with ``--no-scan`` (or an empty ``--scan-fail-on``)."""
+    if off or not fail_on.strip():
+        return None
+    return ScanPolicy.from_strings(fail_on, ignore)
 
 
 _VULN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9:._-]*")
