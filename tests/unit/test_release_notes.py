@@ -84,3 +84,11 @@ def test_unsigned_notes_have_no_verify_commands_but_list_sboms_scan_and_smoke() 
     assert "- `sbom/linux-amd64.spdx-json.json`" in notes and "- `sbom/linux-arm64.spdx-json.json`" in notes
     assert "gate passed" in notes and "- linux/amd64: 1 HIGH" in notes and "accepted: CVE-2099-0001" in notes
     assert "`GET :8080/health` with HTTP 200" in notes
+
+
+def test_a_zero_config_release_points_at_its_oci_layout_not_at_the_gone_registry() -> None:
+    ephemeral = "shipyard-ephemeral:5000/shipyard/app"
+    zero = PublishReport(version="1.2.3", digest=INDEX, platforms=(), targets=(TargetReport(ephemeral, "published", INDEX, ("1.2.3",)),),
+                         tags=("1.2.3",))  # fmt: skip
+    notes = render_release_notes(zero)
+    assert ephemeral not in notes and "`oci/`" in notes and commands(notes) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shipyard.plan.config import SigningMode
+from shipyard.plan.plan import EPHEMERAL_REGISTRY
 from shipyard.plan.report import PublishReport, TargetReport
 
 # The attestation types cosign verifies, in the order the notes list them, with what they hold.
@@ -46,8 +47,10 @@ def render_release_notes(report: PublishReport, verification: Verification = Ver
     lines += [f"Image index: `{report.digest}`", ""]
     lines += ["| Platform | Manifest digest |", "| --- | --- |"]
     lines += [f"| {p['platform']} | `{p['digest']}` |" for p in report.platforms]
-    published = [t for t in report.targets if t.status == "published"]
+    published = [t for t in report.targets if t.status == "published" and not t.repository.startswith(f"{EPHEMERAL_REGISTRY}/")]
     lines += ["", "## Pull", ""]
+    if not published:
+        lines += ["No target was given: the release went to an ephemeral registry, gone now; it is kept as the OCI layout `oci/`.", ""]
     for target in published:
         lines += [f"`{target.repository}` (tags: {', '.join(target.tags) or 'none'}):", "", "```sh"]
         tag = _main_tag(report, target)
