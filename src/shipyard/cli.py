@@ -25,6 +25,7 @@ from shipyard.plan.config import (
     ScanPolicy,
     SigningMode,
     SmokeTest,
+    provenance_from_args,
     sbom_formats_from_args,
     scan_policy_from_args,
 )
@@ -249,8 +250,8 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
     check_signing(signing, has_key=key is not None)  # before the engine starts
     ignore = [read_text_file(args.trivyignore, what="--trivyignore")] if args.trivyignore else []
     scan = scan_policy_from_args(args.scan_fail_on, ignore, off=args.no_scan)
-    if args.provenance and args.no_provenance:
-        raise InvalidInput("--no-provenance", True, "contradicts --provenance", "Give one of them (provenance is on by default).")
+    provenance = provenance_from_args(args.provenance, off=args.no_provenance)
+    sbom_formats = sbom_formats_from_args([SbomFormat(f) for f in args.sbom], off=args.no_sbom)
     smoke = SmokeTest.from_args(args.smoke_port, args.smoke_path, args.smoke_cmd, args.smoke_timeout)
     async with _engine_session(out) as scratch:
         signing_key = None
@@ -275,9 +276,9 @@ async def _publish(args: argparse.Namespace) -> PublishReport:
             progress_log=None if os.environ.get("SHIPYARD_DEBUG") else out / "engine.log",
             signing=signing,
             signing_key=signing_key,
-            sbom_formats=sbom_formats_from_args([SbomFormat(f) for f in args.sbom], off=args.no_sbom),
+            sbom_formats=sbom_formats,
             scan=scan,
-            provenance=not args.no_provenance,
+            provenance=provenance,
             smoke=smoke,
         )
 

@@ -22,10 +22,11 @@ from shipyard.plan.config import (
     SigningMode,
     SmokeTest,
     ToolImages,
+    provenance_from_args,
     sbom_formats_from_args,
     scan_policy_from_args,
 )
-from shipyard.plan.errors import GateFailed, InvalidInput
+from shipyard.plan.errors import GateFailed
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_registry, parse_repository
 from shipyard.plan.report import OutputFormat
@@ -176,11 +177,9 @@ class Shipyard:
         no_provenance: Annotated[bool, Doc("No SLSA provenance (on by default)")] = False,
         no_scan: Annotated[bool, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = False,
     ) -> dagger.Directory:
-        """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
+        """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report, release notes, OCI layout)."""
         tools = tool_images_from_text(await tool_images.contents(), "tool-images") if tool_images else ToolImages()
         smoke = SmokeTest.from_args(smoke_port, smoke_path, smoke_cmd, smoke_timeout)
-        if provenance and no_provenance:
-            raise InvalidInput("--no-provenance", True, "contradicts --provenance", "Give one of them (provenance is on by default).")
         endpoints = await module_endpoints(registry or [])
         scratch = Path(tempfile.mkdtemp(prefix="shipyard-", dir=Path.cwd()))
         build = SourceBuild(
@@ -210,7 +209,7 @@ class Shipyard:
             signing_key=SigningKey(cosign_key, cosign_password) if cosign_key else None,
             sbom_formats=sbom_formats_from_args(sbom, off=no_sbom),
             scan=await _scan_policy(scan_fail_on, trivyignore, no_scan),
-            provenance=not no_provenance,
+            provenance=provenance_from_args(provenance, off=no_provenance),
             smoke=smoke,
         )
         if not report.ok:

@@ -3,13 +3,16 @@ on; signing when a key is given. Each step is switched off with --no-<step> (sig
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from shipyard.cli import _parser
+from shipyard.cli import _parser, main
 from shipyard.plan.config import (
     SbomFormat,
     Severity,
     SigningMode,
+    provenance_from_args,
     sbom_formats_from_args,
     scan_policy_from_args,
 )
@@ -49,3 +52,25 @@ def test_each_step_is_switched_off_with_its_no_flag() -> None:
 def test_a_no_flag_with_its_step_asked_for_is_refused() -> None:
     with pytest.raises(InvalidInput, match="--no-sbom"):
         sbom_formats_from_args([SbomFormat.SPDX_JSON], off=True)
+    with pytest.raises(InvalidInput, match="--no-provenance"):
+        provenance_from_args(True, off=True)
+    assert provenance_from_args(False, off=False) and not provenance_from_args(False, off=True)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--provenance", "--no-provenance"], "--no-provenance"),
+        (["--sbom", "spdx-json", "--no-sbom"], "--no-sbom"),
+        (["--smoke-path", "/health"], "--smoke-path"),
+        (["--smoke-port", "0"], "--smoke-port"),
+        (["--scan-fail-on", "SEVERE"], "--scan-fail-on"),
+    ],
+)
+def test_contradicting_or_incomplete_flags_fail_before_the_engine_starts(
+    flags: list[str], named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST", raising=False)  # no engine: any attempt to start one would fail differently
+    assert main(["publish", "--tag", "v1.0.0", *flags]) == 2
+    assert named in capsys.readouterr().err

@@ -58,6 +58,13 @@ def sbom_formats_from_args(formats: list[SbomFormat] | None, *, off: bool) -> tu
     return () if off else tuple(formats or DEFAULT_SBOM_FORMATS)
 
 
+def provenance_from_args(asked: bool, *, off: bool) -> bool:
+    """Provenance is on unless ``--no-provenance``; ``--provenance`` (the default) is still accepted."""
+    if asked and off:
+        raise InvalidInput("--no-provenance", True, "contradicts --provenance", "Give one of them (provenance is on by default).")
+    return not off
+
+
 class Severity(StrEnum):
     """Trivy vulnerability severities."""
 
