@@ -221,6 +221,7 @@ async def run_command(name: str, options: argparse.Namespace) -> Report:
     command: Callable[..., Awaitable[Report]] = getattr(commands, name)
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
+    commands.preflight(name, kwargs)  # bad input exits 2 before an engine starts
     async with _engine_session(door.out) as scratch:
         progress = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
         return await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=progress))

@@ -20,22 +20,35 @@ exits 3 in the CLI and fails ``dagger call``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagger
 from dagger import dag
 
 from shipyard.auth import credentials_for
 from shipyard.pipeline import ReleaseState, VerifyState, run_publish, run_rebuild_check, run_verify
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages, parse_api_url
-from shipyard.plan.cosign import signing_identity, trust_policy
+from shipyard.plan.config import (
+    SbomFormat,
+    ScanPolicy,
+    SigningMode,
+    SmokeTest,
+    ToolImages,
+    parse_api_url,
+    provenance_from_args,
+    sbom_formats_from_args,
+    scan_policy_from_args,
+)
+from shipyard.plan.cosign import TrustPolicy, signing_identity, trust_policy
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
+from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan
 from shipyard.plan.refs import DOCKER_HUB, parse_reference, parse_repository
 from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport
@@ -51,6 +64,7 @@ from shipyard.steps.build import BuildSpec
 from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, Signer, ephemeral_registry_service, host_tunnel
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
+TRIVYIGNORE = ".trivyignore"  # read from the source when no --trivyignore is given
 
 SecretInput = dagger.Secret | SecretValue
 
@@ -309,6 +323,83 @@ async def _source_build(
     )
 
 
+@dataclass(frozen=True)
+class PublishSteps:
+    """Which steps a release runs, from publish's arguments, checked before anything runs."""
+
+    sign: SigningMode  # resolved: never AUTO
+    signer: Callable[[], Signer | None]  # made inside the engine session
+    sbom: tuple[SbomFormat, ...]
+    provenance: bool
+    smoke: SmokeTest | None
+    scan: ScanPolicy | None  # with --trivyignore; the source's .trivyignore is read later
+
+
+def publish_steps(
+    *,
+    sign: SigningMode,
+    cosign_key: SecretInput | None,
+    cosign_password: SecretInput | None,
+    oidc_token: SecretInput | None,
+    oidc_request_url: SecretInput | None,
+    oidc_request_token: SecretInput | None,
+    fulcio_url: str,
+    rekor_url: str,
+    sbom: Sequence[SbomFormat],
+    no_sbom: bool,
+    provenance: bool,
+    no_provenance: bool,
+    smoke_port: int | None,
+    smoke_path: str,
+    smoke_cmd: Sequence[str],
+    smoke_timeout: int,
+    scan_fail_on: str,
+    trivyignore: str | None,
+    no_scan: bool,
+) -> PublishSteps:
+    """The steps publish's arguments ask for; contradicting or incomplete options raise InvalidInput."""
+    resolved = sign.resolve(has_key=cosign_key is not None)
+    return PublishSteps(
+        sign=resolved,
+        signer=signer_for(
+            resolved,
+            cosign_key=cosign_key,
+            cosign_password=cosign_password,
+            oidc_token=oidc_token,
+            oidc_request_url=oidc_request_url,
+            oidc_request_token=oidc_request_token,
+            fulcio_url=fulcio_url,
+            rekor_url=rekor_url,
+        ),
+        sbom=sbom_formats_from_args(list(sbom), off=no_sbom),
+        provenance=provenance_from_args(provenance, off=no_provenance),
+        smoke=SmokeTest.from_args(smoke_port, smoke_path, list(smoke_cmd), smoke_timeout),
+        scan=scan_policy_from_args(scan_fail_on, [trivyignore] if trivyignore else [], off=no_scan),
+    )
+
+
+def preflight(name: str, arguments: Mapping[str, Any]) -> None:
+    """The checks of an engine command that need no engine, so a door can run them before it
+    starts one (bad input exits 2 at once); each command repeats them itself."""
+    if name == "publish":
+        publish_steps(**{k: arguments[k] for k in inspect.signature(publish_steps).parameters})
+    elif name == "verify":
+        _trust(arguments["key"], arguments)
+        parse_reference(arguments["ref"], what="--ref")
+        parse_attestation_types(arguments["attestation"])
+        _scan_policy(arguments["scan_fail_on"], arguments["trivyignore"])
+
+
+def _trust(key: str | None, arguments: Mapping[str, Any]) -> TrustPolicy:
+    return trust_policy(
+        has_key=key is not None,
+        certificate_identity=arguments["certificate_identity"],
+        certificate_identity_regexp=arguments["certificate_identity_regexp"],
+        certificate_oidc_issuer=arguments["certificate_oidc_issuer"],
+        rekor_url=arguments["rekor_url"],
+    )
+
+
 async def publish(
     *,
     tag: str,
@@ -338,11 +429,18 @@ async def publish(
     sbom: Sequence[SbomFormat],
     provenance: bool,
     tool_images: str | None,
+    smoke_port: int | None,
+    smoke_path: str,
+    smoke_cmd: Sequence[str],
+    smoke_timeout: int,
+    no_sbom: bool,
+    no_provenance: bool,
+    no_scan: bool,
     door: Door,
 ) -> PublishReport:
     """Plan, then build, assemble, push by digest, promote tags and verify; ``report.json`` in ``door.out``."""
-    make_signer = signer_for(
-        sign,
+    steps = publish_steps(
+        sign=sign,
         cosign_key=cosign_key,
         cosign_password=cosign_password,
         oidc_token=oidc_token,
@@ -350,9 +448,23 @@ async def publish(
         oidc_request_token=oidc_request_token,
         fulcio_url=fulcio_url,
         rekor_url=rekor_url,
+        sbom=sbom,
+        no_sbom=no_sbom,
+        provenance=provenance,
+        no_provenance=no_provenance,
+        smoke_port=smoke_port,
+        smoke_path=smoke_path,
+        smoke_cmd=smoke_cmd,
+        smoke_timeout=smoke_timeout,
+        scan_fail_on=scan_fail_on,
+        trivyignore=trivyignore,
+        no_scan=no_scan,
     )
+    sign, sbom_formats, with_provenance, smoke, make_signer = steps.sign, steps.sbom, steps.provenance, steps.smoke, steps.signer
     tools = tool_images_from_text(tool_images, "--tool-images") if tool_images is not None else door.tools()
-    scan = _scan_policy(scan_fail_on, trivyignore)
+    if trivyignore is None and not no_scan and scan_fail_on.strip():
+        trivyignore = await source.read_text(TRIVYIGNORE, what="the source's .trivyignore")  # as Trivy reads it from its directory
+    scan = scan_policy_from_args(scan_fail_on, [trivyignore] if trivyignore else [], off=no_scan)
     build = await _source_build(
         source,
         dockerfile=dockerfile,
@@ -367,9 +479,10 @@ async def publish(
         tag=tag,
         sha=build.sha,
         signing=sign,
-        sbom_formats=sbom,
+        sbom_formats=sbom_formats,
         scan=scan,
-        provenance=provenance,
+        provenance=with_provenance,
+        smoke=smoke,
         event=event,
         targets=target,
         credentials=list(door.credentials),
@@ -410,6 +523,11 @@ async def publish(
     if door.out is not None:
         door.out.mkdir(parents=True, exist_ok=True)
         (door.out / "report.json").write_text(report.dumps() + "\n")
+        notes = door.out / "release-notes.md"
+        if report.ok:
+            notes.write_text(render_release_notes(report, Verification(mode=sign)))
+        elif notes.exists():
+            notes.unlink()  # a failed release has no notes (an earlier run's would mislead)
     return report
 
 
@@ -469,13 +587,7 @@ async def verify(
 ) -> VerifyReport:
     """Verify a published release as a consumer: signatures on the index and every platform, the
     expected attestations, the SBOMs read out of them, a re-scan, and an inspection."""
-    policy = trust_policy(
-        has_key=key is not None,
-        certificate_identity=certificate_identity,
-        certificate_identity_regexp=certificate_identity_regexp,
-        certificate_oidc_issuer=certificate_oidc_issuer,
-        rekor_url=rekor_url,
-    )
+    policy = _trust(key, locals())
     reference = parse_reference(ref, what="--ref")
     state = VerifyState(
         reference=reference,

@@ -15,7 +15,7 @@ from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_typ
 from shipyard import commands
 from shipyard.auth import canonical_registry, read_auths
 from shipyard.dagger_errors import clear_errors
-from shipyard.plan.config import SbomFormat, SigningMode
+from shipyard.plan.config import DEFAULT_SCAN_FAIL_ON, SbomFormat, SigningMode
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.report import OutputFormat, Report, render
 from shipyard.registries.select import BackendKind
@@ -176,9 +176,9 @@ class Shipyard:
             int | None, Doc("Timestamp for reproducible images (default: $SOURCE_DATE_EPOCH in the CLI, else the commit time, else 0)")
         ] = None,
         allow_backwards: Annotated[bool, Doc("Move latest/major/minor tags even to an older release")] = False,
-        sign: Annotated[SigningMode, Doc("Sign the index and every platform manifest in every target before tags move")] = (
-            SigningMode.NONE
-        ),
+        sign: Annotated[
+            SigningMode, Doc("Sign the index and every platform manifest in every target before tags move (auto: when a key is given)")
+        ] = SigningMode.AUTO,
         cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
         cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
         oidc_token: Annotated[dagger.Secret | None, Doc("Keyless signing: an OIDC identity token, e.g. env:SIGSTORE_ID_TOKEN")] = None,
@@ -190,13 +190,26 @@ class Shipyard:
         ] = None,
         fulcio_url: Annotated[str, Doc("Keyless signing: the Fulcio certificate authority (default the public one)")] = "",
         rekor_url: Annotated[str, Doc("The Rekor transparency log (keyless: default the public one; key mode: upload to it)")] = "",
-        scan_fail_on: Annotated[str, Doc("Trivy gate on every platform, e.g. CRITICAL,HIGH; empty: no scan")] = "",
-        trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format)")] = None,
-        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform, attested when signing: spdx-json, cyclonedx-json")] = None,
-        provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing")] = False,
+        scan_fail_on: Annotated[str, Doc("Trivy gate on every platform (default CRITICAL,HIGH); empty: no scan")] = DEFAULT_SCAN_FAIL_ON,
+        trivyignore: Annotated[
+            dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format; default: the source's .trivyignore)")
+        ] = None,
+        sbom: Annotated[
+            list[SbomFormat] | None, Doc("SBOM formats per platform (default spdx-json), attested when signing: spdx-json, cyclonedx-json")
+        ] = None,
+        provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing (on by default)")] = False,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
+        smoke_port: Annotated[
+            int | None, Doc("Smoke test: run the native platform's image and GET this port before any tag moves (off without it)")
+        ] = None,
+        smoke_path: Annotated[str, Doc("Smoke test: the path that must answer HTTP 2xx, e.g. /health")] = "/",
+        smoke_cmd: Annotated[list[str] | None, Doc("Smoke test: arguments replacing the image's CMD (the entrypoint stays)")] = None,
+        smoke_timeout: Annotated[int, Doc("Smoke test: seconds the image has to answer 2xx")] = 60,
+        no_sbom: Annotated[bool, Doc("No SBOMs (on by default)")] = False,
+        no_provenance: Annotated[bool, Doc("No SLSA provenance (on by default)")] = False,
+        no_scan: Annotated[bool, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = False,
     ) -> dagger.Directory:
-        """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report.json, OCI layout)."""
+        """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report, release notes, OCI layout)."""
         door = await self._door(registry, engine=True)
         report = await commands.publish(
             tag=tag,
@@ -226,6 +239,13 @@ class Shipyard:
             sbom=sbom or [],
             provenance=provenance,
             tool_images=await _text(tool_images),
+            smoke_port=smoke_port,
+            smoke_path=smoke_path,
+            smoke_cmd=smoke_cmd or [],
+            smoke_timeout=smoke_timeout,
+            no_sbom=no_sbom,
+            no_provenance=no_provenance,
+            no_scan=no_scan,
             door=door,
         )
         finish(report)

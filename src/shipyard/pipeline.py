@@ -1,6 +1,7 @@
 """Run a release plan's steps in order over one state, and turn the outcome into the report.
 
-build -> assemble -> push by digest -> promote tags -> verify. A step never re-decides what the
+build -> assemble -> push by digest -> (sbom, scan gate, smoke test, provenance, sign) -> promote
+tags -> verify. A step never re-decides what the
 plan decided; a failure before promotion leaves every tag on every registry where it was.
 """
 
@@ -32,6 +33,7 @@ from shipyard.plan.refs import ImageRef
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
 from shipyard.plan.sarif import merge_trivy_sarif
 from shipyard.plan.scan import GateResult, evaluate_gate
+from shipyard.plan.smoke import SmokeResult
 from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
 from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.steps.assemble import assemble_release, export_platform_images
@@ -41,6 +43,7 @@ from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
 from shipyard.steps.sign import sign_release
+from shipyard.steps.smoke import SmokeFailed, smoke_test
 from shipyard.steps.tools import RegistryAccess, Signer, cosign_attest
 from shipyard.steps.verify import verify_attestation, verify_signature
 
@@ -66,6 +69,8 @@ class ReleaseState:
     sbom_files: list[str] = field(default_factory=list)
     scan: GateResult | None = None
     sarif: str = ""  # the merged SARIF log (code scanning), when written
+    smoke: SmokeResult | None = None
+    containers: dict[Platform, dagger.Container] = field(default_factory=dict)  # as built, per platform
     source_url: str = ""
     secret_ids: tuple[str, ...] = ()
     started: str = ""
@@ -90,6 +95,8 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 await _timed(state, "sbom", _sbom)
             if state.plan.scan is not None:
                 await _timed(state, "scan", _scan)
+            if state.plan.smoke is not None:
+                await _timed(state, "smoke", _smoke)
             if state.plan.provenance:
                 await _timed(state, "provenance", _provenance)
             if state.signer is not None:
@@ -126,7 +133,7 @@ async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], 
 
 async def _build_and_assemble(state: ReleaseState) -> None:
     platforms = parse_platforms(state.plan.platforms)
-    containers = await build_platforms(state.source, state.build, platforms, state.progress_log)
+    containers = state.containers = await build_platforms(state.source, state.build, platforms, state.progress_log)
     exports = await export_platform_images(containers, state.workdir)
     layout = state.workdir / "layout"
     state.release = await anyio.to_thread.run_sync(
@@ -256,6 +263,14 @@ async def _scan(state: ReleaseState) -> None:
         raise GateFailed("scan gate failed: " + "; ".join(f.describe() for f in state.scan.failing) + "; no tag was moved on any registry")
 
 
+async def _smoke(state: ReleaseState) -> None:
+    """The native platform's image must answer its health check; else no tag moves."""
+    assert state.plan.smoke is not None
+    state.smoke = await smoke_test(state.containers, state.plan.smoke, state.plan.tools.probe, state.access)
+    if not state.smoke.passed:
+        raise SmokeFailed(f"smoke test failed: {state.smoke.describe()}; no tag was moved on any registry")
+
+
 async def _sign(state: ReleaseState) -> None:
     assert state.release is not None and state.signer is not None
     repositories = [p.repository for p in state.pushes if p.ok]
@@ -342,6 +357,7 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         signatures=tuple({"repository": r, "reference": ref, "recursive": "true"} for r, ref in state.signatures.items()),
         attestations=tuple(state.attestations),
         scan={**state.scan.to_dict(), "sarif": state.sarif or None} if state.scan else None,
+        smoke=state.smoke.to_dict() if state.smoke else None,
         sboms=tuple(state.sbom_files),
     )
 

@@ -69,3 +69,11 @@ def tools(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[To
 def repo_name() -> str:
     """A fresh repository name per test, so runs never see each other's leftovers."""
     return f"it/{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def b_auth(stack: Stack, tmp_path: Path) -> str:
+    """``--registry-auth`` for registry B, its password read from a file."""
+    secret = tmp_path / "b-password"
+    secret.write_text(stack.password_b)
+    return f"{stack.registry_b}={stack.username_b}:file:{secret}"

@@ -87,11 +87,18 @@ def test_dagger_call_tags_prints_the_release_tag_set(stack: Stack) -> None:
 
 def test_dagger_call_publish_works_on_the_zero_config_default(stack: Stack, tmp_path: Path) -> None:
     out = tmp_path / "dist"
-    dagger(stack, "call", "publish", "--tag", "v1.2.3", "--source", "tests/fixtures/app", "-o", str(out))
+    # The stack has no internet: the default steps' tools (syft, Trivy and its DB, cosign) come
+    # from its mirror, named the way an air-gapped user names them (a module sees no environment).
+    args = ["call", "publish", "--tag", "v1.2.3", "--source", "tests/fixtures/app", "--tool-images", stack.env["SHIPYARD_TOOL_IMAGES"]]
+    args += ["--smoke-port", "8080", "--smoke-path", "/health"]  # the probe reaches the app by hostname in module mode too
+    dagger(stack, *args, "-o", str(out))
     # Called again with the same arguments it runs again (never a cached result of the last run).
-    dagger(stack, "call", "publish", "--tag", "v1.2.3", "--source", "tests/fixtures/app", "-o", str(out))
+    dagger(stack, *args, "-o", str(out))
     report = json.loads((out / "report.json").read_text())
     assert report["ok"] and [p["platform"] for p in report["platforms"]] == ["linux/amd64", "linux/arm64"]
+    assert report["scan"]["gate"] == "passed" and len(report["sboms"]) == 2 and (out / "provenance.json").is_file()
+    assert (out / "release-notes.md").read_text().startswith("# Release 1.2.3")
+    assert report["smoke"]["result"] == "passed" and report["smoke"]["status"] == 200
     index = json.loads((out / "oci" / "index.json").read_text())
     assert index["manifests"][0]["digest"] == report["digest"]
 
@@ -99,6 +106,7 @@ def test_dagger_call_publish_works_on_the_zero_config_default(stack: Stack, tmp_
 def test_dagger_call_publish_gives_the_same_digest_as_the_cli(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     common = ["--tag", "v1.2.3", "--source", "tests/fixtures/app", "--platform", "linux/amd64,linux/arm64"]
     common += ["--sha", "860c1904a1ce19322e91ac35af1ab07466440c37", "--source-date-epoch", "1700000000"]
+    common += ["--no-sbom", "--no-provenance", "--no-scan"]  # the digest is the point here
     port = stack.registry_a.rsplit(":", 1)[1]
     by_module = f"{stack.registry_a}/{repo_name}-module"
     dagger(stack, "call", "publish", *common, "--target", by_module, "--registry", f"tcp://localhost:{port}", "-o", str(tmp_path / "m"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -11,11 +12,17 @@ import pytest
 from tests.integration.conftest import ROOT, Stack
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-FUNCTIONS = {"cleanup", "sync-readme", "tags", "plan", "with-registry-auth"}
+FUNCTIONS = {"cleanup", "sync-readme", "tags", "plan", "publish", "with-registry-auth"}
+ACTIONS = {
+    "actions/checkout@v4",
+    "dagger/dagger-for-github@v8.4.0",
+    "github/codeql-action/upload-sarif@v3",  # release: the scan's SARIF to code scanning
+    "softprops/action-gh-release@v2",  # release: notes, SBOMs and provenance on the GitHub release
+}
 
 
 def test_there_are_workflows() -> None:
-    assert [w.name for w in WORKFLOWS] == ["cleanup.yml"]
+    assert [w.name for w in WORKFLOWS] == ["cleanup.yml", "release.yml"]
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
@@ -29,8 +36,24 @@ def test_workflows_only_call_the_module(workflow: Path) -> None:
     text = workflow.read_text()
     assert not re.search(r"^\s*(-\s*)?run:", text, re.MULTILINE), "a workflow step runs its own script"
     uses = set(re.findall(r"uses:\s*(\S+)", text))
-    assert uses <= {"actions/checkout@v4", "dagger/dagger-for-github@v8.4.0"}
+    assert uses <= ACTIONS
     for call in re.findall(r"call: >-\n((?:\s{12}.*\n?)+)", text):
         words = set(call.split())
         assert words & FUNCTIONS, call
         assert "--secret env:" in call and "secrets." not in call  # secrets reach the module as env: references
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_run_the_engine_version_the_module_declares(workflow: Path) -> None:
+    engine = json.loads((ROOT / "dagger.json").read_text())["engineVersion"].removeprefix("v")
+    versions = re.findall(r"^\s*version:\s*\"?([^\s\"]+)\"?\s*$", workflow.read_text(), re.MULTILINE)
+    assert versions and set(versions) == {engine}
+
+
+def test_the_release_workflow_has_least_privilege() -> None:
+    text = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+    assert re.search(r"^permissions:\n  contents: read\n", text, re.MULTILINE)  # the workflow's default: read only
+    job = re.findall(r"^    permissions:\n((?:      \S.*\n)+)", text, re.MULTILINE)
+    assert len(job) == 1
+    granted = dict(re.findall(r"^      ([a-z-]+): (\w+)", job[0], re.MULTILINE))
+    assert granted == {"contents": "write", "packages": "write", "id-token": "write", "security-events": "write"}

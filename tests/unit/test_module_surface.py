@@ -94,6 +94,13 @@ FUNCTIONS = {
         "sbom",
         "provenance",
         "tool_images",
+        "smoke_port",
+        "smoke_path",
+        "smoke_cmd",
+        "smoke_timeout",
+        "no_sbom",
+        "no_provenance",
+        "no_scan",
     ],
     "verify": [
         "ref",

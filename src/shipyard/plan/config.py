@@ -18,11 +18,19 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class SigningMode(StrEnum):
-    """How releases are signed with cosign: not at all, with a key pair, or keyless (OIDC)."""
+    """How releases are signed with cosign: not at all, with a key pair, or keyless (OIDC);
+    ``auto`` (publish's default) signs with the key when one is given, else not at all."""
 
+    AUTO = "auto"
     NONE = "none"
     KEY = "key"
     KEYLESS = "keyless"
+
+    def resolve(self, *, has_key: bool) -> SigningMode:
+        """``auto`` decided: key mode when a cosign key is given, else none; other modes stay."""
+        if self is SigningMode.AUTO:
+            return SigningMode.KEY if has_key else SigningMode.NONE
+        return self
 
 
 class SbomFormat(StrEnum):
@@ -35,6 +43,26 @@ class SbomFormat(StrEnum):
     def attestation_type(self) -> str:
         """The ``cosign attest --type`` for this format."""
         return {"spdx-json": "spdxjson", "cyclonedx-json": "cyclonedx"}[self.value]
+
+
+# publish's defaults, as the seed workflows ran them: an SPDX SBOM per platform, SLSA provenance,
+# and the Trivy gate on CRITICAL,HIGH. Each is switched off with --no-sbom, --no-provenance, --no-scan.
+DEFAULT_SBOM_FORMATS: tuple[SbomFormat, ...] = (SbomFormat.SPDX_JSON,)
+DEFAULT_SCAN_FAIL_ON = "CRITICAL,HIGH"
+
+
+def sbom_formats_from_args(formats: list[SbomFormat] | None, *, off: bool) -> tuple[SbomFormat, ...]:
+    """``--sbom`` formats (default: SPDX JSON), or none with ``--no-sbom``."""
+    if off and formats:
+        raise InvalidInput("--no-sbom", [f.value for f in formats], "contradicts --sbom", "Give either --sbom FORMAT or --no-sbom.")
+    return () if off else tuple(formats or DEFAULT_SBOM_FORMATS)
+
+
+def provenance_from_args(asked: bool, *, off: bool) -> bool:
+    """Provenance is on unless ``--no-provenance``; ``--provenance`` (the default) is still accepted."""
+    if asked and off:
+        raise InvalidInput("--no-provenance", True, "contradicts --provenance", "Give one of them (provenance is on by default).")
+    return not off
 
 
 class Severity(StrEnum):
@@ -117,6 +145,7 @@ class ToolImages(BaseModel):
     trivy: str = "docker.io/aquasec/trivy:0.70.0"
     crane: str = "gcr.io/go-containerregistry/crane:v0.22.1"
     registry: str = "docker.io/library/registry:2.8.3"  # the zero-config ephemeral registry
+    probe: str = "docker.io/library/python:3.11-slim"  # the smoke test's HTTP probe (Python's standard library)
     trivy_db: str = ""  # an image holding /db/trivy.db + metadata.json: scan offline (empty: Trivy downloads its DB)
 
     @field_validator("trivy_db")
@@ -124,7 +153,7 @@ class ToolImages(BaseModel):
     def _valid_optional_ref(cls, value: str) -> str:
         return cls._valid_ref(value) if value else value
 
-    @field_validator("cosign", "syft", "trivy", "crane", "registry")
+    @field_validator("cosign", "syft", "trivy", "crane", "registry", "probe")
     @classmethod
     def _valid_ref(cls, value: str) -> str:
         ref = parse_reference(value, what="tool image")
@@ -158,6 +187,13 @@ class ScanPolicy(BaseModel):
         return cls(fail_on=tuple(dict.fromkeys(severities)), ignore=tuple(parse_ignore_list("\n".join(ignore or []))))
 
 
+def scan_policy_from_args(fail_on: str, ignore: list[str] | None = None, *, off: bool = False) -> ScanPolicy | None:
+    """The scan gate (default CRITICAL,HIGH), or none with ``--no-scan`` (or an empty ``--scan-fail-on``)."""
+    if off or not fail_on.strip():
+        return None
+    return ScanPolicy.from_strings(fail_on, ignore)
+
+
 _VULN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9:._-]*")
 
 
@@ -172,3 +208,52 @@ def parse_ignore_list(text: str) -> list[str]:
             raise InvalidInput("ignore entry", line.strip(), "is not a vulnerability id", "Write one id a line, e.g. CVE-2024-1234.")
         ids.append(entry[0])
     return list(dict.fromkeys(ids))
+
+
+class SmokeTest(BaseModel):
+    """The smoke test: run the native platform's image as a service, and ``GET path`` on ``port``
+    must answer 2xx within ``timeout`` seconds (``cmd``, when given, replaces the image's CMD)."""
+
+    model_config = _FROZEN
+    port: int
+    path: str = "/"
+    cmd: tuple[str, ...] = ()
+    timeout: int = 60
+
+    @field_validator("port")
+    @classmethod
+    def _valid_port(cls, value: int) -> int:
+        if not 0 < value <= 65535:
+            raise InvalidInput("--smoke-port", value, "is not a TCP port", "Give the port the image listens on, 1-65535, e.g. 8080.")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _valid_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise InvalidInput("--smoke-path", value, "is not an absolute URL path", "Write e.g. /health or /healthz?ready=1.")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _valid_timeout(cls, value: int) -> int:
+        if not 0 < value <= 3600:
+            raise InvalidInput(
+                "--smoke-timeout",
+                value,
+                "is not between 1 and 3600 seconds",
+                "Give the seconds the app may take to become healthy, e.g. 60.",
+            )
+        return value
+
+    @classmethod
+    def from_args(cls, port: int | None, path: str = "/", cmd: list[str] | None = None, timeout: int = 60) -> SmokeTest | None:
+        """The smoke test the flags ask for; ``None`` without ``--smoke-port`` (the step is off)."""
+        if port is None:
+            for flag, value, default in (("--smoke-path", path, "/"), ("--smoke-timeout", timeout, 60)):
+                if value != default:
+                    raise InvalidInput(flag, value, "is given without --smoke-port", "Add --smoke-port PORT to run the smoke test.")
+            if cmd:
+                raise InvalidInput("--smoke-cmd", cmd, "is given without --smoke-port", "Add --smoke-port PORT to run the smoke test.")
+            return None
+        return cls(port=port, path=path or "/", cmd=tuple(cmd or ()), timeout=timeout)

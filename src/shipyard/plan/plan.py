@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, Target, ToolImages, is_loopback_registry
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, Target, ToolImages, is_loopback_registry
 from shipyard.plan.dockerfile import BuildStage, dockerfile_stages
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.labels import FALLBACK_EPOCH, oci_annotations, parse_epoch
@@ -64,6 +64,7 @@ class ReleasePlan(BaseModel):
     provenance: bool
     scan: ScanPolicy | None
     tools: ToolImages
+    smoke: SmokeTest | None = None
     stages: tuple[BuildStage, ...] = ()  # the Dockerfile's stages, when it was given
     notices: tuple[str, ...] = ()
 
@@ -119,6 +120,7 @@ def build_release_plan(
     sbom_formats: Iterable[SbomFormat] = (),
     provenance: bool = False,
     scan: ScanPolicy | None = None,
+    smoke: SmokeTest | None = None,
     tools: ToolImages | None = None,
     source_date_epoch: int | None = None,
     commit_epoch: int | None = None,
@@ -180,7 +182,7 @@ def build_release_plan(
     if sha:
         values.setdefault("revision", sha)
     formats = tuple(dict.fromkeys(sbom_formats))
-    steps = _steps(len(parsed_platforms), len([t for t in planned if t.active]), signing, formats, provenance, scan)
+    steps = _steps(len(parsed_platforms), len([t for t in planned if t.active]), signing, formats, provenance, scan, smoke)
     return ReleasePlan(
         version=result.version,
         tags=result.tags,
@@ -194,6 +196,7 @@ def build_release_plan(
         sbom_formats=formats,
         provenance=provenance,
         scan=scan,
+        smoke=smoke,
         tools=tools or ToolImages(),
         stages=dockerfile_stages(dockerfile) if dockerfile else (),
         notices=tuple(notices),
@@ -220,7 +223,13 @@ def check_release_tag(tag: str) -> None:
 
 
 def _steps(
-    n_platforms: int, n_targets: int, signing: SigningMode, formats: tuple[SbomFormat, ...], provenance: bool, scan: ScanPolicy | None
+    n_platforms: int,
+    n_targets: int,
+    signing: SigningMode,
+    formats: tuple[SbomFormat, ...],
+    provenance: bool,
+    scan: ScanPolicy | None,
+    smoke: SmokeTest | None = None,
 ) -> tuple[PlannedStep, ...]:
     steps = [
         PlannedStep(name="build", description=f"build {n_platforms} platform image(s) concurrently"),
@@ -239,6 +248,13 @@ def _steps(
     if scan is not None:
         severities = ",".join(s.value for s in scan.fail_on)
         steps.append(PlannedStep(name="scan-gate", description=f"trivy per platform; fail on {severities or 'nothing'}"))
+    if smoke is not None:
+        steps.append(
+            PlannedStep(
+                name="smoke-test",
+                description=f"run the native platform's image; GET :{smoke.port}{smoke.path} must answer 2xx within {smoke.timeout}s",
+            )
+        )
     steps.append(PlannedStep(name="promote-tags", description="write the tags on every target, only after everything above succeeded"))
     steps.append(PlannedStep(name="verify", description="read the release back and check it"))
     return tuple(steps)

@@ -86,6 +86,7 @@ class PublishReport:
     attestations: tuple[dict[str, str], ...] = ()  # {"repository", "subject", "platform", "type"}
     sboms: tuple[str, ...] = ()  # SBOM files written, one per platform and format
     scan: dict[str, Any] | None = None  # the gate: result, failing/ignored findings, counts per platform
+    smoke: dict[str, Any] | None = None  # the smoke test: result, platform, port, path, last status or error
 
     @property
     def ok(self) -> bool:
@@ -108,6 +109,7 @@ class PublishReport:
             "attestations": list(self.attestations),
             "sboms": list(self.sboms),
             "scan": self.scan,
+            "smoke": self.smoke,
             "error": self.error,
         }
 
@@ -128,6 +130,12 @@ class PublishReport:
             lines.append(
                 f"  scan:      gate {self.scan['gate']}; "
                 + ", ".join(f"{p}: {sum(c.values())} finding(s)" for p, c in self.scan["counts"].items())
+            )
+        if self.smoke:
+            answer = f"HTTP {self.smoke['status']}" if self.smoke["status"] is not None else f"no answer ({self.smoke['error']})"
+            lines.append(
+                f"  smoke:     {self.smoke['result']}: GET :{self.smoke['port']}{self.smoke['path']} on {self.smoke['platform']}"
+                f" -> {answer} ({self.smoke['attempts']} attempt(s))"
             )
         if self.attestations:
             lines.append(f"  attested:  {len(self.attestations)} SBOM attestation(s) (each platform's manifest and the index)")
