@@ -96,6 +96,7 @@ class Bench:
     errors: list[str] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
     publish_help: str = ""
+    with_b_credentials: set[str] = field(default_factory=set)  # registry B's address and the proxies in front of it
 
     @property
     def env(self) -> dict[str, str]:
@@ -136,7 +137,7 @@ class Bench:
         for target in targets:
             args += ["--target", target]
             registry = target.split("/", 1)[0]
-            if registry == self.stack.registry_b or registry in self.details.get("b_proxies", []):
+            if registry == self.stack.registry_b or registry in self.with_b_credentials:
                 args += ["--registry-auth", f"{registry}={self.stack.username_b}:file:{self.stack.password_file_b}"]
         if everything:
             args += ["--sign", "key", "--cosign-key", f"file:{self.key}", "--cosign-password", f"env:{COSIGN_PASSWORD_ENV}"]
@@ -283,7 +284,7 @@ def bytes_uploaded(bench: Bench) -> None:
     per_registry: list[dict[str, dict[str, int]]] = []
     for _ in range(bench.runs):
         with FaultyProxy(bench.stack.registry_a) as proxy_a, FaultyProxy(bench.stack.registry_b) as proxy_b:
-            bench.details["b_proxies"] = [proxy_b.address]
+            bench.with_b_credentials.add(proxy_b.address)
             name = f"rerun-{uuid.uuid4().hex[:8]}"
             targets = [f"{proxy_a.address}/bench/{name}", f"{proxy_b.address}/bench/{name}"]
             proxies = {"A": proxy_a, "B": proxy_b}
@@ -405,7 +406,6 @@ def main(argv: list[str] | None = None) -> None:
             bench.details.setdefault("section_s", {})[section] = round(time.monotonic() - section_started, 1)
         if bench.rss:
             bench.figures["client_max_rss_mib_peak"] = round(max(bench.rss), 1)
-        bench.details.pop("b_proxies", None)
         result = {
             "kind": "quick" if args.quick else "full",
             "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
