@@ -378,21 +378,21 @@ def test_each_platform_carries_its_own_sbom_attestation_and_the_index_one_per_pl
 
 
 def test_the_scan_gate_on_every_platform_blocks_the_release_until_the_finding_is_accepted(
-    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+    stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
 ) -> None:
     """The stack's base image has a synthetic HIGH advisory (CVE-2099-0001 in coreutils); the
     fixture accepts it in its .trivyignore, so this test builds a copy without that file."""
     src = tmp_path / "src"
     shutil.copytree(FIXTURE, src, ignore=shutil.ignore_patterns(".trivyignore", "dist"))
-    a = f"{stack.registry_a}/{repo_name}"
-    args = ["--source", str(src), "--tag", "v9.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a,
-            "--scan-fail-on", "CRITICAL,HIGH", "--json"]  # fmt: skip
+    a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
+    args = ["--source", str(src), "--tag", "v9.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--target", b,
+            "--registry-auth", b_auth, "--scan-fail-on", "CRITICAL,HIGH", "--json"]  # fmt: skip
     blocked = shipyard(*args, stack=stack, out=tmp_path / "1")
     report = report_of(blocked)
     assert blocked.returncode == 3 and report["scan"]["gate"] == "failed"
     assert "CVE-2099-0001 (HIGH) in coreutils" in report["error"]
     assert "linux/amd64" in report["error"] and "linux/arm64" in report["error"]  # every platform scanned
-    assert tools.tags(a) == set()
+    assert tools.tags(a) == set() and tools.tags(b) == set()  # no tag moved on either registry
     for platform in ("linux-amd64", "linux-arm64"):
         assert json.loads((tmp_path / "1" / "scan" / f"{platform}.trivy.json").read_text())["Results"]
     sarif = json.loads((tmp_path / "1" / "scan" / "trivy.sarif").read_text())  # one log for code scanning
@@ -406,7 +406,7 @@ def test_the_scan_gate_on_every_platform_blocks_the_release_until_the_finding_is
     accepted = report_of(shipyard(*args, "--trivyignore", str(ignore), stack=stack, out=tmp_path / "2"))
     assert accepted["ok"] and accepted["scan"]["gate"] == "passed"
     assert len(accepted["scan"]["ignored"]) == 2
-    assert tools.digest(f"{a}:latest") == accepted["digest"]
+    assert tools.digest(f"{a}:latest") == accepted["digest"] == tools.digest(f"{b}:latest")
 
 
 def test_the_same_source_gives_the_same_digest_after_an_engine_cache_wipe_a_minute_later(
