@@ -1,8 +1,8 @@
 """Run a release plan's steps in order over one state, and turn the outcome into the report.
 
-build -> assemble -> push by digest -> (sbom, scan gate, smoke test, provenance, sign) -> promote
-tags -> verify. A step never re-decides what the
-plan decided; a failure before promotion leaves every tag on every registry where it was.
+build -> assemble -> push by digest -> at once: (SBOMs then provenance), scan gate, smoke test,
+signing -> promote tags -> verify. A step never re-decides what the plan decided; a failure
+before promotion leaves every tag on every registry where it was.
 """
 
 from __future__ import annotations
@@ -91,16 +91,16 @@ async def run_publish(state: ReleaseState) -> PublishReport:
         try:
             await _timed(state, "build+assemble", _build_and_assemble)
             await _timed(state, "push", _push)
-            if state.plan.sbom_formats:
-                await _timed(state, "sbom", _sbom)
-            if state.plan.scan is not None:
-                await _timed(state, "scan", _scan)
-            if state.plan.smoke is not None:
-                await _timed(state, "smoke", _smoke)
-            if state.plan.provenance:
-                await _timed(state, "provenance", _provenance)
-            if state.signer is not None:
-                await _timed(state, "sign", _sign)
+            # Everything between the push and the tags works on digests, so it runs at once; the
+            # first failure cancels the rest, and no tag moves.
+            async with anyio.create_task_group() as group:
+                group.start_soon(_attestations, state)
+                if state.plan.scan is not None:
+                    group.start_soon(_timed, state, "scan", _scan)
+                if state.plan.smoke is not None:
+                    group.start_soon(_timed, state, "smoke", _smoke)
+                if state.signer is not None:
+                    group.start_soon(_timed, state, "sign", _sign)
             await _timed(state, "promote", _promote)
             await _timed(state, "verify", _verify)
         except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
@@ -109,6 +109,14 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 raise
             return _report(state, error=str(error))
     return _report(state)
+
+
+async def _attestations(state: ReleaseState) -> None:
+    """SBOMs, then provenance: both attest to the index, whose attestations share one tag."""
+    if state.plan.sbom_formats:
+        await _timed(state, "sbom", _sbom)
+    if state.plan.provenance:
+        await _timed(state, "provenance", _provenance)
 
 
 def registry_client(access: RegistryAccess, registry: str) -> OciRegistry:

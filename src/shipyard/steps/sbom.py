@@ -77,25 +77,32 @@ async def attest_sboms(
         else:
             errors.append(f"{reference} ({platform}): {error}")
 
-    # Attestations to one subject are appended to one tag: write them one subject at a time.
+    # Attestations to one subject are appended to one tag: each subject's are written one at a
+    # time; different subjects (each platform manifest, the index) and repositories at once.
     async with anyio.create_task_group() as group:
         for repository in repositories:
-            group.start_soon(_attest_repository, one, repository, index, manifests, documents)
+            for subject, items in _by_subject(index, manifests, documents).items():
+                group.start_soon(_attest_in_turn, one, repository, subject, items)
     if errors:
         raise SbomFailed(f"attesting SBOMs failed ({'; '.join(sorted(errors))}); no tag was moved on any registry")
     return sorted(done, key=lambda d: (d["repository"], d["subject"], d["platform"], d["type"]))
 
 
 _Attest = Callable[[str, str, Platform, SbomFormat, str], Awaitable[None]]
+_Item = tuple[Platform, SbomFormat, str]
 
 
-async def _attest_repository(
-    one: _Attest,
-    repository: str,
-    index: str,
-    manifests: Mapping[Platform, Descriptor],
-    documents: Mapping[tuple[Platform, SbomFormat], str],
-) -> None:
+def _by_subject(
+    index: str, manifests: Mapping[Platform, Descriptor], documents: Mapping[tuple[Platform, SbomFormat], str]
+) -> dict[str, list[_Item]]:
+    """Subject digest -> the SBOMs attested to it: each platform's to its manifest and to the index."""
+    out: dict[str, list[_Item]] = {}
     for (platform, fmt), document in sorted(documents.items(), key=lambda item: (str(item[0][0]), item[0][1].value)):
-        await one(repository, manifests[platform].digest, platform, fmt, document)
-        await one(repository, index, platform, fmt, document)
+        out.setdefault(manifests[platform].digest, []).append((platform, fmt, document))
+        out.setdefault(index, []).append((platform, fmt, document))
+    return out
+
+
+async def _attest_in_turn(one: _Attest, repository: str, subject: str, items: Sequence[_Item]) -> None:
+    for platform, fmt, document in items:
+        await one(repository, subject, platform, fmt, document)
