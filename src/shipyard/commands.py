@@ -50,7 +50,7 @@ from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan
-from shipyard.plan.refs import DOCKER_HUB, parse_reference, parse_repository
+from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
 from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
@@ -381,23 +381,34 @@ def publish_steps(
 def preflight(name: str, arguments: Mapping[str, Any]) -> None:
     """The checks of an engine command that need no engine, so a door can run them before it
     starts one (bad input exits 2 at once); each command repeats them itself."""
-    if name == "publish":
-        publish_steps(**{k: arguments[k] for k in inspect.signature(publish_steps).parameters})
-    elif name == "verify":
-        _trust(arguments["key"], arguments)
-        parse_reference(arguments["ref"], what="--ref")
-        parse_attestation_types(arguments["attestation"])
-        _scan_policy(arguments["scan_fail_on"], arguments["trivyignore"])
+    checks: dict[str, Callable[..., object]] = {"publish": publish_steps, "verify": verify_checks}
+    check = checks.get(name)
+    if check is not None:
+        check(**{k: arguments[k] for k in inspect.signature(check).parameters})
 
 
-def _trust(key: str | None, arguments: Mapping[str, Any]) -> TrustPolicy:
-    return trust_policy(
+def verify_checks(
+    *,
+    ref: str,
+    key: str | None,
+    certificate_identity: str,
+    certificate_identity_regexp: str,
+    certificate_oidc_issuer: str,
+    rekor_url: str,
+    attestation: Sequence[str],
+    scan_fail_on: str,
+    trivyignore: str | None,
+) -> tuple[ImageRef, TrustPolicy, tuple[str, ...], ScanPolicy | None]:
+    """verify's arguments checked and parsed: the reference, whom to trust, what must be there."""
+    policy = trust_policy(
         has_key=key is not None,
-        certificate_identity=arguments["certificate_identity"],
-        certificate_identity_regexp=arguments["certificate_identity_regexp"],
-        certificate_oidc_issuer=arguments["certificate_oidc_issuer"],
-        rekor_url=arguments["rekor_url"],
+        certificate_identity=certificate_identity,
+        certificate_identity_regexp=certificate_identity_regexp,
+        certificate_oidc_issuer=certificate_oidc_issuer,
+        rekor_url=rekor_url,
     )
+    reference = parse_reference(ref, what="--ref")
+    return reference, policy, parse_attestation_types(attestation), _scan_policy(scan_fail_on, trivyignore)
 
 
 async def publish(
@@ -587,14 +598,23 @@ async def verify(
 ) -> VerifyReport:
     """Verify a published release as a consumer: signatures on the index and every platform, the
     expected attestations, the SBOMs read out of them, a re-scan, and an inspection."""
-    policy = _trust(key, locals())
-    reference = parse_reference(ref, what="--ref")
+    reference, policy, attestations, scan = verify_checks(
+        ref=ref,
+        key=key,
+        certificate_identity=certificate_identity,
+        certificate_identity_regexp=certificate_identity_regexp,
+        certificate_oidc_issuer=certificate_oidc_issuer,
+        rekor_url=rekor_url,
+        attestation=attestation,
+        scan_fail_on=scan_fail_on,
+        trivyignore=trivyignore,
+    )
     state = VerifyState(
         reference=reference,
         policy=policy,
         public_key=key,
-        attestations=parse_attestation_types(attestation),
-        scan=_scan_policy(scan_fail_on, trivyignore),
+        attestations=attestations,
+        scan=scan,
         tools=tool_images_from_text(tool_images, "--tool-images") if tool_images is not None else door.tools(),
         access=RegistryAccess(endpoints={reference.registry: door.endpoint(reference.registry)}, credentials=door.credentials),
         out=door.out,
