@@ -109,6 +109,15 @@ def failed(report: dict[str, Any]) -> str:
     return "\n".join(report["failures"] + report["hints"])
 
 
+def test_host_cosign_verifies_signatures_and_attestations_on_both_registries(release: Release, tools: Tools) -> None:
+    """The independent check: the host's own cosign, not Shipyard's verify."""
+    for repo in (release.a, release.b):
+        for subject in [release.digest, *release.platforms.values()]:
+            assert tools.verify(f"{repo}@{subject}", release.pub), f"{repo}@{subject} signature"
+            assert tools.verify_attestation(f"{repo}@{subject}", release.pub, "spdxjson"), f"{repo}@{subject} spdxjson"
+        assert tools.verify_attestation(f"{repo}@{release.digest}", release.pub, "slsaprovenance1"), f"{repo} provenance"
+
+
 def test_verify_passes_on_both_registries_and_reads_out_each_platform(release: Release, tmp_path: Path) -> None:
     for repo in (release.a, release.b):
         code, report = verify(release, f"{repo}:1.0.0", out=tmp_path / repo.split("/", 1)[0].replace(":", "-"))
