@@ -76,6 +76,13 @@ def module(call: Any) -> str:
     return cast(str, anyio.run(call))
 
 
+@pytest.fixture(autouse=True)
+def _no_tool_images_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI door reads $SHIPYARD_TOOL_IMAGES and a module sees no environment: compare the
+    doors on the same (default) tool images, also after the integration tests exported the stack's."""
+    monkeypatch.delenv("SHIPYARD_TOOL_IMAGES", raising=False)
+
+
 @pytest.fixture
 def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A Git checkout with a Dockerfile, one commit at COMMIT_TIME and an origin remote."""
