@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT, Stack
+from tests.integration.conftest import Stack
 from tests.integration.test_publish import report_of, shipyard
 from tests.integration.tools import COSIGN_PASSWORD, Tools
 
 pytestmark = pytest.mark.integration
-
-UNHEALTHY = ROOT / "tests" / "fixtures" / "unhealthy"
 
 
 def test_a_healthy_image_passes_the_smoke_test_before_its_tags_move(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
@@ -33,7 +31,7 @@ def test_a_healthy_image_passes_the_smoke_test_before_its_tags_move(stack: Stack
 
 def test_an_unhealthy_image_fails_the_release_and_moves_no_tag(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--source", str(UNHEALTHY), "--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a,
+    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a, "--smoke-cmd", "unhealthy",
                     "--smoke-port", "8080", "--smoke-path", "/health", "--smoke-timeout", "5", "--json",
                     stack=stack, out=tmp_path)  # fmt: skip
     report = report_of(proc)
