@@ -141,16 +141,29 @@ install_file() {  # SRC DEST
   install -D -m 0755 "$1" "$2.shipyard.tmp" && mv -f "$2.shipyard.tmp" "$2"
 }
 
-# --- the running engine ------------------------------------------------------------------
-# It runs in its own mount namespace (the resolv.conf it mounts for dnsmasq stays there),
-# keeps its state in the cache (warm builds across `up`s), and listens on its own socket.
-# It also binds /run/buildkit/buildkitd.sock and /run/dagger/engine.sock: clients must use
-# ENGINE_SOCK only.
-ENGINE_RUN=$STACK_RUN/engine
-ENGINE_SOCK=$ENGINE_RUN/engine.sock
-ENGINE_STATE=$STACK_CACHE/engine-state
-ENGINE_NETWORK=${SHIPYARD_ENGINE_NETWORK:-shipyard}
-ENGINE_CIDR=${SHIPYARD_ENGINE_CIDR:-10.88.0.0/16}
+# --- the running engines --------------------------------------------------------------------
+# An engine runs in its own mount namespace (the resolv.conf it mounts for dnsmasq stays there),
+# keeps its state in the cache (warm builds across `up`s), and listens on its own socket. The
+# stack runs one ("engine"); `ci/stack builder up` starts a second ("builder": a stand-in for a
+# native arm64 machine or a remote engine, for `--builder PLATFORM=ADDRESS`), with its own state,
+# socket, CNI network and address range. use_engine NAME points the functions below at one.
+# Each engine also binds /run/buildkit/buildkitd.sock and /run/dagger/engine.sock: the builder
+# gets private (tmpfs) copies of those directories, and clients use ENGINE_SOCK only.
+use_engine() {
+  case "$1" in
+    engine)
+      ENGINE_NAME=engine ENGINE_STATE=$STACK_CACHE/engine-state
+      ENGINE_NETWORK=${SHIPYARD_ENGINE_NETWORK:-shipyard} ENGINE_CIDR=${SHIPYARD_ENGINE_CIDR:-10.88.0.0/16} ;;
+    builder)
+      ENGINE_NAME=builder ENGINE_STATE=$STACK_CACHE/builder-state
+      ENGINE_NETWORK=${SHIPYARD_BUILDER_NETWORK:-shipyardb} ENGINE_CIDR=${SHIPYARD_BUILDER_CIDR:-10.89.0.0/16} ;;
+    *) die "no engine named $1 (engine or builder)" ;;
+  esac
+  ENGINE_RUN=$STACK_RUN/$ENGINE_NAME
+  ENGINE_SOCK=$ENGINE_RUN/engine.sock
+}
+use_engine engine
+engine_label() { if [ "$ENGINE_NAME" = engine ]; then echo engine; else echo "$ENGINE_NAME engine"; fi; }
 
 engine_running() { [ -f "$ENGINE_RUN/pid" ] && kill -0 "$(cat "$ENGINE_RUN/pid")" 2>/dev/null; }
 
@@ -171,16 +184,40 @@ write_engine_config() {
   } > "$ENGINE_RUN/engine.toml"
 }
 
+# The engine starts dnsmasq (found on PATH) for its CNI network with `interface=<network>0` and
+# no bind option, so dnsmasq listens on 0.0.0.0:53, which a second engine's dnsmasq then cannot
+# (upstream, each engine runs in a container of its own network namespace). This wrapper, first
+# on the engines' PATH, makes each dnsmasq bind its own bridge's address only.
+DNSMASQ_WRAPPER_DIR=$STACK_RUN/dnsmasq-bind-dynamic
+write_dnsmasq_wrapper() {
+  mkdir -p "$DNSMASQ_WRAPPER_DIR"
+  printf '#!/bin/sh\n# written by ci/stack: one dnsmasq per engine network (see ci/lib/engine.sh)\nexec %s --bind-dynamic "$@"\n' \
+    "$(command -v dnsmasq || echo /usr/sbin/dnsmasq)" > "$DNSMASQ_WRAPPER_DIR/dnsmasq"
+  chmod +x "$DNSMASQ_WRAPPER_DIR/dnsmasq"
+}
+
+# What an engine reads at start; a running engine started with other settings is restarted.
+engine_settings() {
+  cat "$STACK_CACHE/sdk/engine.env" "$STACK_CACHE/sdk/buildkitd.toml" 2>/dev/null || true
+  echo "dnsmasq: --bind-dynamic"
+}
+
 start_engine() {
   if engine_running; then return 0; fi
   mkdir -p "$ENGINE_RUN" "$ENGINE_STATE"
   write_engine_config
-  local sdk_env=()
+  write_dnsmasq_wrapper
+  local sdk_env=() private_sockets=""
   if [ -f "$STACK_CACHE/sdk/engine.env" ]; then mapfile -t sdk_env < <(grep -E '^[A-Z_]+=' "$STACK_CACHE/sdk/engine.env"); fi
+  if [ "$ENGINE_NAME" != engine ]; then
+    mkdir -p /run/buildkit /run/dagger
+    private_sockets="mount -t tmpfs shipyard-$ENGINE_NAME /run/buildkit && mount -t tmpfs shipyard-$ENGINE_NAME /run/dagger && "
+  fi
   rm -f "$ENGINE_SOCK"
   # From /, not the caller's directory: the engine outlives the checkout that started it.
   pushd / >/dev/null || return 1
-  env "${sdk_env[@]}" unshare --mount --propagation private -- \
+  env "${sdk_env[@]}" PATH="$DNSMASQ_WRAPPER_DIR:$PATH" unshare --mount --propagation private -- \
+    sh -c "${private_sockets}exec \"\$@\"" engine \
     "$BIN/dagger-engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" \
     --config "$ENGINE_RUN/engine.toml" --network-name "$ENGINE_NETWORK" --network-cidr "$ENGINE_CIDR" \
     > "$ENGINE_RUN/engine.log" 2>&1 &
@@ -188,28 +225,41 @@ start_engine() {
   popd >/dev/null || return 1
   local i
   for i in $(seq 1 60); do
-    engine_running || die "the engine exited at start; see $ENGINE_RUN/engine.log: $(tail -5 "$ENGINE_RUN/engine.log")"
+    engine_running || die "the $(engine_label) exited at start; see $ENGINE_RUN/engine.log: $(tail -5 "$ENGINE_RUN/engine.log")"
     if [ -S "$ENGINE_SOCK" ] && engine_answers; then
-      cat "$STACK_CACHE/sdk/engine.env" "$STACK_CACHE/sdk/buildkitd.toml" > "$ENGINE_RUN/started-with" 2>/dev/null || true
-      log "engine up on unix://$ENGINE_SOCK (${i}s)"; return 0
+      engine_settings > "$ENGINE_RUN/started-with"
+      log "$(engine_label) up on unix://$ENGINE_SOCK (${i}s)"; return 0
     fi
     sleep 1
   done
-  die "the engine did not answer within 60 s; see $ENGINE_RUN/engine.log"
+  die "the $(engine_label) did not answer within 60 s; see $ENGINE_RUN/engine.log"
 }
 
 # Stop the engine and what it started (runc containers, dnsmasq): the host is left as before.
+# An engine that was killed (a crashed builder) leaves its build containers running: they are
+# the runc containers under its state directory, killed here too.
 stop_engine() {
-  engine_running || { rm -f "$ENGINE_RUN/pid"; return 0; }
-  local pid; pid=$(cat "$ENGINE_RUN/pid")
-  kill "$pid"
-  local i
-  for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  if engine_running; then
+    local pid; pid=$(cat "$ENGINE_RUN/pid")
+    kill "$pid"
+    local i
+    for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  fi
+  kill_leftover_containers
   pkill -f "dnsmasq.*/containers/cni/dnsname/$ENGINE_NETWORK/" 2>/dev/null || true
   ip link delete "${ENGINE_NETWORK}0" 2>/dev/null || true
+  if [ -f "$ENGINE_RUN/pid" ]; then log "$(engine_label) stopped"; fi
   rm -f "$ENGINE_RUN/pid" "$ENGINE_SOCK"
-  log "engine stopped"
+}
+
+kill_leftover_containers() {  # runc's state is shared (/run/runc): this engine's have their bundle in its state
+  local id
+  for id in $(runc list --format json 2>/dev/null | jq -r --arg root "$ENGINE_STATE/" \
+      '(. // [])[] | select(.bundle | startswith($root)) | .id'); do
+    runc kill "$id" KILL 2>/dev/null || true
+    runc delete --force "$id" 2>/dev/null || true
+  done
 }
 
 # Wipe the engine's state (a cold cache), e.g. for reproducibility tests.
@@ -217,6 +267,6 @@ reset_engine_state() {
   local was_running=no
   engine_running && was_running=yes && stop_engine
   rm -rf "$ENGINE_STATE"
-  log "engine state wiped"
+  log "$(engine_label) state wiped"
   if [ "$was_running" = yes ]; then start_engine; fi
 }
