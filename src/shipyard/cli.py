@@ -8,7 +8,8 @@ values are converted as :mod:`shipyard.commands` documents, and the command runs
 
 - :data:`NOT_IN_CLI`: function arguments the CLI leaves out, and why;
 - :data:`NOT_COMMANDS`: functions that are no subcommand, and the CLI's equivalent;
-- :func:`_cli_only_options`: the few CLI-only options (credentials, ``--json``, ``--out``, ``--debug``).
+- :func:`_cli_only_options`: the few CLI-only options (credentials, ``--json``, ``--out``,
+  ``--builder``, ``--debug``).
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
         )
     if name == "publish":  # dagger call returns dist/ as a Directory (-o DIR saves it)
         parser.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
+        parser.add_argument(  # a function in an engine cannot open a session with another engine (README: native builders)
+            "--builder",
+            action="append",
+            default=[],
+            metavar="PLATFORM=ENGINE_ADDRESS",
+            help="build PLATFORM on another Dagger engine (unix://, tcp://, ssh://, kube-pod://, docker-container://…), "
+            "e.g. linux/arm64=ssh://ci@arm64-host (repeatable); the rest build on the default engine",
+        )
     if name == "verify":  # dagger call prints the report; the CLI can also keep what it read
         parser.add_argument("--out", default="", metavar="DIR", help="write verify.json and each platform's verified SBOM here")
     if not any(a.name == "format" for a in args):  # the function returns no report; the CLI prints one
@@ -194,6 +203,7 @@ def _door(name: str, options: argparse.Namespace) -> commands.Door:
         tools=commands.tool_images_from_env,
         environment_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
         out=Path(options.out) if getattr(options, "out", None) else None,
+        builders=tuple(getattr(options, "builder", [])),
     )
 
 
@@ -221,7 +231,7 @@ async def run_command(name: str, options: argparse.Namespace) -> Report:
     command: Callable[..., Awaitable[Report]] = getattr(commands, name)
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
-    commands.preflight(name, kwargs)  # bad input exits 2 before an engine starts
+    commands.preflight(name, kwargs, door)  # bad input exits 2 before an engine starts
     async with _engine_session(door.out) as scratch:
         progress = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
         return await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=progress))

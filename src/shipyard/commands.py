@@ -33,7 +33,8 @@ import dagger
 from dagger import dag
 
 from shipyard.auth import credentials_for
-from shipyard.pipeline import ReleaseState, VerifyState, run_publish, run_rebuild_check, run_verify
+from shipyard.pipeline import ReleaseState, SplitBuild, VerifyState, run_publish, run_rebuild_check, run_verify
+from shipyard.plan.builders import Builder, parse_builders
 from shipyard.plan.config import (
     SbomFormat,
     ScanPolicy,
@@ -50,6 +51,7 @@ from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan
+from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
 from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
 from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport
 from shipyard.plan.retention import policy_from_args
@@ -59,7 +61,7 @@ from shipyard.registries.cleanup import run_cleanup
 from shipyard.registries.dockerhub import DockerHub, validate_description
 from shipyard.registries.select import BackendKind, open_backend
 from shipyard.secrets import Credentials, SecretValue
-from shipyard.source import SourceInfo, SourceTree
+from shipyard.source import HostSource, SourceInfo, SourceTree
 from shipyard.steps.build import BuildSpec
 from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, Signer, ephemeral_registry_service, host_tunnel
 
@@ -89,6 +91,8 @@ class Door:
     ``workdir``: scratch space of an engine command. ``out``: where a release's files go.
     ``tunnel``: reach services in the engine through a tunnel to this machine (client mode).
     ``environment_epoch``: ``$SOURCE_DATE_EPOCH`` of the caller, when the door can read it (CLI).
+    ``builders``: ``--builder PLATFORM=ENGINE_ADDRESS`` values (CLI only: a function running in an
+    engine cannot open a session with another engine).
     """
 
     credentials: Mapping[str, Credentials] = field(default_factory=dict)
@@ -100,6 +104,7 @@ class Door:
     progress_log: Path | None = None
     tools: Callable[[], ToolImages] = ToolImages  # the default tool images (CLI: $SHIPYARD_TOOL_IMAGES)
     environment_epoch: str | None = None
+    builders: tuple[str, ...] = ()
 
     def scratch(self) -> Path:
         if self.workdir is None:
@@ -378,13 +383,44 @@ def publish_steps(
     )
 
 
-def preflight(name: str, arguments: Mapping[str, Any]) -> None:
+def preflight(name: str, arguments: Mapping[str, Any], door: Door | None = None) -> None:
     """The checks of an engine command that need no engine, so a door can run them before it
     starts one (bad input exits 2 at once); each command repeats them itself."""
     checks: dict[str, Callable[..., object]] = {"publish": publish_steps, "verify": verify_checks}
     check = checks.get(name)
     if check is not None:
         check(**{k: arguments[k] for k in inspect.signature(check).parameters})
+    if name == "publish" and door is not None:
+        release_builders(arguments["platform"], door)
+
+
+def release_builders(platform: Sequence[str], door: Door) -> tuple[Builder, ...]:
+    """``--builder`` checked against the release's platforms (``--platform`` or the defaults)."""
+    if not door.builders:
+        return ()
+    return parse_builders(door.builders, parse_platforms(list(platform) or list(DEFAULT_PLATFORMS)))
+
+
+def _split_build(builders: tuple[Builder, ...], build: SourceBuild, source: SourceTree, door: Door) -> SplitBuild | None:
+    """How each builder engine gets the source and the build secrets (and nothing else)."""
+    if not builders:
+        return None
+    if not isinstance(source, HostSource):
+        raise InvalidInput("--builder", list(door.builders), "needs the source on this machine", "Run it from the shipyard command.")
+    values = [(name, _plaintext(name, value)) for name, value in build.secrets]
+
+    def inputs(client: dagger.Client) -> tuple[dagger.Directory, BuildSpec]:
+        secrets = [client.set_secret(name, value.reveal()) for name, value in values]
+        spec = BuildSpec(dockerfile=build.dockerfile, target=build.target, build_args=build.build_args, secrets=secrets)
+        return client.host().directory(source.path), spec
+
+    return SplitBuild(builders=builders, inputs=inputs, log_dir=door.out or door.scratch())
+
+
+def _plaintext(name: str, value: SecretInput) -> SecretValue:
+    if isinstance(value, SecretValue):
+        return value
+    raise InvalidInput("--builder", name, "cannot pass a module's build secret to another engine", "Run it from the shipyard command.")
 
 
 def verify_checks(
@@ -505,7 +541,9 @@ async def publish(
         commit_epoch=build.commit_epoch,
         annotations={"source": build.source_url or None},
         dockerfile=build.dockerfile_text,
+        builders=door.builders,
     )
+    split = _split_build(release_builders(platform, door), build, source, door)
     signer = make_signer()
     registries = sorted({t.registry for t in release_plan.active_targets if not t.ephemeral})
     endpoints = {r: door.endpoint(r) for r in registries}
@@ -529,6 +567,7 @@ async def publish(
             signer=signer,
             source_url=build.source_url,
             secret_ids=tuple(name for name, _ in build.secrets),
+            split=split,
         )
         report = await run_publish(state)
     if door.out is not None:

@@ -3,6 +3,10 @@
 build -> assemble -> push by digest -> at once: (SBOMs then provenance), scan gate, smoke test,
 signing -> promote tags -> verify. A step never re-decides what the plan decided; a failure
 before promotion leaves every tag on every registry where it was.
+
+The build may be split across engines (``--builder``): each builder engine builds its platforms
+and exports them, like the default engine does its own; everything after the export (assembly,
+push, signing, tags) runs in the default session only, so the release is the same.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import anyio
 import dagger
 from dagger import dag
 
+from shipyard.engines import engine_session
+from shipyard.plan.builders import Builder, default_platforms
 from shipyard.plan.config import ScanPolicy, ToolImages
 from shipyard.plan.cosign import TrustPolicy
-from shipyard.plan.errors import GateFailed, shipyard_error_in
+from shipyard.plan.errors import GateFailed, ShipyardError, shipyard_error_in
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
 from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import Platform, parse_platforms
@@ -37,7 +43,7 @@ from shipyard.plan.smoke import SmokeResult
 from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
 from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.steps.assemble import assemble_release, export_platform_images
-from shipyard.steps.build import BuildSpec, build_platforms
+from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
 from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
@@ -50,6 +56,27 @@ from shipyard.steps.verify import verify_attestation, verify_signature
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
 # registry that fails half its requests (an overloaded mirror, a flaky proxy) must still converge.
 RELEASE_RETRIES = 8
+
+
+class BuilderFailed(ShipyardError):
+    """A builder engine failed (unreachable, or gone mid-build); nothing was pushed."""
+
+    exit_code = 3
+
+    def __init__(self, builder: Builder, detail: str) -> None:
+        self.builder = builder
+        super().__init__(f"builder {builder.address} ({', '.join(map(str, builder.platforms))}) failed: {detail}")
+
+
+@dataclass(frozen=True)
+class SplitBuild:
+    """The builder engines of a release (``--builder``) and how each gets its inputs: ``inputs``
+    gives the source and the build spec as objects of that engine's session (the build secrets
+    set there; no registry credential or signing key ever goes to a builder)."""
+
+    builders: tuple[Builder, ...]
+    inputs: Callable[[dagger.Client], tuple[dagger.Directory, BuildSpec]]
+    log_dir: Path  # each builder session's progress: builder-<platforms>.log
 
 
 @dataclass
@@ -80,6 +107,8 @@ class ReleaseState:
     pushes: list[PushResult] = field(default_factory=list)
     tags: list[TargetTags] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    split: SplitBuild | None = None  # --builder: platforms built on other engines
+    builder_versions: dict[str, str] = field(default_factory=dict)  # builder address -> its engine version
 
 
 async def run_publish(state: ReleaseState) -> PublishReport:
@@ -141,14 +170,68 @@ async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], 
 
 async def _build_and_assemble(state: ReleaseState) -> None:
     platforms = parse_platforms(state.plan.platforms)
-    containers = state.containers = await build_platforms(state.source, state.build, platforms, state.progress_log)
-    exports = await export_platform_images(containers, state.workdir)
+    builders = state.split.builders if state.split is not None else ()
+    here = default_platforms(platforms, builders)
+    exports: dict[Platform, Path] = {}
+
+    async def build_here() -> None:
+        containers = await build_platforms(state.source, state.build, here, state.progress_log)
+        state.containers.update(containers)
+        exports.update(await export_platform_images(containers, state.workdir))
+
+    async with anyio.create_task_group() as group:
+        if here:
+            group.start_soon(build_here)
+        for builder in builders:
+            group.start_soon(_build_on, state, builder, exports)
+    for platform in platforms:  # built elsewhere: loaded into the default engine too (the smoke test runs one)
+        if platform not in state.containers:
+            tarball = dag.host().file(str(exports[platform]))
+            state.containers[platform] = dag.container(platform=dagger.Platform(str(platform))).import_(tarball)
+    ordered = {p: exports[p] for p in platforms}  # the index lists platforms in the release's order
     layout = state.workdir / "layout"
     state.release = await anyio.to_thread.run_sync(
-        lambda: assemble_release(exports, epoch=state.plan.source_date_epoch, annotations=state.plan.annotations, layout=layout)
+        lambda: assemble_release(ordered, epoch=state.plan.source_date_epoch, annotations=state.plan.annotations, layout=layout)
     )
     if state.out is not None:
         await anyio.to_thread.run_sync(lambda: _copy_layout(layout, state.out / "oci"))  # type: ignore[operator]
+
+
+async def _build_on(state: ReleaseState, builder: Builder, exports: dict[Platform, Path]) -> None:
+    """Build ``builder``'s platforms in a session of its own and export them to the workdir."""
+    assert state.split is not None
+    log_path = state.split.log_dir / f"builder-{'+'.join(str(p).replace('/', '-') for p in builder.platforms)}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with log_path.open("w") as log:
+            async with engine_session(builder.address, log, log_path=log_path) as client:
+                state.builder_versions[builder.address] = await client.version()
+                source, spec = state.split.inputs(client)
+                containers = await build_platforms(source, spec, builder.platforms, log_path, where=f"builder {builder.address}")
+                exports.update(await export_platform_images(containers, state.workdir))
+    except Exception as exc:  # the build's own failure, or the engine's (possibly in an exception group)
+        error = shipyard_error_in(exc)
+        if isinstance(error, BuildFailed):
+            raise error from None
+        detail = str(error) if error is not None else f"the session with its engine broke ({_innermost(exc)})"
+        raise BuilderFailed(builder, f"{detail}; nothing was pushed and no tag was moved on any registry (its log: {log_path})") from None
+
+
+def _innermost(exc: BaseException) -> str:
+    """The root error of a failed engine call, short: through exception groups, retries and causes."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]
+        elif hasattr(exc, "last_attempt") and exc.last_attempt.exception() is not None:  # tenacity's RetryError
+            exc = exc.last_attempt.exception()
+        elif exc.__cause__ is not None:
+            exc = exc.__cause__
+        else:
+            break
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 def _copy_layout(layout: Path, dest: Path) -> None:
@@ -210,6 +293,10 @@ async def _provenance(state: ReleaseState) -> None:
         engine_version=await dag.version(),
         started=state.started,
         finished=_now(),
+        builders=[
+            {"address": b.address, "platforms": [str(p) for p in b.platforms], "dagger": state.builder_versions.get(b.address, "")}
+            for b in (state.split.builders if state.split is not None else ())
+        ],
     )
     document = json.dumps(predicate, indent=2, sort_keys=True)
     if state.out is not None:
@@ -354,7 +441,10 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
     return PublishReport(
         version=state.plan.version,
         digest=release.index.digest if release else None,
-        platforms=tuple({"platform": str(p), "digest": d.digest} for p, d in (release.manifests.items() if release else [])),
+        platforms=tuple(
+            {"platform": str(p), "digest": d.digest, "engine": state.plan.builders.get(str(p), "default")}
+            for p, d in (release.manifests.items() if release else [])
+        ),
         targets=tuple(targets),
         tags=state.plan.tags,
         size=release.size if release else 0,

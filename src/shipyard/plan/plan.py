@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shipyard.plan.builders import parse_builders
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, Target, ToolImages, is_loopback_registry
 from shipyard.plan.dockerfile import BuildStage, dockerfile_stages
 from shipyard.plan.errors import InvalidInput
@@ -67,6 +68,7 @@ class ReleasePlan(BaseModel):
     smoke: SmokeTest | None = None
     stages: tuple[BuildStage, ...] = ()  # the Dockerfile's stages, when it was given
     notices: tuple[str, ...] = ()
+    builders: dict[str, str] = {}  # platform -> the engine that builds it (--builder); others: the default engine
 
     @property
     def active_targets(self) -> tuple[PlannedTarget, ...]:
@@ -87,6 +89,8 @@ class ReleasePlan(BaseModel):
     def render_text(self) -> str:
         lines = [f"Release plan for {self.version or '(no version)'}"]
         lines.append(f"  platforms: {', '.join(self.platforms)}")
+        for platform, address in self.builders.items():
+            lines.append(f"  builder:   {platform} on {address}")
         lines.append(f"  tags:      {', '.join(self.tags)}")
         lines.append(f"  created:   {self.annotations['org.opencontainers.image.created']} (SOURCE_DATE_EPOCH={self.source_date_epoch})")
         lines.append("  targets:")
@@ -127,6 +131,7 @@ def build_release_plan(
     annotations: dict[str, str | None] | None = None,
     name: str = "app",
     dockerfile: str | None = None,
+    builders: Iterable[str] = (),
 ) -> ReleasePlan:
     """Validate the inputs and decide the whole release.
 
@@ -182,7 +187,9 @@ def build_release_plan(
     if sha:
         values.setdefault("revision", sha)
     formats = tuple(dict.fromkeys(sbom_formats))
-    steps = _steps(len(parsed_platforms), len([t for t in planned if t.active]), signing, formats, provenance, scan, smoke)
+    chosen = {p: b.address for b in parse_builders(builders, parsed_platforms) for p in b.platforms}
+    engines = {str(p): chosen[p] for p in parsed_platforms if p in chosen}
+    steps = _steps(len(parsed_platforms), len([t for t in planned if t.active]), signing, formats, provenance, scan, smoke, engines)
     return ReleasePlan(
         version=result.version,
         tags=result.tags,
@@ -200,6 +207,7 @@ def build_release_plan(
         tools=tools or ToolImages(),
         stages=dockerfile_stages(dockerfile) if dockerfile else (),
         notices=tuple(notices),
+        builders=engines,
     )
 
 
@@ -230,9 +238,11 @@ def _steps(
     provenance: bool,
     scan: ScanPolicy | None,
     smoke: SmokeTest | None = None,
+    builders: dict[str, str] | None = None,
 ) -> tuple[PlannedStep, ...]:
+    where = f" ({', '.join(f'{p} on {a}' for p, a in builders.items())}; the rest on the default engine)" if builders else ""
     steps = [
-        PlannedStep(name="build", description=f"build {n_platforms} platform image(s) concurrently"),
+        PlannedStep(name="build", description=f"build {n_platforms} platform image(s) concurrently{where}"),
         PlannedStep(name="push-by-digest", description=f"push the index by digest to {n_targets} target(s); no tag moves"),
     ]
     if signing is not SigningMode.NONE:

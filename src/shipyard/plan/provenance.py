@@ -31,6 +31,7 @@ def provenance_predicate(
     engine_version: str,
     started: str,
     finished: str,
+    builders: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """``buildDefinition`` (what was built from what) and ``runDetails`` (by whom, when)."""
     source: dict[str, Any] = {"uri": source_url or "unknown"}
@@ -57,7 +58,7 @@ def provenance_predicate(
                 "buildSecrets": sorted(secret_ids),
                 "platforms": sorted(platforms),
             },
-            "internalParameters": {"sourceDateEpoch": source_date_epoch},
+            "internalParameters": {"sourceDateEpoch": source_date_epoch, **({"builders": list(builders)} if builders else {})},
             "resolvedDependencies": dependencies,
         },
         "runDetails": {

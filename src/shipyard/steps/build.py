@@ -22,9 +22,9 @@ from shipyard.plan.platforms import Platform
 class BuildFailed(ShipyardError):
     """A platform's build failed; nothing was pushed."""
 
-    def __init__(self, platform: Platform, detail: str) -> None:
+    def __init__(self, platform: Platform, detail: str, where: str = "") -> None:
         self.platform = platform
-        super().__init__(f"build for {platform} failed: {detail}")
+        super().__init__(f"build for {platform}{f' on {where}' if where else ''} failed: {detail}")
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,10 @@ class BuildSpec:
 
 
 async def build_platforms(
-    source: dagger.Directory, spec: BuildSpec, platforms: Sequence[Platform], progress_log: Path | None = None
+    source: dagger.Directory, spec: BuildSpec, platforms: Sequence[Platform], progress_log: Path | None = None, where: str = ""
 ) -> dict[Platform, dagger.Container]:
-    """Build each platform and wait for all; the first failure is raised, naming its platform.
+    """Build each platform and wait for all; the first failure is raised, naming its platform
+    (and ``where``: the builder engine, when it is not the default one).
 
     The engine reports a failed Dockerfile step without its output; the output is in the
     session's progress log (``progress_log``, the CLI's ``engine.log``), so it is read from there.
@@ -60,11 +61,11 @@ async def build_platforms(
             built[platform] = await container.sync()
         except dagger.ExecError as exc:
             output = (exc.stderr or exc.stdout).strip()[-4000:]
-            failures.append(BuildFailed(platform, f"`{' '.join(exc.command)}` exited with {exc.exit_code}:\n{output}"))
+            failures.append(BuildFailed(platform, f"`{' '.join(exc.command)}` exited with {exc.exit_code}:\n{output}", where))
         except dagger.QueryError as exc:
             message = str(exc).strip()
             output = await _step_output(progress_log, message)
-            failures.append(BuildFailed(platform, f"{message}\n{output}" if output else message))
+            failures.append(BuildFailed(platform, f"{message}\n{output}" if output else message, where))
 
     async with anyio.create_task_group() as group:
         for platform in platforms:
