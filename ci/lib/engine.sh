@@ -204,6 +204,7 @@ engine_settings() {
 
 start_engine() {
   if engine_running; then return 0; fi
+  kill_leftover_containers  # of an engine that was killed (or crashed) before
   mkdir -p "$ENGINE_RUN" "$ENGINE_STATE"
   write_engine_config
   write_dnsmasq_wrapper

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,13 @@ RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"
 CLI_BIN_ENV = "_EXPERIMENTAL_DAGGER_CLI_BIN"
 _SESSION_ENV = ("DAGGER_SESSION_PORT", "DAGGER_SESSION_TOKEN")  # a parent session's, never a builder's
 _CLOSE_TIMEOUT = 60
+# How long a builder may take to give a session. The CLI itself waits 10 minutes for an engine;
+# an engine it dials (a socket, SSH, a pod) answers in seconds or not at all, while one it must
+# first start (docker-image://, container+podman://, …) may be pulling its image.
+_DIAL_SCHEMES = ("unix", "tcp", "ssh", "kube-pod")
+DIAL_TIMEOUT = 60.0
+PROVISION_TIMEOUT = 600.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class EngineUnreachable(ShipyardError):
@@ -38,6 +46,10 @@ class EngineUnreachable(ShipyardError):
 async def engine_session(address: str, log: TextIO, *, log_path: Path | None = None) -> AsyncIterator[dagger.Client]:
     """A client of the engine at ``address`` (``unix://``, ``tcp://``, ``ssh://``, ``kube-pod://``,
     ``docker-container://``, …); its progress goes to ``log``. Closing it ends the session."""
+    scheme, _, location = address.partition("://")
+    if scheme == "unix" and not Path(location).is_socket():
+        raise EngineUnreachable(f"no engine at {address}: {location} is not a socket (is the engine running there?)")
+    timeout = DIAL_TIMEOUT if scheme in _DIAL_SCHEMES else PROVISION_TIMEOUT
     cli = os.environ.get(CLI_BIN_ENV) or "dagger"
     env = {k: v for k, v in os.environ.items() if k not in _SESSION_ENV}
     env[RUNNER_HOST_ENV] = address
@@ -48,9 +60,12 @@ async def engine_session(address: str, log: TextIO, *, log_path: Path | None = N
         raise EngineUnreachable(f"cannot start the Dagger CLI {cli!r} for the engine at {address}: {exc.strerror}") from None
     try:
         try:
-            params = await anyio.to_thread.run_sync(get_connect_params, proc, abandon_on_cancel=True)
+            with anyio.fail_after(timeout):
+                params = await anyio.to_thread.run_sync(get_connect_params, proc, abandon_on_cancel=True)
+        except TimeoutError:
+            raise EngineUnreachable(f"the engine at {address} gave no session within {timeout:.0f} s") from None
         except Exception as exc:  # the CLI exited: the engine is unreachable (its reason is in the log)
-            raise EngineUnreachable(f"no session with the engine at {address}: {_last_lines(log_path) or exc}") from None
+            raise EngineUnreachable(f"no session with the engine at {address}: {_cli_error(log_path) or exc}") from None
         async with SingleConnection(params, ConnectConfig()) as connection:
             yield dagger.Client.from_connection(connection)
     except BaseException:
@@ -73,9 +88,10 @@ def _close(proc: subprocess.Popen[str], timeout: float) -> None:
         proc.wait()
 
 
-def _last_lines(path: Path | None, count: int = 3) -> str:
-    """The end of a session's log, where the CLI says why it could not connect."""
+def _cli_error(path: Path | None) -> str:
+    """The CLI's ``Error: …`` line at the end of a session's log (why it could not connect)."""
     if path is None or not path.exists():
         return ""
-    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    return " ".join(lines[-count:])
+    lines = [_ANSI.sub("", line).strip() for line in path.read_text(errors="replace").splitlines()]
+    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
+    return re.sub(r"\s*\[traceparent:[^]]*\]", "", errors[-1]) if errors else ""

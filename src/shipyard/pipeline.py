@@ -230,7 +230,7 @@ def _innermost(exc: BaseException) -> str:
             exc = exc.__cause__
         else:
             break
-    text = " ".join(str(exc).split())
+    text = " ".join(str(exc).split()).split(" For more information check:", 1)[0]  # httpx's link to MDN
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
