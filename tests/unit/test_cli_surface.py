@@ -26,7 +26,7 @@ CREDENTIALS = {"--registry-auth"}
 CLI_ONLY: dict[str, set[str]] = {
     "tags": {"--json"},
     "plan": {"--json", *CREDENTIALS, "--registry-credentials"},
-    "publish": {"--json", *CREDENTIALS, "--out", "--format"},
+    "publish": {"--json", *CREDENTIALS, "--out", "--format", "--builder"},  # --builder: a function cannot reach other engines
     "rebuild-check": {"--json", *CREDENTIALS},
     "cleanup": {"--json", *CREDENTIALS, "--username", "--password"},
     "sync-readme": {"--json", *CREDENTIALS, "--username", "--password", "--format"},

@@ -1,0 +1,127 @@
+"""``--builder PLATFORM=ENGINE_ADDRESS``: which engine builds which platform, checked before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shipyard.cli import main
+from shipyard.plan.builders import Builder, default_platforms, parse_builders
+from shipyard.plan.errors import InvalidInput
+from shipyard.plan.plan import build_release_plan
+from shipyard.plan.platforms import parse_platforms
+from shipyard.plan.provenance import provenance_predicate
+from tests.schemas import validate_slsa_predicate
+
+RELEASE = parse_platforms(["linux/amd64", "linux/arm64", "linux/arm/v7"])
+AMD64, ARM64, ARMV7 = RELEASE
+
+
+def test_each_address_gets_its_platforms_in_the_releases_order() -> None:
+    builders = parse_builders(
+        ["linux/arm/v7=ssh://ci@pi", "aarch64=tcp://10.0.0.5:1234", "linux/arm64=tcp://10.0.0.5:1234"],
+        RELEASE,
+    )
+    assert builders == (Builder("ssh://ci@pi", (ARMV7,)), Builder("tcp://10.0.0.5:1234", (ARM64,)))
+    assert default_platforms(RELEASE, builders) == (AMD64,)
+
+
+def test_several_platforms_may_share_one_builder_and_every_platform_may_leave_the_default_engine() -> None:
+    builders = parse_builders(["linux/amd64=unix:///run/b.sock", "arm64=unix:///run/b.sock", "arm=unix:///run/b.sock"], RELEASE)
+    assert builders == (Builder("unix:///run/b.sock", RELEASE),)
+    assert default_platforms(RELEASE, builders) == ()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "unix:///run/dagger/engine.sock",
+        "tcp://arm64-host:1234",
+        "ssh://ci@arm64-host",
+        "kube-pod://dagger-engine-0?namespace=ci&container=engine",
+        "docker-container://dagger-engine",
+        "image+podman://registry.example/dagger-engine:v0.19.10",
+    ],
+)
+def test_every_address_the_dagger_cli_takes_is_accepted(address: str) -> None:
+    (builder,) = parse_builders([f"linux/arm64={address}"], RELEASE)
+    assert builder.address == address
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("linux/arm64", "is not PLATFORM=ENGINE_ADDRESS"),
+        ("=tcp://h:1", "is not PLATFORM=ENGINE_ADDRESS"),
+        ("linux/arm64=", "is not PLATFORM=ENGINE_ADDRESS"),
+        ("linux/s390x=tcp://h:1", "not one of the release's platforms (linux/amd64, linux/arm64, linux/arm/v7)"),
+        ("linux/sparc=tcp://h:1", "platform"),
+        ("windows/arm64=tcp://h:1", "'windows'"),
+        ("linux/arm64=arm64-host:1234", "has no scheme://location"),
+        ("linux/arm64=unix://", "has no scheme://location"),
+        ("linux/arm64=http://h:1234", "scheme 'http' is not one the Dagger CLI connects to"),
+    ],
+)
+def test_a_bad_builder_is_refused_naming_it(value: str, says: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_builders([value], RELEASE)
+    assert caught.value.name == "--builder" and says in str(caught.value) and value in str(caught.value)
+
+
+def test_a_platform_with_two_builders_is_refused_and_the_same_one_twice_is_not() -> None:
+    with pytest.raises(InvalidInput, match="already has the builder tcp://a:1"):
+        parse_builders(["linux/arm64=tcp://a:1", "arm64=tcp://b:1"], RELEASE)
+    assert parse_builders(["linux/arm64=tcp://a:1", "arm64=tcp://a:1"], RELEASE) == (Builder("tcp://a:1", (ARM64,)),)
+
+
+def test_the_plan_says_which_engine_builds_which_platform() -> None:
+    plan = build_release_plan(tag="v1.2.3", platforms=["linux/amd64", "linux/arm64"], builders=["linux/arm64=ssh://ci@arm64-host"])
+    assert plan.builders == {"linux/arm64": "ssh://ci@arm64-host"}
+    assert "builder:   linux/arm64 on ssh://ci@arm64-host" in plan.render_text()
+    build = next(s for s in plan.steps if s.name == "build")
+    assert "linux/arm64 on ssh://ci@arm64-host; the rest on the default engine" in build.description
+    assert build_release_plan(tag="v1.2.3").builders == {}
+
+
+def test_provenance_records_the_builders_and_stays_valid() -> None:
+    predicate = provenance_predicate(
+        version="1.2.3",
+        source_url="https://github.com/acme/app",
+        sha="860c1904a1ce19322e91ac35af1ab07466440c37",
+        dockerfile="Dockerfile",
+        target="",
+        build_args={},
+        secret_ids=[],
+        platforms={"linux/amd64": "sha256:" + "a" * 64, "linux/arm64": "sha256:" + "b" * 64},
+        index="sha256:" + "c" * 64,
+        source_date_epoch=0,
+        tool_images={},
+        shipyard_version="0.1.0",
+        engine_version="v0.19.10",
+        started="2026-01-01T00:00:00Z",
+        finished="2026-01-01T00:01:00Z",
+        builders=[{"address": "ssh://ci@arm64-host", "platforms": ["linux/arm64"], "dagger": "v0.19.10"}],
+    )
+    assert predicate["buildDefinition"]["internalParameters"]["builders"] == [
+        {"address": "ssh://ci@arm64-host", "platforms": ["linux/arm64"], "dagger": "v0.19.10"}
+    ]
+    validate_slsa_predicate(predicate)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--builder", "linux/riscv64=tcp://h:1"], "not one of the release's platforms (linux/amd64, linux/arm64)"),
+        (["--platform", "linux/amd64", "--builder", "linux/arm64=tcp://h:1"], "not one of the release's platforms (linux/amd64)"),
+        (["--builder", "arm64=https://h"], "scheme 'https'"),
+    ],
+)
+def test_a_bad_builder_fails_before_the_engine_starts(
+    flags: list[str], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST", raising=False)  # no engine: any attempt to start one would fail differently
+    assert main(["publish", "--tag", "v1.0.0", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shipyard: error: --builder") and says in err
