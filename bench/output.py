@@ -50,6 +50,15 @@ FIGURES: list[tuple[str, str, str, str]] = [
      "peak resident memory (`ru_maxrss` from `os.wait4`) of the `shipyard publish` process in the warm releases; the `dagger "
      "session` child process is not included"),
     ("client_max_rss_mib_peak", "MiB", "", "the largest of every publish in this run (scaling runs included)"),
+    ("engines_one_s", "s", "",
+     "`shipyard publish` of a fresh copy of the fixture (a comment added to main.go: its build steps run, the image is the same) "
+     "for linux/amd64 and linux/arm64, the image alone, to registry A, on the default engine; wall time"),
+    ("engines_two_s", "s", "",
+     "the same with `--builder linux/arm64=<the ci/stack builder engine>`: arm64 built on a second engine on the same machine "
+     "(same 2 cores; it still emulates arm64 RUN steps with QEMU, as a native arm64 machine would not)"),
+    ("engines_one_build_s", "s", "", "the report's `build+assemble` time of the one-engine release"),
+    ("engines_two_build_s", "s", "", "the same for the two-engine release (the builder's session, build and export included)"),
+    ("engines_two_vs_one", "×", "", "`engines_two_s / engines_one_s`: below 1, the split release was faster"),
 ]  # fmt: skip
 
 

@@ -8,7 +8,8 @@ Sections (``--only``): ``release`` (a full release cold and warm, its steps, ``s
 the tool-time overhead and the client's peak memory), ``seed`` (the seed workflow's way, side
 by side with warm releases), ``qemu`` (emulated vs cross-compiled Go build), ``bytes`` (bytes
 each registry receives, first publish and unchanged re-run), ``scaling`` (1-3 platforms, 1-4
-registries). Writes bench/results/latest.{json,md,png}. Cold runs wipe the shared engine's
+registries), ``engines`` (a 2-platform release on one engine vs split across two, arm64 on the
+``ci/stack builder`` engine). Writes bench/results/latest.{json,md,png}. Cold runs wipe the shared engine's
 cache (``ci/stack reset-engine``) before each run: on by default, off with ``--quick`` or
 ``--no-cold``.
 """
@@ -21,6 +22,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,7 +47,7 @@ EPOCH = "1700000000"
 COSIGN_PASSWORD_ENV = "SHIPYARD_BENCH_COSIGN_PASSWORD"
 # The stack's base image carries a synthetic advisory, accepted the way a real project would.
 ACCEPTED = "CVE-2099-0001\n"
-SECTIONS = ("release", "seed", "qemu", "bytes", "scaling")
+SECTIONS = ("release", "seed", "qemu", "bytes", "scaling", "engines")
 ALIASES = {"overhead": "release", "memory": "release", "verify": "release", "rerun": "bytes"}
 
 
@@ -129,10 +131,12 @@ class Bench:
 
     # --- Shipyard -------------------------------------------------------------------------
 
-    def publish_args(self, targets: list[str], platforms: tuple[str, ...], out: Path, *, everything: bool = True) -> list[str]:
+    def publish_args(
+        self, targets: list[str], platforms: tuple[str, ...], out: Path, *, everything: bool = True, source: Path = FIXTURE
+    ) -> list[str]:
         """``shipyard publish`` of the fixture. Every step's flags are given explicitly (the
         defaults change between releases); ``everything=False`` is the image alone."""
-        args = ["--tag", "v1.2.3", "--source", str(FIXTURE), "--sha", SHA, "--source-date-epoch", EPOCH, "--platform", ",".join(platforms)]
+        args = ["--tag", "v1.2.3", "--source", str(source), "--sha", SHA, "--source-date-epoch", EPOCH, "--platform", ",".join(platforms)]
         args += ["--build-arg", f"GOLANG_IMAGE={self.stack.images['golang']}", "--build-arg", f"BASE_IMAGE={self.stack.images['base']}"]
         for target in targets:
             args += ["--target", target]
@@ -146,9 +150,18 @@ class Bench:
             args += [flag for flag in ("--no-sbom", "--no-provenance", "--no-scan") if flag in self.publish_help]
         return [*args, "--out", str(out), "--json"]
 
-    def publish(self, targets: list[str], platforms: tuple[str, ...] = PLATFORMS, *, everything: bool = True) -> Release:
+    def publish(
+        self,
+        targets: list[str],
+        platforms: tuple[str, ...] = PLATFORMS,
+        *,
+        everything: bool = True,
+        source: Path = FIXTURE,
+        extra: tuple[str, ...] = (),
+    ) -> Release:
         out = self.scratch("out")
-        cmd = [sys.executable, "-m", "shipyard", "publish", *self.publish_args(targets, platforms, out, everything=everything)]
+        args = self.publish_args(targets, platforms, out, everything=everything, source=source)
+        cmd = [sys.executable, "-m", "shipyard", "publish", *args, *extra]
         proc = run_process(cmd, self.env)
         report = _json_of(proc, "shipyard publish")
         if proc.returncode != 0 or not report.get("ok"):
@@ -329,6 +342,48 @@ def scaling(bench: Bench) -> None:
     bench.details["scaling_registries"] = registries
 
 
+def engines(bench: Bench) -> None:
+    """Section 7: a 2-platform release on one engine vs split across two (``--builder``: arm64 on
+    the ``ci/stack builder`` engine). Each run builds a fresh copy of the fixture (its Go build
+    step runs, nothing of it is cached) and publishes the image alone to registry A."""
+    stack = ["bash", str(ROOT / "ci" / "stack"), "builder"]
+    up = subprocess.run([*stack, "up"], capture_output=True, text=True, check=False)
+    if up.returncode != 0:
+        raise BenchError(f"ci/stack builder up failed: {up.stderr[-1000:]}")
+    env = json.loads(subprocess.run([*stack, "env", "--json"], capture_output=True, text=True, check=True).stdout)
+    split = ("--builder", f"linux/arm64={env['SHIPYARD_BUILDER_ENGINE']}")
+
+    def release(name: str, *extra: str) -> Release:
+        target = bench.repo(bench.stack.registry_a, name)
+        return bench.publish([target], PLATFORMS[:2], everything=False, source=fresh_fixture(bench), extra=extra)
+
+    try:
+        if not bench.quick:  # untimed: the builder's base images pulled, its cache as warm as the default engine's
+            release("engines-warm-up", *split)
+        one: list[Release] = []
+        two: list[Release] = []
+        for _ in range(bench.runs):
+            one.append(release("engines1"))
+            two.append(release("engines2", *split))
+    finally:
+        subprocess.run([*stack, "down"], capture_output=True, check=False)
+    bench.figures |= spread("engines_one_s", [r.proc.wall_s for r in one]) | spread("engines_two_s", [r.proc.wall_s for r in two])
+    bench.figures |= spread("engines_one_build_s", [r.timings["build+assemble"] for r in one])
+    bench.figures |= spread("engines_two_build_s", [r.timings["build+assemble"] for r in two])
+    bench.figures |= spread("engines_two_vs_one", [t.proc.wall_s / o.proc.wall_s for o, t in zip(one, two, strict=True)], 2)
+    bench.figures["engines_two_vs_one"] = round(bench.figures["engines_two_s"] / bench.figures["engines_one_s"], 2)
+
+
+def fresh_fixture(bench: Bench) -> Path:
+    """A copy of the fixture whose ``main.go`` differs by a comment: its build steps run again,
+    the binary (and so the image) stays the same."""
+    source = bench.scratch("app")
+    shutil.copytree(FIXTURE, source, dirs_exist_ok=True)
+    with (source / "main.go").open("a") as main:
+        main.write(f"\n// bench {uuid.uuid4().hex}\n")
+    return source
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -394,6 +449,7 @@ def main(argv: list[str] | None = None) -> None:
             "qemu": lambda: qemu_vs_cross(bench),
             "bytes": lambda: bytes_uploaded(bench),
             "scaling": lambda: scaling(bench),
+            "engines": lambda: engines(bench),
         }
         for section in sections:
             print(f"bench: {section} …", file=sys.stderr, flush=True)

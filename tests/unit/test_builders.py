@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
+import dagger
 import pytest
 
 from shipyard.cli import main
+from shipyard.commands import Door, SourceBuild, _split_build, release_builders
 from shipyard.plan.builders import Builder, default_platforms, parse_builders
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.platforms import parse_platforms
 from shipyard.plan.provenance import provenance_predicate
+from shipyard.secrets import Credentials, SecretValue
+from shipyard.source import HostSource
 from tests.schemas import validate_slsa_predicate
 
 RELEASE = parse_platforms(["linux/amd64", "linux/arm64", "linux/arm/v7"])
@@ -125,3 +130,53 @@ def test_a_bad_builder_fails_before_the_engine_starts(
     assert main(["publish", "--tag", "v1.0.0", *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith("shipyard: error: --builder") and says in err
+
+
+class RecordingClient:
+    """Stands in for a builder engine's ``dagger.Client``: records what the release gives it."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, str] = {}
+        self.directories: list[str] = []
+
+    def set_secret(self, name: str, value: str) -> str:
+        self.secrets[name] = value
+        return f"secret:{name}"
+
+    def host(self) -> RecordingClient:
+        return self
+
+    def directory(self, path: str) -> str:
+        self.directories.append(path)
+        return f"directory:{path}"
+
+
+def test_a_builder_gets_the_source_and_the_build_secrets_and_nothing_else(tmp_path: Path) -> None:
+    """Registry credentials and signing keys stay with the default session (they are not the
+    build's); each builder session gets the source directory and the build secrets only."""
+    build = SourceBuild(
+        source=cast(dagger.Directory, None),
+        dockerfile="Dockerfile",
+        dockerfile_text="FROM scratch\n",
+        target="",
+        build_args={"VERSION": "1.2.3"},
+        secrets=(("npm_token", SecretValue("s3cret")),),
+        sha="",
+        source_date_epoch=None,
+        commit_epoch=None,
+        source_url="",
+    )
+    door = Door(
+        credentials={"ghcr.io": Credentials("bot", SecretValue("registry-token"))},
+        builders=("linux/arm64=tcp://arm64-host:1234",),
+        out=tmp_path,
+    )
+    builders = release_builders([], door)
+    split = _split_build(builders, build, HostSource(str(tmp_path)), door)
+    assert split is not None and split.builders == builders and split.log_dir == tmp_path
+    client = RecordingClient()
+    source, spec = split.inputs(cast(dagger.Client, client))
+    assert client.secrets == {"npm_token": "s3cret"} and client.directories == [str(tmp_path)]
+    assert source == f"directory:{tmp_path}" and list(spec.secrets) == ["secret:npm_token"]
+    assert spec.build_args == {"VERSION": "1.2.3"} and spec.dockerfile == "Dockerfile"
+    assert _split_build((), build, HostSource(str(tmp_path)), Door()) is None
