@@ -103,12 +103,17 @@ def render_markdown(result: dict[str, Any]) -> str:
         lines.append("")
     m = result["machine"]
     lines.append(f"Produced by `{result['command']}` on {result['date']} in {result['duration_s']} s.")
+    for section, run in (result.get("runs_by_section") or {}).items():
+        lines.append(f"- section `{section}`: `{run['command']}` on {run['date']} (runs: {run['runs']}; {run['duration_s']} s)")
     lines.append("")
     lines.append(
         f"Machine: {m['cores']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory_gib']} GiB, kernel {m['kernel']}, "
         f"Dagger engine {m['engine_version']}, Python {m['python']}; load average at start {m['load_average_at_start']}."
     )
-    lines.append(f"Runs per figure: {result['runs']} (median, with min and max); cold runs: {'yes' if result['cold'] else 'no'}.")
+    if result.get("runs_by_section"):
+        lines.append("Runs per figure: as its section's line above says (median, with min and max).")
+    else:
+        lines.append(f"Runs per figure: {result['runs']} (median, with min and max); cold runs: {'yes' if result['cold'] else 'no'}.")
     lines.append("")
     lines.append("| figure | median | min | max | goal |")
     lines.append("|---|---|---|---|---|")

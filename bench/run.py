@@ -406,6 +406,29 @@ def machine(bench: Bench) -> dict[str, Any]:
     }
 
 
+def merged(previous_path: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` laid over the previous results: its figures replace theirs; the sections it did
+    not run keep theirs, and ``runs_by_section`` says which command and date each comes from."""
+    if not previous_path.exists():
+        return result
+    previous: dict[str, Any] = json.loads(previous_path.read_text())
+    if previous.get("kind") != result["kind"]:
+        raise SystemExit(f"--merge: {previous_path} is a {previous.get('kind')} run, this one {result['kind']}")
+    run = {"command": result["command"], "date": result["date"], "duration_s": result["duration_s"], "runs": result["runs"]}
+    by_section = previous.get("runs_by_section") or {
+        s: {k: previous[k] for k in ("command", "date", "duration_s", "runs")} for s in previous.get("sections", [])
+    }
+    by_section |= {s: run for s in result["sections"]}
+    return {
+        **previous,
+        **{k: v for k, v in result.items() if k not in ("details", "sections", "errors")},
+        "sections": [s for s in SECTIONS if s in by_section],
+        "runs_by_section": by_section,
+        "details": {**previous.get("details", {}), **result["details"]},
+        "errors": result["errors"],
+    }
+
+
 def selected(only: str | None) -> list[str]:
     if not only:
         return list(SECTIONS)
@@ -428,6 +451,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="cold runs: `ci/stack reset-engine` (wipes the SHARED engine's cache) before each (default: on, off with --quick)",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where latest.{json,md,png} go")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other sections' figures from the existing latest.json (each section says when and how it was run)",
+    )
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
     args.cold = (not args.quick) if args.cold is None else args.cold
@@ -475,6 +503,8 @@ def main(argv: list[str] | None = None) -> None:
             "details": bench.details,
             "errors": bench.errors,
         }
+    if args.merge:
+        result = merged(args.results / "latest.json", result)
     paths = write_results(result, args.results)
     print("bench: wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     if bench.errors:
