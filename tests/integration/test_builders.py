@@ -130,6 +130,21 @@ def test_a_release_split_across_two_engines_is_the_one_engine_release(
     }
 
 
+def test_a_step_failing_on_a_builder_names_the_platform_the_builder_and_its_output(
+    stack: Stack, tools: Tools, builder: dict[str, str], repo_name: str, tmp_path: Path
+) -> None:
+    repo = f"{stack.registry_a}/{repo_name}"
+    failing = app_source(tmp_path, 'ARG TARGETARCH\nRUN [ "$TARGETARCH" != arm64 ] || (echo "no arm64 toolchain here" >&2; exit 7)\n')
+    address = builder["SHIPYARD_BUILDER_ENGINE"]
+    result = finished(publish(stack, failing, tmp_path / "out", "--tag", "v1.2.3", "--target", repo, "--builder", f"linux/arm64={address}"))
+
+    assert result.returncode == 3
+    error = report_of(result)["error"]
+    assert error.startswith(f"build for linux/arm64 on builder {address} failed:"), error
+    assert "no arm64 toolchain here" in error and "exit code: 7" in error
+    assert tools.tags(repo) == set()  # nothing pushed
+
+
 def test_a_builder_killed_mid_build_fails_the_release_naming_it_and_moves_no_tag(
     stack: Stack, tools: Tools, builder: dict[str, str], repo_name: str, tmp_path: Path
 ) -> None:
