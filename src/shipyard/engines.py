@@ -4,12 +4,15 @@ The Dagger SDK opens a session by starting the Dagger CLI (``dagger session``), 
 engine in ``_EXPERIMENTAL_DAGGER_RUNNER_HOST``; the SDK offers no other way to pick the engine.
 A builder's session is that same CLI with the variable set to the builder's address, passed to
 that one process only, so the default session and this process's environment are untouched.
-The SDK's own session plumbing (pinned with ``dagger-io``) reads the connection parameters.
+The SDK's own connection class (pinned with ``dagger-io``) talks to it. Only the CLI door opens
+builder sessions: the SDK copy inside a module's runtime lacks the CLI-session plumbing, so
+nothing here is imported at module load.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -19,9 +22,6 @@ from typing import TextIO
 
 import anyio
 import dagger
-from dagger.client._config import ConnectConfig
-from dagger.client._session import SingleConnection
-from dagger.provisioning._session import get_connect_params
 
 from shipyard.plan.errors import ShipyardError
 
@@ -46,6 +46,9 @@ class EngineUnreachable(ShipyardError):
 async def engine_session(address: str, log: TextIO, *, log_path: Path | None = None) -> AsyncIterator[dagger.Client]:
     """A client of the engine at ``address`` (``unix://``, ``tcp://``, ``ssh://``, ``kube-pod://``,
     ``docker-container://``, …); its progress goes to ``log``. Closing it ends the session."""
+    from dagger.client._config import ConnectConfig  # the SDK's own classes, in the CLI's SDK only
+    from dagger.client._session import ConnectParams, SingleConnection
+
     scheme, _, location = address.partition("://")
     if scheme == "unix" and not Path(location).is_socket():
         raise EngineUnreachable(f"no engine at {address}: {location} is not a socket (is the engine running there?)")
@@ -61,7 +64,9 @@ async def engine_session(address: str, log: TextIO, *, log_path: Path | None = N
     try:
         try:
             with anyio.fail_after(timeout):
-                params = await anyio.to_thread.run_sync(get_connect_params, proc, abandon_on_cancel=True)
+                line = await anyio.to_thread.run_sync(_first_line, proc, abandon_on_cancel=True)
+            fields = json.loads(line)
+            params = ConnectParams(port=int(fields["port"]), session_token=str(fields["session_token"]))
         except TimeoutError:
             raise EngineUnreachable(f"the engine at {address} gave no session within {timeout:.0f} s") from None
         except Exception as exc:  # the CLI exited: the engine is unreachable (its reason is in the log)
@@ -74,6 +79,15 @@ async def engine_session(address: str, log: TextIO, *, log_path: Path | None = N
         raise
     else:
         await anyio.to_thread.run_sync(_close, proc, _CLOSE_TIMEOUT, abandon_on_cancel=True)
+
+
+def _first_line(proc: subprocess.Popen[str]) -> str:
+    """The session's connection parameters: the first line ``dagger session`` prints (JSON)."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.strip():
+        raise EOFError(f"the Dagger CLI exited ({proc.wait()}) without a session")
+    return line
 
 
 def _close(proc: subprocess.Popen[str], timeout: float) -> None:

@@ -179,3 +179,15 @@ def test_a_builder_killed_mid_build_fails_the_release_naming_it_and_moves_no_tag
 
 def _running(command: str) -> bool:
     return subprocess.run(["pgrep", "-f", command], capture_output=True, check=False).returncode == 0
+
+
+def test_a_builder_address_with_no_engine_fails_at_once_naming_it(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    repo = f"{stack.registry_a}/{repo_name}"
+    address = f"unix://{tmp_path}/no-engine.sock"
+    started = time.monotonic()
+    result = finished(publish(stack, FIXTURE, tmp_path / "out", "--tag", "v1.2.3", "--target", repo, "--builder", f"linux/arm64={address}"))
+
+    assert result.returncode == 3
+    error = report_of(result)["error"]
+    assert error.startswith(f"builder {address} (linux/arm64) failed: no engine at {address}"), error
+    assert time.monotonic() - started < 60 and tools.tags(repo) == set()
