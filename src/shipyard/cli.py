@@ -111,7 +111,8 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
         )
     if name == "publish":  # dagger call returns dist/ as a Directory (-o DIR saves it)
         parser.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
-        parser.add_argument(  # a function in an engine cannot open a session with another engine (README: native builders)
+    if name in ("publish", "plan"):  # a function in an engine cannot open a session with another engine (README: native builders)
+        parser.add_argument(
             "--builder",
             action="append",
             default=[],

@@ -34,7 +34,7 @@ from dagger import dag
 
 from shipyard.auth import credentials_for
 from shipyard.pipeline import ReleaseState, SplitBuild, VerifyState, run_publish, run_rebuild_check, run_verify
-from shipyard.plan.builders import Builder, parse_builders
+from shipyard.plan.builders import Builder, grouped, parse_builders
 from shipyard.plan.config import (
     SbomFormat,
     ScanPolicy,
@@ -91,8 +91,8 @@ class Door:
     ``workdir``: scratch space of an engine command. ``out``: where a release's files go.
     ``tunnel``: reach services in the engine through a tunnel to this machine (client mode).
     ``environment_epoch``: ``$SOURCE_DATE_EPOCH`` of the caller, when the door can read it (CLI).
-    ``builders``: ``--builder PLATFORM=ENGINE_ADDRESS`` values (CLI only: a function running in an
-    engine cannot open a session with another engine).
+    ``builders``: ``--builder PLATFORM=ENGINE_ADDRESS`` values of ``publish`` and ``plan`` (CLI
+    only: a function running in an engine cannot open a session with another engine).
     """
 
     credentials: Mapping[str, Credentials] = field(default_factory=dict)
@@ -270,6 +270,7 @@ async def plan(
         commit_epoch=info.commit_epoch,
         annotations={"source": info.url or None},
         dockerfile=await source.read_text(dockerfile, what="--dockerfile") if source is not None else None,
+        builders=door.builders,
     )
 
 
@@ -543,7 +544,7 @@ async def publish(
         dockerfile=build.dockerfile_text,
         builders=door.builders,
     )
-    split = _split_build(release_builders(platform, door), build, source, door)
+    split = _split_build(grouped(release_plan.builders), build, source, door)
     signer = make_signer()
     registries = sorted({t.registry for t in release_plan.active_targets if not t.ephemeral})
     endpoints = {r: door.endpoint(r) for r in registries}

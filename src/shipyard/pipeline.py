@@ -214,7 +214,8 @@ async def _build_on(state: ReleaseState, builder: Builder, exports: dict[Platfor
         if isinstance(error, BuildFailed):
             raise error from None
         detail = str(error) if error is not None else f"the session with its engine broke ({_innermost(exc)})"
-        raise BuilderFailed(builder, f"{detail}; nothing was pushed and no tag was moved on any registry (its log: {log_path})") from None
+        where = f" (its log: {log_path})" if log_path.exists() and log_path.stat().st_size else ""
+        raise BuilderFailed(builder, f"{detail}; nothing was pushed and no tag was moved on any registry{where}") from None
 
 
 def _innermost(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from shipyard.cli import main
 from shipyard.commands import Door, SourceBuild, _split_build, release_builders
-from shipyard.plan.builders import Builder, default_platforms, parse_builders
+from shipyard.plan.builders import Builder, default_platforms, grouped, parse_builders
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import build_release_plan
 from shipyard.plan.platforms import parse_platforms
@@ -87,6 +87,19 @@ def test_the_plan_says_which_engine_builds_which_platform() -> None:
     build = next(s for s in plan.steps if s.name == "build")
     assert "linux/arm64 on ssh://ci@arm64-host; the rest on the default engine" in build.description
     assert build_release_plan(tag="v1.2.3").builders == {}
+
+
+def test_the_plans_builders_group_back_into_the_parsed_ones() -> None:
+    values = ["linux/arm/v7=ssh://ci@pi", "linux/amd64=tcp://h:1", "arm64=ssh://ci@pi"]
+    plan = build_release_plan(tag="v1.2.3", platforms=["linux/amd64", "linux/arm64", "linux/arm/v7"], builders=values)
+    assert grouped(plan.builders) == (Builder("tcp://h:1", (AMD64,)), Builder("ssh://ci@pi", (ARM64, ARMV7)))
+    assert set(grouped(plan.builders)) == set(parse_builders(values, RELEASE))
+
+
+def test_shipyard_plan_shows_the_builders(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--tag", "v1.2.3", "--builder", "linux/arm64=ssh://ci@arm64-host"]) == 0
+    out = capsys.readouterr().out
+    assert "builder:   linux/arm64 on ssh://ci@arm64-host" in out and "the rest on the default engine" in out
 
 
 def test_provenance_records_the_builders_and_stays_valid() -> None:

@@ -25,7 +25,7 @@ from shipyard.main import Shipyard
 CREDENTIALS = {"--registry-auth"}
 CLI_ONLY: dict[str, set[str]] = {
     "tags": {"--json"},
-    "plan": {"--json", *CREDENTIALS, "--registry-credentials"},
+    "plan": {"--json", *CREDENTIALS, "--registry-credentials", "--builder"},
     "publish": {"--json", *CREDENTIALS, "--out", "--format", "--builder"},  # --builder: a function cannot reach other engines
     "rebuild-check": {"--json", *CREDENTIALS},
     "cleanup": {"--json", *CREDENTIALS, "--username", "--password"},

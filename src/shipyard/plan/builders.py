@@ -8,7 +8,7 @@ one-engine release, so the index digest is the same. Several platforms may share
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from shipyard.plan.errors import InvalidInput
@@ -96,6 +96,12 @@ def _parse_one(value: str) -> tuple[Platform, str]:
             f"Use one of {', '.join(ENGINE_SCHEMES[:5])} (as _EXPERIMENTAL_DAGGER_RUNNER_HOST takes them).",
         )
     return platform, address
+
+
+def grouped(builders: Mapping[str, str]) -> tuple[Builder, ...]:
+    """The plan's platform -> address (``ReleasePlan.builders``) as one :class:`Builder` per address."""
+    addresses = list(dict.fromkeys(builders.values()))
+    return tuple(Builder(a, tuple(parse_platform(p) for p, b in builders.items() if b == a)) for a in addresses)
 
 
 def default_platforms(platforms: Sequence[Platform], builders: Sequence[Builder]) -> tuple[Platform, ...]:
