@@ -153,10 +153,11 @@ use_engine() {
   case "$1" in
     engine)
       ENGINE_NAME=engine ENGINE_STATE=$STACK_CACHE/engine-state
-      ENGINE_NETWORK=${SHIPYARD_ENGINE_NETWORK:-shipyard} ENGINE_CIDR=${SHIPYARD_ENGINE_CIDR:-10.88.0.0/16} ;;
-    builder)
+      ENGINE_NETWORK=${SHIPYARD_ENGINE_NETWORK:-shipyard} ENGINE_CIDR=${SHIPYARD_ENGINE_CIDR:-10.88.0.0/16} ENGINE_TCP="" ;;
+    builder)  # also on loopback TCP (no TLS: this machine only), as a remote engine would be reached
       ENGINE_NAME=builder ENGINE_STATE=$STACK_CACHE/builder-state
-      ENGINE_NETWORK=${SHIPYARD_BUILDER_NETWORK:-shipyardb} ENGINE_CIDR=${SHIPYARD_BUILDER_CIDR:-10.89.0.0/16} ;;
+      ENGINE_NETWORK=${SHIPYARD_BUILDER_NETWORK:-shipyardb} ENGINE_CIDR=${SHIPYARD_BUILDER_CIDR:-10.89.0.0/16}
+      ENGINE_TCP=tcp://127.0.0.1:${SHIPYARD_BUILDER_TCP_PORT:-7788} ;;
     *) die "no engine named $1 (engine or builder)" ;;
   esac
   ENGINE_RUN=$STACK_RUN/$ENGINE_NAME
@@ -200,6 +201,7 @@ write_dnsmasq_wrapper() {
 engine_settings() {
   cat "$STACK_CACHE/sdk/engine.env" "$STACK_CACHE/sdk/buildkitd.toml" 2>/dev/null || true
   echo "dnsmasq: --bind-dynamic"
+  echo "tcp: ${ENGINE_TCP:-none}"
 }
 
 start_engine() {
@@ -208,7 +210,8 @@ start_engine() {
   mkdir -p "$ENGINE_RUN" "$ENGINE_STATE"
   write_engine_config
   write_dnsmasq_wrapper
-  local sdk_env=() private_sockets=""
+  local sdk_env=() private_sockets="" tcp=()
+  if [ -n "$ENGINE_TCP" ]; then tcp=(--addr "$ENGINE_TCP"); fi
   if [ -f "$STACK_CACHE/sdk/engine.env" ]; then mapfile -t sdk_env < <(grep -E '^[A-Z_]+=' "$STACK_CACHE/sdk/engine.env"); fi
   if [ "$ENGINE_NAME" != engine ]; then
     mkdir -p /run/buildkit /run/dagger
@@ -219,7 +222,7 @@ start_engine() {
   pushd / >/dev/null || return 1
   env "${sdk_env[@]}" PATH="$DNSMASQ_WRAPPER_DIR:$PATH" unshare --mount --propagation private -- \
     sh -c "${private_sockets}exec \"\$@\"" engine \
-    "$BIN/dagger-engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" \
+    "$BIN/dagger-engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" "${tcp[@]}" \
     --config "$ENGINE_RUN/engine.toml" --network-name "$ENGINE_NETWORK" --network-cidr "$ENGINE_CIDR" \
     > "$ENGINE_RUN/engine.log" 2>&1 &
   echo $! > "$ENGINE_RUN/pid"

@@ -1,7 +1,8 @@
 """``--builder``: a release split across two engines on this machine, read back with crane.
 
-The second engine comes from ``ci/stack builder up``: its own ``--root``, ``--addr``,
-``--network-name`` and ``--network-cidr``; it stands in for a native arm64 machine. Both engines
+The second engine comes from ``ci/stack builder up``: its own ``--root``, ``--addr`` (a socket,
+and loopback TCP), ``--network-name`` and ``--network-cidr``; it stands in for a native arm64
+machine. Both engines
 also bind the default sockets, so the clients here use each engine's own ``--addr`` only.
 """
 
@@ -111,9 +112,26 @@ def test_a_release_split_across_two_engines_is_the_one_engine_release(
     )
     assert apart.returncode == 0, report_of(apart).get("error")
 
+    # The same builder reached over TCP, as a remote engine would be (the build is cached there now).
+    over_tcp = f"{stack.registry_a}/{repo_name}-tcp"
+    tcp = finished(
+        publish(
+            stack,
+            source,
+            tmp_path / "tcp",
+            "--tag",
+            "v1.2.3",
+            "--target",
+            over_tcp,
+            "--builder",
+            f"linux/arm64={builder['SHIPYARD_BUILDER_ENGINE_TCP']}",
+        )
+    )
+    assert tcp.returncode == 0, report_of(tcp).get("error")
+
     # The same index, read back from the registry; every tag of both names it.
     digest = tools.digest(f"{one}:1.2.3")
-    assert tools.digest(f"{split}:1.2.3") == digest
+    assert tools.digest(f"{split}:1.2.3") == tools.digest(f"{over_tcp}:1.2.3") == digest
     assert tools.tags(split) == tools.tags(one) == {"1.2.3", "1.2", "1", "latest", "sha-860c190"}
     assert {tools.digest(f"{split}:{t}") for t in tools.tags(split)} == {digest}
     index = tools.manifest(f"{split}@{digest}")
