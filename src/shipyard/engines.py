@@ -24,6 +24,7 @@ import anyio
 import dagger
 
 from shipyard.plan.errors import ShipyardError
+from shipyard.steps.build import plain_lines
 
 RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"
 CLI_BIN_ENV = "_EXPERIMENTAL_DAGGER_CLI_BIN"
@@ -35,7 +36,6 @@ _CLOSE_TIMEOUT = 60
 _DIAL_SCHEMES = ("unix", "tcp", "ssh", "kube-pod")
 DIAL_TIMEOUT = 60.0
 PROVISION_TIMEOUT = 600.0
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class EngineUnreachable(ShipyardError):
@@ -106,6 +106,6 @@ def _cli_error(path: Path | None) -> str:
     """The CLI's ``Error: …`` line at the end of a session's log (why it could not connect)."""
     if path is None or not path.exists():
         return ""
-    lines = [_ANSI.sub("", line).strip() for line in path.read_text(errors="replace").splitlines()]
+    lines = [line.strip() for line in plain_lines(path.read_text(errors="replace"))]
     errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
     return re.sub(r"\s*\[traceparent:[^]]*\]", "", errors[-1]) if errors else ""

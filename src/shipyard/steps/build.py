@@ -77,6 +77,13 @@ async def build_platforms(
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain_lines(progress: str) -> list[str]:
+    """The lines of a Dagger progress log without its colour codes."""
+    return [_ANSI.sub("", line) for line in progress.splitlines()]
+
+
 _SPAN = re.compile(r"^(\d+)\s+:")
 
 
@@ -95,7 +102,7 @@ async def _step_output(progress_log: Path | None, message: str) -> str:
 def failed_step_output(progress: str, message: str, limit: int = 40) -> str:
     """The output lines of the step whose error is ``message``, from Dagger's plain progress log:
     the span that printed ``! <message>`` and its ``| output`` lines (the last ``limit``)."""
-    lines = [_ANSI.sub("", line) for line in progress.splitlines()]
+    lines = plain_lines(progress)
     span = None
     for line in lines:
         match = _SPAN.match(line)
