@@ -343,3 +343,39 @@ def test_the_example_workflow_run_as_written_releases_the_one_engine_release(
         "ubuntu-24.04-arm (--from layouts/layout-arm64)",
         "ubuntu-24.04 (--from layouts/layout-arm-v7)",
     ]
+
+
+# --- the other door: dagger call ----------------------------------------------------------------
+
+
+def dagger_call(stack: Stack, *args: str) -> None:
+    """The stack's `dagger` CLI in the project checkout, as a user runs it (module mode)."""
+    env = {**os.environ, **stack.env, "NO_COLOR": "1", "DAGGER_NO_NAG": "1"}
+    cli = stack.env["_EXPERIMENTAL_DAGGER_CLI_BIN"]
+    proc = subprocess.run(
+        [cli, "--progress=plain", "call", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
+    assert proc.returncode == 0, f"dagger call {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+
+
+def test_dagger_call_build_and_publish_from_are_the_clis(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    common = ["--source", "tests/fixtures/app", "--sha", SHA, "--source-date-epoch", EPOCH]
+    common += ["--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={stack.images['base']}"]
+    by_module = tmp_path / "module-layout"
+    dagger_call(stack, "build", *common, "--platform", "linux/amd64,linux/arm64", "--runner", "module", "-o", str(by_module))
+    by_cli = built(build(stack, tmp_path / "cli-layout", "linux/amd64,linux/arm64", "--sha", SHA, "--runner", "cli"))
+    record = json.loads((by_module / "shipyard-build.json").read_text())
+    assert record["images"] == by_cli["record"]["images"] and record["runner"] == "module"
+
+    port = stack.registry_a.rsplit(":", 1)[1]
+    module_repo, cli_repo = f"{stack.registry_a}/{repo_name}-module", f"{stack.registry_a}/{repo_name}-cli"
+    off = ["--no-sbom", "--no-provenance", "--no-scan"]
+    dagger_call(stack, "publish", "--tag", "v1.2.3", *common, "--platform", "linux/amd64,linux/arm64", "--from", str(by_module),
+                "--target", module_repo, "--registry", f"tcp://localhost:{port}", *off, "-o", str(tmp_path / "module-dist"))  # fmt: skip
+    alone = finished(
+        start(stack, "publish", "--tag", "v1.2.3", "--sha", SHA, "--platform", "linux/amd64,linux/arm64", "--target", cli_repo,
+              *off, "--out", str(tmp_path / "cli-dist"), "--json")
+    )  # fmt: skip
+    assert alone.returncode == 0, report_of(alone).get("error")
+    assert tools.digest(f"{module_repo}:1.2.3") == tools.digest(f"{cli_repo}:1.2.3")
+    assert tools.tags(module_repo) == TAGS
