@@ -258,6 +258,9 @@ async def run_build(state: BuildState) -> BuildReport:
         error = shipyard_error_in(exc)
         if error is None:
             raise
+        stale = state.out / RECORD_FILE
+        if stale.exists():
+            stale.unlink()  # an earlier build's record would pass its layout off as this one's
         return BuildReport(out=str(state.out), record=None, error=str(error))
     await anyio.to_thread.run_sync(lambda: _copy_layout_into(layout, state.out))
     (state.out / RECORD_FILE).write_text(record.dumps())
