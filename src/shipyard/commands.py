@@ -417,6 +417,9 @@ def preflight(name: str, arguments: Mapping[str, Any], door: Door | None = None)
             raise InvalidInput(
                 "--builder", list(door.builders), "cannot go with --from: the layouts were built already", "Drop --builder or --from."
             )
+        for tree in arguments.get("from_") or []:  # local layouts: each must be one build wrote (blobs are hashed later)
+            if isinstance(tree, HostSource):
+                _host_layout(tree)
 
 
 def release_builders(platform: Sequence[str], door: Door) -> tuple[Builder, ...]:
@@ -615,6 +618,13 @@ async def publish(
     return report
 
 
+def _host_layout(tree: HostSource) -> LoadedLayout:
+    root = Path(tree.path)
+    if not root.is_dir():
+        raise InvalidInput("--from", tree.path, "is not a directory", "Pass the directory `shipyard build --out` wrote.")
+    return read_layout(tree.path, root)
+
+
 async def load_layouts(from_: Sequence[SourceTree], build: SourceBuild, platform: Sequence[str], door: Door) -> tuple[LoadedLayout, ...]:
     """``publish --from``: the layouts read, checked to belong to this release (same commit,
     epoch, Dockerfile, stage and build arguments; each platform once, none missing) and every
@@ -622,13 +632,11 @@ async def load_layouts(from_: Sequence[SourceTree], build: SourceBuild, platform
     loaded = []
     for number, tree in enumerate(from_, 1):
         if isinstance(tree, HostSource):
-            name, root = tree.path, Path(tree.path)
-            if not root.is_dir():
-                raise InvalidInput("--from", tree.path, "is not a directory", "Pass the directory `shipyard build --out` wrote.")
+            loaded.append(_host_layout(tree))
         else:  # a module's Directory argument: copied into the scratch space
-            name, root = f"#{number}", door.scratch() / f"from-{number}"
+            root = door.scratch() / f"from-{number}"
             await tree.directory().export(str(root))
-        loaded.append(read_layout(name, root))
+            loaded.append(read_layout(f"#{number}", root))
     release = ReleaseInputs(
         platforms=parse_platforms(list(platform) or list(DEFAULT_PLATFORMS)),
         commit=build.sha,
