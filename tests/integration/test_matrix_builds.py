@@ -177,6 +177,7 @@ def test_layouts_that_do_not_belong_together_are_refused_and_nothing_is_pushed(
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("shipyard: error: --from ["), f"{case}: {proc.stderr}"
         assert all(word in lines[0] for word in words), f"{case}: {lines[0]}"
+        print(f"{case}: {lines[0]}")  # for the record (pytest -rP)
         assert tools.tags(repo) == set(), case
 
 
@@ -200,6 +201,7 @@ def test_a_corrupted_layout_is_refused_naming_the_blob_and_nothing_is_pushed(
     line = proc.stderr.strip()
     assert line.startswith(f"shipyard: error: --from '{layout}': blob {layer} does not match its digest"), line
     assert "\n" not in line and "nothing was pushed" in line
+    print(line)  # for the record (pytest -rP)
     assert tools.tags(repo) == set()
 
 
