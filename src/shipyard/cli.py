@@ -284,7 +284,7 @@ def _check_values(args: argparse.Namespace, repeatable: set[str]) -> None:
     for dest, value in vars(args).items():
         values = value if isinstance(value, list) else [value]
         if any(isinstance(v, list) for v in values) or (isinstance(value, list) and dest not in repeatable):
-            flag = "--" + dest.replace("_", "-")
+            flag = "--" + dest.removesuffix("_").replace("_", "-")
             raise InvalidInput(flag, "--", "is read as the end of the options, not as a value", "Give a real value.")
 
 
