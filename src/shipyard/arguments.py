@@ -14,6 +14,7 @@ an enum                                 ``--name`` with its values as choices
 ``list[dagger.Secret]``                 ``--name ID=env:NAME|file:PATH`` repeated
 ``dagger.File``                         ``--name PATH`` (a file on this machine)
 ``dagger.Directory``                    ``--name DIR`` (``DefaultPath`` is its default)
+``list[dagger.Directory]``              ``--name DIR`` repeated
 ``list[dagger.Service]``                not in the CLI (see ``cli.NOT_IN_CLI``)
 ======================================  ==================================================
 """
@@ -68,8 +69,9 @@ class Argument:
 
     @property
     def flag(self) -> str:
-        """``--build-arg``: the name in ``dagger call`` and in ``shipyard`` alike."""
-        return "--" + self.name.replace("_", "-")
+        """``--build-arg``: the name in ``dagger call`` and in ``shipyard`` alike. A trailing
+        ``_`` (``from_``: a Python keyword) is dropped, as Dagger drops it."""
+        return "--" + self.name.removesuffix("_").replace("_", "-")
 
     @property
     def choices(self) -> tuple[str, ...] | None:

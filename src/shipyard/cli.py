@@ -41,6 +41,7 @@ from shipyard.source import HostSource
 from shipyard.steps.tools import host_endpoint
 
 DEBUG_ENV = "SHIPYARD_DEBUG"
+RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"  # the engine the Dagger CLI connects to (else its default)
 
 # Function arguments the CLI leaves out. Nothing else may differ (tests/unit/test_cli_surface.py).
 NOT_IN_CLI = {
@@ -52,9 +53,9 @@ NOT_COMMANDS = {
 }
 # Commands that run in the engine (they build): the CLI opens a Dagger session for them only,
 # so tags, plan, cleanup and sync-readme run without an engine.
-ENGINE_COMMANDS = {"publish", "rebuild_check", "verify"}
+ENGINE_COMMANDS = {"publish", "build", "rebuild_check", "verify"}
 # Commands that read no credentials (every other one takes --registry-auth).
-NO_CREDENTIALS = {"tags"}
+NO_CREDENTIALS = {"tags", "build"}
 _METAVARS = {
     Kind.TEXT: None,
     Kind.INT: "N",
@@ -111,6 +112,13 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
         )
     if name == "publish":  # dagger call returns dist/ as a Directory (-o DIR saves it)
         parser.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
+    if name == "build":  # dagger call returns the layout as a Directory (-o DIR saves it)
+        parser.add_argument(
+            "--out",
+            default="layout",
+            metavar="DIR",
+            help="where the OCI layout and shipyard-build.json are written (for publish --from DIR)",
+        )
     if name in ("publish", "plan"):  # a function in an engine cannot open a session with another engine (README: native builders)
         parser.add_argument(
             "--builder",
@@ -162,6 +170,8 @@ def _value(arg: Argument, value: Any) -> Any:
         items = list(value or [])
         if arg.kind is Kind.SECRET:
             return [parse_build_secret(item) for item in items]
+        if arg.kind is Kind.DIRECTORY:
+            return [HostSource(item) for item in items]
         if arg.enum is not None:
             return [arg.enum(item) for item in items]
         return items
@@ -205,6 +215,7 @@ def _door(name: str, options: argparse.Namespace) -> commands.Door:
         environment_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
         out=Path(options.out) if getattr(options, "out", None) else None,
         builders=tuple(getattr(options, "builder", [])),
+        engine=os.environ.get(RUNNER_HOST_ENV) or "default",
     )
 
 
@@ -273,7 +284,7 @@ def _check_values(args: argparse.Namespace, repeatable: set[str]) -> None:
     for dest, value in vars(args).items():
         values = value if isinstance(value, list) else [value]
         if any(isinstance(v, list) for v in values) or (isinstance(value, list) and dest not in repeatable):
-            flag = "--" + dest.replace("_", "-")
+            flag = "--" + dest.removesuffix("_").replace("_", "-")
             raise InvalidInput(flag, "--", "is read as the end of the options, not as a value", "Give a real value.")
 
 

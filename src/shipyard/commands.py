@@ -10,6 +10,7 @@ nothing here: each command takes exactly the arguments of its Dagger function in
   build secrets arrives as ``(id, SecretInput)`` pairs;
 - a ``dagger.File`` arrives as its text (``None`` when not given);
 - a ``dagger.Directory`` arrives as a :class:`SourceTree` (``None`` when not given);
+- a ``list[dagger.Directory]`` arrives as a list of :class:`SourceTree` (``publish --from``);
 - ``registry`` (Services) and ``format`` never arrive: the door holds the endpoints, and
   renders the returned report (``plan.report.render``).
 
@@ -20,6 +21,7 @@ exits 3 in the CLI and fails ``dagger call``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import json
 import os
@@ -29,11 +31,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import dagger
 from dagger import dag
 
 from shipyard.auth import credentials_for
-from shipyard.pipeline import ReleaseState, SplitBuild, VerifyState, run_publish, run_rebuild_check, run_verify
+from shipyard.pipeline import (
+    BuildState,
+    ReleaseState,
+    SplitBuild,
+    VerifyState,
+    run_build,
+    run_publish,
+    run_rebuild_check,
+    run_verify,
+    shipyard_version,
+)
 from shipyard.plan.builders import Builder, grouped, parse_builders
 from shipyard.plan.config import (
     SbomFormat,
@@ -48,10 +61,12 @@ from shipyard.plan.config import (
 )
 from shipyard.plan.cosign import TrustPolicy, signing_identity, trust_policy
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
+from shipyard.plan.image import sha256_digest
 from shipyard.plan.labels import parse_epoch
+from shipyard.plan.layouts import BuildRecord, BuildReport, LayoutImage, ReleaseInputs, check_layouts, resolve_epoch
 from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan
-from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
+from shipyard.plan.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
 from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
 from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport
 from shipyard.plan.retention import policy_from_args
@@ -63,6 +78,7 @@ from shipyard.registries.select import BackendKind, open_backend
 from shipyard.secrets import Credentials, SecretValue
 from shipyard.source import HostSource, SourceInfo, SourceTree
 from shipyard.steps.build import BuildSpec
+from shipyard.steps.layouts import LoadedLayout, read_layout, verify_layout
 from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, Signer, ephemeral_registry_service, host_tunnel
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
@@ -93,6 +109,8 @@ class Door:
     ``environment_epoch``: ``$SOURCE_DATE_EPOCH`` of the caller, when the door can read it (CLI).
     ``builders``: ``--builder PLATFORM=ENGINE_ADDRESS`` values of ``publish`` and ``plan`` (CLI
     only: a function running in an engine cannot open a session with another engine).
+    ``local_file``: a file of ``workdir`` as the engine takes it (CLI: the host's; module: the
+    module's own); ``None``: the host's. ``engine``: the engine's address, for ``build``'s record.
     """
 
     credentials: Mapping[str, Credentials] = field(default_factory=dict)
@@ -105,6 +123,8 @@ class Door:
     tools: Callable[[], ToolImages] = ToolImages  # the default tool images (CLI: $SHIPYARD_TOOL_IMAGES)
     environment_epoch: str | None = None
     builders: tuple[str, ...] = ()
+    local_file: Callable[[Path], dagger.File] | None = None
+    engine: str = "default"
 
     def scratch(self) -> Path:
         if self.workdir is None:
@@ -393,6 +413,13 @@ def preflight(name: str, arguments: Mapping[str, Any], door: Door | None = None)
         check(**{k: arguments[k] for k in inspect.signature(check).parameters})
     if name == "publish" and door is not None:
         release_builders(arguments["platform"], door)
+        if arguments.get("from_") and door.builders:
+            raise InvalidInput(
+                "--builder", list(door.builders), "cannot go with --from: the layouts were built already", "Drop --builder or --from."
+            )
+        for tree in arguments.get("from_") or []:  # local layouts: each must be one build wrote (blobs are hashed later)
+            if isinstance(tree, HostSource):
+                _host_layout(tree)
 
 
 def release_builders(platform: Sequence[str], door: Door) -> tuple[Builder, ...]:
@@ -452,6 +479,7 @@ async def publish(
     *,
     tag: str,
     source: SourceTree,
+    from_: Sequence[SourceTree],
     target: Sequence[str],
     platform: Sequence[str],
     dockerfile: str,
@@ -523,6 +551,12 @@ async def publish(
         source_date_epoch=source_date_epoch,
         door=door,
     )
+    layouts: tuple[LoadedLayout, ...] = ()
+    if from_:
+        if door.builders:
+            raise InvalidInput("--builder", list(door.builders), "cannot go with --from: the layouts were built already", "Drop one.")
+        layouts = await load_layouts(from_, build, platform, door)
+        build = dataclasses.replace(build, sha=build.sha or layouts[0].record.commit)
     release_plan = build_release_plan(
         tag=tag,
         sha=build.sha,
@@ -567,8 +601,10 @@ async def publish(
             progress_log=door.progress_log,
             signer=signer,
             source_url=build.source_url,
-            secret_ids=tuple(name for name, _ in build.secrets),
+            secret_ids=layouts[0].record.build_secrets if layouts else tuple(name for name, _ in build.secrets),
             split=split,
+            layouts=layouts,
+            local_file=door.local_file,
         )
         report = await run_publish(state)
     if door.out is not None:
@@ -580,6 +616,102 @@ async def publish(
         elif notes.exists():
             notes.unlink()  # a failed release has no notes (an earlier run's would mislead)
     return report
+
+
+def _host_layout(tree: HostSource) -> LoadedLayout:
+    root = Path(tree.path)
+    if not root.is_dir():
+        raise InvalidInput("--from", tree.path, "is not a directory", "Pass the directory `shipyard build --out` wrote.")
+    return read_layout(tree.path, root)
+
+
+async def load_layouts(from_: Sequence[SourceTree], build: SourceBuild, platform: Sequence[str], door: Door) -> tuple[LoadedLayout, ...]:
+    """``publish --from``: the layouts read, checked to belong to this release (same commit,
+    epoch, Dockerfile, stage and build arguments; each platform once, none missing) and every
+    blob hashed, all before anything is assembled or pushed. Bad layouts raise (exit 2)."""
+    loaded = []
+    for number, tree in enumerate(from_, 1):
+        if isinstance(tree, HostSource):
+            loaded.append(_host_layout(tree))
+        else:  # a module's Directory argument: copied into the scratch space
+            root = door.scratch() / f"from-{number}"
+            await tree.directory().export(str(root))
+            loaded.append(read_layout(f"#{number}", root))
+    release = ReleaseInputs(
+        platforms=parse_platforms(list(platform) or list(DEFAULT_PLATFORMS)),
+        commit=build.sha,
+        source_date_epoch=resolve_epoch(build.source_date_epoch, build.commit_epoch),
+        dockerfile=build.dockerfile,
+        dockerfile_digest=sha256_digest(build.dockerfile_text.encode()),
+        target=build.target,
+        build_args=build.build_args,
+    )
+    check_layouts([(layout.name, layout.record) for layout in loaded], release)
+    for layout in loaded:
+        await anyio.to_thread.run_sync(verify_layout, layout)
+    return tuple(loaded)
+
+
+async def build(
+    *,
+    source: SourceTree,
+    platform: Sequence[str],
+    dockerfile: str,
+    build_target: str,
+    build_arg: Sequence[str],
+    build_secret: Sequence[tuple[str, SecretInput]],
+    sha: str,
+    source_date_epoch: int | None,
+    runner: str,
+    door: Door,
+) -> BuildReport:
+    """Build platforms (as ``publish`` would) into an OCI layout in ``door.out`` with its record;
+    nothing is pushed. ``publish --from`` releases what one or several builds wrote."""
+    platforms = parse_platforms(list(platform) or list(DEFAULT_PLATFORMS))
+    source_build = await _source_build(
+        source,
+        dockerfile=dockerfile,
+        build_target=build_target,
+        build_arg=build_arg,
+        build_secret=build_secret,
+        sha=sha,
+        source_date_epoch=source_date_epoch,
+        door=door,
+    )
+    epoch = resolve_epoch(source_build.source_date_epoch, source_build.commit_epoch)
+    if door.out is None:
+        raise RuntimeError("build needs an output directory")
+
+    def record(digests: dict[Platform, str], engine_version: str) -> BuildRecord:
+        return BuildRecord(
+            images=tuple(LayoutImage(platform=str(p), digest=digests[p]) for p in platforms),
+            commit=source_build.sha,
+            source_url=source_build.source_url,
+            source_date_epoch=epoch,
+            dockerfile=source_build.dockerfile,
+            dockerfile_digest=sha256_digest(source_build.dockerfile_text.encode()),
+            target=source_build.target,
+            build_args=source_build.build_args,
+            build_secrets=tuple(sorted(name for name, _ in source_build.secrets)),
+            runner=runner,
+            engine=door.engine,
+            engine_version=engine_version,
+            shipyard_version=shipyard_version(),
+        )
+
+    state = BuildState(
+        source=source_build.source,
+        build=source_build.spec(),
+        platforms=platforms,
+        workdir=door.scratch(),
+        out=door.out,
+        record=record,
+        commit=source_build.sha,
+        source_url=source_build.source_url,
+        source_date_epoch=epoch,
+        progress_log=door.progress_log,
+    )
+    return await run_build(state)
 
 
 async def rebuild_check(

@@ -80,7 +80,7 @@ def finish(report: Report, fmt: OutputFormat = OutputFormat.TEXT) -> str:
 
 @object_type
 class Shipyard:
-    """Shipyard releases container images: publish (build, push by digest, tags last), verify, tags, plan, cleanup, sync-readme."""
+    """Shipyard releases container images: publish (build, push by digest, tags last), build, verify, tags, plan, cleanup, sync-readme."""
 
     auths: list[RegistryAuth] = dataclasses.field(default_factory=list)
 
@@ -110,6 +110,7 @@ class Shipyard:
             endpoint=lambda r: endpoints.get(r) or RegistryEndpoint(registry=r, host=r),
             workdir=scratch,
             out=scratch / "dist" if scratch else None,
+            local_file=lambda path: dag.current_module().workdir_file(str(path.relative_to(Path.cwd()))),
         )
 
     @uncached_function
@@ -154,6 +155,10 @@ class Shipyard:
         source: Annotated[
             dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the current directory, or the module's context)")
         ],
+        from_: Annotated[
+            list[dagger.Directory] | None,
+            Doc("Release the platform images that build wrote there instead of building (repeatable: one per runner of a CI matrix)"),
+        ] = None,
         target: Annotated[
             list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
         ] = None,
@@ -214,6 +219,7 @@ class Shipyard:
         report = await commands.publish(
             tag=tag,
             source=ModuleSource(source),
+            from_=[ModuleSource(d) for d in from_ or []],
             target=target or [],
             platform=platform or [],
             dockerfile=dockerfile,
@@ -246,6 +252,46 @@ class Shipyard:
             no_sbom=no_sbom,
             no_provenance=no_provenance,
             no_scan=no_scan,
+            door=door,
+        )
+        finish(report)
+        assert door.out is not None
+        return dag.current_module().workdir(str(door.out.relative_to(Path.cwd())))
+
+    @uncached_function
+    @clear_errors
+    async def build(
+        self,
+        source: Annotated[
+            dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the current directory, or the module's context)")
+        ],
+        platform: Annotated[
+            list[str] | None, Doc("Platforms to build here, e.g. this runner's own (default linux/amd64,linux/arm64)")
+        ] = None,
+        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
+        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
+        build_secret: Annotated[
+            list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
+        ] = None,
+        sha: Annotated[str, Doc("Full commit SHA of the source (default: HEAD of the source)")] = "",
+        source_date_epoch: Annotated[
+            int | None, Doc("Timestamp for reproducible images (default: $SOURCE_DATE_EPOCH in the CLI, else the commit time, else 0)")
+        ] = None,
+        runner: Annotated[str, Doc("Who builds, recorded in the layout and the release's provenance, e.g. the CI runner's label")] = "",
+    ) -> dagger.Directory:
+        """Build platforms as publish would and return them as an OCI layout with a record (shipyard-build.json); nothing is pushed."""
+        door = await self._door(engine=True)
+        report = await commands.build(
+            source=ModuleSource(source),
+            platform=platform or [],
+            dockerfile=dockerfile,
+            build_target=build_target,
+            build_arg=build_arg or [],
+            build_secret=await _build_secrets(build_secret),
+            sha=sha,
+            source_date_epoch=source_date_epoch,
+            runner=runner,
             door=door,
         )
         finish(report)

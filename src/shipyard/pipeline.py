@@ -6,7 +6,9 @@ before promotion leaves every tag on every registry where it was.
 
 The build may be split across engines (``--builder``): each builder engine builds its platforms
 and exports them, like the default engine does its own; everything after the export (assembly,
-push, signing, tags) runs in the default session only, so the release is the same.
+push, signing, tags) runs in the default session only, so the release is the same. Or it ran
+before, elsewhere (``build`` on each runner of a CI matrix, then ``publish --from``): the
+release is then assembled from those layouts, and everything after is the same again.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from shipyard.plan.config import ScanPolicy, ToolImages
 from shipyard.plan.cosign import TrustPolicy
 from shipyard.plan.errors import GateFailed, ShipyardError, shipyard_error_in
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
+from shipyard.plan.labels import oci_annotations
+from shipyard.plan.layouts import RECORD_FILE, BuildRecord, BuildReport, layout_builders, layout_dependencies
 from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import Platform, parse_platforms
 from shipyard.plan.provenance import provenance_predicate
@@ -42,8 +46,9 @@ from shipyard.plan.scan import GateResult, evaluate_gate
 from shipyard.plan.smoke import SmokeResult
 from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
 from shipyard.registries.oci import FetchedManifest, OciRegistry
-from shipyard.steps.assemble import assemble_release, export_platform_images
+from shipyard.steps.assemble import assemble_from_layouts, assemble_release, export_platform_images, write_platform_layout
 from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
+from shipyard.steps.layouts import LoadedLayout, platform_tarball
 from shipyard.steps.promote import TargetTags, plan_tags, write_tags
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
@@ -109,6 +114,8 @@ class ReleaseState:
     timings: dict[str, float] = field(default_factory=dict)
     split: SplitBuild | None = None  # --builder: platforms built on other engines
     builder_versions: dict[str, str] = field(default_factory=dict)  # builder address -> its engine version
+    layouts: tuple[LoadedLayout, ...] = ()  # publish --from: the platform images, built and checked already
+    local_file: Callable[[Path], dagger.File] | None = None  # a file of the workdir as the engine takes it
 
 
 async def run_publish(state: ReleaseState) -> PublishReport:
@@ -169,6 +176,9 @@ async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], 
 
 
 async def _build_and_assemble(state: ReleaseState) -> None:
+    if state.layouts:
+        await _assemble_from_layouts(state)
+        return
     platforms = parse_platforms(state.plan.platforms)
     builders = state.split.builders if state.split is not None else ()
     here = default_platforms(platforms, builders)
@@ -195,6 +205,78 @@ async def _build_and_assemble(state: ReleaseState) -> None:
     )
     if state.out is not None:
         await anyio.to_thread.run_sync(lambda: _copy_layout(layout, state.out / "oci"))  # type: ignore[operator]
+
+
+async def _assemble_from_layouts(state: ReleaseState) -> None:
+    """``publish --from``: the release from the layouts' platform images (checked before the
+    release started), each platform manifest stamped with the release's annotations."""
+    platforms = parse_platforms(state.plan.platforms)
+    where = {p: (layout.root, digest) for layout in state.layouts for p, digest in layout.images().items()}
+    layout = state.workdir / "layout"
+    state.release = await anyio.to_thread.run_sync(
+        lambda: assemble_from_layouts({p: where[p] for p in platforms}, annotations=state.plan.annotations, layout=layout)
+    )
+    if state.plan.smoke is not None:  # the smoke test runs the native platform's image in this engine
+        for platform, manifest in state.release.manifests.items():
+            tarball = state.workdir / f"from-{str(platform).replace('/', '-')}.tar"
+            await anyio.to_thread.run_sync(platform_tarball, layout, manifest, tarball)
+            file = state.local_file(tarball) if state.local_file is not None else dag.host().file(str(tarball))
+            state.containers[platform] = dag.container(platform=dagger.Platform(str(platform))).import_(file)
+    if state.out is not None:
+        await anyio.to_thread.run_sync(lambda: _copy_layout(layout, state.out / "oci"))  # type: ignore[operator]
+
+
+@dataclass
+class BuildState:
+    """``build``: what to build, where to write it, and how to describe it in its record."""
+
+    source: dagger.Directory
+    build: BuildSpec
+    platforms: tuple[Platform, ...]
+    workdir: Path
+    out: Path
+    record: Callable[[dict[Platform, str], str], BuildRecord]  # (platform -> digest, engine version) -> the record
+    commit: str
+    source_url: str
+    source_date_epoch: int
+    progress_log: Path | None = None
+
+
+async def run_build(state: BuildState) -> BuildReport:
+    """Build the platforms and write them, normalised as a release would be, as one OCI layout
+    in ``state.out`` with its record; nothing is pushed. A failed build is reported."""
+    try:
+        containers = await build_platforms(state.source, state.build, state.platforms, state.progress_log)
+        exports = await export_platform_images(containers, state.workdir)
+        annotations = oci_annotations(epoch=state.source_date_epoch, revision=state.commit or None, source=state.source_url or None)
+        layout = state.workdir / "build-layout"
+        manifests = await anyio.to_thread.run_sync(
+            lambda: write_platform_layout(exports, epoch=state.source_date_epoch, annotations=annotations, layout=layout)
+        )
+        record = state.record({p: d.digest for p, d in manifests.items()}, await dag.version())
+    except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
+        error = shipyard_error_in(exc)
+        if error is None:
+            raise
+        stale = state.out / RECORD_FILE
+        if stale.exists():
+            stale.unlink()  # an earlier build's record would pass its layout off as this one's
+        return BuildReport(out=str(state.out), record=None, error=str(error))
+    await anyio.to_thread.run_sync(lambda: _copy_layout_into(layout, state.out))
+    (state.out / RECORD_FILE).write_text(record.dumps())
+    return BuildReport(out=str(state.out), record=record)
+
+
+def _copy_layout_into(layout: Path, dest: Path) -> None:
+    """The layout's files into ``dest`` (which may hold other files: the engine log)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("blobs", "index.json", "oci-layout"):
+        target = dest / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    shutil.copytree(layout, dest, dirs_exist_ok=True)
 
 
 async def _build_on(state: ReleaseState, builder: Builder, exports: dict[Platform, Path]) -> None:
@@ -290,14 +372,17 @@ async def _provenance(state: ReleaseState) -> None:
         index=state.release.index.digest,
         source_date_epoch=state.plan.source_date_epoch,
         tool_images=state.plan.tools.model_dump(),
-        shipyard_version=_shipyard_version(),
+        shipyard_version=shipyard_version(),
         engine_version=await dag.version(),
         started=state.started,
         finished=_now(),
-        builders=[
+        builders=layout_builders([(layout.name, layout.record) for layout in state.layouts])
+        if state.layouts
+        else [
             {"address": b.address, "platforms": [str(p) for p in b.platforms], "dagger": state.builder_versions.get(b.address, "")}
             for b in (state.split.builders if state.split is not None else ())
         ],
+        inputs=layout_dependencies([(layout.name, layout.record) for layout in state.layouts]),
     )
     document = json.dumps(predicate, indent=2, sort_keys=True)
     if state.out is not None:
@@ -319,7 +404,7 @@ async def _provenance(state: ReleaseState) -> None:
         raise GateFailed(f"attesting provenance failed ({'; '.join(errors)}); no tag was moved on any registry")
 
 
-def _shipyard_version() -> str:
+def shipyard_version() -> str:
     try:
         return importlib.metadata.version("shipyard")
     except importlib.metadata.PackageNotFoundError:
@@ -443,7 +528,7 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         version=state.plan.version,
         digest=release.index.digest if release else None,
         platforms=tuple(
-            {"platform": str(p), "digest": d.digest, "engine": state.plan.builders.get(str(p), "default")}
+            {"platform": str(p), "digest": d.digest, "engine": _engine_of(state, p)}
             for p, d in (release.manifests.items() if release else [])
         ),
         targets=tuple(targets),
@@ -459,6 +544,14 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         smoke=state.smoke.to_dict() if state.smoke else None,
         sboms=tuple(state.sbom_files),
     )
+
+
+def _engine_of(state: ReleaseState, platform: Platform) -> str:
+    """Where a platform was built: the default engine, a --builder's address, or a layout's runner."""
+    for layout in state.layouts:
+        if platform in layout.images():
+            return f"{layout.record.runner or layout.record.engine} (--from {layout.name})"
+    return state.plan.builders.get(str(platform), "default")
 
 
 async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> RebuildReport:

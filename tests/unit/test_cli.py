@@ -123,3 +123,25 @@ def test_base_ref_is_accepted() -> None:
         "tags", "--ref", "refs/pull/3/merge", "--event", "pull_request", "--base-ref", "develop", "--spec", "type=raw,value=to-{{base_ref}}"
     )
     assert out.stdout.split() == ["to-develop"]
+
+
+def test_publish_from_a_directory_that_is_no_layout_exits_2_before_any_engine(tmp_path: Path) -> None:
+    missing = run("publish", "--tag", "v1.2.3", "--from", str(tmp_path / "nowhere"), "--out", str(tmp_path / "dist"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        f"shipyard: error: --from '{tmp_path / 'nowhere'}': is not a directory. Pass the directory `shipyard build --out` wrote."
+    )
+    empty = run("publish", "--tag", "v1.2.3", "--from", str(tmp_path), "--out", str(tmp_path / "dist"))
+    assert empty.returncode == 2 and "has no shipyard-build.json" in empty.stderr
+    both = run("publish", "--tag", "v1.2.3", "--from", str(tmp_path), "--builder", "linux/arm64=tcp://10.0.0.5:1234")
+    assert both.returncode == 2 and "--builder ['linux/arm64=tcp://10.0.0.5:1234']: cannot go with --from" in both.stderr
+    assert not (tmp_path / "dist").exists()  # no engine session was opened (it would write its log there)
+
+
+def test_build_offers_the_build_arguments_of_publish_and_pushes_nothing() -> None:
+    out = run("build", "--help")
+    assert out.returncode == 0
+    for flag in ("--platform", "--dockerfile", "--build-target", "--build-arg", "--build-secret", "--sha", "--source-date-epoch"):
+        assert flag in out.stdout
+    assert "--runner" in out.stdout and "--out" in out.stdout
+    assert "--target" not in out.stdout and "--registry-auth" not in out.stdout

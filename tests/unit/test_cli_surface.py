@@ -27,6 +27,7 @@ CLI_ONLY: dict[str, set[str]] = {
     "tags": {"--json"},
     "plan": {"--json", *CREDENTIALS, "--registry-credentials", "--builder"},
     "publish": {"--json", *CREDENTIALS, "--out", "--format", "--builder"},  # --builder: a function cannot reach other engines
+    "build": {"--json", "--out", "--format"},  # no credentials: it pushes nothing
     "rebuild-check": {"--json", *CREDENTIALS},
     "cleanup": {"--json", *CREDENTIALS, "--username", "--password"},
     "sync-readme": {"--json", *CREDENTIALS, "--username", "--password", "--format"},
@@ -51,7 +52,7 @@ def declared(fn: Any) -> dict[str, dict[str, Any]]:
         repeatable = typing.get_origin(base) is list
         item = typing.get_args(base)[0] if repeatable else base
         default = parameter.default if parameter.default is not inspect.Parameter.empty else default_path
-        out["--" + name.replace("_", "-")] = {
+        out["--" + name.removesuffix("_").replace("_", "-")] = {  # from_ -> --from, as Dagger names it
             "help": next(m.documentation for m in metadata if isinstance(m, Doc)),
             "default": default.value if isinstance(default, Enum) else default,
             "choices": [m.value for m in item] if isinstance(item, type) and issubclass(item, Enum) else None,

@@ -32,8 +32,10 @@ def provenance_predicate(
     started: str,
     finished: str,
     builders: Sequence[Mapping[str, Any]] = (),
+    inputs: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """``buildDefinition`` (what was built from what) and ``runDetails`` (by whom, when)."""
+    """``buildDefinition`` (what was built from what) and ``runDetails`` (by whom, when).
+    ``inputs``: more resolved dependencies (``publish --from``: the layouts' platform images)."""
     source: dict[str, Any] = {"uri": source_url or "unknown"}
     if sha:
         source["digest"] = {"gitCommit": sha}
@@ -46,6 +48,7 @@ def provenance_predicate(
             if "@sha256:" in ref:
                 entry["digest"] = {"sha256": ref.rsplit("@sha256:", 1)[1]}
             dependencies.append(entry)
+    dependencies.extend(dict(i) for i in inputs)
     return {
         "buildDefinition": {
             "buildType": BUILD_TYPE,

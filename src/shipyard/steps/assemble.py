@@ -25,6 +25,7 @@ import dagger
 
 from shipyard.plan.image import (
     OCI_CONFIG,
+    OCI_INDEX,
     OCI_LAYER,
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
@@ -66,6 +67,50 @@ def assemble_release(exports: Mapping[Platform, Path], *, epoch: int, annotation
             with tarfile.open(tarball) as archive:
                 _extract_layout(archive, Path(tmp))
             manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store)
+    return _write_index(store, layout, manifests, annotations)
+
+
+def write_platform_layout(
+    exports: Mapping[Platform, Path], *, epoch: int, annotations: Mapping[str, str], layout: Path
+) -> dict[Platform, Descriptor]:
+    """Normalise every exported platform image into ``layout`` exactly as a release does, without
+    a release index: ``index.json`` lists each platform's manifest (``shipyard build``)."""
+    store = _BlobStore(layout)
+    manifests: dict[Platform, Descriptor] = {}
+    for platform, tarball in exports.items():
+        with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
+            with tarfile.open(tarball) as archive:
+                _extract_layout(archive, Path(tmp))
+            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    entries = [m.to_dict() for m in manifests.values()]
+    (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
+    return manifests
+
+
+def assemble_from_layouts(images: Mapping[Platform, tuple[Path, str]], *, annotations: Mapping[str, str], layout: Path) -> AssembledRelease:
+    """The release from platform images another ``build`` normalised (``publish --from``):
+    ``images`` maps each platform to (its layout, its manifest's digest there). Config and layers
+    are kept byte for byte; each manifest is written again with the release's annotations, as a
+    one-engine release writes it, then the index."""
+    store = _BlobStore(layout)
+    manifests: dict[Platform, Descriptor] = {}
+    for platform, (root, digest) in images.items():
+        built = _read_json(root, digest)
+        config = built["config"]
+        store.put_file(_blob_path(root, config["digest"]), OCI_CONFIG, digest=config["digest"])
+        layers = []
+        for layer in built["layers"]:
+            layers.append(store.put_file(_blob_path(root, layer["digest"]), layer["mediaType"], digest=layer["digest"]))
+        config_desc = Descriptor(media_type=OCI_CONFIG, digest=config["digest"], size=int(config["size"]))
+        stored = store.put_bytes(canonical_json(image_manifest(config_desc, layers, annotations)), OCI_MANIFEST)
+        manifests[platform] = Descriptor(media_type=OCI_MANIFEST, digest=stored.digest, size=stored.size, platform=platform)
+    return _write_index(store, layout, manifests, annotations)
+
+
+def _write_index(
+    store: _BlobStore, layout: Path, manifests: dict[Platform, Descriptor], annotations: Mapping[str, str]
+) -> AssembledRelease:
     index_bytes = canonical_json(image_index(manifests.values(), annotations))
     index = store.put_bytes(index_bytes, "application/vnd.oci.image.index.v1+json")
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
