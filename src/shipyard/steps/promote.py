@@ -68,7 +68,8 @@ class TagState:
     before: str | None = None  # the digest it named before this release; None: it did not exist
     after: str | None = None  # read back at the end
     read: bool = False  # ``after`` was read back
-    wrote: bool = False  # this release sent a write for it (answered or not)
+    attempted: bool = False  # this release sent a write for it (answered or not): undone on failure
+    wrote: bool = False  # ... and the registry took it (answered, or read back)
 
 
 @dataclass
@@ -187,12 +188,14 @@ async def _read_before(target: TargetTags) -> None:
 async def _write(target: TargetTags, tag: str, data: bytes, media_type: str, digest: str) -> None:
     """Point ``tag`` at ``digest``; a write whose outcome is unknown (it timed out, or the
     connection broke after it was sent) is read back before it counts as failed."""
-    target.tags[tag].wrote = True
+    state = target.tags[tag]
+    state.attempted = True
     try:
         await target.client.put_manifest(target.path, tag, data, media_type)
     except OutcomeUnknown as exc:
         if await target.client.manifest_digest(target.path, tag) != digest:
             raise RegistryError(target.client.registry, f"{exc}; read back, {target.repository}:{tag} does not name {digest}") from None
+    state.wrote = True
 
 
 async def _write_fixed(target: TargetTags, release: ReleaseManifest) -> None:
@@ -284,6 +287,8 @@ async def _undo(targets: Sequence[TargetTags], release: ReleaseManifest) -> str:
     async def one(target: TargetTags, state: TagState) -> None:
         try:
             if state.before is None:
+                if await target.client.manifest_digest(target.path, state.tag) is None:
+                    return  # never landed
                 if not await target.client.delete_tag(target.path, state.tag):
                     cannot_delete.add(target.client.registry)
                     failed.append(f"{target.repository}:{state.tag} (the registry cannot delete a tag)")
@@ -298,13 +303,13 @@ async def _undo(targets: Sequence[TargetTags], release: ReleaseManifest) -> str:
             for target in targets:
                 target.undone = True
                 for state in target.tags.values():
-                    if state.wrote:
+                    if state.attempted:
                         group.start_soon(one, target, state)
         await _each(targets, _read_after)
-    touched = [f"{t.repository}:{s.tag}" for t in targets for s in t.tags.values() if s.wrote]
+    touched = [f"{t.repository}:{s.tag}" for t in targets for s in t.tags.values() if s.attempted]
     if not touched:
         return "no tag had moved"
-    left = [f"{t.repository}:{s.tag}" for t in targets for s in t.tags.values() if s.wrote and (not s.read or s.after != s.before)]
+    left = [f"{t.repository}:{s.tag}" for t in targets for s in t.tags.values() if s.attempted and (not s.read or s.after != s.before)]
     text = f"{len(touched) - len(left)} of {len(touched)} tag(s) this release wrote put back (restored or deleted)"
     if budget.cancelled_caught:
         text += f"; the undo ran out of its {UNDO_SECONDS:g}s"
@@ -346,7 +351,7 @@ class _Guard:
             return  # not the main thread (a module's runtime): the engine handles signals
 
     def abort(self, signum: int) -> None:
-        moved = [f"{t.repository}:{s.tag} (was {s.before or 'absent'})" for t in self.targets for s in t.tags.values() if s.wrote]
+        moved = [f"{t.repository}:{s.tag} (was {s.before or 'absent'})" for t in self.targets for s in t.tags.values() if s.attempted]
         what = f"these tags may be half-moved: {', '.join(moved)}" if moved else "no tag had been written"
         print(f"shipyard: aborted by a second {signal.Signals(signum).name}: {what}", file=sys.stderr, flush=True)
         os._exit(128 + signum)
