@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -78,7 +78,7 @@ from shipyard.plan.errors import RegistryError  # noqa: E402
 from shipyard.registries.http import OutcomeUnknown, should_retry  # noqa: E402
 
 
-def _client(handler: Callable[[httpx.Request], Awaitable[httpx.Response]], **options: Any) -> ApiClient:
+def _client(handler: Callable[[httpx.Request], Coroutine[None, None, httpx.Response]], **options: Any) -> ApiClient:
     return ApiClient("http://registry.test", retry_base=0.0, transport=httpx.MockTransport(handler), **options)
 
 
