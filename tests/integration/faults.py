@@ -38,6 +38,7 @@ class Rule:
     arrived: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
     paths: list[str] = field(default_factory=list)  # the requests it matched
+    abandoned: bool = False  # the proxy stopped: a request still held is dropped, never forwarded
 
     def release(self) -> None:
         self.released.set()
@@ -92,6 +93,7 @@ class FaultyProxy:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         for rule in self.rules:
+            rule.abandoned = not rule.released.is_set()
             rule.release()
         self.server.shutdown()
         self.server.server_close()
@@ -119,12 +121,22 @@ class FaultyProxy:
                 return
 
             def _any(self) -> None:
+                try:
+                    self._proxy()
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout, an interrupt)
+                    self.close_connection = True
+
+            def _proxy(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 rule = proxy._rule(self.command, self.path)
                 if rule is not None and rule.action == "hold":
                     rule.arrived.set()
                     rule.released.wait()
+                    if rule.abandoned:
+                        self.close_connection = True
+                        self.connection.close()
+                        return
                 elif rule is not None and rule.action != "late":
                     self._fault(rule)
                     return

@@ -133,6 +133,7 @@ async def promote(targets: Sequence[TargetTags], release: ReleaseManifest) -> No
     required = [t for t in targets if not t.optional]
     optional = [t for t in targets if t.optional]
     guard = _Guard(list(targets))
+    failure: ShipyardError | None = None
     async with anyio.create_task_group() as watcher:
         watcher.start_soon(guard.watch)
         try:
@@ -142,18 +143,17 @@ async def promote(targets: Sequence[TargetTags], release: ReleaseManifest) -> No
             error = shipyard_error_in(exc)
             if error is None:
                 raise
-            summary = await _undo(required, release)
-            watcher.cancel_scope.cancel()
-            raise PromotionFailed(f"moving tags failed ({error}); {summary}") from None
-        if guard.signum is not None:
-            summary = await _undo(required, release)
-            watcher.cancel_scope.cancel()
+            failure = PromotionFailed(f"moving tags failed ({error}); {await _undo(required, release)}")
+        if failure is None and guard.signum is not None:
             name = signal.Signals(guard.signum).name
-            raise PromotionInterrupted(guard.signum, f"interrupted ({name}) while tags moved; {summary}")
-        async with anyio.create_task_group() as group:
-            for target in optional:
-                group.start_soon(_best_effort, target, release)
+            failure = PromotionInterrupted(guard.signum, f"interrupted ({name}) while tags moved; {await _undo(required, release)}")
+        if failure is None:
+            async with anyio.create_task_group() as group:
+                for target in optional:
+                    group.start_soon(_best_effort, target, release)
         watcher.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
 
 
 async def _promote_all(targets: Sequence[TargetTags], release: ReleaseManifest) -> None:
