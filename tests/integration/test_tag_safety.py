@@ -258,8 +258,8 @@ def test_the_same_failure_on_an_optional_target_is_reported_and_the_release_goes
 # --- interrupts -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT])
-def test_sigint_while_a_tag_write_hangs_exits_130_with_every_registry_as_before(
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_a_tag_write_hangs_exits_130_or_143_with_every_registry_as_before(
     stack: Stack, tools: Tools, repo_name: str, tmp_path: Path, base_release: dict[str, str], signum: int
 ) -> None:
     first, second = f"{stack.registry_c}/{repo_name}", f"{stack.registry_c}/{repo_name}-b"
@@ -276,10 +276,30 @@ def test_sigint_while_a_tag_write_hangs_exits_130_with_every_registry_as_before(
             took = time.monotonic() - interrupted
     assert code == 128 + signum and took < 30, (code, took, err[-2000:])
     assert {repo: snapshot(tools, repo) for repo in (first, second)} == before
-    assert "interrupted" in report["error"] and report["exit_code"] == 130
+    assert "interrupted" in report["error"] and report["exit_code"] == 128 + signum
     for repository, actual in ((through, first), (second, second)):
         assert_report_matches(tools, report, repository, actual)
     assert "putting back" in err
+
+
+def test_a_second_signal_during_the_undo_exits_at_once_naming_what_may_be_half_moved(
+    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+) -> None:
+    with FaultyProxy(stack.registry_c) as proxy:
+        hang = proxy.fault("PUT", r"/manifests/latest$", "hold")
+        undo = proxy.fault("DELETE", r"/manifests/", "hold")  # the undo hangs too
+        proc = start(stack, "v1.1.0", [f"{proxy.address}/{repo_name}"], tmp_path)
+        with _killed_on_failure(proc):
+            _wait([hang])
+            proc.send_signal(signal.SIGINT)
+            _wait([undo])
+            second = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+            took = time.monotonic() - second
+    assert proc.returncode == 130 and took < 5, (proc.returncode, took, err[-2000:])
+    assert "aborted by a second SIGINT" in err and "may be half-moved" in err
+    assert f"{proxy.address}/{repo_name}:1.1.0 (was absent)" in err
 
 
 @contextlib.contextmanager
