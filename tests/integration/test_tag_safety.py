@@ -148,7 +148,7 @@ def test_a_registry_slower_than_the_timeout_is_named_with_the_option_to_raise(
 ORDERS = (
     "1.2.4 decides before 1.3.0's tags exist, its writes land after 1.3.0 finished",
     "1.2.4 finishes before 1.3.0 writes any tag",
-    "1.3.0's floating writes wait while 1.2.4 runs",
+    "1.3.0's floating writes wait while 1.2.4 writes all its tags",
 )
 
 
@@ -167,6 +167,7 @@ def test_two_releases_racing_end_with_the_higher_on_1_and_latest_everywhere(
             gate_new = [p.fault("PUT", r"/manifests/1\.3\.0$", "hold") for p in new]
         else:
             gate_new = [p.fault("PUT", r"/manifests/1\.3$", "hold") for p in new]
+            gate_old = [p.fault("PUT", r"/manifests/1\.2\.4$", "hold") for p in old]
         older = start(stack, "v1.2.4", [f"{p.address}/{repo_name}" for p in old], tmp_path / "old", sha=OTHER_SHA)
         newer = start(stack, "v1.3.0", [f"{p.address}/{repo_name}" for p in new], tmp_path / "new")
         if order == 0:
@@ -177,8 +178,9 @@ def test_two_releases_racing_end_with_the_higher_on_1_and_latest_everywhere(
             code_old, report_old, _ = finish(older)
             last = (report_old, old)
         else:
-            if order == 2:
-                _wait(gate_new)
+            if order == 2:  # 1.2.4 starts its tags once 1.3.0's version tag is in place, 1.3.0's floating ones wait
+                _wait(gate_new + gate_old)
+                _release(gate_old)
             code_old, report_old, _ = finish(older)
             _release(gate_new)
             code_new, report_new, _ = finish(newer)
