@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _line_buffered(sys.stdout)  # so a closed pipe shows up in here, not at interpreter exit
         report = anyio.run(run_command, options.function, options)
         print(render(report, OutputFormat(options.format)))
-        return 0 if report.ok else NOT_OK_EXIT_CODE
+        return 0 if report.ok else getattr(report, "exit_code", None) or NOT_OK_EXIT_CODE
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except KeyboardInterrupt:

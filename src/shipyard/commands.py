@@ -492,6 +492,8 @@ async def publish(
     flavor: Sequence[str],
     source_date_epoch: int | None,
     allow_backwards: bool,
+    allow_overwrite: bool,
+    registry_timeout: int,
     sign: SigningMode,
     cosign_key: SecretInput | None,
     cosign_password: SecretInput | None,
@@ -515,6 +517,8 @@ async def publish(
     door: Door,
 ) -> PublishReport:
     """Plan, then build, assemble, push by digest, promote tags and verify; ``report.json`` in ``door.out``."""
+    if registry_timeout < 1:
+        raise InvalidInput("--registry-timeout", registry_timeout, "must be at least 1 second", "Give e.g. --registry-timeout 60.")
     steps = publish_steps(
         sign=sign,
         cosign_key=cosign_key,
@@ -597,6 +601,8 @@ async def publish(
             access=RegistryAccess(endpoints=endpoints, credentials=door.credentials),
             workdir=door.scratch(),
             allow_backwards=allow_backwards,
+            allow_overwrite=allow_overwrite,
+            registry_timeout=float(registry_timeout),
             out=door.out,
             progress_log=door.progress_log,
             signer=signer,

@@ -181,6 +181,12 @@ class Shipyard:
             int | None, Doc("Timestamp for reproducible images (default: $SOURCE_DATE_EPOCH in the CLI, else the commit time, else 0)")
         ] = None,
         allow_backwards: Annotated[bool, Doc("Move latest/major/minor tags even to an older release")] = False,
+        allow_overwrite: Annotated[
+            bool, Doc("Move a version tag (1.2.3) that already names other content (release tags are immutable without it)")
+        ] = False,
+        registry_timeout: Annotated[
+            int, Doc("Seconds one registry request may take to connect, send or answer before it is retried (default 30)")
+        ] = 30,
         sign: Annotated[
             SigningMode, Doc("Sign the index and every platform manifest in every target before tags move (auto: when a key is given)")
         ] = SigningMode.AUTO,
@@ -232,6 +238,8 @@ class Shipyard:
             flavor=flavor or [],
             source_date_epoch=source_date_epoch,
             allow_backwards=allow_backwards,
+            allow_overwrite=allow_overwrite,
+            registry_timeout=registry_timeout,
             sign=sign,
             cosign_key=cosign_key,
             cosign_password=cosign_password,

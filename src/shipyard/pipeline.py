@@ -1,7 +1,7 @@
 """Run a release plan's steps in order over one state, and turn the outcome into the report.
 
 build -> assemble -> push by digest -> at once: (SBOMs then provenance), scan gate, smoke test,
-signing -> promote tags -> verify. A step never re-decides what the plan decided; a failure
+signing -> promote tags (written, read back, all or nothing: steps/promote.py). A step never re-decides what the plan decided; a failure
 before promotion leaves every tag on every registry where it was.
 
 The build may be split across engines (``--builder``): each builder engine builds its platforms
@@ -32,24 +32,26 @@ from shipyard.engines import engine_session
 from shipyard.plan.builders import Builder, default_platforms
 from shipyard.plan.config import ScanPolicy, ToolImages
 from shipyard.plan.cosign import TrustPolicy
-from shipyard.plan.errors import GateFailed, ShipyardError, shipyard_error_in
+from shipyard.plan.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
 from shipyard.plan.labels import oci_annotations
 from shipyard.plan.layouts import RECORD_FILE, BuildRecord, BuildReport, layout_builders, layout_dependencies
 from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import Platform, parse_platforms
+from shipyard.plan.promote import check_release_tags, tag_rules
 from shipyard.plan.provenance import provenance_predicate
-from shipyard.plan.refs import ImageRef
+from shipyard.plan.refs import ImageRef, parse_repository
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
 from shipyard.plan.sarif import merge_trivy_sarif
 from shipyard.plan.scan import GateResult, evaluate_gate
 from shipyard.plan.smoke import SmokeResult
 from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
+from shipyard.registries.http import DEFAULT_TIMEOUT
 from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.steps.assemble import assemble_from_layouts, assemble_release, export_platform_images, write_platform_layout
 from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
 from shipyard.steps.layouts import LoadedLayout, platform_tarball
-from shipyard.steps.promote import TargetTags, plan_tags, write_tags
+from shipyard.steps.promote import PromotionInterrupted, ReleaseManifest, TargetTags, promote, read_tags, targets_for
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
@@ -94,6 +96,8 @@ class ReleaseState:
     access: RegistryAccess
     workdir: Path  # local scratch space (the host in client mode, the module's container in module mode)
     allow_backwards: bool = False
+    allow_overwrite: bool = False  # move a version tag that names other content
+    registry_timeout: float = DEFAULT_TIMEOUT
     out: Path | None = None
     progress_log: Path | None = None  # the engine session's progress (failed build steps' output)
     signer: Signer | None = None  # cosign: sign and attest in every target before tags move
@@ -116,6 +120,8 @@ class ReleaseState:
     builder_versions: dict[str, str] = field(default_factory=dict)  # builder address -> its engine version
     layouts: tuple[LoadedLayout, ...] = ()  # publish --from: the platform images, built and checked already
     local_file: Callable[[Path], dagger.File] | None = None  # a file of the workdir as the engine takes it
+    notices: list[str] = field(default_factory=list)  # what the promotion overwrote (foreign tags, --allow-overwrite)
+    interrupted: int | None = None  # the exit code of a signal during the promotion (130, 143)
 
 
 async def run_publish(state: ReleaseState) -> PublishReport:
@@ -123,9 +129,10 @@ async def run_publish(state: ReleaseState) -> PublishReport:
     state.started = _now()
     async with contextlib.AsyncExitStack() as stack:
         for registry in sorted({t.registry for t in state.plan.active_targets}):
-            state.clients[registry] = await stack.enter_async_context(registry_client(state.access, registry))
+            state.clients[registry] = await stack.enter_async_context(registry_client(state.access, registry, state.registry_timeout))
         try:
             await _timed(state, "build+assemble", _build_and_assemble)
+            await _check_release_tags(state)
             await _timed(state, "push", _push)
             # Everything between the push and the tags works on digests, so it runs at once; the
             # first failure cancels the rest, and no tag moves.
@@ -138,11 +145,12 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 if state.signer is not None:
                     group.start_soon(_timed, state, "sign", _sign)
             await _timed(state, "promote", _promote)
-            await _timed(state, "verify", _verify)
         except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
             error = shipyard_error_in(exc)
-            if error is None:
-                raise
+            if error is None or isinstance(error, InvalidInput):
+                raise error or exc from None
+            if isinstance(error, PromotionInterrupted):
+                state.interrupted = error.exit_code
             return _report(state, error=str(error))
     return _report(state)
 
@@ -155,7 +163,7 @@ async def _attestations(state: ReleaseState) -> None:
         await _timed(state, "provenance", _provenance)
 
 
-def registry_client(access: RegistryAccess, registry: str) -> OciRegistry:
+def registry_client(access: RegistryAccess, registry: str, timeout: float = DEFAULT_TIMEOUT) -> OciRegistry:
     """A client for one registry as this process reaches it (direct, or through the engine's tunnel)."""
     endpoint = access.endpoint(registry)
     return OciRegistry(
@@ -164,6 +172,7 @@ def registry_client(access: RegistryAccess, registry: str) -> OciRegistry:
         address=endpoint.direct,
         plain_http=True if endpoint.insecure else None,
         retries=RELEASE_RETRIES,
+        timeout=timeout,
     )
 
 
@@ -458,39 +467,45 @@ async def _sign(state: ReleaseState) -> None:
     state.signatures = await sign_release(state.plan.tools.cosign, state.access, repositories, state.release.index.digest, state.signer)
 
 
-async def _promote(state: ReleaseState) -> None:
+def _tag_rules(state: ReleaseState) -> Any:
+    plan = state.plan
+    return tag_rules(plan.version, plan.tags, latest=plan.latest, allow_backwards=state.allow_backwards)
+
+
+async def _check_release_tags(state: ReleaseState) -> None:
+    """Release tags are immutable: one that names other content stops the release before any
+    push (exit 2), unless ``--allow-overwrite``. An unreachable optional target is left to the push."""
     assert state.release is not None
-    repositories = [p.repository for p in state.pushes if p.ok]
-    state.tags = await plan_tags(
-        state.clients,
-        repositories,
-        version=state.plan.version,
-        tags=state.plan.tags,
-        latest=state.plan.latest,
-        allow_backwards=state.allow_backwards,
-    )
-    index = state.release.index
-    data = (Path(state.release.layout) / "blobs" / "sha256" / index.digest.split(":", 1)[1]).read_bytes()
-    await write_tags(state.tags, data, index.media_type, index.digest)
+    rules = _tag_rules(state)
+    if not rules.immutable:
+        return
+    current: dict[str, dict[str, str | None]] = {}
 
-
-async def _verify(state: ReleaseState) -> None:
-    """Read every written tag back from its registry: each must name the release's index."""
-    assert state.release is not None
-    digest = state.release.index.digest
-    wrong: list[str] = []
-
-    async def one(target: TargetTags, tag: str) -> None:
-        found = await target.client.manifest_digest(target.path, tag)
-        if found != digest:
-            wrong.append(f"{target.repository}:{tag} -> {found}")
+    async def one(repository: str, optional: bool) -> None:
+        ref = parse_repository(repository)
+        try:
+            current[repository] = await read_tags(state.clients[ref.registry], ref.repository, rules.immutable)
+        except ShipyardError:
+            if not optional:
+                raise
 
     async with anyio.create_task_group() as group:
-        for target in state.tags:
-            for tag in target.written:
-                group.start_soon(one, target, tag)
-    if wrong:
-        raise GateFailed(f"verification failed: tags do not name the release index {digest}: {', '.join(sorted(wrong))}")
+        for target in state.plan.active_targets:
+            group.start_soon(one, target.repository, target.optional)
+    ordered = {t.repository: current[t.repository] for t in state.plan.active_targets if t.repository in current}
+    state.notices += check_release_tags(rules, ordered, state.release.index.digest, allow_overwrite=state.allow_overwrite)
+
+
+async def _promote(state: ReleaseState) -> None:
+    assert state.release is not None
+    pushed = [(p.repository, p.optional) for p in state.pushes if p.ok]
+    state.tags = targets_for(state.clients, pushed, _tag_rules(state))
+    index = state.release.index
+    data = (Path(state.release.layout) / "blobs" / "sha256" / index.digest.split(":", 1)[1]).read_bytes()
+    try:
+        await promote(state.tags, ReleaseManifest(data, index.media_type, index.digest))
+    finally:
+        state.notices += [notice for target in state.tags for notice in target.notices]
 
 
 def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
@@ -504,13 +519,16 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
             continue
         push = pushes.get(target.repository)
         written = tags.get(target.repository)
+        digest = release.index.digest if release else ""
         message: str | None
         if push is None:
             status, message = "failed", "not pushed: the release stopped before this target"
         elif not push.ok:
             status, message = "failed", push.error
+        elif written is not None and written.error is not None:
+            status, message = "failed", written.error
         elif error is not None:
-            status, message = "failed", "pushed by digest, but the release failed (see the error); floating tags were not moved"
+            status, message = "failed", "pushed by digest, but the release failed (see the error); " + _tags_left(written, digest)
         else:
             status, message = "published", None
         targets.append(
@@ -518,8 +536,9 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
                 repository=target.repository,
                 status=status,
                 digest=release.index.digest if release and push and push.ok else None,
-                tags=tuple(t for t in state.plan.tags if written and t in written.written),
-                tags_held_back=tuple(h.to_dict() for h in written.promotion.held_back) if written else (),
+                tags=written.at(digest) if written else (),
+                tags_held_back=tuple(h.to_dict() for h in written.held_back) if written and not written.undone else (),
+                tag_changes=tuple(written.changes(digest)) if written else (),
                 optional=target.optional,
                 error=message,
             )
@@ -535,8 +554,9 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         tags=state.plan.tags,
         size=release.size if release else 0,
         timings=state.timings,
-        notices=state.plan.notices,
+        notices=(*state.plan.notices, *state.notices),
         error=error,
+        exit_code=state.interrupted,
         stages=tuple(stage.describe() for stage in state.plan.stages),
         signatures=tuple({"repository": r, "reference": ref, "recursive": "true"} for r, ref in state.signatures.items()),
         attestations=tuple(state.attestations),
@@ -552,6 +572,14 @@ def _engine_of(state: ReleaseState, platform: Platform) -> str:
         if platform in layout.images():
             return f"{layout.record.runner or layout.record.engine} (--from {layout.name})"
     return state.plan.builders.get(str(platform), "default")
+
+
+def _tags_left(target: TargetTags | None, digest: str) -> str:
+    """What the failed release left on one target, from the tags read back."""
+    if target is None or not target.tags:
+        return "no tag was moved"
+    named = target.at(digest)
+    return f"tags still naming the release: {', '.join(named)}" if named else "no tag names the release"
 
 
 async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> RebuildReport:

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Stack:
     registry_a: str
     registry_b: str
+    registry_c: str  # distribution v3: deletes a tag alone (A and B are 2.8, which cannot)
     username_b: str
     password_b: str
     bin: Path
@@ -48,6 +49,7 @@ def stack() -> Stack:
     return Stack(
         registry_a=env["SHIPYARD_REGISTRY_A"],
         registry_b=env["SHIPYARD_REGISTRY_B"],
+        registry_c=env["SHIPYARD_REGISTRY_C"],
         username_b=env["SHIPYARD_REGISTRY_B_USERNAME"],
         password_b=Path(env["SHIPYARD_REGISTRY_B_PASSWORD_FILE"]).read_text().strip(),
         bin=Path(env["SHIPYARD_STACK_BIN"]),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 import anyio
 import httpx
 import pytest
@@ -67,3 +70,87 @@ def test_retries_are_bounded_and_other_errors_are_not_retried() -> None:
 def test_retry_delay(header: str, attempt: int, expected: float) -> None:
     response = httpx.Response(429, headers={"Retry-After": header} if header else {})
     assert retry_delay(response, attempt, 0.5) == expected
+
+
+# One retry layer: every server error but 501, timeouts and broken connections -----------------
+
+from shipyard.plan.errors import RegistryError  # noqa: E402
+from shipyard.registries.http import OutcomeUnknown, should_retry  # noqa: E402
+
+
+def _client(handler: Callable[[httpx.Request], Coroutine[None, None, httpx.Response]], **options: Any) -> ApiClient:
+    return ApiClient("http://registry.test", retry_base=0.0, transport=httpx.MockTransport(handler), **options)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+def test_every_server_error_and_rate_limit_is_retried(status: int) -> None:
+    answers = [httpx.Response(status), httpx.Response(200)]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    async def go() -> int:
+        async with _client(handler) as client:
+            return (await client.send("PUT", "/v2/app/manifests/latest", "writing")).status_code
+
+    assert anyio.run(go) == 200 and answers == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), httpx.RemoteProtocolError("Server disconnected"), httpx.WriteTimeout("w")],
+)
+def test_timeouts_and_broken_connections_are_retried(error: Exception) -> None:
+    calls = {"n": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise error
+        return httpx.Response(200)
+
+    async def go() -> int:
+        async with _client(handler) as client:
+            return (await client.send("HEAD", "/v2/app/manifests/latest", "reading")).status_code
+
+    assert anyio.run(go) == 200 and calls["n"] == 2
+
+
+def test_not_implemented_is_an_answer_not_an_accident() -> None:
+    assert should_retry(Exception()) is False
+    assert should_retry(httpx.UnsupportedProtocol("ftp")) is False
+
+
+def test_retry_after_is_the_backoff_hint() -> None:
+    from shipyard.registries.http import RetryableStatus
+
+    assert should_retry(RetryableStatus(httpx.Response(429, headers={"Retry-After": "3"}))) == 3.0
+    assert should_retry(RetryableStatus(httpx.Response(503))) is True
+
+
+def test_a_request_that_keeps_timing_out_names_what_was_slow_and_the_option() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out")
+
+    async def go() -> None:
+        async with _client(handler, retries=2, timeout=7) as client:
+            await client.send("PUT", "/v2/app/manifests/latest", "writing app:latest")
+
+    with pytest.raises(OutcomeUnknown) as caught:  # it may have landed: the caller reads it back
+        anyio.run(go)
+    message = str(caught.value)
+    assert "writing app:latest timed out" in message and "over 7s" in message and "3 attempt(s)" in message
+    assert "--registry-timeout" in message and "reachable" not in message
+
+
+def test_a_registry_that_never_accepts_a_connection_is_not_an_unknown_outcome() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    async def go() -> None:
+        async with _client(handler, retries=1) as client:
+            await client.send("GET", "/v2/", "reaching the registry")
+
+    with pytest.raises(RegistryError) as caught:
+        anyio.run(go)
+    assert not isinstance(caught.value, OutcomeUnknown) and "is it reachable" in str(caught.value)

@@ -93,6 +93,8 @@ FUNCTIONS = {
         "flavor",
         "source_date_epoch",
         "allow_backwards",
+        "allow_overwrite",
+        "registry_timeout",
         "sign",
         "cosign_key",
         "cosign_password",

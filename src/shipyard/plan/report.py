@@ -56,6 +56,9 @@ class TargetReport:
     tags_held_back: tuple[dict[str, str], ...] = ()
     optional: bool = False
     error: str | None = None
+    # each tag the release manages: {"tag", "before", "after" (digests, read back), "outcome"}:
+    # created, moved, kept, held back, restored, deleted, left (could not be undone), unknown
+    tag_changes: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +70,7 @@ class TargetReport:
             "tags_held_back": list(self.tags_held_back),
             "optional": self.optional,
             "error": self.error,
+            "tag_changes": list(self.tag_changes),
         }
 
 
@@ -87,6 +91,7 @@ class PublishReport:
     sboms: tuple[str, ...] = ()  # SBOM files written, one per platform and format
     scan: dict[str, Any] | None = None  # the gate: result, failing/ignored findings, counts per platform
     smoke: dict[str, Any] | None = None  # the smoke test: result, platform, port, path, last status or error
+    exit_code: int | None = None  # not the usual 3: 130/143 when a signal interrupted the promotion
 
     @property
     def ok(self) -> bool:
@@ -111,6 +116,7 @@ class PublishReport:
             "scan": self.scan,
             "smoke": self.smoke,
             "error": self.error,
+            "exit_code": self.exit_code,
         }
 
     def dumps(self) -> str:
@@ -145,6 +151,10 @@ class PublishReport:
                 lines.append(f"             tags: {', '.join(t.tags)}")
             for held in t.tags_held_back:
                 lines.append(f"             held back: {held['tag']}: {held['reason']}")
+            for change in t.tag_changes:
+                if change["outcome"] not in ("kept", "held back") or change["before"] != change["after"]:
+                    was, now = _short(change["before"] or "-"), _short(change["after"] or "-")
+                    lines.append(f"             {change['tag']}: {change['outcome']} ({was} -> {now})")
             if t.error:
                 lines.append(f"             error: {t.error}")
         if self.timings:

@@ -9,6 +9,7 @@ from typing import Any, Self
 
 import anyio
 import httpx
+import stamina
 
 from shipyard.plan.config import is_loopback_registry
 from shipyard.plan.errors import RegistryError
@@ -101,26 +102,94 @@ class ChallengeAuth(httpx.Auth):
         yield request
 
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Answers worth asking again: rate limits and every server error but "not implemented".
+RETRY_STATUSES = frozenset({429, *range(500, 600)}) - {501, 505}
 MAX_RETRY_AFTER = 30.0
+DEFAULT_TIMEOUT = 30.0  # seconds for one request to connect, send or answer (--registry-timeout)
+
+
+class RetryableStatus(Exception):
+    """An answer the retry layer asks again for (429, 5xx); carries the response."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        super().__init__(f"HTTP {response.status_code}")
+
+
+class OutcomeUnknown(RegistryError):
+    """A write that may or may not have happened (it timed out or the connection dropped after
+    the request was sent): read the registry back before deciding anything."""
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The server's ``Retry-After`` in seconds (capped), when it sent one in seconds."""
+    header = response.headers.get("retry-after", "").strip()
+    return min(float(header), MAX_RETRY_AFTER) if header.isdigit() else None
 
 
 def retry_delay(response: httpx.Response, attempt: int, base: float) -> float:
     """Seconds to wait before retrying: the server's ``Retry-After`` (capped), else backoff."""
-    header = response.headers.get("retry-after", "")
-    if header.strip().isdigit():
-        return min(float(header), MAX_RETRY_AFTER)
-    return float(base * 2**attempt)
+    hinted = retry_after(response)
+    return hinted if hinted is not None else float(base * 2**attempt)
+
+
+def should_retry(exc: Exception) -> bool | float:
+    """The retry layer's one rule: 429 and 5xx answers (waiting ``Retry-After`` when given),
+    timeouts and broken connections; nothing else (a 4xx is an answer, not an accident)."""
+    if isinstance(exc, RetryableStatus):
+        hinted = retry_after(exc.response)
+        return hinted if hinted is not None else True
+    return isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
+
+
+def retrying(attempts: int, base: float) -> Any:
+    """The one retry policy (stamina: exponential backoff with jitter, ``Retry-After`` honoured)."""
+    return stamina.retry_context(
+        on=should_retry, attempts=attempts, timeout=None, wait_initial=base, wait_max=max(base * 16, base), wait_jitter=base
+    )
+
+
+def transport_failure(name: str, doing: str, exc: httpx.TransportError, timeout: float, attempts: int) -> RegistryError:
+    """What a request that never got an answer means, in words a user can act on."""
+    if isinstance(exc, httpx.TimeoutException):
+        what = {
+            httpx.ConnectTimeout: "connecting",
+            httpx.WriteTimeout: "sending",
+            httpx.PoolTimeout: "waiting for a connection",
+        }.get(type(exc), "waiting for the answer")
+        message = (
+            f"{doing} timed out ({what} took over {timeout:g}s, {attempts} attempt(s)): the registry is slow or stuck; "
+            "raise --registry-timeout or check the registry"
+        )
+    else:
+        message = f"{doing} failed: {exc.__class__.__name__}: {exc or 'connection broken'} ({attempts} attempt(s); is it reachable?)"
+    return OutcomeUnknown(name, message) if _maybe_sent(exc) else RegistryError(name, message)
+
+
+def _maybe_sent(exc: httpx.TransportError) -> bool:
+    """Could the server have acted on the request? Not if it never connected."""
+    return not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
 class ApiClient:
     """An async HTTP client for one registry or API: ``async with``; at most ``concurrency``
-    requests in flight; 429 and gateway errors retried with backoff (``Retry-After`` honoured);
-    transport errors become a :class:`RegistryError` that names the service."""
+    requests in flight; every request retried through one layer (:func:`retrying`) on 429, 5xx,
+    timeouts and broken connections; failures become a :class:`RegistryError` naming the service
+    and what was slow."""
 
-    def __init__(self, base: str, *, concurrency: int = 8, retries: int = 3, retry_base: float = 0.5, **client_options: Any) -> None:
+    def __init__(
+        self,
+        base: str,
+        *,
+        concurrency: int = 8,
+        retries: int = 3,
+        retry_base: float = 0.5,
+        timeout: float = DEFAULT_TIMEOUT,
+        **client_options: Any,
+    ) -> None:
         self.base = base.rstrip("/")
-        self.http = httpx.AsyncClient(base_url=self.base, timeout=30.0, **client_options)
+        self.timeout = timeout
+        self.http = httpx.AsyncClient(base_url=self.base, timeout=timeout, **client_options)
         self.retries = retries
         self.retry_base = retry_base
         self._limit = anyio.CapacityLimiter(concurrency)
@@ -135,15 +204,31 @@ class ApiClient:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.http.aclose()
 
+    def retrying(self) -> Any:
+        """This client's retry policy, for a sequence of requests retried as one (a blob upload)."""
+        return retrying(self.retries + 1, self.retry_base)
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, not retried, httpx's errors as they are: for a caller that retries a
+        larger unit through :meth:`retrying` and turns failures into errors itself."""
+        async with self._limit:
+            return await self.http.request(method, url, **kwargs)
+
     async def send(self, method: str, url: str, doing: str, **kwargs: Any) -> httpx.Response:
-        attempt = 0
-        while True:
-            try:
-                async with self._limit:
-                    response = await self.http.request(method, url, **kwargs)
-            except httpx.HTTPError as exc:
-                raise RegistryError(self.name, f"{doing} failed: {exc.__class__.__name__}: {exc} (is it reachable?)") from None
-            if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
-                return response
-            await anyio.sleep(retry_delay(response, attempt, self.retry_base))
-            attempt += 1
+        """One request, retried; returns the last answer, even an error status; raises a
+        :class:`RegistryError` (an :class:`OutcomeUnknown` if it may have been acted on) only
+        when no answer came."""
+        attempts = 0
+        try:
+            async for attempt in self.retrying():
+                with attempt:
+                    attempts += 1
+                    response = await self.request(method, url, **kwargs)
+                    if response.status_code in RETRY_STATUSES:
+                        raise RetryableStatus(response)
+                    return response
+        except RetryableStatus as exc:
+            return exc.response
+        except httpx.TransportError as exc:
+            raise transport_failure(self.name, doing, exc, self.timeout, attempts) from None
+        raise AssertionError("unreachable: the retry context returns or raises")  # pragma: no cover

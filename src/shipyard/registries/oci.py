@@ -10,12 +10,23 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import httpx
 
 from shipyard.plan.config import is_loopback_registry
 from shipyard.plan.errors import RegistryError
 from shipyard.plan.inventory import Inventory, Manifest, artifact_kind, artifact_tag
 from shipyard.plan.refs import parse_repository
-from shipyard.registries.http import ApiClient, ChallengeAuth, base_url, fail, next_link
+from shipyard.registries.http import (
+    DEFAULT_TIMEOUT,
+    RETRY_STATUSES,
+    ApiClient,
+    ChallengeAuth,
+    RetryableStatus,
+    base_url,
+    fail,
+    next_link,
+    transport_failure,
+)
 from shipyard.secrets import Credentials
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -51,6 +62,7 @@ class OciRegistry(ApiClient):
         plain_http: bool | None = None,
         address: str | None = None,
         retries: int = 3,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.registry = registry
         super().__init__(
@@ -59,6 +71,7 @@ class OciRegistry(ApiClient):
             follow_redirects=True,
             retries=retries,
             retry_base=0.2,
+            timeout=timeout,
         )
 
     @property
@@ -101,26 +114,41 @@ class OciRegistry(ApiClient):
         raise fail(self.registry, response, f"checking blob {digest} in {repository}")
 
     async def push_blob(self, repository: str, digest: str, data: bytes) -> None:
-        """Upload a blob unless the repository has it (monolithic upload: POST, then PUT)."""
+        """Upload a blob unless the repository has it (monolithic upload: POST, then PUT).
+
+        The upload is retried as a whole, from a new session (a session is used up by its PUT,
+        and a registry may lose it); a retry first checks whether the lost attempt landed."""
         if await self.blob_exists(repository, digest):
             return
-        for _attempt in range(3):  # an upload session a registry lost is started again
-            started = await self.send("POST", f"/v2/{repository}/blobs/uploads/", f"starting the upload of {digest}")
-            if started.status_code != 202 or "location" not in started.headers:
-                raise fail(self.registry, started, f"starting the upload of {digest} to {repository}")
-            location = started.headers["location"]  # keeps its own query (the upload state): append to it
-            finished = await self.send(
-                "PUT",
-                location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe=""),
-                f"uploading {digest}",
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            if finished.status_code in (201, 204):
-                return
-            if finished.status_code != 404:
-                raise fail(self.registry, finished, f"uploading {digest} to {repository}")
-        raise RegistryError(self.registry, f"uploading {digest} to {repository} failed: the registry kept losing the upload")
+        doing = f"uploading {digest} to {repository}"
+        attempts = 0
+        try:
+            async for attempt in self.retrying():
+                with attempt:
+                    attempts += 1
+                    if attempts > 1 and (await self.request("HEAD", f"/v2/{repository}/blobs/{digest}")).status_code == 200:
+                        return
+                    started = await self.request("POST", f"/v2/{repository}/blobs/uploads/")
+                    if started.status_code in RETRY_STATUSES:
+                        raise RetryableStatus(started)
+                    if started.status_code != 202 or "location" not in started.headers:
+                        raise fail(self.registry, started, f"starting the upload of {digest} to {repository}")
+                    location = started.headers["location"]  # keeps its own query (the upload state): append to it
+                    finished = await self.request(
+                        "PUT",
+                        location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe=""),
+                        content=data,
+                        headers={"Content-Type": "application/octet-stream"},
+                    )
+                    if finished.status_code in RETRY_STATUSES or finished.status_code == 404:  # 404: the session was lost
+                        raise RetryableStatus(finished)
+                    if finished.status_code not in (201, 204):
+                        raise fail(self.registry, finished, doing)
+                    return
+        except RetryableStatus as exc:
+            raise fail(self.registry, exc.response, f"{doing} ({attempts} attempts)") from None
+        except httpx.TransportError as exc:
+            raise transport_failure(self.registry, doing, exc, self.timeout, attempts) from None
 
     async def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
         """Store a manifest under a digest or tag; returns the digest the registry reports."""
@@ -163,6 +191,19 @@ class OciRegistry(ApiClient):
             raise fail(self.registry, response, f"reading blob {digest} of {repository}")
         data = response.json()
         return data if isinstance(data, dict) else {}
+
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        """Remove one tag, never the manifest (OCI distribution 1.1 ``DELETE`` by tag). False when
+        the registry cannot (distribution 2.x answers 400 DIGEST_INVALID, others 405 or
+        UNSUPPORTED): deleting by digest instead would remove every tag of that manifest."""
+        if tag.startswith("sha256:"):
+            raise ValueError(f"delete_tag takes a tag, not a digest ({tag})")
+        response = await self.send("DELETE", f"/v2/{repository}/manifests/{tag}", f"deleting the tag {repository}:{tag}")
+        if response.status_code in (200, 202, 404):
+            return True
+        if response.status_code in (400, 405) or "UNSUPPORTED" in response.text:
+            return False
+        raise fail(self.registry, response, f"deleting the tag {repository}:{tag}")
 
     async def delete_manifest(self, repository: str, digest: str) -> None:
         response = await self.send("DELETE", f"/v2/{repository}/manifests/{digest}", f"deleting {digest}")
