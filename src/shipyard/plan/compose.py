@@ -142,9 +142,10 @@ def load_compose(text: str, path: str) -> ComposeFile:
         try:
             services[str(name)] = _Service.model_validate(body)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(part) for part in first["loc"] if not _is_type_tag(part))
-            raise _error(path, f"{key}.{loc}", _problem(first), "See the Compose Specification for this key.") from None
+            # a union (``depends_on``: a list or a mapping) fails once per form: the deepest error is the one meant
+            errors = [(".".join(str(p) for p in e["loc"] if not _is_type_tag(p)), e) for e in exc.errors()]
+            loc, error = max(errors, key=lambda item: item[0].count("."))
+            raise _error(path, f"{key}.{loc}", _problem(error), "See the Compose Specification for this key.") from None
         raw[str(name)] = body
     return ComposeFile(path, services, raw)
 
@@ -205,6 +206,11 @@ def compose_runs(compose: ComposeFile, name: str) -> tuple[ServiceRun, tuple[Ser
 
     visit(name, ())
     runs = {service: _service_run(compose, service) for service in order}
+    for service in order:
+        for dependency, healthy in runs[service].depends_on:
+            if healthy and runs[dependency].healthcheck is None:
+                key = f"services.{service}.depends_on.{dependency}"
+                raise _error(compose.path, key, f"waits for service_healthy, and {dependency} has no healthcheck", "Give it one.")
     for service in order[:-1]:
         if not runs[service].image:
             raise _error(compose.path, f"services.{service}.image", "is missing", "The smoke test starts dependencies from their images.")
@@ -236,7 +242,7 @@ def _service_run(compose: ComposeFile, name: str) -> ServiceRun:
             compose.path,
             f"{key}.{extra}",
             "is not supported by the smoke test (it changes how the container runs)",
-            f"Remove it, or name a service without it with --smoke-service.",
+            "Remove it, or name a service without it with --smoke-service.",
         )
     return ServiceRun(
         name=name,
@@ -269,7 +275,9 @@ def _text(compose: ComposeFile, key: str, value: str) -> str:
         inner = match.group(2) if match.group(2) is not None else match.group(3)
         defaulted = _DEFAULTED.fullmatch(inner) if match.group(2) is not None else None
         if defaulted is None:
-            raise _error(compose.path, key, f"uses ${{{inner}}}, and the smoke test reads no environment", "Give a default: ${NAME:-value}.")
+            raise _error(
+                compose.path, key, f"uses ${{{inner}}}, and the smoke test reads no environment", "Give a default: ${NAME:-value}."
+            )
         return defaulted.group(2)
 
     return _VARIABLE.sub(replace, value)
@@ -353,7 +361,8 @@ def _healthcheck(compose: ComposeFile, key: str, value: _Healthcheck | None) -> 
     if test is None:
         raise _error(compose.path, f"{key}.test", "is missing", "Write e.g. test: ['CMD', 'curl', '-f', 'http://localhost:8080/health'].")
     if isinstance(test, str):
-        kind, args = CheckKind.CMD_SHELL, (_text(compose, f"{key}.test", test),)
+        args: tuple[str, ...] = (_text(compose, f"{key}.test", test),)
+        kind = CheckKind.CMD_SHELL
     elif not test:
         raise _error(compose.path, f"{key}.test", "is empty", "Start it with CMD, CMD-SHELL or NONE.")
     else:
@@ -372,7 +381,10 @@ def _healthcheck(compose: ComposeFile, key: str, value: _Healthcheck | None) -> 
             args = (" ".join(args),)
 
     def seconds(name: str, text: str | None, default: float) -> float:
-        return default if text is None else parse_duration(text, what=f"{compose.path} {key}.{name}")
+        try:
+            return default if text is None else parse_duration(text, what=name)
+        except InvalidInput as exc:
+            raise _error(compose.path, f"{key}.{name}", f"{text!r} {exc.problem}", exc.fix) from None
 
     retries = value.retries if value.retries is not None and value.retries > 0 else 3  # Docker: 0 means the default
     return Healthcheck(
