@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -315,7 +315,7 @@ class ServiceRun:
         """``env_file`` values first, then ``environment`` (which wins, as in Compose)."""
         merged = dict(values)
         merged.update(dict(self.environment))
-        return ServiceRun(**{**self.__dict__, "environment": tuple(merged.items()), "env_files": ()})
+        return replace(self, environment=tuple(merged.items()), env_files=())
 
 
 @dataclass(frozen=True)
@@ -383,7 +383,7 @@ def smoke_plan(
         return None
     run = app or ServiceRun(name="app")
     if cmd:
-        run = ServiceRun(**{**run.__dict__, "command": cmd})
+        run = replace(run, command=cmd)
     if port is not None:
         check, source = Healthcheck.http(port, path), "--smoke-port" + (f" with {compose_source}" if app else "")
     else:
