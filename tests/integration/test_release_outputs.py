@@ -45,8 +45,8 @@ def test_an_unhealthy_image_fails_the_release_and_moves_no_tag(stack: Stack, too
     assert tools.tags(a) == set()  # pushed by digest, but no tag moved
 
 
-def test_an_image_whose_command_exits_fails_naming_the_connection_error(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
-    """``--smoke-cmd version`` makes the fixture print its platform and exit: nothing listens."""
+def test_an_image_whose_command_exits_fails_naming_its_exit(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    """``--smoke-cmd version`` makes the fixture print its platform and exit: the app's exit and its output are reported."""
     a = f"{stack.registry_a}/{repo_name}"
     proc = shipyard("--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a, "--smoke-port", "8080",
                     "--smoke-cmd", "version", "--smoke-timeout", "3", "--json", stack=stack, out=tmp_path)  # fmt: skip
