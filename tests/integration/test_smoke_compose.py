@@ -131,3 +131,22 @@ def test_a_bad_compose_file_exits_2_naming_file_and_key_before_any_build(
     assert not (out / "engine.log").exists() or "go build" not in (out / "engine.log").read_text()
     assert time.monotonic() - started < 60  # nothing was built (a cold three-platform build takes minutes)
     assert tools.tags(a) == set()
+
+
+def test_a_dependency_that_never_becomes_healthy_fails_naming_it(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    source = copy_fixture(tmp_path)
+    compose = (source / "compose.yaml").read_text()
+    failing = compose.replace(
+        """test: ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:8000/')"]""",
+        """test: ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:8001/')"]""",
+    ).replace("retries: 10", "retries: 2")
+    assert failing != compose
+    (source / "compose.yaml").write_text(failing)
+    a = f"{stack.registry_a}/{repo_name}"
+    proc = publish("--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a, source=source, stack=stack, out=tmp_path / "out")
+    report = report_of(proc)
+    assert proc.returncode == 3, report
+    assert "smoke test failed on linux/amd64" in report["error"]
+    assert "the service it depends on, deps, did not become ready: deps: CMD python3 -c" in report["error"]
+    assert "unhealthy after 2 check(s)" in report["error"] and "Connection refused" in report["error"]  # its own check's output
+    assert tools.tags(a) == set()

@@ -269,3 +269,11 @@ def test_env_files() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_env_file("A=1\nnot a line\n", what="app.env")
     assert "line 2" in str(caught.value)
+
+
+def test_a_long_check_output_keeps_its_end_where_the_reason_is() -> None:
+    frames = '  File "x.py", line 1, in f\n' * 50
+    traceback = f"Traceback (most recent call last):\n{frames}ConnectionRefusedError: [Errno 111] Connection refused\n"
+    out = lines({"event": "check", "start": 30.0, "exit": 1, "output": traceback}, {"event": "end", "status": "unhealthy", "logs": []})
+    text = platform_result("linux/amd64", Healthcheck(CheckKind.CMD, ("x",), retries=1), out, 1.0).describe()
+    assert text.endswith("Connection refused") and len(text) < 600

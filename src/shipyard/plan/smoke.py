@@ -189,8 +189,9 @@ class PlatformSmoke:
 
 
 def _one_line(text: str, limit: int = 400) -> str:
+    """On one line; a long text keeps its end (where a failing command says why)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    return flat if len(flat) <= limit else "..." + flat[-(limit - 3) :]
 
 
 def platform_result(platform: str, check: Healthcheck, output: str, seconds: float) -> PlatformSmoke:

@@ -15,10 +15,12 @@ supervisor in serve mode: it opens :data:`READY_PORT` once the service is health
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 
 import anyio
@@ -108,19 +110,39 @@ async def _prepared(container: dagger.Container, run: ServiceRun, supervisor: da
     return container, argv
 
 
-async def _dependency_services(plan: SmokePlan, supervisor: dagger.File, seconds: int) -> dict[str, dagger.Service]:
+@dataclass(frozen=True)
+class _Dependency:
+    """A service the app depends on, and how to run it once more in the open when it failed."""
+
+    service: dagger.Service
+    container: dagger.Container
+    argv: list[str]
+    check: Healthcheck
+
+    async def why_not_ready(self, name: str, seconds: int) -> str:
+        """The service run once more as a plain exec: its checks' output and its last log lines
+        (a service that fails to start shows the engine only its exit code)."""
+        run = self.container.with_exec([SUPERVISOR, _spec(self.check, seconds), "--", *self.argv], use_entrypoint=False,
+                                       expect=dagger.ReturnType.ANY)  # fmt: skip
+        try:
+            return platform_result(name, self.check, await run.stdout(), 0.0).describe()
+        except dagger.QueryError as exc:
+            return _reason(exc)
+
+
+async def _dependencies(plan: SmokePlan, supervisor: dagger.File, seconds: int) -> dict[str, _Dependency]:
     """Each dependency as a service (dependencies first), ready once healthy when waited for so."""
-    services: dict[str, dagger.Service] = {}
+    services: dict[str, _Dependency] = {}
     waited = {name for run in (plan.app, *plan.dependencies) for name, healthy in run.depends_on if healthy}
     for run in plan.dependencies:
         container = dag.container().from_(run.image)
         for name, _ in run.depends_on:
-            container = container.with_service_binding(name, services[name])
+            container = container.with_service_binding(name, services[name].service)
         container, argv = await _prepared(container, run, supervisor)
         check = run.healthcheck if run.name in waited and run.healthcheck is not None else Healthcheck(CheckKind.NONE)
-        container = container.with_exposed_port(READY_PORT)
         args = [SUPERVISOR, _spec(check, seconds, serve=True), "--", *argv]
-        services[run.name] = container.as_service(args=args, use_entrypoint=False)
+        service = container.with_exposed_port(READY_PORT).as_service(args=args, use_entrypoint=False)
+        services[run.name] = _Dependency(service, container, argv, check)
     return services
 
 
@@ -129,20 +151,35 @@ async def _run_platform(
 ) -> PlatformSmoke:
     seconds = deadline(plan.timeout, native=platform == native)
     started = time.monotonic()
+    started_services: list[dagger.Service] = []
     try:
-        dependencies = await _dependency_services(plan, supervisor_binary(golang_image, native), seconds)
+        dependencies = await _dependencies(plan, supervisor_binary(golang_image, native), seconds)
+        for name, dependency in dependencies.items():  # in order, so a failure names its service
+            try:
+                started_services.append(await dependency.service.start())
+            except dagger.QueryError:
+                detail = f"the service it depends on, {name}, did not become ready: {await dependency.why_not_ready(name, seconds)}"
+                return PlatformSmoke(str(platform), plan.check.describe(), "error", time.monotonic() - started, detail=detail)
         app, argv = await _prepared(container, plan.app, supervisor_binary(golang_image, platform))
         if not argv:
             detail = "the image has no entrypoint or command, and the compose service gives none"
             return PlatformSmoke(str(platform), plan.check.describe(), "error", 0.0, detail=detail)
-        for name, service in dependencies.items():
-            app = app.with_service_binding(name, service)
+        for name, dependency in dependencies.items():
+            app = app.with_service_binding(name, dependency.service)
         run = app.with_exec([SUPERVISOR, _spec(plan.check, seconds), "--", *argv], use_entrypoint=False, expect=dagger.ReturnType.ANY)
         output = await run.stdout()
-    except dagger.QueryError as exc:  # the image or a dependency could not be started at all
-        detail = f"could not run: {' '.join(str(exc).split(' [traceparent', 1)[0].split())[:600]}"
+    except dagger.QueryError as exc:  # the image could not be started at all
+        detail = f"could not run: {_reason(exc)}"
         return PlatformSmoke(str(platform), plan.check.describe(), "error", time.monotonic() - started, detail=detail)
+    finally:
+        for service in started_services:
+            with contextlib.suppress(dagger.QueryError):
+                await service.stop()
     return platform_result(str(platform), plan.check, output, time.monotonic() - started)
+
+
+def _reason(exc: dagger.QueryError) -> str:
+    return " ".join(str(exc).split(" [traceparent", 1)[0].split())[:600]
 
 
 async def smoke_test(plan: SmokePlan, containers: Mapping[Platform, dagger.Container], golang_image: str) -> SmokeReport:
