@@ -225,7 +225,7 @@ async def _assemble_from_layouts(state: ReleaseState) -> None:
     state.release = await anyio.to_thread.run_sync(
         lambda: assemble_from_layouts({p: where[p] for p in platforms}, annotations=state.plan.annotations, layout=layout)
     )
-    if state.plan.smoke is not None:  # the smoke test runs the native platform's image in this engine
+    if state.plan.smoke is not None:  # the smoke test runs each platform's image in this engine
         for platform, manifest in state.release.manifests.items():
             tarball = state.workdir / f"from-{str(platform).replace('/', '-')}.tar"
             await anyio.to_thread.run_sync(platform_tarball, layout, manifest, tarball)
