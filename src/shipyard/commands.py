@@ -76,6 +76,7 @@ from shipyard.registries.cleanup import run_cleanup
 from shipyard.registries.dockerhub import DockerHub, validate_description
 from shipyard.registries.select import BackendKind, open_backend
 from shipyard.secrets import Credentials, SecretValue
+from shipyard.smoke_inputs import read_smoke_plan
 from shipyard.source import HostSource, SourceInfo, SourceTree
 from shipyard.steps.build import BuildSpec
 from shipyard.steps.layouts import LoadedLayout, read_layout, verify_layout
@@ -357,7 +358,7 @@ class PublishSteps:
     signer: Callable[[], Signer | None]  # made inside the engine session
     sbom: tuple[SbomFormat, ...]
     provenance: bool
-    smoke: SmokeTest | None
+    smoke: SmokeTest  # whether it runs is decided with the source (its compose file)
     scan: ScanPolicy | None  # with --trivyignore; the source's .trivyignore is read later
 
 
@@ -378,7 +379,10 @@ def publish_steps(
     smoke_port: int | None,
     smoke_path: str,
     smoke_cmd: Sequence[str],
-    smoke_timeout: int,
+    smoke_timeout: int | None,
+    smoke_compose: str,
+    smoke_service: str,
+    smoke_platforms: str,
     scan_fail_on: str,
     trivyignore: str | None,
     no_scan: bool,
@@ -399,7 +403,7 @@ def publish_steps(
         ),
         sbom=sbom_formats_from_args(list(sbom), off=no_sbom),
         provenance=provenance_from_args(provenance, off=no_provenance),
-        smoke=SmokeTest.from_args(smoke_port, smoke_path, list(smoke_cmd), smoke_timeout),
+        smoke=SmokeTest.from_args(smoke_port, smoke_path, list(smoke_cmd), smoke_timeout, smoke_compose, smoke_service, smoke_platforms),
         scan=scan_policy_from_args(scan_fail_on, [trivyignore] if trivyignore else [], off=no_scan),
     )
 
@@ -510,7 +514,10 @@ async def publish(
     smoke_port: int | None,
     smoke_path: str,
     smoke_cmd: Sequence[str],
-    smoke_timeout: int,
+    smoke_timeout: int | None,
+    smoke_compose: str,
+    smoke_service: str,
+    smoke_platforms: str,
     no_sbom: bool,
     no_provenance: bool,
     no_scan: bool,
@@ -536,15 +543,19 @@ async def publish(
         smoke_path=smoke_path,
         smoke_cmd=smoke_cmd,
         smoke_timeout=smoke_timeout,
+        smoke_compose=smoke_compose,
+        smoke_service=smoke_service,
+        smoke_platforms=smoke_platforms,
         scan_fail_on=scan_fail_on,
         trivyignore=trivyignore,
         no_scan=no_scan,
     )
-    sign, sbom_formats, with_provenance, smoke, make_signer = steps.sign, steps.sbom, steps.provenance, steps.smoke, steps.signer
+    sign, sbom_formats, with_provenance, make_signer = steps.sign, steps.sbom, steps.provenance, steps.signer
     tools = tool_images_from_text(tool_images, "--tool-images") if tool_images is not None else door.tools()
     if trivyignore is None and not no_scan and scan_fail_on.strip():
         trivyignore = await source.read_text(TRIVYIGNORE, what="the source's .trivyignore")  # as Trivy reads it from its directory
     scan = scan_policy_from_args(scan_fail_on, [trivyignore] if trivyignore else [], off=no_scan)
+    smoke = await read_smoke_plan(source, steps.smoke, dockerfile=dockerfile, platform=platform)
     build = await _source_build(
         source,
         dockerfile=dockerfile,

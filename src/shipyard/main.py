@@ -211,11 +211,19 @@ class Shipyard:
         provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing (on by default)")] = False,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
         smoke_port: Annotated[
-            int | None, Doc("Smoke test: run the native platform's image and GET this port before any tag moves (off without it)")
+            int | None, Doc("Smoke test: GET this port on localhost inside each image's container (replaces a compose healthcheck)")
         ] = None,
         smoke_path: Annotated[str, Doc("Smoke test: the path that must answer HTTP 2xx, e.g. /health")] = "/",
         smoke_cmd: Annotated[list[str] | None, Doc("Smoke test: arguments replacing the image's CMD (the entrypoint stays)")] = None,
-        smoke_timeout: Annotated[int, Doc("Smoke test: seconds the image has to answer 2xx")] = 60,
+        smoke_timeout: Annotated[
+            int | None, Doc("Smoke test: seconds each platform has to become healthy (default 60, 180 under QEMU)")
+        ] = None,
+        smoke_compose: Annotated[
+            str,
+            Doc("Smoke test: compose file in the source whose service's healthcheck runs before any tag moves (default: compose.yaml)"),
+        ] = "",
+        smoke_service: Annotated[str, Doc("Smoke test: the compose service (default: the one whose build is this image)")] = "",
+        smoke_platforms: Annotated[str, Doc("Smoke test: all (default), native, none, or platforms, e.g. linux/amd64,linux/arm64")] = "all",
         no_sbom: Annotated[bool, Doc("No SBOMs (on by default)")] = False,
         no_provenance: Annotated[bool, Doc("No SLSA provenance (on by default)")] = False,
         no_scan: Annotated[bool, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = False,
@@ -257,6 +265,9 @@ class Shipyard:
             smoke_path=smoke_path,
             smoke_cmd=smoke_cmd or [],
             smoke_timeout=smoke_timeout,
+            smoke_compose=smoke_compose,
+            smoke_service=smoke_service,
+            smoke_platforms=smoke_platforms,
             no_sbom=no_sbom,
             no_provenance=no_provenance,
             no_scan=no_scan,

@@ -44,7 +44,7 @@ from shipyard.plan.refs import ImageRef, parse_repository
 from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
 from shipyard.plan.sarif import merge_trivy_sarif
 from shipyard.plan.scan import GateResult, evaluate_gate
-from shipyard.plan.smoke import SmokeResult
+from shipyard.plan.smoke import SmokeReport
 from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
 from shipyard.registries.http import DEFAULT_TIMEOUT
 from shipyard.registries.oci import FetchedManifest, OciRegistry
@@ -105,7 +105,7 @@ class ReleaseState:
     sbom_files: list[str] = field(default_factory=list)
     scan: GateResult | None = None
     sarif: str = ""  # the merged SARIF log (code scanning), when written
-    smoke: SmokeResult | None = None
+    smoke: SmokeReport | None = None
     containers: dict[Platform, dagger.Container] = field(default_factory=dict)  # as built, per platform
     source_url: str = ""
     secret_ids: tuple[str, ...] = ()
@@ -225,7 +225,7 @@ async def _assemble_from_layouts(state: ReleaseState) -> None:
     state.release = await anyio.to_thread.run_sync(
         lambda: assemble_from_layouts({p: where[p] for p in platforms}, annotations=state.plan.annotations, layout=layout)
     )
-    if state.plan.smoke is not None:  # the smoke test runs the native platform's image in this engine
+    if state.plan.smoke is not None:  # the smoke test runs each platform's image in this engine
         for platform, manifest in state.release.manifests.items():
             tarball = state.workdir / f"from-{str(platform).replace('/', '-')}.tar"
             await anyio.to_thread.run_sync(platform_tarball, layout, manifest, tarball)
@@ -454,11 +454,11 @@ async def _scan(state: ReleaseState) -> None:
 
 
 async def _smoke(state: ReleaseState) -> None:
-    """The native platform's image must answer its health check; else no tag moves."""
+    """Every smoke-tested platform's image must pass its health check before any tag moves."""
     assert state.plan.smoke is not None
-    state.smoke = await smoke_test(state.containers, state.plan.smoke, state.plan.tools.probe, state.access)
+    state.smoke = await smoke_test(state.plan.smoke, state.containers, state.plan.tools.golang)
     if not state.smoke.passed:
-        raise SmokeFailed(f"smoke test failed: {state.smoke.describe()}; no tag was moved on any registry")
+        raise SmokeFailed(f"{state.smoke.describe_failure()}; no tag was moved on any registry")
 
 
 async def _sign(state: ReleaseState) -> None:

@@ -7,6 +7,7 @@ import re
 from shipyard.plan.config import SigningMode
 from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.report import PublishReport, TargetReport
+from shipyard.plan.smoke import PlatformSmoke, SmokeReport
 
 INDEX = "sha256:" + "a" * 64
 AMD, ARM = "sha256:" + "b" * 64, "sha256:" + "c" * 64
@@ -39,7 +40,13 @@ def report(signed: bool = True) -> PublishReport:
             "ignored": ["CVE-2099-0001 (HIGH) in coreutils 9.1 on linux/amd64"],
             "counts": {"linux/amd64": {"HIGH": 1}, "linux/arm64": {}},
         },
-        smoke={"result": "passed", "platform": "linux/amd64", "port": 8080, "path": "/health", "status": 200},
+        smoke=SmokeReport(
+            "compose.yaml service app",
+            (
+                PlatformSmoke("linux/amd64", "CMD-SHELL wget -q -O - http://localhost:8080/health", "healthy", 2.5),
+                PlatformSmoke("linux/arm/v7", "CMD-SHELL wget -q -O - http://localhost:8080/health", "healthy", 9.25),
+            ),
+        ).to_dict(),
     )
 
 
@@ -83,7 +90,8 @@ def test_unsigned_notes_have_no_verify_commands_but_list_sboms_scan_and_smoke() 
     assert "cosign" not in notes
     assert "- `sbom/linux-amd64.spdx-json.json`" in notes and "- `sbom/linux-arm64.spdx-json.json`" in notes
     assert "gate passed" in notes and "- linux/amd64: 1 HIGH" in notes and "accepted: CVE-2099-0001" in notes
-    assert "`GET :8080/health` with HTTP 200" in notes
+    assert "Health check from compose.yaml service app" in notes
+    assert "- linux/arm/v7: healthy after 9.25s (`CMD-SHELL wget -q -O - http://localhost:8080/health`)" in notes
 
 
 def test_a_zero_config_release_points_at_its_oci_layout_not_at_the_gone_registry() -> None:

@@ -145,7 +145,7 @@ class ToolImages(BaseModel):
     trivy: str = "docker.io/aquasec/trivy:0.70.0"
     crane: str = "gcr.io/go-containerregistry/crane:v0.22.1"
     registry: str = "docker.io/library/registry:2.8.3"  # the zero-config ephemeral registry
-    probe: str = "docker.io/library/python:3.11-slim"  # the smoke test's HTTP probe (Python's standard library)
+    golang: str = "docker.io/library/golang:1.26"  # builds the smoke test's supervisor (static, for each platform)
     trivy_db: str = ""  # an image holding /db/trivy.db + metadata.json: scan offline (empty: Trivy downloads its DB)
 
     @field_validator("trivy_db")
@@ -153,7 +153,7 @@ class ToolImages(BaseModel):
     def _valid_optional_ref(cls, value: str) -> str:
         return cls._valid_ref(value) if value else value
 
-    @field_validator("cosign", "syft", "trivy", "crane", "registry", "probe")
+    @field_validator("cosign", "syft", "trivy", "crane", "registry", "golang")
     @classmethod
     def _valid_ref(cls, value: str) -> str:
         ref = parse_reference(value, what="tool image")
@@ -211,19 +211,23 @@ def parse_ignore_list(text: str) -> list[str]:
 
 
 class SmokeTest(BaseModel):
-    """The smoke test: run the native platform's image as a service, and ``GET path`` on ``port``
-    must answer 2xx within ``timeout`` seconds (``cmd``, when given, replaces the image's CMD)."""
+    """The smoke test's flags: a Compose file and service (``--smoke-compose``/``--smoke-service``;
+    by default the source's compose file when a service of it builds this image), or an HTTP check
+    (``--smoke-port``/``--smoke-path``), on ``platforms`` (all, native, none or a list)."""
 
     model_config = _FROZEN
-    port: int
+    port: int | None = None
     path: str = "/"
     cmd: tuple[str, ...] = ()
-    timeout: int = 60
+    timeout: int | None = None  # None: 60 s native, 180 s under QEMU
+    compose: str = ""
+    service: str = ""
+    platforms: str = "all"
 
     @field_validator("port")
     @classmethod
-    def _valid_port(cls, value: int) -> int:
-        if not 0 < value <= 65535:
+    def _valid_port(cls, value: int | None) -> int | None:
+        if value is not None and not 0 < value <= 65535:
             raise InvalidInput("--smoke-port", value, "is not a TCP port", "Give the port the image listens on, 1-65535, e.g. 8080.")
         return value
 
@@ -236,8 +240,8 @@ class SmokeTest(BaseModel):
 
     @field_validator("timeout")
     @classmethod
-    def _valid_timeout(cls, value: int) -> int:
-        if not 0 < value <= 3600:
+    def _valid_timeout(cls, value: int | None) -> int | None:
+        if value is not None and not 0 < value <= 3600:
             raise InvalidInput(
                 "--smoke-timeout",
                 value,
@@ -246,14 +250,33 @@ class SmokeTest(BaseModel):
             )
         return value
 
+    @field_validator("compose")
     @classmethod
-    def from_args(cls, port: int | None, path: str = "/", cmd: list[str] | None = None, timeout: int = 60) -> SmokeTest | None:
-        """The smoke test the flags ask for; ``None`` without ``--smoke-port`` (the step is off)."""
-        if port is None:
-            for flag, value, default in (("--smoke-path", path, "/"), ("--smoke-timeout", timeout, 60)):
-                if value != default:
-                    raise InvalidInput(flag, value, "is given without --smoke-port", "Add --smoke-port PORT to run the smoke test.")
-            if cmd:
-                raise InvalidInput("--smoke-cmd", cmd, "is given without --smoke-port", "Add --smoke-port PORT to run the smoke test.")
-            return None
-        return cls(port=port, path=path or "/", cmd=tuple(cmd or ()), timeout=timeout)
+    def _valid_compose(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise InvalidInput("--smoke-compose", value, "is not a path inside the source", "Give it relative to --source.")
+        return value
+
+    @classmethod
+    def from_args(
+        cls,
+        port: int | None,
+        path: str = "/",
+        cmd: list[str] | None = None,
+        timeout: int | None = None,
+        compose: str = "",
+        service: str = "",
+        platforms: str = "all",
+    ) -> SmokeTest:
+        """The smoke test the flags ask for; whether it runs is decided with the source (its compose file)."""
+        if port is None and path != "/":
+            raise InvalidInput("--smoke-path", path, "is given without --smoke-port", "Add --smoke-port PORT for the HTTP check.")
+        return cls(
+            port=port,
+            path=path or "/",
+            cmd=tuple(cmd or ()),
+            timeout=timeout,
+            compose=compose.strip(),
+            service=service.strip(),
+            platforms=platforms,
+        )

@@ -97,7 +97,9 @@ def render_release_notes(report: PublishReport, verification: Verification = Ver
     if report.smoke:
         smoke = report.smoke
         lines += ["## Smoke test", ""]
-        lines += [f"The {smoke['platform']} image answered `GET :{smoke['port']}{smoke['path']}` with HTTP {smoke['status']}.", ""]
+        lines += [f"Health check from {smoke['source']}, run inside each image's container:", ""]
+        lines += [f"- {p['platform']}: {p['status']} after {p['seconds']}s (`{p['check']}`)" for p in smoke["platforms"]]
+        lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

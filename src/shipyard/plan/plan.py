@@ -14,12 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from shipyard.plan.builders import parse_builders
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, SmokeTest, Target, ToolImages, is_loopback_registry
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, Target, ToolImages, is_loopback_registry
 from shipyard.plan.dockerfile import BuildStage, dockerfile_stages
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.labels import FALLBACK_EPOCH, oci_annotations, parse_epoch
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
 from shipyard.plan.refs import parse_registry
+from shipyard.plan.smoke import SmokePlan
 from shipyard.plan.tags import Flavor, GitContext, TagSpec, compute_tags
 
 # Zero-config default: an ephemeral registry run as a service inside the engine, under a name
@@ -65,7 +66,7 @@ class ReleasePlan(BaseModel):
     provenance: bool
     scan: ScanPolicy | None
     tools: ToolImages
-    smoke: SmokeTest | None = None
+    smoke: SmokePlan | None = None
     stages: tuple[BuildStage, ...] = ()  # the Dockerfile's stages, when it was given
     notices: tuple[str, ...] = ()
     builders: dict[str, str] = {}  # platform -> the engine that builds it (--builder); others: the default engine
@@ -124,7 +125,7 @@ def build_release_plan(
     sbom_formats: Iterable[SbomFormat] = (),
     provenance: bool = False,
     scan: ScanPolicy | None = None,
-    smoke: SmokeTest | None = None,
+    smoke: SmokePlan | None = None,
     tools: ToolImages | None = None,
     source_date_epoch: int | None = None,
     commit_epoch: int | None = None,
@@ -237,7 +238,7 @@ def _steps(
     formats: tuple[SbomFormat, ...],
     provenance: bool,
     scan: ScanPolicy | None,
-    smoke: SmokeTest | None = None,
+    smoke: SmokePlan | None = None,
     builders: dict[str, str] | None = None,
 ) -> tuple[PlannedStep, ...]:
     where = f" ({', '.join(f'{p} on {a}' for p, a in builders.items())}; the rest on the default engine)" if builders else ""
@@ -262,7 +263,7 @@ def _steps(
         steps.append(
             PlannedStep(
                 name="smoke-test",
-                description=f"run the native platform's image; GET :{smoke.port}{smoke.path} must answer 2xx within {smoke.timeout}s",
+                description=smoke.describe(),
             )
         )
     steps.append(PlannedStep(name="promote-tags", description="write the tags on every target, only after everything above succeeded"))

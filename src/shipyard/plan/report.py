@@ -90,7 +90,7 @@ class PublishReport:
     attestations: tuple[dict[str, str], ...] = ()  # {"repository", "subject", "platform", "type"}
     sboms: tuple[str, ...] = ()  # SBOM files written, one per platform and format
     scan: dict[str, Any] | None = None  # the gate: result, failing/ignored findings, counts per platform
-    smoke: dict[str, Any] | None = None  # the smoke test: result, platform, port, path, last status or error
+    smoke: dict[str, Any] | None = None  # the smoke test: result, source, and per platform its verdict, time, check output, logs
     exit_code: int | None = None  # not the usual 3: 130/143 when a signal interrupted the promotion
 
     @property
@@ -138,11 +138,12 @@ class PublishReport:
                 + ", ".join(f"{p}: {sum(c.values())} finding(s)" for p, c in self.scan["counts"].items())
             )
         if self.smoke:
-            answer = f"HTTP {self.smoke['status']}" if self.smoke["status"] is not None else f"no answer ({self.smoke['error']})"
-            lines.append(
-                f"  smoke:     {self.smoke['result']}: GET :{self.smoke['port']}{self.smoke['path']} on {self.smoke['platform']}"
-                f" -> {answer} ({self.smoke['attempts']} attempt(s))"
-            )
+            lines.append(f"  smoke:     {self.smoke['result']} ({self.smoke['source']})")
+            for p in self.smoke["platforms"]:
+                lines.append(f"             {p['platform']:<14} {p['result']}: {p['status']} in {p['seconds']}s, {p['check']}")
+                if p["result"] != "passed":
+                    lines.extend(f"               check output: {line}" for line in (p["output"] or p["detail"]).splitlines()[-5:])
+                    lines.extend(f"               app log: {line}" for line in p["logs"][-10:])
         if self.attestations:
             lines.append(f"  attested:  {len(self.attestations)} SBOM attestation(s) (each platform's manifest and the index)")
         for t in self.targets:

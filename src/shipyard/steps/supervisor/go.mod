@@ -1,0 +1,3 @@
+module shipyard.local/supervisor
+
+go 1.22
