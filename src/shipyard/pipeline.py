@@ -50,6 +50,7 @@ from shipyard.registries.http import DEFAULT_TIMEOUT
 from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.steps.assemble import assemble_from_layouts, assemble_release, export_platform_images, write_platform_layout
 from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
+from shipyard.steps.explain import explain_platform
 from shipyard.steps.layouts import LoadedLayout, platform_tarball
 from shipyard.steps.promote import PromotionInterrupted, ReleaseManifest, TargetTags, promote, read_tags, targets_for
 from shipyard.steps.push import PushResult, push_release
@@ -84,6 +85,7 @@ class SplitBuild:
     builders: tuple[Builder, ...]
     inputs: Callable[[dagger.Client], tuple[dagger.Directory, BuildSpec]]
     log_dir: Path  # each builder session's progress: builder-<platforms>.log
+    environment: Callable[[Builder], Mapping[str, str]] = lambda builder: {}  # its session's cache (build_cache.py)
 
 
 @dataclass
@@ -295,7 +297,8 @@ async def _build_on(state: ReleaseState, builder: Builder, exports: dict[Platfor
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with log_path.open("w") as log:
-            async with engine_session(builder.address, log, log_path=log_path) as client:
+            environment = state.split.environment(builder)
+            async with engine_session(builder.address, log, log_path=log_path, environment=environment) as client:
                 state.builder_versions[builder.address] = await client.version()
                 source, spec = state.split.inputs(client)
                 containers = await build_platforms(source, spec, builder.platforms, log_path, where=f"builder {builder.address}")
@@ -602,7 +605,12 @@ async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> Rebuild
     rows = tuple(
         {"platform": str(p), "published": was.get(p), "rebuilt": now.get(p)} for p in sorted(set(was) | set(now), key=platform_key)
     )
-    return RebuildReport(reference, fetched.digest, state.release.index.digest, rows)
+    differences = []
+    async with registry_client(state.access, published.registry) as client:
+        for p in sorted(set(was) & set(now), key=platform_key):
+            if was[p] != now[p]:
+                differences.append(await explain_platform(client, published.repository, was[p], state.release, p))
+    return RebuildReport(reference, fetched.digest, state.release.index.digest, rows, differences=tuple(differences))
 
 
 def _platform_of(entry: dict[str, str]) -> Platform:
