@@ -143,7 +143,8 @@ def test_the_summary_says_who_configured_the_cache_and_lists_warnings() -> None:
     config = cache_config(["a.io/x:c"], ["a.io/x:c"])
     summary = cache_summary(config, (ExportOutcome("a.io/x:c", None, None),), 1.25)
     assert summary["door"] == "cli" and summary["configured"] is True and summary["export_seconds"] == 1.25
-    assert len(summary["warnings"]) == 1 and "not exported" in summary["warnings"][0]  # type: ignore[index]
+    warnings = summary["warnings"]
+    assert isinstance(warnings, list) and len(warnings) == 1 and "not exported" in warnings[0]
     assert cache_summary(CacheConfig(door=CacheDoor.CALLER))["configured"] is True
 
 
