@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROOT, Stack
+from tests.integration.faults import FaultyProxy
 from tests.integration.test_publish import report_of, subprocess_env
 from tests.integration.tools import Tools
 
@@ -102,7 +103,9 @@ def test_a_new_runner_imports_the_cache_and_rebuilds_only_what_changed(
 
     # Release 1 on an empty engine, exporting its cache.
     wipe(runner)
-    first, first_s = on_runner(runner, *publish_args(stack, source, tmp_path / "1", "v1.0.0", a, EMULATED, "--cache-to", cache))
+    # As CI runs every release: import (nothing there yet) and export.
+    both = ("--cache-from", cache, "--cache-to", f"type=registry,ref={cache},mode=max")
+    first, first_s = on_runner(runner, *publish_args(stack, source, tmp_path / "1", "v1.0.0", a, EMULATED, *both))
     report1 = report_of(first)
     assert first.returncode == 0 and report1["ok"], report1
     assert ran(tmp_path / "1" / "engine.log", expensive)
@@ -224,20 +227,26 @@ def test_rebuild_check_names_the_file_and_platform_of_a_non_deterministic_step(
 def test_a_cache_registry_that_refuses_the_push_is_a_warning_not_a_failed_release(
     stack: Stack, tools: Tools, runner: dict[str, str], repo_name: str, tmp_path: Path
 ) -> None:
+    """The cache registry answers reads but refuses every write (403 DENIED, a read-only token):
+    the release is published and tagged, exit 0, and the report and stderr name the failed export."""
     a = f"{stack.registry_a}/{repo_name}"
-    refused = f"{stack.registry_b}/{repo_name}-cache:buildcache"  # registry B, and no credentials for it
     source = fixture_copy(tmp_path)
-    proc, _ = on_runner(runner, *publish_args(stack, source, tmp_path / "out", "v1.0.0", a, ("linux/amd64",), "--cache-to", refused))
+    with FaultyProxy(stack.registry_a) as proxy:
+        writes = [proxy.fault(method, r"^/v2/", "status", times=None, status=403) for method in ("POST", "PUT", "PATCH")]
+        refused = f"{proxy.address}/{repo_name}-cache:buildcache"
+        args = publish_args(stack, source, tmp_path / "out", "v1.0.0", a, ("linux/amd64",), "--cache-from", refused, "--cache-to", refused)
+        proc, _ = on_runner(runner, *args)
     report = report_of(proc)
     assert proc.returncode == 0 and report["ok"], report
+    assert sum(rule.hits for rule in writes) > 0  # the engine did try to push the cache
     assert {"1.0.0", "1.0", "1", "latest"} <= tools.tags(a) and tools.digest(f"{a}:1.0.0") == report["digest"]
     (export,) = report["cache"]["exports"]
     assert export["status"] == "missing" and export["ref"] == refused
-    assert report["cache"]["warnings"] == [export["message"]] and refused in export["message"]
+    assert report["cache"]["warnings"] == [export["message"]] and f"not exported: {refused} has no cache manifest" in export["message"]
     assert f"shipyard: warning: cache: WARNING: not exported: {refused}" in proc.stderr
     saved = json.loads((tmp_path / "out" / "report.json").read_text())
     assert saved["cache"]["exports"][0]["status"] == "missing"
-    assert not tools.exists(refused)
+    assert not tools.exists(f"{stack.registry_a}/{repo_name}-cache:buildcache")
 
 
 def _blobs(registry: str, repository: str, reference: str, auth: str) -> Iterator[tuple[str, bytes]]:
