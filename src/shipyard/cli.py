@@ -274,6 +274,9 @@ async def run_command(name: str, options: argparse.Namespace) -> Report:
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
     commands.preflight(name, kwargs, door)  # bad input exits 2 before an engine starts
+    if door.cache.door is CacheDoor.CLI and kwargs.get("build_secret"):
+        values = [value.reveal() for _, value in kwargs["build_secret"]]
+        door = dataclasses.replace(door, cache=door.cache.scoped_by_secrets(values))
     cache = door.cache
     refs = commands.cache_export_refs(door, kwargs.get("platform", []))
     before = {k: v for k, v in (await export_digests(refs, door.credentials, door.endpoint)).items() if not isinstance(v, Exception)}

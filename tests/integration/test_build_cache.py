@@ -120,7 +120,9 @@ def test_a_new_runner_imports_the_cache_and_rebuilds_only_what_changed(
     second, second_s = on_runner(runner, *publish_args(stack, source, tmp_path / "2", "v1.0.0", a + "-2", EMULATED, "--cache-from", cache))
     report2 = report_of(second)
     assert second.returncode == 0 and report2["ok"], report2
-    assert cached(tmp_path / "2" / "engine.log", expensive) and not ran(tmp_path / "2" / "engine.log", expensive)
+    # Every step is in the cache: the engine loads the last one (CACHED) and never needs the expensive one.
+    log2 = tmp_path / "2" / "engine.log"
+    assert cached(log2, "COPY message.txt /message.txt") and not ran(log2, expensive) and not ran(log2, "COPY message.txt")
     assert report2["digest"] == report1["digest"] == tools.digest(f"{a}-2:1.0.0")
     assert second_s < cold_s / 2, f"release from the cache took {second_s:.1f}s, a cold one {cold_s:.1f}s"
     assert report2["cache"]["door"] == "cli" and report2["cache"]["exports"] == []
@@ -275,34 +277,52 @@ def _blobs(registry: str, repository: str, reference: str, auth: str) -> Iterato
         yield descriptor["digest"], gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
 
-def test_no_build_secret_value_reaches_the_exported_cache(
+def test_no_build_secret_value_reaches_the_exported_cache_and_another_secret_runs_the_step_again(
     stack: Stack, tools: Tools, runner: dict[str, str], repo_name: str, b_auth: str, tmp_path: Path
 ) -> None:
     """The cache goes to registry B with credentials (the session's temporary Docker config), mode=max;
-    every blob is read back over the registry API and searched for the secret."""
+    every blob is read back over the registry API and searched for the secret. On a new runner the
+    same secret finds the cache; another secret finds none, and the step runs with it."""
     a = f"{stack.registry_a}/{repo_name}"
     cache = f"{stack.registry_b}/{repo_name}-cache:buildcache"
-    secret = f"s3cret-{uuid.uuid4().hex}"
     source = fixture_copy(tmp_path)
-    extra = ("--dockerfile", "Dockerfile.secret", "--build-secret", "token=env:CACHE_TEST_TOKEN", "--registry-auth", b_auth,
-             "--cache-to", f"type=registry,ref={cache},mode=max")  # fmt: skip
-    os.environ["CACHE_TEST_TOKEN"] = secret
-    try:
-        proc, _ = on_runner(runner, *publish_args(stack, source, tmp_path / "out", "v1.0.0", a, ("linux/amd64",), *extra))
-    finally:
-        del os.environ["CACHE_TEST_TOKEN"]
-    report = report_of(proc)
-    assert proc.returncode == 0 and report["ok"], report
-    assert report["cache"]["exports"][0]["status"] == "exported", report["cache"]
+
+    def release(name: str, secret: str) -> tuple[dict[str, Any], Path]:
+        extra = ("--dockerfile", "Dockerfile.secret", "--build-secret", "token=env:CACHE_TEST_TOKEN", "--registry-auth", b_auth,
+                 "--cache-from", cache, "--cache-to", f"type=registry,ref={cache},mode=max")  # fmt: skip
+        os.environ["CACHE_TEST_TOKEN"] = secret
+        try:
+            proc, _ = on_runner(runner, *publish_args(stack, source, tmp_path / name, "v1.0.0", f"{a}-{name}", ("linux/amd64",), *extra))
+        finally:
+            del os.environ["CACHE_TEST_TOKEN"]
+        report = report_of(proc)
+        assert proc.returncode == 0 and report["ok"], report
+        logs = proc.stdout + proc.stderr + (tmp_path / name / "engine.log").read_text() + (tmp_path / name / "report.json").read_text()
+        assert secret not in logs and stack.password_b not in logs
+        return report, tmp_path / name / "engine.log"
+
+    secret, other = f"s3cret-{uuid.uuid4().hex}", f"0ther-{uuid.uuid4().hex}"
+    wipe(runner)
+    first, _ = release("one", secret)
+    (export,) = first["cache"]["exports"]
+    assert export["status"] == "exported" and export["ref"].startswith(f"{cache}-s"), first["cache"]  # scoped to the secret
     auth = "Basic " + base64.b64encode(f"{stack.username_b}:{stack.password_b}".encode()).decode()
-    registry, _, rest = cache.partition("/")
+    registry, _, rest = export["ref"].partition("/")
     repository, _, tag = rest.partition(":")
     blobs = dict(_blobs(registry, repository, tag, auth))
     assert len(blobs) >= 3  # the cache config, the base layer and the step's layers
     assert not [d for d, data in blobs.items() if secret.encode() in data]
     assert any(b"token.sha256" in data for data in blobs.values())  # the step's layer is there, without the secret
-    everything = proc.stdout + proc.stderr + (tmp_path / "out" / "engine.log").read_text() + (tmp_path / "out" / "report.json").read_text()
-    assert secret not in everything and stack.password_b not in everything
+
+    step = "RUN --mount=type=secret,id=token sha256sum"
+    wipe(runner)
+    again, log = release("two", secret)  # the same secret on a new runner: its cache
+    assert not ran(log, step) and again["digest"] == first["digest"]
+    wipe(runner)
+    changed, log = release("three", other)  # another secret on a new runner: no cache, the step runs with it
+    assert ran(log, step) and changed["digest"] != first["digest"]
+    (export3,) = changed["cache"]["exports"]
+    assert export3["ref"] != export["ref"] and export3["status"] == "exported"
 
 
 def test_each_builder_session_exports_its_own_cache(

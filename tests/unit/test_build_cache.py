@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,15 @@ def test_plan_says_whether_a_cache_is_configured_and_by_which_door() -> None:
     assert "  cache:     from a.io/x:c; to a.io/x:c (mode=max) (set by --cache-from/--cache-to)" in result.stdout
     plain = _shipyard("plan", "--tag", "v1.0.0")
     assert "  cache:     none (the engine's own state only)" in plain.stdout
+
+
+def test_build_secrets_scope_the_registry_cache_tags_so_another_secret_finds_no_cache() -> None:
+    config = cache_config(["a.io/x:cache"], ["type=registry,ref=a.io/x:cache,mode=max", "type=local,dest=/c"])
+    one, same, other = config.scoped_by_secrets(["tok-1"]), config.scoped_by_secrets(["tok-1"]), config.scoped_by_secrets(["tok-2"])
+    assert one == same and one.export_refs() != other.export_refs()
+    (ref,) = one.export_refs()
+    assert re.fullmatch(r"a\.io/x:cache-s[0-9a-f]{16}", str(ref)) and "tok-1" not in str(one.environment())
+    assert [str(r) for r in one.imports] == [f"type=registry,ref={ref}"]
+    assert one.exports[1] == config.exports[1]  # only registry tags are scoped
+    assert one.secret_scoped and "scoped to the build secrets" in one.describe() and config.scoped_by_secrets([]) == config
+    assert one.for_group("linux-arm64").export_refs()[0].tag == f"{ref.tag}-linux-arm64"

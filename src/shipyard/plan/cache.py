@@ -12,6 +12,7 @@ v1, shut down in April 2025. ``s3`` (and S3-compatible stores) is passed through
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,6 +143,7 @@ class CacheConfig:
     imports: tuple[CacheEntry, ...] = ()
     exports: tuple[CacheEntry, ...] = ()
     door: CacheDoor = CacheDoor.NONE
+    secret_scoped: bool = False  # registry tags carry the build secrets' fingerprint
 
     @property
     def configured(self) -> bool:
@@ -164,6 +166,23 @@ class CacheConfig:
             env[EXPORT_ENV] = ";".join(e.engine_value() for e in self.exports)
         return env
 
+    def scoped_by_secrets(self, values: Sequence[str]) -> CacheConfig:
+        """The cache with each registry tag scoped to the build secrets' values (``…-s<fingerprint>``).
+
+        The engine's cache key of a ``RUN --mount=type=secret`` step names the secret, not its
+        value, so a step that ran with one secret would be served to a build with another from an
+        imported cache. Scoped, a build with other secrets finds no cache and runs its steps; the
+        same secrets find theirs. The fingerprint is a slow, salted hash (:func:`secrets_fingerprint`),
+        as Dagger itself derives public cache keys from secret values."""
+        if not values:
+            return self
+
+        def scoped(entry: CacheEntry) -> CacheEntry:
+            ref = entry.ref
+            return entry.with_tag_suffix("s" + secrets_fingerprint(values, salt=ref.name)) if ref is not None else entry
+
+        return CacheConfig(tuple(map(scoped, self.imports)), tuple(map(scoped, self.exports)), self.door, secret_scoped=True)
+
     def for_group(self, suffix: str) -> CacheConfig:
         """The cache of one builder's session: its own registry tags (``…:buildcache-linux-arm64``),
         so two sessions never overwrite each other's cache manifest."""
@@ -171,10 +190,16 @@ class CacheConfig:
             imports=tuple(e.with_tag_suffix(suffix) for e in self.imports),
             exports=tuple(e.with_tag_suffix(suffix) for e in self.exports),
             door=self.door,
+            secret_scoped=self.secret_scoped,
         )
 
     def to_dict(self) -> dict[str, object]:
-        return {"door": self.door.value, "from": [str(e) for e in self.imports], "to": [str(e) for e in self.exports]}
+        return {
+            "door": self.door.value,
+            "from": [str(e) for e in self.imports],
+            "to": [str(e) for e in self.exports],
+            "scoped_by_secrets": self.secret_scoped,
+        }
 
     def describe(self) -> str:
         """One line for the plan and the report."""
@@ -188,7 +213,8 @@ class CacheConfig:
         if self.exports:
             parts.append("to " + ", ".join(_short(e) for e in self.exports))
         how = "the environment's _EXPERIMENTAL_DAGGER_CACHE_*" if self.door is CacheDoor.ENVIRONMENT else "--cache-from/--cache-to"
-        return "; ".join(parts) + f" (set by {how})"
+        scope = ", tags scoped to the build secrets" if self.secret_scoped else ""
+        return "; ".join(parts) + f" (set by {how}{scope})"
 
 
 def _short(entry: CacheEntry) -> str:
@@ -210,6 +236,13 @@ def cache_config(cache_from: Sequence[str], cache_to: Sequence[str], *, door: Ca
     if not imports and not exports:
         return CacheConfig(door=CacheDoor.NONE)
     return CacheConfig(imports=imports, exports=exports, door=door)
+
+
+def secrets_fingerprint(values: Sequence[str], *, salt: str) -> str:
+    """16 hex characters that change with any build secret's value: scrypt (about 50 ms, 16 MiB)
+    salted with the cache's repository, so the public tag is no cheap test of a guessed secret."""
+    material = b"\0".join(v.encode() for v in values)
+    return hashlib.scrypt(material, salt=f"shipyard build cache {salt}".encode(), n=2**14, r=8, p=1, dklen=8).hex()
 
 
 def group_suffix(platforms: Iterable[object]) -> str:
