@@ -61,7 +61,7 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("engines_two_vs_one", "×", "", "`engines_two_s / engines_one_s`: below 1, the split release was faster"),
     ("cache_release_cold_s", "s", "",
      "bench `cache` section: `shipyard publish` of tests/fixtures/cache-app (linux/arm64 and linux/arm/v7; its RUN step hashes "
-     "768 MiB with the target's own sha256sum under QEMU), the image alone, to registry A, on the `ci/stack runner` engine "
+     "1024 MiB with the target's own sha256sum under QEMU), the image alone, to registry A, on the `ci/stack runner` engine "
      "right after `ci/stack runner reset` (an empty engine, as on a new CI runner), with `--cache-to`; wall time minus "
      "the report's `cache_export` (the session's close, when the engine exports): the release without a cache"),
     ("cache_export_s", "s", "", "the report's `timings.cache_export` of that release: what exporting the cache (mode=max) to A cost"),
