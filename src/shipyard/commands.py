@@ -322,7 +322,13 @@ class SourceBuild:
     def spec(self) -> BuildSpec:
         """The build as the engine runs it: each secret becomes a ``dagger.Secret`` named by its id."""
         secrets = [engine_secret(name, value) for name, value in self.secrets]
-        return BuildSpec(dockerfile=self.dockerfile, target=self.target, build_args=self.build_args, secrets=secrets)
+        return BuildSpec(
+            dockerfile=self.dockerfile,
+            target=self.target,
+            build_args=self.build_args,
+            secrets=secrets,
+            dockerfile_text=self.dockerfile_text,
+        )
 
 
 async def _source_build(

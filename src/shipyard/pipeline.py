@@ -49,6 +49,7 @@ from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expect
 from shipyard.registries.http import DEFAULT_TIMEOUT
 from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.steps.assemble import assemble_from_layouts, assemble_release, export_platform_images, write_platform_layout
+from shipyard.steps.base import base_layers
 from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
 from shipyard.steps.explain import explain_platform
 from shipyard.steps.layouts import LoadedLayout, platform_tarball
@@ -200,11 +201,18 @@ async def _build_and_assemble(state: ReleaseState) -> None:
         state.containers.update(containers)
         exports.update(await export_platform_images(containers, state.workdir))
 
+    base: dict[Platform, tuple[str, ...]] = {}
+
+    async def read_base_layers() -> None:
+        spec = state.build
+        base.update(await base_layers(state.source, spec.dockerfile_text, spec.target, spec.build_args, platforms, state.workdir))
+
     async with anyio.create_task_group() as group:
         if here:
             group.start_soon(build_here)
         for builder in builders:
             group.start_soon(_build_on, state, builder, exports)
+        group.start_soon(read_base_layers)
     for platform in platforms:  # built elsewhere: loaded into the default engine too (the smoke test runs one)
         if platform not in state.containers:
             tarball = dag.host().file(str(exports[platform]))
@@ -212,7 +220,9 @@ async def _build_and_assemble(state: ReleaseState) -> None:
     ordered = {p: exports[p] for p in platforms}  # the index lists platforms in the release's order
     layout = state.workdir / "layout"
     state.release = await anyio.to_thread.run_sync(
-        lambda: assemble_release(ordered, epoch=state.plan.source_date_epoch, annotations=state.plan.annotations, layout=layout)
+        lambda: assemble_release(
+            ordered, epoch=state.plan.source_date_epoch, annotations=state.plan.annotations, layout=layout, base_layers=base
+        )
     )
     if state.out is not None:
         await anyio.to_thread.run_sync(lambda: _copy_layout(layout, state.out / "oci"))  # type: ignore[operator]
@@ -257,12 +267,14 @@ async def run_build(state: BuildState) -> BuildReport:
     """Build the platforms and write them, normalised as a release would be, as one OCI layout
     in ``state.out`` with its record; nothing is pushed. A failed build is reported."""
     try:
+        spec = state.build
+        base = await base_layers(state.source, spec.dockerfile_text, spec.target, spec.build_args, state.platforms, state.workdir)
         containers = await build_platforms(state.source, state.build, state.platforms, state.progress_log)
         exports = await export_platform_images(containers, state.workdir)
         annotations = oci_annotations(epoch=state.source_date_epoch, revision=state.commit or None, source=state.source_url or None)
         layout = state.workdir / "build-layout"
         manifests = await anyio.to_thread.run_sync(
-            lambda: write_platform_layout(exports, epoch=state.source_date_epoch, annotations=annotations, layout=layout)
+            lambda: write_platform_layout(exports, epoch=state.source_date_epoch, annotations=annotations, layout=layout, base_layers=base)
         )
         record = state.record({p: d.digest for p, d in manifests.items()}, await dag.version())
     except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group

@@ -119,3 +119,21 @@ def test_a_step_cached_from_an_earlier_commit_gives_the_digest_of_a_fresh_build(
         members = tar.getmembers()
     assert [(m.name, m.mtime) for m in members] == [("app/out", EPOCH), ("app/log", EPOCH)]
     assert all(not {"atime", "ctime", "mtime"} & set(m.pax_headers) for m in members)
+
+
+def test_after_a_cache_import_the_base_images_layers_are_known_by_their_diff_ids(tmp_path: Path) -> None:
+    """An imported cache names every layer ``imported sha256:…``: the base image's own diff_ids
+    (``steps/base.py``) still tell its layers from the build's."""
+    base = _layer({"bin/sh": 1600000000})
+    built = _layer({"app/out": EPOCH - 86400})
+    imported = [{"created_by": f"imported sha256:{i}", "comment": "buildkit.exporter.image.v0"} for i in "01"]
+    assert built_by_the_build({"history": imported}, 2) == [True, True]  # the history alone cannot tell
+    tarball = _export(tmp_path / "img.tar", [base, built], imported)
+    base_diff_id = "sha256:" + hashlib.sha256(gzip.decompress(base)).hexdigest()
+    layout = tmp_path / "out" / "layout"
+    layout.parent.mkdir()
+    amd64 = Platform("linux", "amd64")
+    release = assemble_release({amd64: tarball}, epoch=EPOCH, annotations={}, layout=layout, base_layers={amd64: [base_diff_id]})
+    manifest = json.loads((layout / "blobs" / "sha256" / release.manifests[amd64].digest[7:]).read_bytes())
+    assert manifest["layers"][0]["digest"] == "sha256:" + hashlib.sha256(base).hexdigest()
+    assert manifest["layers"][1]["digest"] != "sha256:" + hashlib.sha256(built).hexdigest()

@@ -18,7 +18,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -60,20 +60,35 @@ async def export_platform_images(containers: Mapping[Platform, dagger.Container]
     return paths
 
 
-def assemble_release(exports: Mapping[Platform, Path], *, epoch: int, annotations: Mapping[str, str], layout: Path) -> AssembledRelease:
-    """Normalise every exported platform image into ``layout`` and write the release index."""
+def assemble_release(
+    exports: Mapping[Platform, Path],
+    *,
+    epoch: int,
+    annotations: Mapping[str, str],
+    layout: Path,
+    base_layers: Mapping[Platform, Sequence[str]] | None = None,
+) -> AssembledRelease:
+    """Normalise every exported platform image into ``layout`` and write the release index.
+    ``base_layers``: each platform's base-image ``diff_id``s (``steps/base.py``), kept byte for
+    byte; without them the image history decides, which an imported cache can blur."""
     store = _BlobStore(layout)
     manifests: dict[Platform, Descriptor] = {}
     for platform, tarball in exports.items():
         with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
             with tarfile.open(tarball) as archive:
                 _extract_layout(archive, Path(tmp))
-            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store)
+            base = None if base_layers is None else tuple(base_layers.get(platform, ()))
+            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store, base)
     return _write_index(store, layout, manifests, annotations)
 
 
 def write_platform_layout(
-    exports: Mapping[Platform, Path], *, epoch: int, annotations: Mapping[str, str], layout: Path
+    exports: Mapping[Platform, Path],
+    *,
+    epoch: int,
+    annotations: Mapping[str, str],
+    layout: Path,
+    base_layers: Mapping[Platform, Sequence[str]] | None = None,
 ) -> dict[Platform, Descriptor]:
     """Normalise every exported platform image into ``layout`` exactly as a release does, without
     a release index: ``index.json`` lists each platform's manifest (``shipyard build``)."""
@@ -83,7 +98,8 @@ def write_platform_layout(
         with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
             with tarfile.open(tarball) as archive:
                 _extract_layout(archive, Path(tmp))
-            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store)
+            base = None if base_layers is None else tuple(base_layers.get(platform, ()))
+            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store, base)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     entries = [m.to_dict() for m in manifests.values()]
     (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
@@ -130,7 +146,9 @@ def _extract_layout(archive: tarfile.TarFile, dest: Path) -> None:
     archive.extractall(dest, members=members)
 
 
-def _normalise_image(exported: Path, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore) -> Descriptor:
+def _normalise_image(
+    exported: Path, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore, base: tuple[str, ...] | None
+) -> Descriptor:
     outer = json.loads((exported / "index.json").read_text())
     manifest = _read_json(exported, outer["manifests"][0]["digest"])
     if oci_media_type(manifest.get("mediaType", OCI_MANIFEST)) != OCI_MANIFEST:
@@ -138,7 +156,12 @@ def _normalise_image(exported: Path, platform: Platform, epoch: int, annotations
     config = _read_json(exported, manifest["config"]["digest"])
     layers: list[Descriptor] = []
     diff_ids: list[str] = []
-    built = built_by_the_build(config, len(manifest["layers"]))
+    diff_ids_in = list(config["rootfs"]["diff_ids"])
+    if base is not None:  # the base image's layers are a prefix of the image's
+        shared = next((i for i, (a, b) in enumerate(zip(base, diff_ids_in, strict=False)) if a != b), min(len(base), len(diff_ids_in)))
+        built = [i >= shared for i in range(len(diff_ids_in))]
+    else:
+        built = built_by_the_build(config, len(manifest["layers"]))
     for layer, diff_id, rewrite in zip(manifest["layers"], config["rootfs"]["diff_ids"], built, strict=True):
         blob = _blob_path(exported, layer["digest"])
         media_type = oci_media_type(layer["mediaType"])
