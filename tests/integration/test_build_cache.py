@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,30 +175,36 @@ def test_a_release_whose_steps_were_cached_for_an_earlier_commit_rebuilds_to_the
     stack: Stack, tools: Tools, runner: dict[str, str], repo_name: str, tmp_path: Path
 ) -> None:
     """Commit 2 has a later commit time and the same build inputs: its build steps come from the
-    engine's cache made for commit 1 (files with commit 1's build times), yet a cold rebuild, and
-    a rebuild from the imported cache, give the published digest."""
+    engine's cache made for commit 1, with files older than commit 2's SOURCE_DATE_EPOCH (which
+    clamping alone left as they were), yet a cold rebuild, and a rebuild from the imported cache,
+    give the published digest."""
     a = f"{stack.registry_a}/{repo_name}"
     cache = f"{stack.registry_a}/{repo_name}-cache:buildcache"
     platforms = ("linux/amd64", "linux/arm64")
     checkout = fixture_copy(tmp_path, "repo")
     _git(checkout, "init", "-q")
     _git(checkout, "add", ".")
-    _git(checkout, "commit", "-qm", "one", when=1700000000)
+    _git(checkout, "commit", "-qm", "one", when=int(time.time()) - 60)
     wipe(runner)
     args = ("--build-arg", "WORK_MB=8", "--cache-to", cache)
     one, _ = on_runner(runner, *publish_args(stack, checkout, tmp_path / "1", "v1.0.0", a, platforms, *args))
     assert report_of(one)["ok"], one.stdout + one.stderr
-    time.sleep(2)  # commit 2's release runs later than commit 1's build
+    time.sleep(2)  # commit 2 is later than commit 1's build steps ran
     (checkout / "NOTES.md").write_text("not copied into the image\n")
     _git(checkout, "add", ".")
-    _git(checkout, "commit", "-qm", "two", when=1700086400)
+    commit2 = int(time.time())
+    _git(checkout, "commit", "-qm", "two", when=commit2)
     two, _ = on_runner(runner, *publish_args(stack, checkout, tmp_path / "2", "v2.0.0", a, platforms, *args))
     report2 = report_of(two)
     assert report2["ok"], report2
     log = tmp_path / "2" / "engine.log"
     assert cached(log, "COPY message.txt") and not ran(log, "RUN uname -m") and not ran(log, "COPY message.txt")  # built for commit 1
     config = json.loads(tools.run("crane", "config", f"{a}:2.0.0", "--platform", "linux/arm64").stdout)
-    assert config["created"] == "2023-11-15T22:13:20Z"  # commit 2's time, 1700086400
+    assert config["created"] == datetime.fromtimestamp(commit2, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # commit 2's time
+    run_layer = tools.manifest(f"{a}@{report2['platforms'][1]['digest']}")["layers"][-2]["digest"]  # before the COPY layer
+    layer = tools.run_bytes("crane", "blob", f"{a}@{run_layer}")
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer))) as tar:  # the RUN step's layer, built before commit 2
+        assert {m.mtime for m in tar.getmembers()} == {commit2}
 
     wipe(runner)
     cold = rebuild_check(stack, runner, checkout, f"{a}:2.0.0", platforms)
