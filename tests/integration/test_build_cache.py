@@ -240,7 +240,7 @@ def test_rebuild_check_names_the_file_and_platform_of_a_non_deterministic_step(
 def test_a_cache_registry_that_refuses_the_push_is_a_warning_not_a_failed_release(
     stack: Stack, tools: Tools, runner: dict[str, str], repo_name: str, tmp_path: Path
 ) -> None:
-    """The cache registry answers reads but refuses every write (403 DENIED, a read-only token):
+    """The cache registry answers reads but refuses every write (HTTP 403, as for a read-only token):
     the release is published and tagged, exit 0, and the report and stderr name the failed export."""
     a = f"{stack.registry_a}/{repo_name}"
     source = fixture_copy(tmp_path)
