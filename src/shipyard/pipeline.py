@@ -621,7 +621,10 @@ async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> Rebuild
     async with registry_client(state.access, published.registry) as client:
         for p in sorted(set(was) & set(now), key=platform_key):
             if was[p] != now[p]:
-                differences.append(await explain_platform(client, published.repository, was[p], state.release, p))
+                try:
+                    differences.append(await explain_platform(client, published.repository, was[p], state.release, p))
+                except ShipyardError as exc:  # the verdict stands without the explanation
+                    differences.append({"platform": str(p), "error": str(exc), "config": [], "layers": []})
     return RebuildReport(reference, fetched.digest, state.release.index.digest, rows, differences=tuple(differences))
 
 
