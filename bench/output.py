@@ -59,6 +59,16 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("engines_one_build_s", "s", "", "the report's `build+assemble` time of the one-engine release"),
     ("engines_two_build_s", "s", "", "the same for the two-engine release (the builder's session, build and export included)"),
     ("engines_two_vs_one", "×", "", "`engines_two_s / engines_one_s`: below 1, the split release was faster"),
+    ("cache_release_cold_s", "s", "",
+     "bench `cache` section: `shipyard publish` of tests/fixtures/cache-app (linux/arm64 and linux/arm/v7; its RUN step hashes "
+     "1024 MiB with the target's own sha256sum under QEMU), the image alone, to registry A, on the `ci/stack runner` engine "
+     "right after `ci/stack runner reset` (an empty engine, as on a new CI runner), with `--cache-to`; wall time minus "
+     "the report's `cache_export` (the session's close, when the engine exports): the release without a cache"),
+    ("cache_export_s", "s", "", "the report's `timings.cache_export` of that release: what exporting the cache (mode=max) to A cost"),
+    ("release_cold_cache_s", "s", "",
+     "the same release after another `ci/stack runner reset`, with `--cache-from` the cache the first one exported: wall time"),
+    ("cache_release_warm_s", "s", "", "the same release once more on the now warm runner engine, without cache options"),
+    ("release_cold_cache_ratio", "×", "≤ 0.5", "`release_cold_cache_s / cache_release_cold_s` (medians; min/max over the paired runs)"),
 ]  # fmt: skip
 
 
@@ -70,6 +80,7 @@ GOALS: dict[str, Callable[[dict[str, Any]], bool | None]] = {
     ),
     "rerun_bytes_uploaded": lambda r: r["rerun_bytes_uploaded"] == 0,
     "rerun_s": lambda r: r["rerun_s"] < 10,
+    "release_cold_cache_ratio": lambda r: r["release_cold_cache_ratio"] <= 0.5,
 }
 
 

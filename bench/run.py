@@ -9,7 +9,9 @@ the tool-time overhead and the client's peak memory), ``seed`` (the seed workflo
 by side with warm releases), ``qemu`` (emulated vs cross-compiled Go build), ``bytes`` (bytes
 each registry receives, first publish and unchanged re-run), ``scaling`` (1-3 platforms, 1-4
 registries), ``engines`` (a 2-platform release on one engine vs split across two, arm64 on the
-``ci/stack builder`` engine). Writes bench/results/latest.{json,md,png}. Cold runs wipe the shared engine's
+``ci/stack builder`` engine), ``cache`` (the build cache on a new runner: the cache fixture cold without a
+cache, cold with it imported from registry A, warm, and what the export costs; on the ``ci/stack runner``
+engine, wiped before each cold run, never the shared one). Writes bench/results/latest.{json,md,png}. Cold runs wipe the shared engine's
 cache (``ci/stack reset-engine``) before each run: on by default, off with ``--quick`` or
 ``--no-cold``.
 """
@@ -47,7 +49,8 @@ EPOCH = "1700000000"
 COSIGN_PASSWORD_ENV = "SHIPYARD_BENCH_COSIGN_PASSWORD"
 # The stack's base image carries a synthetic advisory, accepted the way a real project would.
 ACCEPTED = "CVE-2099-0001\n"
-SECTIONS = ("release", "seed", "qemu", "bytes", "scaling", "engines")
+SECTIONS = ("release", "seed", "qemu", "bytes", "scaling", "engines", "cache")
+CACHE_FIXTURE = ROOT / "tests" / "fixtures" / "cache-app"
 ALIASES = {"overhead": "release", "memory": "release", "verify": "release", "rerun": "bytes"}
 
 
@@ -158,11 +161,12 @@ class Bench:
         everything: bool = True,
         source: Path = FIXTURE,
         extra: tuple[str, ...] = (),
+        environment: dict[str, str] | None = None,
     ) -> Release:
         out = self.scratch("out")
         args = self.publish_args(targets, platforms, out, everything=everything, source=source)
         cmd = [sys.executable, "-m", "shipyard", "publish", *args, *extra]
-        proc = run_process(cmd, self.env)
+        proc = run_process(cmd, {**self.env, **(environment or {})})
         report = _json_of(proc, "shipyard publish")
         if proc.returncode != 0 or not report.get("ok"):
             raise BenchError(f"shipyard publish failed ({proc.returncode}): {report.get('error') or proc.stderr[-1500:]}")
@@ -374,6 +378,55 @@ def engines(bench: Bench) -> None:
     bench.figures["engines_two_vs_one"] = round(bench.figures["engines_two_s"] / bench.figures["engines_one_s"], 2)
 
 
+def build_cache(bench: Bench) -> None:
+    """Section 8: the build cache on a new runner. Each run, on the ``ci/stack runner`` engine:
+    wipe, release the cache fixture exporting its cache; wipe, release it again importing that
+    cache; release it once more warm. The shared engine is never wiped."""
+    stack = ["bash", str(ROOT / "ci" / "stack"), "runner"]
+
+    def runner(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([*stack, *args], capture_output=True, text=True, check=False, timeout=600)
+        if proc.returncode != 0:
+            raise BenchError(f"ci/stack runner {' '.join(args)} failed: {proc.stderr[-1000:]}")
+        return proc
+
+    runner("up")
+    env = json.loads(runner("env", "--json").stdout)
+    on_runner = {"_EXPERIMENTAL_DAGGER_RUNNER_HOST": env["SHIPYARD_RUNNER_ENGINE"]}
+    platforms = ("linux/arm64", "linux/arm/v7")
+    cold: list[float] = []
+    export: list[float] = []
+    cached: list[float] = []
+    warm: list[float] = []
+    try:
+        for _ in range(bench.runs):
+            cache = bench.repo(bench.stack.registry_a, "cache") + ":buildcache"
+            to = ("--cache-to", f"type=registry,ref={cache},mode=max")
+
+            def release(*extra: str) -> Release:
+                target = bench.repo(bench.stack.registry_a, "cached")
+                return bench.publish([target], platforms, everything=False, source=CACHE_FIXTURE, extra=extra, environment=on_runner)
+
+            runner("reset")
+            first = release(*to)
+            export.append(first.timings["cache_export"])
+            cold.append(first.proc.wall_s - first.timings["cache_export"])
+            if first.report["cache"]["warnings"]:
+                raise BenchError(f"the cache was not exported: {first.report['cache']['warnings']}")
+            runner("reset")
+            second = release("--cache-from", cache)
+            if second.report["digest"] != first.report["digest"]:
+                raise BenchError(f"the release from the cache has another digest: {second.report['digest']} != {first.report['digest']}")
+            cached.append(second.proc.wall_s)
+            warm.append(release().proc.wall_s)
+    finally:
+        runner("down")
+    bench.figures |= spread("cache_release_cold_s", cold) | spread("cache_export_s", export)
+    bench.figures |= spread("release_cold_cache_s", cached) | spread("cache_release_warm_s", warm)
+    bench.figures |= spread("release_cold_cache_ratio", [c / n for c, n in zip(cached, cold, strict=True)], 2)
+    bench.figures["release_cold_cache_ratio"] = round(bench.figures["release_cold_cache_s"] / bench.figures["cache_release_cold_s"], 2)
+
+
 def fresh_fixture(bench: Bench) -> Path:
     """A copy of the fixture whose ``main.go`` differs by a comment: its build steps run again,
     the binary (and so the image) stays the same."""
@@ -478,6 +531,7 @@ def main(argv: list[str] | None = None) -> None:
             "bytes": lambda: bytes_uploaded(bench),
             "scaling": lambda: scaling(bench),
             "engines": lambda: engines(bench),
+            "cache": lambda: build_cache(bench),
         }
         for section in sections:
             print(f"bench: {section} …", file=sys.stderr, flush=True)

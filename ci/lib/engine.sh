@@ -145,10 +145,11 @@ install_file() {  # SRC DEST
 # An engine runs in its own mount namespace (the resolv.conf it mounts for dnsmasq stays there),
 # keeps its state in the cache (warm builds across `up`s), and listens on its own socket. The
 # stack runs one ("engine"); `ci/stack builder up` starts a second ("builder": a stand-in for a
-# native arm64 machine or a remote engine, for `--builder PLATFORM=ADDRESS`), with its own state,
-# socket, CNI network and address range. use_engine NAME points the functions below at one.
-# Each engine also binds /run/buildkit/buildkitd.sock and /run/dagger/engine.sock: the builder
-# gets private (tmpfs) copies of those directories, and clients use ENGINE_SOCK only.
+# native arm64 machine or a remote engine, for `--builder PLATFORM=ADDRESS`) and `ci/stack runner
+# up` a third ("runner": an ephemeral CI runner whose state tests wipe, for the build cache), each
+# with its own state, socket, CNI network and address range. use_engine NAME points the functions
+# below at one. Each engine also binds /run/buildkit/buildkitd.sock and /run/dagger/engine.sock:
+# the extra engines get private (tmpfs) copies of those directories; clients use ENGINE_SOCK only.
 use_engine() {
   case "$1" in
     engine)
@@ -158,7 +159,10 @@ use_engine() {
       ENGINE_NAME=builder ENGINE_STATE=$STACK_CACHE/builder-state
       ENGINE_NETWORK=${SHIPYARD_BUILDER_NETWORK:-shipyardb} ENGINE_CIDR=${SHIPYARD_BUILDER_CIDR:-10.89.0.0/16}
       ENGINE_TCP=tcp://127.0.0.1:${SHIPYARD_BUILDER_TCP_PORT:-7788} ;;
-    *) die "no engine named $1 (engine or builder)" ;;
+    runner)  # a "new CI runner": wiped at will by tests of the build cache, never shared
+      ENGINE_NAME=runner ENGINE_STATE=$STACK_CACHE/runner-state
+      ENGINE_NETWORK=${SHIPYARD_RUNNER_NETWORK:-shipyardr} ENGINE_CIDR=${SHIPYARD_RUNNER_CIDR:-10.90.0.0/16} ENGINE_TCP="" ;;
+    *) die "no engine named $1 (engine, builder or runner)" ;;
   esac
   ENGINE_RUN=$STACK_RUN/$ENGINE_NAME
   ENGINE_SOCK=$ENGINE_RUN/engine.sock

@@ -9,7 +9,7 @@ values are converted as :mod:`shipyard.commands` documents, and the command runs
 - :data:`NOT_IN_CLI`: function arguments the CLI leaves out, and why;
 - :data:`NOT_COMMANDS`: functions that are no subcommand, and the CLI's equivalent;
 - :func:`_cli_only_options`: the few CLI-only options (credentials, ``--json``, ``--out``,
-  ``--builder``, ``--debug``).
+  ``--builder``, ``--cache-from``/``--cache-to``, ``--debug``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import dataclasses
 import os
 import sys
 import tempfile
+import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,8 +32,10 @@ import dagger
 from shipyard import commands
 from shipyard.arguments import Argument, Kind, functions
 from shipyard.auth import canonical_registry, parse_registry_auth
+from shipyard.build_cache import DOCKER_CONFIG_ENV, export_digests, process_environment, session_environment
 from shipyard.local_files import read_text_file
 from shipyard.main import Shipyard
+from shipyard.plan.cache import CacheConfig, CacheDoor, cache_config, config_from_environment, export_outcomes
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.refs import parse_repository
 from shipyard.plan.report import NOT_OK_EXIT_CODE, OutputFormat, Report, render
@@ -128,6 +131,23 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
             help="build PLATFORM on another Dagger engine (unix://, tcp://, ssh://, kube-pod://, docker-container://…), "
             "e.g. linux/arm64=ssh://ci@arm64-host (repeatable); the rest build on the default engine",
         )
+    if name in ("publish", "rebuild_check", "plan"):  # a function cannot change its caller's session (docs/build-cache.md)
+        parser.add_argument(
+            "--cache-from",
+            action="append",
+            default=[],
+            metavar="CACHE",
+            help="import the build cache, as docker/build-push-action writes it: type=registry,ref=ghcr.io/acme/app:buildcache "
+            "(a bare reference means type=registry; s3 is passed through) (repeatable)",
+        )
+        parser.add_argument(
+            "--cache-to",
+            action="append",
+            default=[],
+            metavar="CACHE",
+            help="export the build cache when the session ends, e.g. type=registry,ref=ghcr.io/acme/app:buildcache,mode=max "
+            "(repeatable); a failed export is a warning, never a failed release",
+        )
     if name == "verify":  # dagger call prints the report; the CLI can also keep what it read
         parser.add_argument("--out", default="", metavar="DIR", help="write verify.json and each platform's verified SBOM here")
     if not any(a.name == "format" for a in args):  # the function returns no report; the CLI prints one
@@ -216,14 +236,22 @@ def _door(name: str, options: argparse.Namespace) -> commands.Door:
         out=Path(options.out) if getattr(options, "out", None) else None,
         builders=tuple(getattr(options, "builder", [])),
         engine=os.environ.get(RUNNER_HOST_ENV) or "default",
+        cache=_cache(options),
     )
 
 
+def _cache(options: argparse.Namespace) -> CacheConfig:
+    """``--cache-from``/``--cache-to``, else the cache variables already in this environment."""
+    given = cache_config(getattr(options, "cache_from", []), getattr(options, "cache_to", []))
+    return given if given.configured else config_from_environment(os.environ)
+
+
 @contextlib.asynccontextmanager
-async def _engine_session(log_dir: Path | None) -> AsyncIterator[Path]:
+async def _engine_session(log_dir: Path | None, environment: Mapping[str, str] | None = None) -> AsyncIterator[Path]:
     """A Dagger session and a scratch directory. The engine's progress goes to stderr with
     SHIPYARD_DEBUG, else to LOG_DIR/engine.log: it must go somewhere that is read (the SDK's
-    default, an unread pipe, blocks the session once it fills)."""
+    default, an unread pipe, blocks the session once it fills). ``environment``: the session's
+    build cache (build_cache.py), given to the CLI the SDK starts and to nothing else."""
     with contextlib.ExitStack() as stack:
         if os.environ.get(DEBUG_ENV):
             log: TextIO = sys.stderr
@@ -232,7 +260,9 @@ async def _engine_session(log_dir: Path | None) -> AsyncIterator[Path]:
             log = stack.enter_context((log_dir / "engine.log").open("w"))
         else:
             log = stack.enter_context(open(os.devnull, "w"))
-        async with dagger.connection(dagger.Config(log_output=log)):
+        async with contextlib.AsyncExitStack() as session:
+            with process_environment(environment or {}, replace_cache=environment is not None):
+                await session.enter_async_context(dagger.connection(dagger.Config(log_output=log)))
             yield Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipyard-")))
 
 
@@ -244,9 +274,27 @@ async def run_command(name: str, options: argparse.Namespace) -> Report:
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
     commands.preflight(name, kwargs, door)  # bad input exits 2 before an engine starts
-    async with _engine_session(door.out) as scratch:
-        progress = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
-        return await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=progress))
+    if door.cache.door is CacheDoor.CLI and kwargs.get("build_secret"):
+        values = [value.reveal() for _, value in kwargs["build_secret"]]
+        door = dataclasses.replace(door, cache=door.cache.scoped_by_secrets(values))
+    cache = door.cache
+    refs = commands.cache_export_refs(door, kwargs.get("platform", []))
+    before = {k: v for k, v in (await export_digests(refs, door.credentials, door.endpoint)).items() if not isinstance(v, Exception)}
+    own = cache if cache.door is CacheDoor.CLI else CacheConfig()
+    with session_environment(own, door.credentials) as environment:
+        door = dataclasses.replace(door, session_environment={k: v for k, v in environment.items() if k == DOCKER_CONFIG_ENV})
+        async with _engine_session(door.out, environment if own.configured else None) as scratch:
+            progress = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
+            report = await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=progress))
+            closing = time.monotonic()
+        export_seconds = time.monotonic() - closing  # the engine exports the cache as the session closes
+    if not cache.configured:
+        return report
+    outcomes = export_outcomes(before, await export_digests(refs, door.credentials, door.endpoint)) if refs else ()
+    for outcome in outcomes:
+        if not outcome.ok:
+            print(f"shipyard: warning: cache: {outcome.message()}", file=sys.stderr)
+    return commands.with_cache_check(report, door, outcomes, export_seconds if cache.exports else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,6 +48,7 @@ from shipyard.pipeline import (
     shipyard_version,
 )
 from shipyard.plan.builders import Builder, grouped, parse_builders
+from shipyard.plan.cache import CacheConfig, CacheDoor, ExportOutcome, cache_summary, group_suffix
 from shipyard.plan.config import (
     SbomFormat,
     ScanPolicy,
@@ -68,7 +69,7 @@ from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
 from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
-from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport
+from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport, Report
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
 from shipyard.plan.verification import VerifyReport, parse_attestation_types
@@ -112,6 +113,9 @@ class Door:
     only: a function running in an engine cannot open a session with another engine).
     ``local_file``: a file of ``workdir`` as the engine takes it (CLI: the host's; module: the
     module's own); ``None``: the host's. ``engine``: the engine's address, for ``build``'s record.
+    ``cache``: the build cache of the door's sessions (CLI: ``--cache-from``/``--cache-to`` or its
+    environment; module mode: the caller's ``dagger`` CLI decides, invisible to the function).
+    ``session_environment``: what each builder session also gets (the cache's Docker config).
     """
 
     credentials: Mapping[str, Credentials] = field(default_factory=dict)
@@ -126,6 +130,8 @@ class Door:
     builders: tuple[str, ...] = ()
     local_file: Callable[[Path], dagger.File] | None = None
     engine: str = "default"
+    cache: CacheConfig = field(default_factory=lambda: CacheConfig(door=CacheDoor.CALLER))
+    session_environment: Mapping[str, str] = field(default_factory=dict)
 
     def scratch(self) -> Path:
         if self.workdir is None:
@@ -292,7 +298,7 @@ async def plan(
         annotations={"source": info.url or None},
         dockerfile=await source.read_text(dockerfile, what="--dockerfile") if source is not None else None,
         builders=door.builders,
-    )
+    ).model_copy(update={"cache": door.cache.describe()})
 
 
 # --- publish and rebuild-check: builds in the engine ------------------------------------------
@@ -316,7 +322,13 @@ class SourceBuild:
     def spec(self) -> BuildSpec:
         """The build as the engine runs it: each secret becomes a ``dagger.Secret`` named by its id."""
         secrets = [engine_secret(name, value) for name, value in self.secrets]
-        return BuildSpec(dockerfile=self.dockerfile, target=self.target, build_args=self.build_args, secrets=secrets)
+        return BuildSpec(
+            dockerfile=self.dockerfile,
+            target=self.target,
+            build_args=self.build_args,
+            secrets=secrets,
+            dockerfile_text=self.dockerfile_text,
+        )
 
 
 async def _source_build(
@@ -446,7 +458,19 @@ def _split_build(builders: tuple[Builder, ...], build: SourceBuild, source: Sour
         spec = BuildSpec(dockerfile=build.dockerfile, target=build.target, build_args=build.build_args, secrets=secrets)
         return client.host().directory(source.path), spec
 
-    return SplitBuild(builders=builders, inputs=inputs, log_dir=door.out or door.scratch())
+    def environment(builder: Builder) -> dict[str, str]:
+        return {**door.session_environment, **door.cache.for_group(group_suffix(builder.platforms)).environment()}
+
+    return SplitBuild(builders=builders, inputs=inputs, log_dir=door.out or door.scratch(), environment=environment)
+
+
+def cache_export_refs(door: Door, platform: Sequence[str]) -> tuple[ImageRef, ...]:
+    """Every registry reference the door's sessions export a cache to: the default session's and
+    each builder's own (``…-linux-arm64``)."""
+    refs = list(door.cache.export_refs())
+    for builder in release_builders(platform, door):
+        refs += door.cache.for_group(group_suffix(builder.platforms)).export_refs()
+    return tuple(dict.fromkeys(refs))
 
 
 def _plaintext(name: str, value: SecretInput) -> SecretValue:
@@ -623,7 +647,13 @@ async def publish(
             layouts=layouts,
             local_file=door.local_file,
         )
-        report = await run_publish(state)
+        report = dataclasses.replace(await run_publish(state), cache=cache_summary(door.cache))
+    _write_publish_files(report, door, sign)
+    return report
+
+
+def _write_publish_files(report: PublishReport, door: Door, sign: SigningMode) -> None:
+    """``report.json`` and, for a release that succeeded, ``release-notes.md`` in ``door.out``."""
     if door.out is not None:
         door.out.mkdir(parents=True, exist_ok=True)
         (door.out / "report.json").write_text(report.dumps() + "\n")
@@ -632,7 +662,21 @@ async def publish(
             notes.write_text(render_release_notes(report, Verification(mode=sign)))
         elif notes.exists():
             notes.unlink()  # a failed release has no notes (an earlier run's would mislead)
-    return report
+
+
+def with_cache_check(report: Report, door: Door, outcomes: Sequence[ExportOutcome], export_seconds: float | None) -> Report:
+    """The report with what the export check saw after the sessions closed; a failed export is a
+    warning in the report, never a failed release (``report.json`` is written again)."""
+    if not isinstance(report, PublishReport | RebuildReport):
+        return report
+    summary = cache_summary(door.cache, outcomes, export_seconds)
+    if isinstance(report, RebuildReport):
+        return dataclasses.replace(report, cache=summary)
+    timings = {**report.timings, **({"cache_export": export_seconds} if export_seconds is not None and door.cache.exports else {})}
+    updated = dataclasses.replace(report, cache=summary, timings=timings)
+    if door.out is not None and (door.out / "report.json").exists():
+        (door.out / "report.json").write_text(updated.dumps() + "\n")
+    return updated
 
 
 def _host_layout(tree: HostSource) -> LoadedLayout:
@@ -768,7 +812,7 @@ async def rebuild_check(
     )
     access = RegistryAccess(endpoints={ref.registry: door.endpoint(ref.registry)}, credentials=door.credentials)
     state = ReleaseState(plan=release_plan, source=build.source, build=build.spec(), access=access, workdir=door.scratch())
-    return await run_rebuild_check(state, ref)
+    return dataclasses.replace(await run_rebuild_check(state, ref), cache=cache_summary(door.cache))
 
 
 async def verify(

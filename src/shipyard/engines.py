@@ -16,13 +16,14 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
 import anyio
 import dagger
 
+from shipyard.plan.cache import CACHE_ENVS
 from shipyard.plan.errors import ShipyardError
 from shipyard.steps.build import plain_lines
 
@@ -43,9 +44,13 @@ class EngineUnreachable(ShipyardError):
 
 
 @contextlib.asynccontextmanager
-async def engine_session(address: str, log: TextIO, *, log_path: Path | None = None) -> AsyncIterator[dagger.Client]:
+async def engine_session(
+    address: str, log: TextIO, *, log_path: Path | None = None, environment: Mapping[str, str] | None = None
+) -> AsyncIterator[dagger.Client]:
     """A client of the engine at ``address`` (``unix://``, ``tcp://``, ``ssh://``, ``kube-pod://``,
-    ``docker-container://``, …); its progress goes to ``log``. Closing it ends the session."""
+    ``docker-container://``, …); its progress goes to ``log``. Closing it ends the session (and
+    exports its build cache). ``environment``: the session's own cache settings (build_cache.py);
+    no other session's cache variables reach it."""
     from dagger.client._config import ConnectConfig  # the SDK's own classes, in the CLI's SDK only
     from dagger.client._session import ConnectParams, SingleConnection
 
@@ -54,7 +59,8 @@ async def engine_session(address: str, log: TextIO, *, log_path: Path | None = N
         raise EngineUnreachable(f"no engine at {address}: {location} is not a socket (is the engine running there?)")
     timeout = DIAL_TIMEOUT if scheme in _DIAL_SCHEMES else PROVISION_TIMEOUT
     cli = os.environ.get(CLI_BIN_ENV) or "dagger"
-    env = {k: v for k, v in os.environ.items() if k not in _SESSION_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in _SESSION_ENV and k not in CACHE_ENVS}
+    env.update(environment or {})
     env[RUNNER_HOST_ENV] = address
     args = [cli, "session", "--label", "dagger.io/sdk.name:python"]
     try:

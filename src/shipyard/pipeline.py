@@ -49,7 +49,9 @@ from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expect
 from shipyard.registries.http import DEFAULT_TIMEOUT
 from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.steps.assemble import assemble_from_layouts, assemble_release, export_platform_images, write_platform_layout
+from shipyard.steps.base import base_layers
 from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
+from shipyard.steps.explain import explain_platform
 from shipyard.steps.layouts import LoadedLayout, platform_tarball
 from shipyard.steps.promote import PromotionInterrupted, ReleaseManifest, TargetTags, promote, read_tags, targets_for
 from shipyard.steps.push import PushResult, push_release
@@ -84,6 +86,7 @@ class SplitBuild:
     builders: tuple[Builder, ...]
     inputs: Callable[[dagger.Client], tuple[dagger.Directory, BuildSpec]]
     log_dir: Path  # each builder session's progress: builder-<platforms>.log
+    environment: Callable[[Builder], Mapping[str, str]] = lambda builder: {}  # its session's cache (build_cache.py)
 
 
 @dataclass
@@ -198,11 +201,18 @@ async def _build_and_assemble(state: ReleaseState) -> None:
         state.containers.update(containers)
         exports.update(await export_platform_images(containers, state.workdir))
 
+    base: dict[Platform, tuple[str, ...]] = {}
+
+    async def read_base_layers() -> None:
+        spec = state.build
+        base.update(await base_layers(state.source, spec.dockerfile_text, spec.target, spec.build_args, platforms, state.workdir))
+
     async with anyio.create_task_group() as group:
         if here:
             group.start_soon(build_here)
         for builder in builders:
             group.start_soon(_build_on, state, builder, exports)
+        group.start_soon(read_base_layers)
     for platform in platforms:  # built elsewhere: loaded into the default engine too (the smoke test runs one)
         if platform not in state.containers:
             tarball = dag.host().file(str(exports[platform]))
@@ -210,7 +220,9 @@ async def _build_and_assemble(state: ReleaseState) -> None:
     ordered = {p: exports[p] for p in platforms}  # the index lists platforms in the release's order
     layout = state.workdir / "layout"
     state.release = await anyio.to_thread.run_sync(
-        lambda: assemble_release(ordered, epoch=state.plan.source_date_epoch, annotations=state.plan.annotations, layout=layout)
+        lambda: assemble_release(
+            ordered, epoch=state.plan.source_date_epoch, annotations=state.plan.annotations, layout=layout, base_layers=base
+        )
     )
     if state.out is not None:
         await anyio.to_thread.run_sync(lambda: _copy_layout(layout, state.out / "oci"))  # type: ignore[operator]
@@ -255,12 +267,14 @@ async def run_build(state: BuildState) -> BuildReport:
     """Build the platforms and write them, normalised as a release would be, as one OCI layout
     in ``state.out`` with its record; nothing is pushed. A failed build is reported."""
     try:
+        spec = state.build
+        base = await base_layers(state.source, spec.dockerfile_text, spec.target, spec.build_args, state.platforms, state.workdir)
         containers = await build_platforms(state.source, state.build, state.platforms, state.progress_log)
         exports = await export_platform_images(containers, state.workdir)
         annotations = oci_annotations(epoch=state.source_date_epoch, revision=state.commit or None, source=state.source_url or None)
         layout = state.workdir / "build-layout"
         manifests = await anyio.to_thread.run_sync(
-            lambda: write_platform_layout(exports, epoch=state.source_date_epoch, annotations=annotations, layout=layout)
+            lambda: write_platform_layout(exports, epoch=state.source_date_epoch, annotations=annotations, layout=layout, base_layers=base)
         )
         record = state.record({p: d.digest for p, d in manifests.items()}, await dag.version())
     except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
@@ -295,7 +309,8 @@ async def _build_on(state: ReleaseState, builder: Builder, exports: dict[Platfor
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with log_path.open("w") as log:
-            async with engine_session(builder.address, log, log_path=log_path) as client:
+            environment = state.split.environment(builder)
+            async with engine_session(builder.address, log, log_path=log_path, environment=environment) as client:
                 state.builder_versions[builder.address] = await client.version()
                 source, spec = state.split.inputs(client)
                 containers = await build_platforms(source, spec, builder.platforms, log_path, where=f"builder {builder.address}")
@@ -602,7 +617,15 @@ async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> Rebuild
     rows = tuple(
         {"platform": str(p), "published": was.get(p), "rebuilt": now.get(p)} for p in sorted(set(was) | set(now), key=platform_key)
     )
-    return RebuildReport(reference, fetched.digest, state.release.index.digest, rows)
+    differences = []
+    async with registry_client(state.access, published.registry) as client:
+        for p in sorted(set(was) & set(now), key=platform_key):
+            if was[p] != now[p]:
+                try:
+                    differences.append(await explain_platform(client, published.repository, was[p], state.release, p))
+                except ShipyardError as exc:  # the verdict stands without the explanation
+                    differences.append({"platform": str(p), "error": str(exc), "config": [], "layers": []})
+    return RebuildReport(reference, fetched.digest, state.release.index.digest, rows, differences=tuple(differences))
 
 
 def _platform_of(entry: dict[str, str]) -> Platform:

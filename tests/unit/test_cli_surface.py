@@ -23,12 +23,13 @@ from shipyard.main import Shipyard
 
 # The CLI-only options, by command (README, "CLI and Dagger"): the explicit, small list.
 CREDENTIALS = {"--registry-auth"}
+CACHE = {"--cache-from", "--cache-to"}  # a function cannot change its caller's session (docs/build-cache.md)
 CLI_ONLY: dict[str, set[str]] = {
     "tags": {"--json"},
-    "plan": {"--json", *CREDENTIALS, "--registry-credentials", "--builder"},
-    "publish": {"--json", *CREDENTIALS, "--out", "--format", "--builder"},  # --builder: a function cannot reach other engines
+    "plan": {"--json", *CREDENTIALS, "--registry-credentials", "--builder", *CACHE},
+    "publish": {"--json", *CREDENTIALS, "--out", "--format", "--builder", *CACHE},  # --builder: a function cannot reach other engines
     "build": {"--json", "--out", "--format"},  # no credentials: it pushes nothing
-    "rebuild-check": {"--json", *CREDENTIALS},
+    "rebuild-check": {"--json", *CREDENTIALS, *CACHE},
     "cleanup": {"--json", *CREDENTIALS, "--username", "--password"},
     "sync-readme": {"--json", *CREDENTIALS, "--username", "--password", "--format"},
     "verify": {"--json", *CREDENTIALS, "--out"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipyard.plan.dockerfile import BuildStage, dockerfile_stages
+from shipyard.plan.dockerfile import BuildStage, base_image_dockerfile, dockerfile_stages
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "app" / "Dockerfile"
 
@@ -24,3 +24,19 @@ def test_other_platform_pins_and_continuations() -> None:
     stages = dockerfile_stages(text)
     assert [(s.name, s.native, s.runs) for s in stages] == [("t", False, False), ("stage 1", False, False), ("b", True, True)]
     assert "cross-compiles" in stages[2].describe() and "no RUN" in stages[1].describe()
+
+
+def test_the_base_image_dockerfile_stops_at_the_built_stages_root() -> None:
+    text = (
+        "ARG BASE=debian:bookworm\n"
+        "FROM --platform=$BUILDPLATFORM golang AS build\nRUN go build\n"
+        "FROM ${BASE} AS runtime\nRUN apt-get \\\n  update\n"
+        "FROM runtime AS final\nCOPY --from=build /app /app\n"
+    )
+    assert base_image_dockerfile(text) == (
+        "ARG BASE=debian:bookworm\nFROM --platform=$BUILDPLATFORM golang AS build\nRUN go build\nFROM ${BASE} AS runtime\n"
+    )
+    assert base_image_dockerfile(text, "build") == "ARG BASE=debian:bookworm\nFROM --platform=$BUILDPLATFORM golang AS build\n"
+    assert base_image_dockerfile("FROM scratch\nCOPY app /app\n") is None
+    assert base_image_dockerfile("FROM scratch AS s\nCOPY a /a\nFROM s\nCOPY b /b\n") is None
+    assert base_image_dockerfile("# no stages\n") is None

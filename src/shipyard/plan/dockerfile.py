@@ -58,3 +58,33 @@ def dockerfile_stages(text: str) -> tuple[BuildStage, ...]:
     if current is not None:
         stages.append(BuildStage(**current))  # type: ignore[arg-type]
     return tuple(stages)
+
+
+BASE_DOCKERFILE = ".shipyard-base.Dockerfile"  # written into the build context to build the base image alone
+
+
+def base_image_dockerfile(text: str, target: str = "") -> str | None:
+    """A Dockerfile that builds only the base image under the built stage: the original up to the
+    ``FROM`` of the stage's root (following ``FROM <earlier stage>``), so the engine resolves the
+    same ``ARG``s and platform. ``None`` when the root is ``scratch`` (no base layers)."""
+    lines = re.sub(r"\\\s*\n", " ", text).splitlines()
+    stages: list[tuple[str, str, int]] = []  # (alias, image, line index of its FROM)
+    for index, line in enumerate(lines):
+        match = _FROM.match(line)
+        if match and not line.lstrip().startswith("#"):
+            rest = match.group("rest")
+            alias = _AS.search(rest)
+            image = _PLATFORM.sub("", _AS.sub("", rest)).strip()
+            stages.append((alias.group(1).lower() if alias else "", image, index))
+    if not stages:
+        return None
+    chosen = next((s for s in stages if target and s[0] == target.lower()), stages[-1])
+    seen = 0
+    while seen < len(stages):  # FROM an earlier stage: that stage's base is the image's base
+        earlier = [s for s in stages[: stages.index(chosen)] if s[0] and s[0] == chosen[1].lower()]
+        if not earlier:
+            break
+        chosen, seen = earlier[-1], seen + 1
+    if chosen[1].lower() == "scratch":
+        return None
+    return "\n".join(lines[: chosen[2] + 1]) + "\n"

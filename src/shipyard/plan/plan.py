@@ -70,6 +70,7 @@ class ReleasePlan(BaseModel):
     stages: tuple[BuildStage, ...] = ()  # the Dockerfile's stages, when it was given
     notices: tuple[str, ...] = ()
     builders: dict[str, str] = {}  # platform -> the engine that builds it (--builder); others: the default engine
+    cache: str = ""  # the build cache, as plan/cache.py describes it (who set it, from/to)
 
     @property
     def active_targets(self) -> tuple[PlannedTarget, ...]:
@@ -92,6 +93,8 @@ class ReleasePlan(BaseModel):
         lines.append(f"  platforms: {', '.join(self.platforms)}")
         for platform, address in self.builders.items():
             lines.append(f"  builder:   {platform} on {address}")
+        if self.cache:
+            lines.append(f"  cache:     {self.cache}")
         lines.append(f"  tags:      {', '.join(self.tags)}")
         lines.append(f"  created:   {self.annotations['org.opencontainers.image.created']} (SOURCE_DATE_EPOCH={self.source_date_epoch})")
         lines.append("  targets:")

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shipyard.plan.cache import cache_lines
 from shipyard.plan.cleanup import CleanupPlan, Decision
+from shipyard.plan.rebuild import difference_lines
 
 
 class OutputFormat(StrEnum):
@@ -92,6 +94,7 @@ class PublishReport:
     scan: dict[str, Any] | None = None  # the gate: result, failing/ignored findings, counts per platform
     smoke: dict[str, Any] | None = None  # the smoke test: result, source, and per platform its verdict, time, check output, logs
     exit_code: int | None = None  # not the usual 3: 130/143 when a signal interrupted the promotion
+    cache: dict[str, Any] | None = None  # the build cache: who set it, from/to, the export check (plan/cache.py)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +118,7 @@ class PublishReport:
             "sboms": list(self.sboms),
             "scan": self.scan,
             "smoke": self.smoke,
+            "cache": self.cache,
             "error": self.error,
             "exit_code": self.exit_code,
         }
@@ -158,6 +162,7 @@ class PublishReport:
                     lines.append(f"             {change['tag']}: {change['outcome']} ({was} -> {now})")
             if t.error:
                 lines.append(f"             error: {t.error}")
+        lines.extend(cache_lines(self.cache))
         if self.timings:
             lines.append("  timings:   " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         lines.extend(f"  notice:    {n}" for n in self.notices)
@@ -175,6 +180,8 @@ class RebuildReport:
     rebuilt: str | None
     platforms: tuple[dict[str, str | None], ...]  # {"platform", "published", "rebuilt"}
     error: str | None = None
+    differences: tuple[dict[str, Any], ...] = ()  # per differing platform: config fields and files (plan/rebuild.py)
+    cache: dict[str, Any] | None = None  # the build cache of the rebuild (plan/cache.py)
 
     @property
     def differing(self) -> tuple[str, ...]:
@@ -192,6 +199,8 @@ class RebuildReport:
             "rebuilt": self.rebuilt,
             "platforms": list(self.platforms),
             "differing": list(self.differing),
+            "differences": list(self.differences),
+            "cache": self.cache,
             "error": self.error,
         }
 
@@ -206,6 +215,9 @@ class RebuildReport:
         for p in self.platforms:
             same = "same" if p["published"] == p["rebuilt"] else "DIFFERS"
             lines.append(f"  {p['platform']:<14} {same}: published {p['published']}, rebuilt {p['rebuilt']}")
+        for difference in self.differences:
+            lines.extend(difference_lines(difference))
+        lines.extend(cache_lines(self.cache))
         return "\n".join(lines)
 
 

@@ -205,6 +205,13 @@ class OciRegistry(ApiClient):
             return False
         raise fail(self.registry, response, f"deleting the tag {repository}:{tag}")
 
+    async def blob_bytes(self, repository: str, digest: str) -> bytes:
+        """A blob's bytes (a layer a rebuild check compares: the small ones a build step wrote)."""
+        response = await self.send("GET", f"/v2/{repository}/blobs/{digest}", f"reading blob {digest}")
+        if response.status_code != 200:
+            raise fail(self.registry, response, f"reading blob {digest} of {repository}")
+        return response.content
+
     async def delete_manifest(self, repository: str, digest: str) -> None:
         response = await self.send("DELETE", f"/v2/{repository}/manifests/{digest}", f"deleting {digest}")
         if response.status_code not in (200, 202, 404):

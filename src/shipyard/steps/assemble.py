@@ -1,10 +1,12 @@
 """Export the built platform images and assemble the release: one normalised OCI layout.
 
-Each platform image leaves the engine as an OCI tarball. Its layers are kept byte for byte
-when no entry is newer than ``SOURCE_DATE_EPOCH`` (base-image layers: registries deduplicate
-them); the layers the build wrote get their mtimes clamped to the epoch and are re-compressed
-deterministically. The configs, manifests and the index come from ``plan/image.py``. The result
-is an OCI layout on local disk whose ``index.json`` names the release index, ready to push.
+Each platform image leaves the engine as an OCI tarball. Base-image layers are kept byte for
+byte (registries deduplicate them); every layer the build wrote gets all its times set to
+``SOURCE_DATE_EPOCH`` and is re-compressed deterministically, as ko and rules_oci do: its bytes
+then depend on the release only, not on when the engine (or an imported build cache) happened to
+build that step. Which layers the build wrote is read from the image's history (see
+:func:`built_by_the_build`). The configs, manifests and the index come from ``plan/image.py``.
+The result is an OCI layout on local disk whose ``index.json`` names the release index.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -58,20 +60,35 @@ async def export_platform_images(containers: Mapping[Platform, dagger.Container]
     return paths
 
 
-def assemble_release(exports: Mapping[Platform, Path], *, epoch: int, annotations: Mapping[str, str], layout: Path) -> AssembledRelease:
-    """Normalise every exported platform image into ``layout`` and write the release index."""
+def assemble_release(
+    exports: Mapping[Platform, Path],
+    *,
+    epoch: int,
+    annotations: Mapping[str, str],
+    layout: Path,
+    base_layers: Mapping[Platform, Sequence[str]] | None = None,
+) -> AssembledRelease:
+    """Normalise every exported platform image into ``layout`` and write the release index.
+    ``base_layers``: each platform's base-image ``diff_id``s (``steps/base.py``), kept byte for
+    byte; without them the image history decides, which an imported cache can blur."""
     store = _BlobStore(layout)
     manifests: dict[Platform, Descriptor] = {}
     for platform, tarball in exports.items():
         with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
             with tarfile.open(tarball) as archive:
                 _extract_layout(archive, Path(tmp))
-            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store)
+            base = None if base_layers is None else tuple(base_layers.get(platform, ()))
+            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store, base)
     return _write_index(store, layout, manifests, annotations)
 
 
 def write_platform_layout(
-    exports: Mapping[Platform, Path], *, epoch: int, annotations: Mapping[str, str], layout: Path
+    exports: Mapping[Platform, Path],
+    *,
+    epoch: int,
+    annotations: Mapping[str, str],
+    layout: Path,
+    base_layers: Mapping[Platform, Sequence[str]] | None = None,
 ) -> dict[Platform, Descriptor]:
     """Normalise every exported platform image into ``layout`` exactly as a release does, without
     a release index: ``index.json`` lists each platform's manifest (``shipyard build``)."""
@@ -81,7 +98,8 @@ def write_platform_layout(
         with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
             with tarfile.open(tarball) as archive:
                 _extract_layout(archive, Path(tmp))
-            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store)
+            base = None if base_layers is None else tuple(base_layers.get(platform, ()))
+            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store, base)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     entries = [m.to_dict() for m in manifests.values()]
     (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
@@ -128,7 +146,9 @@ def _extract_layout(archive: tarfile.TarFile, dest: Path) -> None:
     archive.extractall(dest, members=members)
 
 
-def _normalise_image(exported: Path, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore) -> Descriptor:
+def _normalise_image(
+    exported: Path, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore, base: tuple[str, ...] | None
+) -> Descriptor:
     outer = json.loads((exported / "index.json").read_text())
     manifest = _read_json(exported, outer["manifests"][0]["digest"])
     if oci_media_type(manifest.get("mediaType", OCI_MANIFEST)) != OCI_MANIFEST:
@@ -136,10 +156,16 @@ def _normalise_image(exported: Path, platform: Platform, epoch: int, annotations
     config = _read_json(exported, manifest["config"]["digest"])
     layers: list[Descriptor] = []
     diff_ids: list[str] = []
-    for layer, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"], strict=True):
+    diff_ids_in = list(config["rootfs"]["diff_ids"])
+    if base is not None:  # the base image's layers are a prefix of the image's
+        shared = next((i for i, (a, b) in enumerate(zip(base, diff_ids_in, strict=False)) if a != b), min(len(base), len(diff_ids_in)))
+        built = [i >= shared for i in range(len(diff_ids_in))]
+    else:
+        built = built_by_the_build(config, len(manifest["layers"]))
+    for layer, diff_id, rewrite in zip(manifest["layers"], config["rootfs"]["diff_ids"], built, strict=True):
         blob = _blob_path(exported, layer["digest"])
         media_type = oci_media_type(layer["mediaType"])
-        clamped = _clamp_layer(blob, media_type, epoch, store.tmp_dir)
+        clamped = _clamp_layer(blob, media_type, epoch, store.tmp_dir) if rewrite else None
         if clamped is None:
             layers.append(store.put_file(blob, media_type, digest=layer["digest"]))
             diff_ids.append(diff_id)
@@ -154,13 +180,40 @@ def _normalise_image(exported: Path, platform: Platform, epoch: int, annotations
     return Descriptor(media_type=OCI_MANIFEST, digest=stored.digest, size=stored.size, platform=platform)
 
 
+# The history comment of a layer a Dockerfile step wrote, and of history entries the engine's
+# exporter adds for layers the config's history does not account for ("pulled from <ref>" for a
+# base image's, the step's description otherwise).
+_DOCKERFILE_STEP = "buildkit.dockerfile.v0"
+_EXPORTER_ENTRY = "buildkit.exporter.image.v0"
+
+
+def built_by_the_build(config: Mapping[str, Any], layer_count: int) -> list[bool]:
+    """Per layer: did this build write it (True), or does it come from a base image (False)?
+
+    The k-th history entry that is not ``empty_layer`` describes the k-th layer. A layer is a
+    base image's when its entry was not written by a Dockerfile step (a base image built by
+    debuerreotype, Bazel, ko, …) or the engine recorded it as ``pulled from`` an image. When the
+    history does not account for every layer, every layer counts as built: rewriting a base layer
+    costs registry deduplication only, while keeping a built layer as it is would make the
+    release's digest depend on the engine's cache."""
+    entries = [h for h in config.get("history") or [] if not h.get("empty_layer")]
+    if len(entries) != layer_count:
+        return [True] * layer_count
+    return [_written_by_a_step(entry) for entry in entries]
+
+
+def _written_by_a_step(entry: Mapping[str, Any]) -> bool:
+    comment = str(entry.get("comment", ""))
+    if comment == _DOCKERFILE_STEP:
+        return True
+    return comment == _EXPORTER_ENTRY and not str(entry.get("created_by", "")).startswith("pulled from ")
+
+
 def _clamp_layer(blob: Path, media_type: str, epoch: int, tmp_dir: Path) -> tuple[Path, str] | None:
-    """Rewrite a layer with every mtime clamped to ``epoch``; ``None`` when nothing is newer."""
+    """Rewrite a layer the build wrote with every time set to ``epoch``; ``None`` for a layer that
+    cannot be rewritten (zstd or foreign layers are kept as they are)."""
     if media_type not in (OCI_LAYER_GZIP, OCI_LAYER):
-        return None  # zstd or foreign layers are kept as they are
-    with _open_layer(blob, media_type) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
-        if not any(_newer(member, epoch) for member in tar):
-            return None
+        return None
     fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".tar.gz")
     os.close(fd)
     out_path = Path(name)
@@ -173,7 +226,7 @@ def _clamp_layer(blob: Path, media_type: str, epoch: int, tmp_dir: Path) -> tupl
             tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tout,  # type: ignore[call-overload]
         ):
             for member in tin:
-                member.mtime = min(int(member.mtime), epoch)
+                member.mtime = epoch
                 member.pax_headers = {k: v for k, v in member.pax_headers.items() if k not in ("mtime", "atime", "ctime")}
                 tout.addfile(member, tin.extractfile(member) if member.isreg() else None)
         gz.close()
@@ -184,11 +237,6 @@ def _open_layer(blob: Path, media_type: str) -> BinaryIO:
     if media_type == OCI_LAYER_GZIP:
         return cast(BinaryIO, gzip.open(blob, "rb"))
     return blob.open("rb")
-
-
-def _newer(member: tarfile.TarInfo, epoch: int) -> bool:
-    """True when an entry carries a time after the epoch (mtime, or PAX atime/ctime)."""
-    return member.mtime > epoch or any(float(member.pax_headers.get(k, 0)) > epoch for k in ("atime", "ctime"))
 
 
 class _HashingWriter:

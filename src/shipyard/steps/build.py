@@ -35,6 +35,7 @@ class BuildSpec:
     target: str = ""
     build_args: Mapping[str, str] = field(default_factory=dict)
     secrets: Sequence[dagger.Secret] = ()
+    dockerfile_text: str = ""  # what the Dockerfile says (steps/base.py builds its base image alone)
 
 
 async def build_platforms(
