@@ -1,23 +1,30 @@
 """What the source's Git history says: commit, commit time and origin, for labels and tags.
 
-This is I/O (it runs ``git``, or reads ``.git`` in module mode), so it lives outside the pure
-``plan`` package, which only receives the values. Both doors hand commands a :class:`SourceTree`.
+This is I/O (it reads a ``.git`` directory with dulwich, a pure-Python Git implementation that
+also runs inside the module's runtime, where there is no ``git``), so it lives outside the pure
+``plan`` package, which only receives the values. Both doors hand commands a :class:`SourceTree`
+and read Git the same way, so they agree on the commit time (and the image digest) by default.
+
+What is read: HEAD (a branch, packed or loose, or a detached commit), the commit's committer time
+(loose or packed objects; a shallow clone's tip is enough) and ``remote.origin.url``. A source that
+is not a Git repository has no commit, no commit time (``SOURCE_DATE_EPOCH`` falls back to 0) and no
+origin; pass ``--sha`` and ``--source-date-epoch`` for it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
 import tempfile
-import zlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import dagger
 from dagger import dag
+from dulwich.errors import NotGitRepository
+from dulwich.objects import Commit
+from dulwich.repo import Repo
 
 from shipyard.local_files import read_text_file
 from shipyard.plan.errors import InvalidInput
@@ -43,21 +50,32 @@ def https_url(remote: str) -> str:
     return ""
 
 
-def read_source(directory: str | Path) -> SourceInfo:
-    """Read HEAD of the Git checkout at ``directory``; empty values when it is not one."""
+def read_git(repo: Repo) -> SourceInfo:
+    """HEAD's commit, its committer time and the origin URL of an open repository."""
+    try:
+        sha = repo.head().decode()
+        commit = repo[sha.encode()]
+    except (KeyError, ValueError):  # no commit yet, or HEAD names a missing object
+        return SourceInfo()
+    epoch = commit.commit_time if isinstance(commit, Commit) else None
+    url = ""
+    with contextlib.suppress(KeyError):
+        url = https_url(repo.get_config().get((b"remote", b"origin"), b"url").decode(errors="replace"))
+    return SourceInfo(sha=sha, commit_epoch=epoch, url=url)
+
+
+def read_source(directory: str | Path, *, search_parents: bool = True) -> SourceInfo:
+    """Read HEAD of the Git checkout at ``directory`` (or, with ``search_parents``, of the
+    repository it lies in); empty values when it is not one."""
     path = Path(directory)
     if not path.is_dir():
         raise InvalidInput("--source", str(directory), "is not a directory", "Point --source at the checkout to release.")
-
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=False)
-        return proc.stdout.strip() if proc.returncode == 0 else ""
-
-    head = git("log", "-1", "--format=%H %ct")
-    if not head:
+    try:
+        repo = Repo.discover(str(path)) if search_parents else Repo(str(path))
+    except NotGitRepository:
         return SourceInfo()
-    sha, epoch = head.split()
-    return SourceInfo(sha=sha, commit_epoch=int(epoch), url=https_url(git("remote", "get-url", "origin")))
+    with repo:
+        return read_git(repo)
 
 
 # --- the source tree a command reads: a host path (CLI) or a dagger.Directory (module) --------
@@ -81,7 +99,7 @@ class SourceTree(Protocol):
 
 @dataclass(frozen=True)
 class HostSource:
-    """A directory on the caller's machine (the ``shipyard`` command): Git metadata from ``git``."""
+    """A directory on the caller's machine (the ``shipyard`` command)."""
 
     path: str
 
@@ -98,8 +116,8 @@ class HostSource:
 
 @dataclass(frozen=True)
 class ModuleSource:
-    """A ``dagger.Directory`` argument (``dagger call``): Git metadata read from its ``.git``
-    directory's files (the module's runtime has no ``git``); see :func:`read_git_files`."""
+    """A ``dagger.Directory`` argument (``dagger call``): its ``.git`` directory is exported into
+    the module's runtime and read there the same way as on the host."""
 
     tree: dagger.Directory
 
@@ -114,53 +132,6 @@ class ModuleSource:
     async def info(self) -> SourceInfo:
         if not await self.tree.exists(".git", expected_type=dagger.ExistsType.DIRECTORY_TYPE):
             return SourceInfo()
-        git = self.tree.directory(".git")
-
-        async def read(path: str) -> bytes | None:
-            if not await git.exists(path, expected_type=dagger.ExistsType.REGULAR_TYPE):
-                return None
-            with tempfile.TemporaryDirectory(prefix="shipyard-git-") as scratch:
-                local = await git.file(path).export(str(Path(scratch) / "f"))
-                return Path(local).read_bytes()
-
-        return await read_git_files(read)
-
-
-async def read_git_files(read: Callable[[str], Awaitable[bytes | None]]) -> SourceInfo:
-    """HEAD's commit, its committer time and the origin URL, from a ``.git`` directory's files.
-
-    ``read(path)`` returns a file under ``.git`` (``None`` if missing). Follows HEAD through loose
-    refs and ``packed-refs``; the commit time comes from a loose commit object only (a packed
-    commit leaves it unknown: pass ``--source-date-epoch``).
-    """
-    head = (await read("HEAD") or b"").decode(errors="replace").strip()
-    sha = head
-    if head.startswith("ref: "):
-        ref = head[5:].strip()
-        sha = (await read(ref) or b"").decode(errors="replace").strip()
-        if not sha:
-            for line in (await read("packed-refs") or b"").decode(errors="replace").splitlines():
-                value, _, name = line.partition(" ")
-                if name.strip() == ref:
-                    sha = value
-    if not re.fullmatch(r"[0-9a-f]{40}", sha):
-        return SourceInfo()
-    epoch = None
-    loose = await read(f"objects/{sha[:2]}/{sha[2:]}")
-    if loose is not None:
-        with contextlib.suppress(zlib.error):
-            match = re.search(rb"\ncommitter [^\n]*> (\d+) [+-]\d{4}\n", zlib.decompress(loose))
-            epoch = int(match.group(1)) if match else None
-    return SourceInfo(sha=sha, commit_epoch=epoch, url=https_url(_origin(await read("config") or b"")))
-
-
-def _origin(config: bytes) -> str:
-    """The ``url`` of ``[remote "origin"]`` in a Git config file, else empty."""
-    section = ""
-    for raw in config.decode(errors="replace").splitlines():
-        line = raw.strip()
-        if line.startswith("["):
-            section = line
-        elif section == '[remote "origin"]' and line.partition("=")[0].strip() == "url":
-            return line.partition("=")[2].strip()
-    return ""
+        with tempfile.TemporaryDirectory(prefix="shipyard-git-") as scratch:
+            await self.tree.directory(".git").export(str(Path(scratch) / ".git"))
+            return read_source(scratch, search_parents=False)

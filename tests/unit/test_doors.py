@@ -58,6 +58,10 @@ class LocalDirectory:
     def directory(self, path: str) -> LocalDirectory:
         return LocalDirectory(self.root / path)
 
+    async def export(self, path: str, **_: Any) -> str:
+        shutil.copytree(self.root, path)
+        return path
+
 
 class UnreadableSecret:
     """A Secret that must not be read (a dry run needs no token)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.source import https_url, read_source
+from shipyard.source import SourceInfo, https_url, read_source
 
 
 @pytest.mark.parametrize(
@@ -82,31 +82,54 @@ def test_missing_source_directory_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == 2 and "is not a directory" in out.stderr
 
 
-def test_module_mode_reads_head_through_packed_refs_and_leaves_a_packed_commit_time_unknown() -> None:
-    import anyio
-
-    from shipyard.source import read_git_files
-
-    sha = "860c1904a1ce19322e91ac35af1ab07466440c37"
-    files = {
-        "HEAD": b"ref: refs/heads/main\n",
-        "packed-refs": f"# pack-refs with: peeled\n{sha} refs/heads/main\n".encode(),
-        "config": b'[core]\n\tbare = false\n[remote "origin"]\n\turl = https://token@github.com/acme/app.git\n',
-    }
-
-    async def read(path: str) -> bytes | None:
-        return files.get(path)
-
-    info = anyio.run(read_git_files, read)
-    assert (info.sha, info.commit_epoch, info.url) == (sha, None, "https://github.com/acme/app")
+GIT_ENV = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+GIT_ENV |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
 
 
-def test_module_mode_without_a_commit_has_no_source_info() -> None:
-    import anyio
+def git(path: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=True, env=env).stdout.strip()
 
-    from shipyard.source import SourceInfo, read_git_files
 
-    async def read(path: str) -> bytes | None:
-        return b"ref: refs/heads/main\n" if path == "HEAD" else None
+def test_packed_objects_and_packed_refs_still_give_the_commit_time(tmp_path: Path) -> None:
+    sha = make_repo(tmp_path)
+    git(tmp_path, "gc", "-q", "--aggressive")
+    git(tmp_path, "pack-refs", "--all")
+    assert not list((tmp_path / ".git" / "objects").glob("??/*")), "git gc left loose objects"
+    assert read_source(tmp_path, search_parents=False) == SourceInfo(sha=sha, commit_epoch=1714564800, url="https://github.com/acme/app")
 
-    assert anyio.run(read_git_files, read) == SourceInfo()
+
+def test_a_shallow_clone_reads_its_tip(tmp_path: Path) -> None:
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    make_repo(origin)
+    git(origin, "commit", "-q", "--allow-empty", "-m", "second")
+    tip = git(origin, "rev-parse", "HEAD")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", str(clone))
+    assert (clone / ".git" / "shallow").is_file()
+    info = read_source(clone, search_parents=False)
+    assert (info.sha, info.url) == (tip, "")  # a file:// origin has no public https URL
+    assert info.commit_epoch == int(git(origin, "log", "-1", "--format=%ct"))
+
+
+def test_a_detached_head_at_an_annotated_tag_reads_the_commit(tmp_path: Path) -> None:
+    sha = make_repo(tmp_path)
+    git(tmp_path, "tag", "-a", "v1.2.3", "-m", "v1.2.3")
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "after")
+    git(tmp_path, "-c", "advice.detachedHead=false", "checkout", "-q", "v1.2.3")
+    git(tmp_path, "gc", "-q")
+    info = read_source(tmp_path, search_parents=False)
+    assert (info.sha, info.commit_epoch) == (sha, 1714564800)
+
+
+def test_a_repository_without_commits_gives_no_metadata(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    assert read_source(tmp_path) == SourceInfo()
+
+
+def test_the_cli_finds_the_repository_a_subdirectory_lies_in(tmp_path: Path) -> None:
+    sha = make_repo(tmp_path)
+    (tmp_path / "app").mkdir()
+    assert read_source(tmp_path / "app").sha == sha
+    assert read_source(tmp_path / "app", search_parents=False) == SourceInfo()
