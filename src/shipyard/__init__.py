@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+# Released as the Git tag v<__version__> (CHANGELOG.md); pyproject.toml carries the same number.
+__version__ = "0.2.0"
 __all__ = ["Shipyard", "__version__"]
 
 

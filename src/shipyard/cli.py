@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import anyio
 import dagger
 
-from shipyard import commands
+from shipyard import __version__, commands
 from shipyard.arguments import Argument, Kind, functions
 from shipyard.auth import canonical_registry, parse_registry_auth
 from shipyard.build_cache import DOCKER_CONFIG_ENV, export_digests, process_environment, session_environment
@@ -53,6 +53,7 @@ NOT_IN_CLI = {
 # Functions that are no subcommand.
 NOT_COMMANDS = {
     "with_registry_auth": "the CLI takes credentials per command: --registry-auth HOST=USER:env:NAME|file:PATH",
+    "version": "shipyard --version",
 }
 # Commands that run in the engine (they build): the CLI opens a Dagger session for them only,
 # so tags, plan, cleanup and sync-readme run without an engine.
@@ -164,6 +165,7 @@ def _parser(main_object: type = Shipyard) -> argparse.ArgumentParser:
         description="Release container images.",
         epilog="Exit codes: 0 done, 2 bad input, 3 a registry or gate failed, 1 a bug in Shipyard (please report it).",
     )
+    parser.add_argument("--version", action="version", version=f"shipyard {__version__}", help="print the version and exit")
     parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, args in functions(main_object).items():

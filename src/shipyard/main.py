@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar, cast
 import dagger
 from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_type
 
-from shipyard import commands
+from shipyard import __version__, commands
 from shipyard.auth import canonical_registry, read_auths
 from shipyard.dagger_errors import clear_errors
 from shipyard.plan.config import DEFAULT_SCAN_FAIL_ON, SbomFormat, SigningMode
@@ -112,6 +112,11 @@ class Shipyard:
             out=scratch / "dist" if scratch else None,
             local_file=lambda path: dag.current_module().workdir_file(str(path.relative_to(Path.cwd()))),
         )
+
+    @function
+    def version(self) -> str:
+        """The version of Shipyard (the tag to pin is v<version>), as `shipyard --version` prints it."""
+        return __version__
 
     @uncached_function
     @clear_errors

@@ -35,7 +35,7 @@ CLI_ONLY: dict[str, set[str]] = {
     "verify": {"--json", *CREDENTIALS, "--out"},
 }
 EXCLUDED_ARGUMENTS = {"registry"}  # list[dagger.Service]: the CLI reaches loopback registries directly
-NOT_COMMANDS = {"with_registry_auth"}  # the CLI's --registry-auth
+NOT_COMMANDS = {"with_registry_auth", "version"}  # the CLI's --registry-auth and --version
 
 
 def declared(fn: Any) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 FUNCTIONS = {
+    "version": [],
     "with_registry_auth": ["address", "username", "secret"],
     "tags": ["ref", "sha", "event", "default_branch", "spec", "flavor", "base_ref", "source_date_epoch", "source", "format"],
     "plan": [
