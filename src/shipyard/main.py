@@ -20,7 +20,7 @@ from shipyard.plan.errors import GateFailed
 from shipyard.plan.report import OutputFormat, Report, render
 from shipyard.registries.select import BackendKind
 from shipyard.secrets import SecretValue
-from shipyard.source import ModuleSource
+from shipyard.source import ModuleSource, refuse_shipyard_readme, refuse_shipyard_tree
 from shipyard.steps.tools import RegistryEndpoint, module_endpoints
 
 # Closed choices are enums in `dagger functions`; the pure plan package stays free of dagger.
@@ -158,7 +158,9 @@ class Shipyard:
         self,
         tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
         source: Annotated[
-            dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the current directory, or the module's context)")
+            dagger.Directory,
+            DefaultPath("."),
+            Doc("Directory to build (default: the current directory; with dagger call -m, pass --source .)"),
         ],
         from_: Annotated[
             list[dagger.Directory] | None,
@@ -234,6 +236,7 @@ class Shipyard:
         no_scan: Annotated[bool, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = False,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report, release notes, OCI layout)."""
+        await refuse_shipyard_tree(source, flag="--source")
         door = await self._door(registry, engine=True)
         report = await commands.publish(
             tag=tag,
@@ -328,7 +331,11 @@ class Shipyard:
         self,
         tag: Annotated[str, Doc("The version that was released, e.g. v1.2.3")],
         against: Annotated[str, Doc("The published release to compare with, e.g. ghcr.io/acme/app:1.2.3")],
-        source: Annotated[dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the module's context)")],
+        source: Annotated[
+            dagger.Directory,
+            DefaultPath("."),
+            Doc("Directory to build (default: the current directory; with dagger call -m, pass --source .)"),
+        ],
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         registry: Annotated[list[dagger.Service] | None, Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000")] = None,
         dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
@@ -342,6 +349,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Rebuild a release from source (nothing is pushed) and name any platform whose digest differs from the published one."""
+        await refuse_shipyard_tree(source, flag="--source")
         report = await commands.rebuild_check(
             tag=tag,
             against=against,
@@ -473,11 +481,16 @@ class Shipyard:
     async def sync_readme(
         self,
         repository: Annotated[str, Doc("Docker Hub repository, e.g. docker.io/acme/app")],
-        readme: Annotated[dagger.File, DefaultPath("README.md"), Doc("Markdown file to publish as the overview (at most 25,000 bytes)")],
+        readme: Annotated[
+            dagger.File,
+            DefaultPath("README.md"),
+            Doc("Markdown file to publish as the overview (at most 25,000 bytes; default README.md, but pass it with dagger call -m)"),
+        ],
         short_description: Annotated[str, Doc("Short description (at most 100 characters); empty leaves it as is")] = "",
         api_url: Annotated[str, Doc("Override the Docker Hub API address")] = "",
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
+        await refuse_shipyard_readme(readme)
         report = await commands.sync_readme(
             repository=repository,
             readme=await readme.contents(),

@@ -14,6 +14,7 @@ origin; pass ``--sha`` and ``--source-date-epoch`` for it.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -135,3 +136,47 @@ class ModuleSource:
         with tempfile.TemporaryDirectory(prefix="shipyard-git-") as scratch:
             await self.tree.directory(".git").export(str(Path(scratch) / ".git"))
             return read_source(scratch, search_parents=False)
+
+
+# --- defaults that resolve inside Shipyard's own repository ----------------------------------
+# With `dagger call -m <Shipyard>`, a DefaultPath argument resolves in the *module's* repository,
+# not in the caller's directory (dagger/dagger#8790): `publish` without --source would build
+# Shipyard itself and `sync-readme` without --readme would push Shipyard's README. Both refuse.
+
+OWN_TREE_MARKER = "src/shipyard/main.py"  # with a dagger.json named "shipyard": this repository
+
+
+async def is_shipyard_tree(tree: dagger.Directory) -> bool:
+    """Whether ``tree`` is Shipyard's own repository (what ``DefaultPath(".")`` gives under ``-m``)."""
+    if not await tree.exists(OWN_TREE_MARKER, expected_type=dagger.ExistsType.REGULAR_TYPE):
+        return False
+    if not await tree.exists("dagger.json", expected_type=dagger.ExistsType.REGULAR_TYPE):
+        return False
+    with contextlib.suppress(ValueError):
+        return bool(json.loads(await tree.file("dagger.json").contents()).get("name") == "shipyard")
+    return False
+
+
+async def refuse_shipyard_tree(tree: dagger.Directory, *, flag: str) -> None:
+    """Raise InvalidInput when ``flag`` (a directory) is Shipyard's own repository."""
+    if await is_shipyard_tree(tree):
+        raise InvalidInput(
+            flag,
+            "(default)",
+            "is Shipyard's own repository, not yours (with dagger call -m, defaults resolve in the module's repository)",
+            f"Pass {flag} . to release the directory you are in.",
+        )
+
+
+async def refuse_shipyard_readme(readme: dagger.File) -> None:
+    """Raise InvalidInput when ``readme`` is Shipyard's own README (``-m`` without ``--readme``)."""
+    own = dag.current_module().source()
+    if not await own.exists("README.md", expected_type=dagger.ExistsType.REGULAR_TYPE):
+        return
+    if await readme.contents() == await own.file("README.md").contents():
+        raise InvalidInput(
+            "--readme",
+            "(default)",
+            "is Shipyard's own README (with dagger call -m, defaults resolve in the module's repository)",
+            "Pass --readme README.md to publish yours.",
+        )
