@@ -88,9 +88,21 @@ def _add_argument(parser: argparse.ArgumentParser, arg: Argument) -> None:
     metavar = "ID=env:NAME|file:PATH" if arg.kind is Kind.SECRET and arg.repeatable else _METAVARS.get(arg.kind)
     if metavar:
         options["metavar"] = metavar
-    if arg.repeatable:
-        options["action"] = "append"
+    options["action"] = "append" if arg.repeatable else _Once
     parser.add_argument(arg.flag, **options)
+
+
+class _Once(argparse.Action):
+    """A single-value option given twice is a mistake (the first value would be lost silently):
+    ``--spec`` takes the whole ``tags:`` block as one value, one rule per line."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        given: set[str] = namespace.__dict__.setdefault("_given_once", set())
+        if self.dest in given:
+            hint = " (one value with one rule per line)" if self.dest in ("spec", "flavor") else ""
+            raise argparse.ArgumentError(self, f"is given more than once; give it once{hint}")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
 
 
 def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Argument]) -> None:

@@ -220,6 +220,11 @@ def _epoch(source_date_epoch: int | None, door: Door) -> int | None:
     return parse_epoch(door.environment_epoch, what="SOURCE_DATE_EPOCH (environment)")
 
 
+def _block(lines: str) -> list[str]:
+    """A ``tags:``/``flavor:`` block (one rule per line, pasted verbatim) as the parsers take it."""
+    return [lines] if lines.strip() else []
+
+
 async def _info(source: SourceTree | None) -> SourceInfo:
     return await source.info() if source is not None else SourceInfo()
 
@@ -237,8 +242,8 @@ async def tags(
     sha: str,
     event: str,
     default_branch: str,
-    spec: Sequence[str],
-    flavor: Sequence[str],
+    spec: str,
+    flavor: str,
     base_ref: str,
     source_date_epoch: int | None,
     source: SourceTree | None,
@@ -252,8 +257,8 @@ async def tags(
         event=event,
         default_branch=default_branch,
         base_ref=base_ref,
-        specs=list(spec),
-        flavor=list(flavor),
+        specs=_block(spec),
+        flavor=_block(flavor),
         source_date_epoch=_epoch(source_date_epoch, door),
         commit_epoch=info.commit_epoch,
     )
@@ -266,8 +271,8 @@ async def plan(
     platform: Sequence[str],
     sha: str,
     event: str,
-    spec: Sequence[str],
-    flavor: Sequence[str],
+    spec: str,
+    flavor: str,
     sign: SigningMode,
     sbom: Sequence[SbomFormat],
     provenance: bool,
@@ -286,8 +291,8 @@ async def plan(
         targets=target,
         credentials=sorted({*door.credentials, *door.declared_registries}),
         platforms=platform,
-        tag_specs=parse_tag_specs(list(spec)) if spec else None,
-        flavor=parse_flavor(list(flavor)) if flavor else None,
+        tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
+        flavor=parse_flavor(_block(flavor)) if _block(flavor) else None,
         signing=sign,
         sbom_formats=sbom,
         provenance=provenance,
@@ -516,8 +521,8 @@ async def publish(
     build_secret: Sequence[tuple[str, SecretInput]],
     sha: str,
     event: str,
-    spec: Sequence[str],
-    flavor: Sequence[str],
+    spec: str,
+    flavor: str,
     source_date_epoch: int | None,
     allow_backwards: bool,
     allow_overwrite: bool,
@@ -608,8 +613,8 @@ async def publish(
         targets=target,
         credentials=list(door.credentials),
         platforms=platform,
-        tag_specs=parse_tag_specs(list(spec)) if spec else None,
-        flavor=parse_flavor(list(flavor)) if flavor else None,
+        tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
+        flavor=parse_flavor(_block(flavor)) if _block(flavor) else None,
         tools=tools,
         source_date_epoch=build.source_date_epoch,
         commit_epoch=build.commit_epoch,

@@ -29,6 +29,10 @@ for _choice in (SigningMode, SbomFormat, BackendKind, OutputFormat):
 
 _T = TypeVar("_T")
 
+# One value, not a list: `dagger call` splits list flags at commas and keeps only the first line.
+SPEC_DOC = "docker/metadata-action tags: block, pasted verbatim as one value (one rule per line); default: the release table"
+FLAVOR_DOC = "docker/metadata-action flavor: block as one value (one line each: latest=auto|true|false, prefix=, suffix=)"
+
 
 def construct(cls: type[_T], **values: Any) -> _T:
     """An instance of an ``@object_type`` class. dagger's ``object_type`` is a bound method whose
@@ -182,8 +186,8 @@ class Shipyard:
         ] = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (for sha-<7> tags and labels)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
-        spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines")] = None,
-        flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines")] = None,
+        spec: Annotated[str, Doc(SPEC_DOC)] = "",
+        flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
         source_date_epoch: Annotated[
             int | None, Doc("Timestamp for reproducible images (default: $SOURCE_DATE_EPOCH in the CLI, else the commit time, else 0)")
         ] = None,
@@ -250,8 +254,8 @@ class Shipyard:
             build_secret=await _build_secrets(build_secret),
             sha=sha,
             event=event,
-            spec=spec or [],
-            flavor=flavor or [],
+            spec=spec,
+            flavor=flavor,
             source_date_epoch=source_date_epoch,
             allow_backwards=allow_backwards,
             allow_overwrite=allow_overwrite,
@@ -373,8 +377,8 @@ class Shipyard:
         sha: Annotated[str, Doc("Full 40-character commit SHA (for sha-<7> tags)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
         default_branch: Annotated[str, Doc("The repository's default branch (for {{is_default_branch}} and type=edge)")] = "main",
-        spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines, pasted verbatim; default: the release table")] = None,
-        flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines (latest=auto|true|false, prefix=, suffix=)")] = None,
+        spec: Annotated[str, Doc(SPEC_DOC)] = "",
+        flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
         base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
         source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
         source: Annotated[
@@ -388,8 +392,8 @@ class Shipyard:
             sha=sha,
             event=event,
             default_branch=default_branch,
-            spec=spec or [],
-            flavor=flavor or [],
+            spec=spec,
+            flavor=flavor,
             base_ref=base_ref,
             source_date_epoch=source_date_epoch,
             source=_source(source),
@@ -408,8 +412,8 @@ class Shipyard:
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (default: HEAD of --source)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
-        spec: Annotated[list[str] | None, Doc("docker/metadata-action tags: lines")] = None,
-        flavor: Annotated[list[str] | None, Doc("docker/metadata-action flavor: lines")] = None,
+        spec: Annotated[str, Doc(SPEC_DOC)] = "",
+        flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
         sign: Annotated[SigningMode, Doc("How to sign: none, key or keyless")] = SigningMode.NONE,
         sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats to attach: spdx-json, cyclonedx-json")] = None,
         provenance: Annotated[bool, Doc("Attach SLSA v1 provenance")] = False,
@@ -428,8 +432,8 @@ class Shipyard:
             platform=platform or [],
             sha=sha,
             event=event,
-            spec=spec or [],
-            flavor=flavor or [],
+            spec=spec,
+            flavor=flavor,
             sign=sign,
             sbom=sbom or [],
             provenance=provenance,

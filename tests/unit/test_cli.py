@@ -32,15 +32,16 @@ def test_tags_with_pasted_metadata_action_block() -> None:
         "pull_request",
         "--json",
         "--spec",
-        "type=ref,event=branch",
-        "--spec",
-        "type=ref,event=pr",
-        "--spec",
-        "type=semver,pattern={{version}}",
+        "type=ref,event=branch\ntype=ref,event=pr\ntype=semver,pattern={{version}}",
         "--flavor",
         "latest=auto",
     )
     assert json.loads(out.stdout) == {"version": "pr-12", "tags": ["pr-12"], "latest": False}
+
+
+def test_a_single_value_option_given_twice_is_refused() -> None:
+    out = run("tags", "--ref", "refs/heads/main", "--spec", "type=ref,event=branch", "--spec", "type=ref,event=pr")
+    assert out.returncode == 2 and "argument --spec: is given more than once; give it once (one value with one rule per line)" in out.stderr
 
 
 def test_no_tags_gives_null_version() -> None:

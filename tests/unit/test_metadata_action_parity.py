@@ -15,10 +15,10 @@ def shipyard_tags(case: Case, capsys: pytest.CaptureFixture[str]) -> dict[str, o
     argv = ["tags", "--json", "--source-date-epoch", str(MOCKED_NOW)]
     for key, value in context.items():
         argv += [f"--{key.replace('_', '-')}", value]
-    for line in case.tags:
-        argv += ["--spec", line]
-    for line in case.flavor:
-        argv += ["--flavor", line]
+    if case.tags:  # metadata-action's inputs: one block, one rule per line
+        argv += ["--spec", "\n".join(case.tags)]
+    if case.flavor:
+        argv += ["--flavor", "\n".join(case.flavor)]
     assert cli.main(argv) == 0, capsys.readouterr().err
     out: dict[str, object] = json.loads(capsys.readouterr().out)
     return out

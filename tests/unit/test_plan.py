@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, Target
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
 
@@ -102,3 +102,23 @@ def test_date_expressions_in_a_plan_use_source_date_epoch_not_the_clock() -> Non
 
     plan = build_release_plan(tag="v1.2.3", tag_specs=parse_tag_specs(["type=raw,value={{date 'YYYYMMDD'}}"]), source_date_epoch=1700000000)
     assert plan.tags[0] == "20231114"
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        ["localhost:5000/acme/app,optional", "ghcr.io/acme/app"],  # shipyard --target (argparse keeps the comma)
+        ["localhost:5000/acme/app", "optional", "ghcr.io/acme/app"],  # dagger call --target: split at the comma (CSV)
+        ["localhost:5000/acme/app", "optional=true", "ghcr.io/acme/app"],
+    ],
+)
+def test_a_target_option_split_off_by_dagger_call_rejoins_its_repository(items: list[str]) -> None:
+    assert [(t.repository, t.optional) for t in Target.parse_all(items)] == [
+        ("localhost:5000/acme/app", True),
+        ("ghcr.io/acme/app", False),
+    ]
+
+
+def test_an_option_with_no_repository_before_it_is_still_an_error() -> None:
+    with pytest.raises(InvalidInput, match="--target"):
+        Target.parse_all(["optional=maybe"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -134,6 +135,21 @@ class Target(BaseModel):
                 )
             optional = value in ("", "true")
         return cls(repository=str(parse_repository(repo, what="--target")), optional=optional)
+
+    @classmethod
+    def parse_all(cls, items: Iterable[str]) -> list[Target]:
+        """Every ``--target``; an option that ``dagger call`` split off at the comma (it reads list
+        flags as CSV: ``app,optional`` arrives as ``app`` and ``optional``) rejoins its repository."""
+        joined: list[str] = []
+        for item in items:
+            if joined and TARGET_OPTION.fullmatch(item.strip()):
+                joined[-1] += "," + item.strip()
+            else:
+                joined.append(item)
+        return [cls.parse(text) for text in joined]
+
+
+TARGET_OPTION = re.compile(r"optional(=\w*)?")
 
 
 class ToolImages(BaseModel):

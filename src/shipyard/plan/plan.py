@@ -158,7 +158,7 @@ def build_release_plan(
     have_credentials = {parse_registry(c, what="--registry-credentials") for c in credentials}
     planned: list[PlannedTarget] = []
     notices: list[str] = []
-    parsed_targets = [Target.parse(t) for t in targets]
+    parsed_targets = Target.parse_all(targets)
     if len({t.repository for t in parsed_targets}) != len(parsed_targets):
         raise InvalidInput("--target", list(targets), "names the same repository twice", "List each repository once.")
     for target in parsed_targets:
