@@ -48,6 +48,7 @@ RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"  # the engine the Dagger CL
 
 # Function arguments the CLI leaves out. Nothing else may differ (tests/unit/test_cli_surface.py).
 NOT_IN_CLI = {
+    "keep_outputs": "the CLI always writes dist/ (report.json, SARIF, engine.log), also when the release fails (exit 3)",
     "registry": "Services for loopback registries: a module cannot reach the caller's loopback, the CLI reaches it directly",
 }
 # Functions that are no subcommand.
@@ -59,7 +60,7 @@ NOT_COMMANDS = {
 # so tags, plan, cleanup and sync-readme run without an engine.
 ENGINE_COMMANDS = {"publish", "build", "rebuild_check", "verify"}
 # Commands that read no credentials (every other one takes --registry-auth).
-NO_CREDENTIALS = {"tags", "build"}
+NO_CREDENTIALS = {"tags", "build", "check_report"}
 _METAVARS = {
     Kind.TEXT: None,
     Kind.INT: "N",

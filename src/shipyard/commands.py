@@ -69,7 +69,7 @@ from shipyard.plan.notes import Verification, render_release_notes
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
 from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
-from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport, Report
+from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport, Report, ReportCheck
 from shipyard.plan.retention import policy_from_args
 from shipyard.plan.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
 from shipyard.plan.verification import VerifyReport, parse_attestation_types
@@ -898,6 +898,12 @@ async def cleanup(
             return await run_cleanup(chosen, path, policy, now=datetime.now(UTC), apply=apply)
     except BaseExceptionGroup as group:  # concurrent reads: report the registry's error, not the group
         raise shipyard_error_in(group) or group from None
+
+
+async def check_report(*, report: str, door: Door) -> ReportCheck:
+    """The outcome a ``report.json`` records (not ok: exit 3 / the function fails)."""
+    del door  # reads nothing else
+    return ReportCheck.from_json(report)
 
 
 async def sync_readme(*, repository: str, readme: str, short_description: str, api_url: str, door: Door) -> ReadmeReport:

@@ -238,6 +238,10 @@ class Shipyard:
         no_sbom: Annotated[bool, Doc("No SBOMs (on by default)")] = False,
         no_provenance: Annotated[bool, Doc("No SLSA provenance (on by default)")] = False,
         no_scan: Annotated[bool, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = False,
+        keep_outputs: Annotated[
+            bool,
+            Doc("Return dist/ also when the release fails (report.json says why, SARIF for upload); fail the job after with check-report"),
+        ] = False,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report, release notes, OCI layout)."""
         await refuse_shipyard_tree(source, flag="--source")
@@ -285,7 +289,8 @@ class Shipyard:
             no_scan=no_scan,
             door=door,
         )
-        finish(report)
+        if not keep_outputs:
+            finish(report)
         assert door.out is not None
         return dag.current_module().workdir(str(door.out.relative_to(Path.cwd())))
 
@@ -479,6 +484,15 @@ class Shipyard:
             door=await self._door(registry, engine=True),
         )
         return finish(report, format)
+
+    @function
+    @clear_errors
+    async def check_report(
+        self,
+        report: Annotated[dagger.File, Doc("The report.json a publish wrote, e.g. dist/report.json")],
+    ) -> str:
+        """Fail when a release's report.json says it failed: the last step after publish --keep-outputs handed over dist/."""
+        return finish(await commands.check_report(report=await report.contents(), door=await self._door(secrets=False)))
 
     @uncached_function
     @clear_errors

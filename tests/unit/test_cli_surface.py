@@ -33,8 +33,9 @@ CLI_ONLY: dict[str, set[str]] = {
     "cleanup": {"--json", *CREDENTIALS, "--username", "--password"},
     "sync-readme": {"--json", *CREDENTIALS, "--username", "--password", "--format"},
     "verify": {"--json", *CREDENTIALS, "--out"},
+    "check-report": {"--json", "--format"},
 }
-EXCLUDED_ARGUMENTS = {"registry"}  # list[dagger.Service]: the CLI reaches loopback registries directly
+EXCLUDED_ARGUMENTS = {"registry", "keep_outputs"}  # list[dagger.Service]: the CLI reaches loopback registries directly
 NOT_COMMANDS = {"with_registry_auth", "version"}  # the CLI's --registry-auth and --version
 
 

@@ -51,6 +51,7 @@ FUNCTIONS = {
         "apply",
         "format",
     ],
+    "check_report": ["report"],
     "sync_readme": ["repository", "readme", "short_description", "api_url"],
     "rebuild_check": [
         "tag",
@@ -119,6 +120,7 @@ FUNCTIONS = {
         "no_sbom",
         "no_provenance",
         "no_scan",
+        "keep_outputs",
     ],
     "verify": [
         "ref",

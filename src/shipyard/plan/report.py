@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from shipyard.plan.cache import cache_lines
 from shipyard.plan.cleanup import CleanupPlan, Decision
+from shipyard.plan.errors import InvalidInput
 from shipyard.plan.rebuild import difference_lines
 
 
@@ -22,6 +23,37 @@ class OutputFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
+
+
+@dataclass(frozen=True)
+class ReportCheck:
+    """A written ``report.json`` read back: a workflow's last word on a release whose outputs
+    were kept (``publish --keep-outputs``), failing the job when the release failed."""
+
+    version: str | None
+    ok_in_report: bool
+    error: str | None
+
+    @classmethod
+    def from_json(cls, text: str) -> ReportCheck:
+        try:
+            data = json.loads(text)
+            return cls(version=data.get("version"), ok_in_report=data["ok"] is True, error=data.get("error"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise InvalidInput(
+                "--report", text[:60], "is not a Shipyard report.json", "Pass the report.json that publish wrote into dist/."
+            ) from None
+
+    @property
+    def ok(self) -> bool:
+        return self.ok_in_report
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "version": self.version, "error": self.error}
+
+    def render_text(self) -> str:
+        head = f"Release {self.version or '(no version)'}: " + ("published" if self.ok else "FAILED")
+        return head + (f"\n  error: {self.error}" if self.error else "")
 
 
 class Report(Protocol):
