@@ -11,8 +11,9 @@ import pytest
 
 from tests.integration.conftest import ROOT, Stack
 
-WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-FUNCTIONS = {"cleanup", "sync-readme", "tags", "plan", "publish", "with-registry-auth"}
+# Shipyard's own workflows, and the one an application repository copies (docs/examples/).
+WORKFLOWS = [*sorted((ROOT / ".github" / "workflows").glob("*.yml")), ROOT / "docs" / "examples" / "release.yml"]
+FUNCTIONS = {"cleanup", "sync-readme", "tags", "plan", "publish", "with-registry-auth", "check-report"}
 ACTIONS = {
     "actions/checkout@v4",
     "dagger/dagger-for-github@v8.4.0",
@@ -22,16 +23,24 @@ ACTIONS = {
 
 
 def test_there_are_workflows() -> None:
-    assert [w.name for w in WORKFLOWS] == ["cleanup.yml", "release.yml"]
+    assert [str(w.relative_to(ROOT)) for w in WORKFLOWS] == [
+        ".github/workflows/cleanup.yml",
+        ".github/workflows/release.yml",
+        "docs/examples/release.yml",
+    ]
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def workflow_id(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=workflow_id)
 def test_actionlint_passes(stack: Stack, workflow: Path) -> None:
     proc = subprocess.run([str(stack.bin / "actionlint"), "-no-color", str(workflow)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=workflow_id)
 def test_workflows_only_call_the_module(workflow: Path) -> None:
     text = workflow.read_text()
     assert not re.search(r"^\s*(-\s*)?run:", text, re.MULTILINE), "a workflow step runs its own script"
@@ -43,15 +52,18 @@ def test_workflows_only_call_the_module(workflow: Path) -> None:
         assert "--secret env:" in call and "secrets." not in call  # secrets reach the module as env: references
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=workflow_id)
 def test_workflows_run_the_engine_version_the_module_declares(workflow: Path) -> None:
     engine = json.loads((ROOT / "dagger.json").read_text())["engineVersion"].removeprefix("v")
     versions = re.findall(r"^\s*version:\s*\"?([^\s\"]+)\"?\s*$", workflow.read_text(), re.MULTILINE)
     assert versions and set(versions) == {engine}
 
 
-def test_the_release_workflow_has_least_privilege() -> None:
-    text = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+@pytest.mark.parametrize(
+    "workflow", [ROOT / ".github" / "workflows" / "release.yml", ROOT / "docs" / "examples" / "release.yml"], ids=workflow_id
+)
+def test_the_release_workflow_has_least_privilege(workflow: Path) -> None:
+    text = workflow.read_text()
     assert re.search(r"^permissions:\n  contents: read\n", text, re.MULTILINE)  # the workflow's default: read only
     job = re.findall(r"^    permissions:\n((?:      \S.*\n)+)", text, re.MULTILINE)
     assert len(job) == 1
