@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import threading
@@ -83,12 +84,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _loopback_address() -> str:
+    """A loopback address of its own (127.0.0.0/8 is all loopback), where port 80 is free.
+
+    Dagger v0.19.10 drops the port of an HTTP module reference (core/modulerefs.go keeps the
+    endpoint's host and path only: ``http://127.0.0.1:8080/x.git`` is fetched from port 80), so
+    each HTTP server listens on port 80 of an address no other run uses."""
+    for _ in range(50):
+        address = f"127.{random.randint(28, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+        with socket.socket() as s:
+            try:
+                s.bind((address, 80))
+            except OSError:
+                continue
+        return address
+    raise RuntimeError("no loopback address with port 80 free")
+
+
 @dataclass(frozen=True)
 class ServedRepository:
     """Where the bare clone is served: ``{smart_http}/shipyard.git`` and so on."""
 
     bare: Path
-    smart_http: str  # http://127.0.0.1:PORT
+    smart_http: str  # http://127.x.y.z (port 80)
     dumb_http: str
     git_daemon: str  # git://127.0.0.1:PORT
 
@@ -102,8 +120,9 @@ def serve(checkout: Path, tag: str, root: Path) -> Iterator[ServedRepository]:
     subprocess.run(["git", "-C", str(bare), "tag", "-f", tag, head], check=True, capture_output=True)
     subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
 
-    smart = make_server("127.0.0.1", _free_port(), _http_backend(root), server_class=_ThreadingWSGIServer, handler_class=_QuietWSGI)
-    dumb = ThreadingHTTPServer(("127.0.0.1", _free_port()), partial(_QuietStatic, directory=str(root)))
+    smart_address, dumb_address = _loopback_address(), _loopback_address()
+    smart = make_server(smart_address, 80, _http_backend(root), server_class=_ThreadingWSGIServer, handler_class=_QuietWSGI)
+    dumb = ThreadingHTTPServer((dumb_address, 80), partial(_QuietStatic, directory=str(root)))
     daemon_port = _free_port()
     daemon = subprocess.Popen(
         ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}", "--listen=127.0.0.1", f"--port={daemon_port}", str(root)],
@@ -116,8 +135,8 @@ def serve(checkout: Path, tag: str, root: Path) -> Iterator[ServedRepository]:
     try:
         yield ServedRepository(
             bare=bare,
-            smart_http=f"http://127.0.0.1:{smart.server_port}",
-            dumb_http=f"http://127.0.0.1:{dumb.server_port}",
+            smart_http=f"http://{smart_address}",
+            dumb_http=f"http://{dumb_address}",
             git_daemon=f"git://127.0.0.1:{daemon_port}",
         )
     finally:
