@@ -66,6 +66,7 @@ def test_a_go_module_that_installs_shipyard_publishes_its_own_source(
     stack: Stack, tools: Tools, repo_name: str, module_ref: str, tmp_path: Path
 ) -> None:
     repo = application(tmp_path / "app")
+    (repo / "LICENSE").write_text("Apache-2.0\n")  # dagger init otherwise fetches one from spdx.org
     ok(dagger(stack, "init", "--sdk=go", "--name=app", "--source=.dagger", cwd=repo))
     ok(dagger(stack, "install", module_ref, cwd=repo))
     (repo / ".dagger" / "main.go").write_text(GO_MAIN)
@@ -75,7 +76,9 @@ def test_a_go_module_that_installs_shipyard_publishes_its_own_source(
     by_go = f"{stack.registry_a}/{repo_name}-go"
     ok(dagger(stack, "call", "publish", "--tag", "v1.2.3", "--target", by_go, *loopback(stack), "-o", str(tmp_path / "dist"), cwd=repo))
     by_cli = f"{stack.registry_a}/{repo_name}-cli"
-    assert tools.digest(f"{by_go}:1.2.3") == cli_digest(stack, tools, repo, by_cli)
+    digests = (tools.digest(f"{by_go}:1.2.3"), cli_digest(stack, tools, repo, by_cli))
+    print(f"go module {digests[0]}, cli {digests[1]}")
+    assert digests[0] == digests[1]
     sha = git(repo, "rev-parse", "HEAD")
     assert tools.manifest(f"{by_go}:1.2.3")["annotations"]["org.opencontainers.image.revision"] == sha
 
@@ -84,6 +87,7 @@ def test_shipyard_as_a_toolchain_publishes_the_installing_repository_without_sou
     stack: Stack, tools: Tools, repo_name: str, module_ref: str, tmp_path: Path
 ) -> None:
     repo = application(tmp_path / "app")
+    (repo / "LICENSE").write_text("Apache-2.0\n")  # dagger init otherwise fetches one from spdx.org
     ok(dagger(stack, "init", "--name=app", cwd=repo))
     ok(dagger(stack, "toolchain", "install", module_ref, cwd=repo))
     git(repo, "add", "-A")
@@ -92,4 +96,6 @@ def test_shipyard_as_a_toolchain_publishes_the_installing_repository_without_sou
     args = ["call", "shipyard", "publish", "--tag", "v1.2.3", *FAST, "--target", by_toolchain, *loopback(stack)]
     ok(dagger(stack, *args, "-o", str(tmp_path / "dist"), cwd=repo))
     by_cli = f"{stack.registry_a}/{repo_name}-cli"
-    assert tools.digest(f"{by_toolchain}:1.2.3") == cli_digest(stack, tools, repo, by_cli)
+    digests = (tools.digest(f"{by_toolchain}:1.2.3"), cli_digest(stack, tools, repo, by_cli))
+    print(f"toolchain {digests[0]}, cli {digests[1]}")
+    assert digests[0] == digests[1]
