@@ -299,7 +299,9 @@ class Shipyard:
     async def build(
         self,
         source: Annotated[
-            dagger.Directory, DefaultPath("."), Doc("Directory to build (default: the current directory, or the module's context)")
+            dagger.Directory,
+            DefaultPath("."),
+            Doc("Directory to build (default: the current directory; with dagger call -m, pass --source .)"),
         ],
         platform: Annotated[
             list[str] | None, Doc("Platforms to build here, e.g. this runner's own (default linux/amd64,linux/arm64)")
@@ -317,6 +319,7 @@ class Shipyard:
         runner: Annotated[str, Doc("Who builds, recorded in the layout and the release's provenance, e.g. the CI runner's label")] = "",
     ) -> dagger.Directory:
         """Build platforms as publish would and return them as an OCI layout with a record (shipyard-build.json); nothing is pushed."""
+        await refuse_shipyard_tree(source, flag="--source")
         door = await self._door(engine=True)
         report = await commands.build(
             source=ModuleSource(source),

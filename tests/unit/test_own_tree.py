@@ -39,6 +39,12 @@ def test_publish_without_source_asks_for_source_dot() -> None:
         anyio.run(lambda: Shipyard().publish(tag="v1.2.3", source=source))
 
 
+def test_build_without_source_asks_for_source_dot() -> None:
+    source = cast(dagger.Directory, LocalDirectory(ROOT))
+    with pytest.raises(FunctionError, match=r"Pass --source \. to release"):
+        anyio.run(lambda: Shipyard().build(source=source))
+
+
 def test_rebuild_check_without_source_asks_for_source_dot() -> None:
     source = cast(dagger.Directory, LocalDirectory(ROOT))
     with pytest.raises(FunctionError, match=r"Pass --source \. to release"):
