@@ -59,7 +59,7 @@ from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
 from shipyard.steps.sign import sign_release
 from shipyard.steps.smoke import SmokeFailed, smoke_test
-from shipyard.steps.tools import RegistryAccess, Signer, cosign_attest
+from shipyard.steps.tools import RegistryAccess, Signer, Sigstore, cosign_attest
 from shipyard.steps.verify import verify_attestation, verify_signature
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
@@ -644,6 +644,7 @@ class VerifyState:
     tools: ToolImages
     access: RegistryAccess
     out: Path | None = None
+    sigstore: Sigstore = field(default_factory=Sigstore)  # keyless: a private Sigstore's services and trusted root
 
 
 async def run_verify(state: VerifyState) -> VerifyReport:
@@ -675,10 +676,10 @@ async def run_verify(state: VerifyState) -> VerifyReport:
         reference = f"{ref.name}@{subjects[subject]}"
         cosign = state.tools.cosign
         if name == "signature":
-            outcome = await verify_signature(cosign, state.access, state.policy, state.public_key, reference)
+            outcome = await verify_signature(cosign, state.access, state.policy, state.public_key, reference, state.sigstore)
         else:
             kind = name.split(" ", 1)[1]
-            outcome = await verify_attestation(cosign, state.access, state.policy, state.public_key, reference, kind)
+            outcome = await verify_attestation(cosign, state.access, state.policy, state.public_key, reference, kind, state.sigstore)
             statements[(name, subject)] = outcome.statements
         checks[(name, subject)] = Check(name, subject, subjects[subject], outcome.ok, outcome.detail)
 

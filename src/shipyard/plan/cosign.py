@@ -10,11 +10,17 @@ or secret variables (``steps/sign.py``); these functions only name the paths cos
   The identity token comes either from ``--oidc-token`` (a token file) or, in GitHub Actions,
   from the runner (cosign's ``github-actions`` provider, given the runner's request URL and
   token as secret variables).
+- a **private Sigstore** (a company's own, or the test stack's) is named by its Fulcio, Rekor
+  and timestamp-authority URLs and trusted through its ``trusted_root.json`` (``cosign
+  trusted-root create``), mounted at TRUSTED_ROOT_PATH; without one cosign trusts the public
+  instance (TUF).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 from shipyard.plan.config import SigningMode
 from shipyard.plan.errors import InvalidInput
@@ -23,6 +29,7 @@ KEY_PATH = "/run/shipyard/cosign.key"
 PUBLIC_KEY_PATH = "/run/shipyard/cosign.pub"
 TOKEN_PATH = "/run/shipyard/oidc-token"
 PREDICATE_PATH = "/run/shipyard/predicate.json"
+TRUSTED_ROOT_PATH = "/run/shipyard/trusted_root.json"
 DEFAULT_FULCIO_URL = "https://fulcio.sigstore.dev"
 DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -39,13 +46,34 @@ class SigningIdentity:
     fulcio_url: str = DEFAULT_FULCIO_URL
     rekor_url: str = DEFAULT_REKOR_URL
     tlog_upload: bool = False  # key mode: also record the signature in Rekor
+    timestamp_url: str = ""  # keyless: also get an RFC 3161 timestamp from this authority
+    trusted_root: bool = False  # keyless: a private Sigstore's trusted root is mounted at TRUSTED_ROOT_PATH
 
     def _credentials(self) -> list[str]:
         if self.mode is SigningMode.KEY:
             args = ["--key", KEY_PATH]
             return args + ([f"--rekor-url={self.rekor_url}"] if self.tlog_upload else ["--tlog-upload=false"])
         args = [f"--fulcio-url={self.fulcio_url}", f"--rekor-url={self.rekor_url}"]
+        args += [f"--timestamp-server-url={self.timestamp_url}"] if self.timestamp_url else []
+        args += ["--trusted-root", TRUSTED_ROOT_PATH] if self.trusted_root else []
         return args + (["--identity-token", TOKEN_PATH] if self.token_file else ["--oidc-provider", "github-actions"])
+
+    def services(self) -> dict[str, str]:
+        """The Sigstore URLs of a keyless identity (option name -> URL), for endpoint mapping."""
+        if self.mode is SigningMode.KEY:
+            return {"rekor-url": self.rekor_url} if self.tlog_upload else {}
+        urls = {"fulcio-url": self.fulcio_url, "rekor-url": self.rekor_url, "timestamp-url": self.timestamp_url}
+        return {k: v for k, v in urls.items() if v}
+
+    def reached_through(self, hosts: dict[str, str]) -> SigningIdentity:
+        """The identity with each loopback service URL rewritten to the host a tool container
+        reaches it at (``hosts``: ``127.0.0.1:5555`` -> ``registry-5555:5555``)."""
+        return replace(
+            self,
+            fulcio_url=rewrite_loopback_url(self.fulcio_url, hosts),
+            rekor_url=rewrite_loopback_url(self.rekor_url, hosts),
+            timestamp_url=rewrite_loopback_url(self.timestamp_url, hosts),
+        )
 
     def sign_args(self, reference: str, *, insecure: bool = False) -> list[str]:
         """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest."""
@@ -68,6 +96,8 @@ def signing_identity(
     has_runner_request: tuple[bool, bool] = (False, False),
     fulcio_url: str = "",
     rekor_url: str = "",
+    timestamp_url: str = "",
+    has_trusted_root: bool = False,
 ) -> SigningIdentity | None:
     """Check the signing options before anything runs; None when the release is not signed.
 
@@ -75,15 +105,24 @@ def signing_identity(
     """
     if mode is SigningMode.NONE:
         return None
-    urls = {"fulcio-url": fulcio_url, "rekor-url": rekor_url}
+    urls = {"fulcio-url": fulcio_url, "rekor-url": rekor_url, "timestamp-url": timestamp_url}
     for name, url in urls.items():
-        if url and not url.startswith(("https://", "http://")):
-            raise InvalidInput(f"--{name}", url, "is not an http(s) URL", f"Write e.g. --{name} {DEFAULT_FULCIO_URL}.")
+        check_service_url(f"--{name}", url)
     if mode is SigningMode.KEY:
         if not has_key:
             raise InvalidInput("--sign", "key", "needs a private key", "Add --cosign-key file:cosign.key (and --cosign-password env:NAME).")
-        if fulcio_url:
-            raise InvalidInput("--fulcio-url", fulcio_url, "is only used by keyless signing", "Drop it, or use --sign keyless.")
+        for name, given in (
+            ("--fulcio-url", fulcio_url),
+            ("--timestamp-url", timestamp_url),
+            ("--sigstore-trusted-root", has_trusted_root),
+        ):
+            if given:
+                raise InvalidInput(
+                    name,
+                    given if isinstance(given, str) else "(given)",
+                    "is only used by keyless signing",
+                    "Drop it, or use --sign keyless.",
+                )
         return SigningIdentity(mode, rekor_url=rekor_url or DEFAULT_REKOR_URL, tlog_upload=bool(rekor_url))
     if has_key:
         raise InvalidInput("--cosign-key", "(given)", "is not used by keyless signing", "Drop --cosign-key, or use --sign key.")
@@ -112,7 +151,39 @@ def signing_identity(
         github_runner=url_given,
         fulcio_url=fulcio_url or DEFAULT_FULCIO_URL,
         rekor_url=rekor_url or DEFAULT_REKOR_URL,
+        timestamp_url=timestamp_url,
+        trusted_root=has_trusted_root,
     )
+
+
+def check_service_url(option: str, url: str) -> None:
+    """A Sigstore service URL must be http(s) with a host."""
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise InvalidInput(option, url, "is not an http(s) URL", f"Write e.g. {option} {DEFAULT_FULCIO_URL}.")
+
+
+def loopback_address(url: str) -> str | None:
+    """``127.0.0.1:PORT`` (as written) of a URL on this machine's loopback, else None."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host != "localhost":
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{host}:{port}"
+
+
+def rewrite_loopback_url(url: str, hosts: dict[str, str]) -> str:
+    """``url`` with its loopback ``host:port`` replaced by how a tool container reaches it."""
+    address = loopback_address(url) if url else None
+    if address is None or address not in hosts:
+        return url
+    parts = urlsplit(url)
+    return parts._replace(netloc=hosts[address]).geturl()
 
 
 @dataclass(frozen=True)
@@ -124,16 +195,25 @@ class TrustPolicy:
     certificate_identity_regexp: str = ""
     certificate_oidc_issuer: str = ""
     rekor_url: str = ""  # empty with a key: signatures were not uploaded to a transparency log
+    certificate_oidc_issuer_regexp: str = ""
+    trusted_root: bool = False  # keyless: a private Sigstore's trusted root is mounted at TRUSTED_ROOT_PATH
 
     def _trust(self) -> list[str]:
         if self.key:
             return ["--key", PUBLIC_KEY_PATH, *([f"--rekor-url={self.rekor_url}"] if self.rekor_url else ["--insecure-ignore-tlog=true"])]
-        args = [f"--certificate-oidc-issuer={self.certificate_oidc_issuer}"]
+        if self.certificate_oidc_issuer:
+            args = [f"--certificate-oidc-issuer={self.certificate_oidc_issuer}"]
+        else:
+            args = [f"--certificate-oidc-issuer-regexp={self.certificate_oidc_issuer_regexp}"]
         if self.certificate_identity:
             args.append(f"--certificate-identity={self.certificate_identity}")
         else:
             args.append(f"--certificate-identity-regexp={self.certificate_identity_regexp}")
+        args += ["--trusted-root", TRUSTED_ROOT_PATH] if self.trusted_root else []
         return [*args, f"--rekor-url={self.rekor_url or DEFAULT_REKOR_URL}"]
+
+    def reached_through(self, hosts: dict[str, str]) -> TrustPolicy:
+        return replace(self, rekor_url=rewrite_loopback_url(self.rekor_url, hosts))
 
     def verify_args(self, reference: str, *, insecure: bool = False) -> list[str]:
         return ["cosign", "verify", *self._trust(), "--output", "json", *(INSECURE_REGISTRY if insecure else ()), reference]
@@ -146,7 +226,8 @@ class TrustPolicy:
         if self.key:
             return "the given public key"
         who = self.certificate_identity or f"identities matching {self.certificate_identity_regexp}"
-        return f"{who} (issuer {self.certificate_oidc_issuer})"
+        issuer = self.certificate_oidc_issuer or f"matching {self.certificate_oidc_issuer_regexp}"
+        return f"{who} (issuer {issuer})"
 
 
 def trust_policy(
@@ -156,9 +237,20 @@ def trust_policy(
     certificate_identity_regexp: str = "",
     certificate_oidc_issuer: str = "",
     rekor_url: str = "",
+    certificate_oidc_issuer_regexp: str = "",
+    has_trusted_root: bool = False,
 ) -> TrustPolicy:
-    """Check the verification options: a key, or an identity (exact or regexp) and an issuer."""
-    keyless = bool(certificate_identity or certificate_identity_regexp or certificate_oidc_issuer)
+    """Check the verification options: a key, or an identity (exact or regexp) and an issuer (exact or regexp)."""
+    check_service_url("--rekor-url", rekor_url)
+    for option, first, second in (
+        ("--certificate-identity", certificate_identity, certificate_identity_regexp),
+        ("--certificate-oidc-issuer", certificate_oidc_issuer, certificate_oidc_issuer_regexp),
+    ):
+        if first and second:
+            raise InvalidInput(option, first, f"conflicts with {option}-regexp", "Pass one of them.")
+    if has_trusted_root and has_key:
+        raise InvalidInput("--sigstore-trusted-root", "(given)", "is only used by keyless verification", "Drop it, or verify keyless.")
+    keyless = bool(certificate_identity or certificate_identity_regexp or certificate_oidc_issuer or certificate_oidc_issuer_regexp)
     if has_key and keyless:
         raise InvalidInput(
             "--key", "(given)", "conflicts with --certificate-identity/--certificate-oidc-issuer", "Verify with one of them."
@@ -171,7 +263,7 @@ def trust_policy(
             "Pass --key cosign.pub, or --certificate-identity WHO --certificate-oidc-issuer URL.",
         )
     if keyless:
-        if not certificate_oidc_issuer:
+        if not (certificate_oidc_issuer or certificate_oidc_issuer_regexp):
             raise InvalidInput(
                 "--certificate-oidc-issuer", "(missing)", "is needed for keyless verification", f"For GitHub Actions: {GITHUB_ISSUER}."
             )
@@ -189,6 +281,8 @@ def trust_policy(
         certificate_identity_regexp=certificate_identity_regexp,
         certificate_oidc_issuer=certificate_oidc_issuer,
         rekor_url=rekor_url,
+        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
+        trusted_root=has_trusted_root,
     )
 
 

@@ -15,7 +15,7 @@ import functools
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +24,8 @@ import dagger
 from dagger import dag
 
 from shipyard.plan.config import is_loopback_registry
-from shipyard.plan.cosign import KEY_PATH, PREDICATE_PATH, TOKEN_PATH, SigningIdentity
-from shipyard.plan.errors import GateFailed
+from shipyard.plan.cosign import KEY_PATH, PREDICATE_PATH, TOKEN_PATH, TRUSTED_ROOT_PATH, SigningIdentity, loopback_address
+from shipyard.plan.errors import GateFailed, InvalidInput
 from shipyard.plan.refs import parse_reference
 from shipyard.secrets import Credentials
 
@@ -163,6 +163,49 @@ def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
 
 
 @dataclass(frozen=True)
+class Sigstore:
+    """A private Sigstore as cosign containers reach it: its loopback services bound under
+    aliases (like loopback registries), its trusted root mounted. Empty: the public instance."""
+
+    services: tuple[RegistryEndpoint, ...] = ()
+    trusted_root: str | None = None  # trusted_root.json (public material)
+
+    def attach(self, container: dagger.Container) -> dagger.Container:
+        for endpoint in self.services:
+            assert endpoint.service is not None
+            container = container.with_service_binding(endpoint.host.split(":", 1)[0], endpoint.service)
+        if self.trusted_root is not None:
+            container = container.with_new_file(TRUSTED_ROOT_PATH, self.trusted_root)
+        return container
+
+
+def sigstore_hosts(
+    urls: Mapping[str, str], endpoint: Callable[[str], RegistryEndpoint]
+) -> tuple[dict[str, str], tuple[RegistryEndpoint, ...]]:
+    """For Sigstore URLs on this machine's loopback (option -> URL): ``127.0.0.1:P`` -> the host
+    tool containers reach it at, and the services to bind. A loopback URL with no service (a
+    module given no ``--registry tcp://localhost:P``) is bad input."""
+    hosts: dict[str, str] = {}
+    services: dict[str, RegistryEndpoint] = {}
+    for option, url in urls.items():
+        address = loopback_address(url)
+        if address is None:
+            continue
+        found = endpoint(address)
+        if found.service is None:
+            port = address.rsplit(":", 1)[1]
+            raise InvalidInput(
+                f"--{option}",
+                url,
+                "is on your machine's loopback, which a module cannot reach",
+                f"Pass --registry tcp://localhost:{port} too.",
+            )
+        hosts[address] = found.host
+        services[found.host] = found
+    return hosts, tuple(services[h] for h in sorted(services))
+
+
+@dataclass(frozen=True)
 class Signer:
     """What cosign signs with: the checked identity (``plan/cosign.py``) and its secrets."""
 
@@ -172,11 +215,12 @@ class Signer:
     token: dagger.Secret | None = None  # keyless: an OIDC identity token
     request_url: dagger.Secret | None = None  # keyless in GitHub Actions: the runner's token request URL
     request_token: dagger.Secret | None = None  # … and its bearer token
+    sigstore: Sigstore = Sigstore()
 
 
 def cosign_container(image: str, access: RegistryAccess, signer: Signer) -> dagger.Container:
     """A cosign container holding the signer's secrets as files and secret variables only."""
-    container = tool_container(image, access)
+    container = signer.sigstore.attach(tool_container(image, access))
     if signer.key is not None:
         container = container.with_mounted_secret(KEY_PATH, signer.key)
     if signer.password is not None:

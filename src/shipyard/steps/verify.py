@@ -16,7 +16,7 @@ from typing import Any
 import dagger
 
 from shipyard.plan.cosign import PREDICATE_TYPES, PUBLIC_KEY_PATH, TrustPolicy
-from shipyard.steps.tools import RegistryAccess, tool_container, tool_unavailable
+from shipyard.steps.tools import RegistryAccess, Sigstore, tool_container, tool_unavailable
 
 _COSIGN_PREFIX = re.compile(r"^(?:main\.go:\d+: )?(?:error during command execution: |Error: )?")
 
@@ -33,16 +33,18 @@ def _reason(exc: dagger.ExecError) -> str:
     return _COSIGN_PREFIX.sub("", lines[-1]).strip() if lines else f"cosign exited with {exc.exit_code}"
 
 
-def _container(image: str, access: RegistryAccess, public_key: str | None) -> dagger.Container:
-    container = tool_container(image, access)
+def _container(image: str, access: RegistryAccess, public_key: str | None, sigstore: Sigstore) -> dagger.Container:
+    container = sigstore.attach(tool_container(image, access))
     return container.with_new_file(PUBLIC_KEY_PATH, public_key) if public_key is not None else container
 
 
-async def verify_signature(image: str, access: RegistryAccess, policy: TrustPolicy, public_key: str | None, reference: str) -> Outcome:
+async def verify_signature(
+    image: str, access: RegistryAccess, policy: TrustPolicy, public_key: str | None, reference: str, sigstore: Sigstore
+) -> Outcome:
     """Is ``reference`` (by digest) signed by the trusted signer?"""
     args = policy.verify_args(access.inside(reference), insecure=access.insecure([reference.split("/", 1)[0]]))
     try:
-        await _container(image, access, public_key).with_exec(args, use_entrypoint=False).sync()
+        await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).sync()
     except dagger.ExecError as exc:
         return Outcome(False, _reason(exc))
     except dagger.QueryError as exc:
@@ -51,13 +53,13 @@ async def verify_signature(image: str, access: RegistryAccess, policy: TrustPoli
 
 
 async def verify_attestation(
-    image: str, access: RegistryAccess, policy: TrustPolicy, public_key: str | None, reference: str, kind: str
+    image: str, access: RegistryAccess, policy: TrustPolicy, public_key: str | None, reference: str, kind: str, sigstore: Sigstore
 ) -> Outcome:
     """Does ``reference`` carry a valid attestation of type ``kind`` by the trusted signer? With
     the statements it verified (their predicates: SBOMs, provenance)."""
     args = policy.verify_attestation_args(access.inside(reference), kind, insecure=access.insecure([reference.split("/", 1)[0]]))
     try:
-        out = await _container(image, access, public_key).with_exec(args, use_entrypoint=False).stdout()
+        out = await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).stdout()
     except dagger.ExecError as exc:
         return Outcome(False, _reason(exc))
     except dagger.QueryError as exc:
