@@ -95,6 +95,7 @@ config {
   private_key: {
     [type.googleapis.com/keyspb.PEMKeyFile] {
       path: "$SIGSTORE_RUN/keys/ct.key"
+      password: "shipyard-test-ct"
     }
   }
   ext_key_usages: [ "CodeSigning" ]
@@ -113,7 +114,7 @@ CFG
   printf '{"OIDCIssuers":{"%s":{"IssuerURL":"%s","ClientID":"sigstore","Type":"github-workflow"}}}\n' "$issuer" "$issuer" \
     > "$SIGSTORE_RUN/fulcio.json"
   daemon fulcio "$bin/fulcio" serve --config-path="$SIGSTORE_RUN/fulcio.json" --ca=fileca \
-    --fileca-cert="$SIGSTORE_RUN/keys/fulcio-root.pem" --fileca-key="$SIGSTORE_RUN/keys/fulcio-root.key" --fileca-watch=false \
+    --fileca-cert="$SIGSTORE_RUN/keys/fulcio-root.pem" --fileca-key="$SIGSTORE_RUN/keys/fulcio-root.key" --fileca-key-passwd=shipyard-test-fulcio --fileca-watch=false \
     --ct-log-url="http://127.0.0.1:$CTLOG_PORT/test" --host=127.0.0.1 --port="$FULCIO_PORT" \
     --grpc-host=127.0.0.1 --grpc-port="$((FULCIO_PORT - 1))" --metrics-port="$((FULCIO_PORT - 2))" \
     --legacy-unix-domain-socket="$SIGSTORE_RUN/fulcio-legacy.sock"

@@ -1,8 +1,8 @@
 """Key material for the test stack's Sigstore, made fresh at each start (tests only).
 
-Writes into DIR: fulcio-root.pem + fulcio-root.key (a self-signed ECDSA P-256 CA that Fulcio
+Writes into DIR: fulcio-root.pem + fulcio-root.key (password shipyard-test-fulcio: a self-signed ECDSA P-256 CA that Fulcio
 issues code-signing certificates from, and the CT log accepts chains to) and ct.key + ct.pub
-(the CT log's signing key). Usage: keys.py DIR
+(the CT log's signing key, password shipyard-test-ct). Usage: keys.py DIR
 """
 
 from __future__ import annotations
@@ -42,11 +42,16 @@ ca = (
 )
 pkcs8 = serialization.PrivateFormat.PKCS8
 (out / "fulcio-root.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-(out / "fulcio-root.key").write_bytes(ca_key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()))
+# Fulcio's file CA wants an encrypted key: a fixed password (the key is made fresh for each start).
+fulcio_password = serialization.BestAvailableEncryption(b"shipyard-test-fulcio")
+(out / "fulcio-root.key").write_bytes(ca_key.private_bytes(serialization.Encoding.PEM, pkcs8, fulcio_password))
 
 ct_key = ec.generate_private_key(ec.SECP256R1())
+# ct_server refuses an unencrypted key: a fixed password (the key is made fresh for each start).
 (out / "ct.key").write_bytes(
-    ct_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    ct_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.BestAvailableEncryption(b"shipyard-test-ct")
+    )
 )
 (out / "ct.pub").write_bytes(ct_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 for f in ("fulcio-root.key", "ct.key"):

@@ -1,0 +1,201 @@
+"""Keyless signing for real, against the stack's local Sigstore (ci/lib/sigstore.sh): our OIDC
+issuer standing in for GitHub Actions, Fulcio, a CT log, Rekor and a timestamp authority.
+
+Every result is read back independently: the host's cosign verifies with only the trust files
+``ci/stack env`` exports (no ``--insecure-ignore-tlog``), and Rekor's own API is asked for the
+entries by artifact hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import ROOT, Stack
+from tests.integration.test_module_mode import COLD_LOAD_TIMEOUT
+from tests.integration.test_publish import PLATFORMS, report_of, shipyard
+from tests.integration.tools import Tools
+
+pytestmark = pytest.mark.integration
+
+IDENTITY_REGEXP = "^https://github.com/acme/app/"
+TRUST_VARIABLES = ("SIGSTORE_ROOT_FILE", "SIGSTORE_REKOR_PUBLIC_KEY", "SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", "SIGSTORE_TSA_CERTIFICATE_FILE")
+
+
+def request_url(stack: Stack, tag: str) -> str:
+    """The runner's token request URL, for a workflow run at ``refs/tags/<tag>``."""
+    base = stack.env["SHIPYARD_OIDC_REQUEST_URL"].split("?", 1)[0]
+    return f"{base}?ref=refs/tags/{tag}"
+
+
+def request_token(stack: Stack) -> str:
+    return Path(stack.env["SHIPYARD_OIDC_REQUEST_TOKEN_FILE"]).read_text().strip()
+
+
+def keyless_args(stack: Stack) -> list[str]:
+    """publish's options for the stack's Sigstore, the token from the runner-style pair."""
+    return [
+        "--sign", "keyless",
+        "--oidc-request-url", "env:ACTIONS_ID_TOKEN_REQUEST_URL",
+        "--oidc-request-token", "env:ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "--fulcio-url", stack.env["SHIPYARD_FULCIO_URL"],
+        "--rekor-url", stack.env["SHIPYARD_REKOR_URL"],
+        "--timestamp-url", stack.env["SHIPYARD_TSA_URL"],
+        "--sigstore-trusted-root", stack.env["SHIPYARD_SIGSTORE_TRUSTED_ROOT"],
+    ]  # fmt: skip
+
+
+def runner_env(stack: Stack, tag: str) -> dict[str, str]:
+    return {"ACTIONS_ID_TOKEN_REQUEST_URL": request_url(stack, tag), "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token(stack)}
+
+
+def host_cosign(tools: Tools, stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The host's cosign with only the stack's trust files set (no flags about trust)."""
+    env = {k: v for k, v in tools.env.items() if not k.startswith(("SIGSTORE_", "COSIGN_", "TUF_"))}
+    env.update({k: stack.env[k] for k in TRUST_VARIABLES})
+    return subprocess.run([str(tools.bin / "cosign"), *args], capture_output=True, text=True, env=env, cwd=tools.home, check=False)
+
+
+def verify(tools: Tools, stack: Stack, ref: str, *, identity: str = IDENTITY_REGEXP, kind: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = ["verify"] if kind is None else ["verify-attestation", "--type", kind]
+    trust = ["--certificate-identity-regexp", identity, "--certificate-oidc-issuer", stack.env["SHIPYARD_OIDC_ISSUER"]]
+    return host_cosign(tools, stack, *command, *trust, "--allow-insecure-registry", ref)
+
+
+def rekor_entries_for(stack: Stack, artifact_hash: str) -> list[dict[str, Any]]:
+    """Rekor's own API: the entries whose artifact has this hash (search index, then each entry)."""
+    rekor = stack.env["SHIPYARD_REKOR_URL"]
+    body = json.dumps({"hash": artifact_hash}).encode()
+    search = urllib.request.Request(f"{rekor}/api/v1/index/retrieve", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(search, timeout=30) as response:
+        uuids = json.load(response)
+    entries = []
+    for uuid in uuids:
+        with urllib.request.urlopen(f"{rekor}/api/v1/log/entries/{uuid}", timeout=30) as response:
+            entries.extend(json.load(response).values())
+    return entries
+
+
+def signature_layers(tools: Tools, repo: str, digest: str) -> list[str]:
+    """The digests of the simple-signing payloads in ``<repo>:sha256-<hex>.sig`` (each is what
+    the signature signs, so its Rekor entry's artifact hash)."""
+    manifest = tools.manifest(f"{repo}:{digest.replace(':', '-')}.sig")
+    return [layer["digest"] for layer in manifest["layers"]]
+
+
+def assert_released_keyless(tools: Tools, stack: Stack, repos: list[str], digest: str) -> None:
+    """Host cosign verifies index and platforms on every registry, the attestations, and refuses another identity."""
+    children = {f"{m['platform']['os']}/{m['platform']['architecture']}" + (f"/{m['platform']['variant']}" if m["platform"].get("variant") else ""): m["digest"]
+                for m in tools.manifest(f"{repos[0]}@{digest}")["manifests"]}  # fmt: skip
+    assert sorted(children) == sorted(PLATFORMS)
+    for repo in repos:
+        for subject in [digest, *children.values()]:
+            proc = verify(tools, stack, f"{repo}@{subject}")
+            assert proc.returncode == 0, f"{repo}@{subject}: {proc.stderr[-1500:]}"
+        for platform, subject in children.items():
+            proc = verify(tools, stack, f"{repo}@{subject}", kind="spdxjson")
+            assert proc.returncode == 0, f"spdxjson of {platform} in {repo}: {proc.stderr[-1500:]}"
+        proc = verify(tools, stack, f"{repo}@{digest}", kind="slsaprovenance1")
+        assert proc.returncode == 0, f"provenance in {repo}: {proc.stderr[-1500:]}"
+        other = "^https://github.com/someone/else/"
+        assert verify(tools, stack, f"{repo}@{digest}", identity=other).returncode != 0
+        assert verify(tools, stack, f"{repo}@{digest}", identity=other, kind="slsaprovenance1").returncode != 0
+    # Rekor holds the entries: looked up by each signature payload's hash.
+    for subject in [digest, *children.values()]:
+        for payload in signature_layers(tools, repos[0], subject):
+            entries = rekor_entries_for(stack, payload)
+            assert entries, f"Rekor has no entry for the signature of {subject} (payload {payload})"
+            assert all(e["verification"]["inclusionProof"] for e in entries)
+
+
+def assert_no_token_anywhere(stack: Stack, *texts: str) -> None:
+    token = request_token(stack)
+    for text in texts:
+        assert token not in text
+        assert "eyJhbGciOi" not in text  # a JWT's header (an identity token)
+
+
+def test_a_keyless_release_by_the_runner_route_verifies_on_both_registries(
+    stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
+) -> None:
+    a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
+    proc = shipyard("--tag", "v3.1.0", "--platform", ",".join(PLATFORMS), "--target", a, "--target", b, "--registry-auth", b_auth,
+                    *keyless_args(stack), "--sbom", "spdx-json", "--provenance", "--json",
+                    stack=stack, out=tmp_path, extra_env=runner_env(stack, "v3.1.0"))  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 0, report.get("error") or proc.stderr[-3000:]
+    assert {s["repository"] for s in report["signatures"]} == {a, b}
+    assert_released_keyless(tools, stack, [a, b], report["digest"])
+    # The identity is the workflow at the tag, as Fulcio wrote it into the certificate.
+    exact = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v3.1.0"
+    proc_exact = host_cosign(tools, stack, "verify", "--certificate-identity", exact, "--certificate-oidc-issuer",
+                             stack.env["SHIPYARD_OIDC_ISSUER"], "--allow-insecure-registry", f"{a}@{report['digest']}")  # fmt: skip
+    assert proc_exact.returncode == 0, proc_exact.stderr[-1500:]
+    outputs = [proc.stdout, proc.stderr, (tmp_path / "engine.log").read_text(), (tmp_path / "report.json").read_text()]
+    outputs += [(tmp_path / "release-notes.md").read_text()]
+    assert_no_token_anywhere(stack, *outputs)
+
+
+def test_a_keyless_release_through_dagger_call_verifies_on_both_registries(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
+    ports = {u.rsplit(":", 1)[1].split("/", 1)[0] for u in (stack.registry_a, stack.registry_b)}
+    ports |= {stack.env[k].split("//", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit(":", 1)[1]
+              for k in ("SHIPYARD_FULCIO_URL", "SHIPYARD_REKOR_URL", "SHIPYARD_TSA_URL", "SHIPYARD_OIDC_ISSUER")}  # fmt: skip
+    services = [arg for port in sorted(ports) for arg in ("--registry", f"tcp://localhost:{port}")]
+    args = ["call", "with-registry-auth", "--address", stack.registry_b, "--username", stack.username_b, "--secret", "env:SHIPYARD_TEST_B_PASSWORD"]
+    args += ["publish", "--tag", "v3.2.0", "--source", "tests/fixtures/app", "--platform", ",".join(PLATFORMS), "--target", a, "--target", b]
+    args += ["--sha", "860c1904a1ce19322e91ac35af1ab07466440c37", "--source-date-epoch", "1700000000", "--no-scan"]
+    args += ["--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={stack.images['base']}"]
+    args += ["--tool-images", stack.env["SHIPYARD_TOOL_IMAGES"], *keyless_args(stack), *services, "-o", str(tmp_path / "dist")]
+    env = {**os.environ, **stack.env, **runner_env(stack, "v3.2.0"), "SHIPYARD_TEST_B_PASSWORD": stack.password_b, "NO_COLOR": "1"}
+    proc = subprocess.run([stack.env["_EXPERIMENTAL_DAGGER_CLI_BIN"], "--progress=plain", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=COLD_LOAD_TIMEOUT * 2, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads((tmp_path / "dist" / "report.json").read_text())
+    assert report["ok"] and {s["repository"] for s in report["signatures"]} == {a, b}
+    assert_released_keyless(tools, stack, [a, b], report["digest"])
+    assert_no_token_anywhere(stack, proc.stdout, proc.stderr, (tmp_path / "dist" / "report.json").read_text())
+
+
+def _token(stack: Stack, expires_in: int) -> str:
+    with urllib.request.urlopen(f"{stack.env['SHIPYARD_OIDC_TOKEN_URL']}?ref=refs/tags/v3.3.0&expires_in={expires_in}", timeout=30) as r:
+        value: str = json.load(r)["value"]
+    return value
+
+
+def test_an_expired_token_or_fulcio_down_fails_naming_it_and_moves_no_tag(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    a = f"{stack.registry_a}/{repo_name}"
+    common = ["--tag", "v3.3.0", "--platform", "linux/amd64", "--target", a, "--json"]
+    expired = _token(stack, -120)
+    token_args = [x for x in keyless_args(stack) if not x.startswith(("--oidc-request", "env:ACTIONS"))]
+    proc = shipyard(*common, *token_args, "--oidc-token", "env:SHIPYARD_TEST_TOKEN", stack=stack, out=tmp_path / "expired",
+                    extra_env={"SHIPYARD_TEST_TOKEN": expired})  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 3, report
+    assert "expired" in report["error"], report["error"]
+    assert tools.tags(a) == set()
+    assert expired not in proc.stdout + proc.stderr + (tmp_path / "expired" / "engine.log").read_text()
+
+    down = list(keyless_args(stack))
+    down[down.index("--fulcio-url") + 1] = "http://127.0.0.1:5549"  # nothing listens there
+    proc = shipyard(*common, *down, stack=stack, out=tmp_path / "down", extra_env=runner_env(stack, "v3.3.0"))
+    report = report_of(proc)
+    assert proc.returncode == 3, report
+    assert "Fulcio" in report["error"] and "http://127.0.0.1:5549" in report["error"], report["error"]
+    assert tools.tags(a) == set()
+    assert_no_token_anywhere(stack, proc.stdout, proc.stderr)
+
+
+def test_the_stack_exports_trust_that_host_cosign_reads_with_no_other_setting(stack: Stack) -> None:
+    root = json.loads(Path(stack.env["SHIPYARD_SIGSTORE_TRUSTED_ROOT"]).read_text())
+    assert [len(root[k]) for k in ("certificateAuthorities", "tlogs", "ctlogs", "timestampAuthorities")] == [1, 1, 1, 1]
+    for name in TRUST_VARIABLES:
+        assert Path(stack.env[name]).read_text().startswith("-----BEGIN"), name
+    with urllib.request.urlopen(f"{stack.env['SHIPYARD_OIDC_ISSUER']}/.well-known/openid-configuration", timeout=30) as r:
+        assert json.load(r)["issuer"] == stack.env["SHIPYARD_OIDC_ISSUER"]
