@@ -102,8 +102,10 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/token":
             self._json(200, {"value": mint(query)})
         elif url.path == "/actions/token":
-            given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), request_token.encode()):
+            scheme, _, given = self.headers.get("Authorization", "").partition(" ")  # cosign writes "bearer"
+            if scheme.lower() != "bearer":
+                given = ""
+            if not hmac.compare_digest(given.strip().encode(), request_token.encode()):
                 self._json(401, {"message": "bad request token"})
                 return
             self._json(200, {"value": mint(query)})

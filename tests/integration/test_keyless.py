@@ -62,7 +62,9 @@ def host_cosign(tools: Tools, stack: Stack, *args: str) -> subprocess.CompletedP
     return subprocess.run([str(tools.bin / "cosign"), *args], capture_output=True, text=True, env=env, cwd=tools.home, check=False)
 
 
-def verify(tools: Tools, stack: Stack, ref: str, *, identity: str = IDENTITY_REGEXP, kind: str | None = None) -> subprocess.CompletedProcess[str]:
+def verify(
+    tools: Tools, stack: Stack, ref: str, *, identity: str = IDENTITY_REGEXP, kind: str | None = None
+) -> subprocess.CompletedProcess[str]:
     command = ["verify"] if kind is None else ["verify-attestation", "--type", kind]
     trust = ["--certificate-identity-regexp", identity, "--certificate-oidc-issuer", stack.env["SHIPYARD_OIDC_ISSUER"]]
     return host_cosign(tools, stack, *command, *trust, "--allow-insecure-registry", ref)
@@ -142,14 +144,37 @@ def test_a_keyless_release_by_the_runner_route_verifies_on_both_registries(
     assert_no_token_anywhere(stack, *outputs)
 
 
-def test_a_keyless_release_through_dagger_call_verifies_on_both_registries(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+def test_a_keyless_release_through_dagger_call_verifies_on_both_registries(
+    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+) -> None:
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
     ports = {u.rsplit(":", 1)[1].split("/", 1)[0] for u in (stack.registry_a, stack.registry_b)}
     ports |= {stack.env[k].split("//", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit(":", 1)[1]
               for k in ("SHIPYARD_FULCIO_URL", "SHIPYARD_REKOR_URL", "SHIPYARD_TSA_URL", "SHIPYARD_OIDC_ISSUER")}  # fmt: skip
     services = [arg for port in sorted(ports) for arg in ("--registry", f"tcp://localhost:{port}")]
-    args = ["call", "with-registry-auth", "--address", stack.registry_b, "--username", stack.username_b, "--secret", "env:SHIPYARD_TEST_B_PASSWORD"]
-    args += ["publish", "--tag", "v3.2.0", "--source", "tests/fixtures/app", "--platform", ",".join(PLATFORMS), "--target", a, "--target", b]
+    args = [
+        "call",
+        "with-registry-auth",
+        "--address",
+        stack.registry_b,
+        "--username",
+        stack.username_b,
+        "--secret",
+        "env:SHIPYARD_TEST_B_PASSWORD",
+    ]
+    args += [
+        "publish",
+        "--tag",
+        "v3.2.0",
+        "--source",
+        "tests/fixtures/app",
+        "--platform",
+        ",".join(PLATFORMS),
+        "--target",
+        a,
+        "--target",
+        b,
+    ]
     args += ["--sha", "860c1904a1ce19322e91ac35af1ab07466440c37", "--source-date-epoch", "1700000000", "--no-scan"]
     args += ["--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={stack.images['base']}"]
     args += ["--tool-images", stack.env["SHIPYARD_TOOL_IMAGES"], *keyless_args(stack), *services, "-o", str(tmp_path / "dist")]
@@ -169,7 +194,9 @@ def _token(stack: Stack, expires_in: int) -> str:
     return value
 
 
-def test_an_expired_token_or_fulcio_down_fails_naming_it_and_moves_no_tag(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+def test_an_expired_token_or_fulcio_down_fails_naming_it_and_moves_no_tag(
+    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+) -> None:
     a = f"{stack.registry_a}/{repo_name}"
     common = ["--tag", "v3.3.0", "--platform", "linux/amd64", "--target", a, "--json"]
     expired = _token(stack, -120)
