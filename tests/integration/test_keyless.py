@@ -91,10 +91,13 @@ def signature_layers(tools: Tools, repo: str, digest: str) -> list[str]:
     return [layer["digest"] for layer in manifest["layers"]]
 
 
+def _platform(p: dict[str, str]) -> str:
+    return "/".join(x for x in (p["os"], p["architecture"], p.get("variant", "")) if x)
+
+
 def assert_released_keyless(tools: Tools, stack: Stack, repos: list[str], digest: str) -> None:
     """Host cosign verifies index and platforms on every registry, the attestations, and refuses another identity."""
-    children = {f"{m['platform']['os']}/{m['platform']['architecture']}" + (f"/{m['platform']['variant']}" if m["platform"].get("variant") else ""): m["digest"]
-                for m in tools.manifest(f"{repos[0]}@{digest}")["manifests"]}  # fmt: skip
+    children = {_platform(m["platform"]): m["digest"] for m in tools.manifest(f"{repos[0]}@{digest}")["manifests"]}
     assert sorted(children) == sorted(PLATFORMS)
     for repo in repos:
         for subject in [digest, *children.values()]:
