@@ -61,7 +61,7 @@ from shipyard.plan.config import (
     sbom_formats_from_args,
     scan_policy_from_args,
 )
-from shipyard.plan.cosign import TrustPolicy, rewrite_loopback_url, signing_identity, trust_policy
+from shipyard.plan.cosign import TrustPolicy, rewrite_loopback_url, signing_identity, token_expiry, trust_policy
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.image import sha256_digest
 from shipyard.plan.labels import parse_epoch
@@ -82,6 +82,7 @@ from shipyard.smoke_inputs import read_smoke_plan
 from shipyard.source import HostSource, SourceInfo, SourceTree
 from shipyard.steps.build import BuildSpec
 from shipyard.steps.layouts import LoadedLayout, read_layout, verify_layout
+from shipyard.steps.sign import SigningFailed
 from shipyard.steps.tools import (
     RegistryAccess,
     RegistryEndpoint,
@@ -222,6 +223,8 @@ def signer_for(
         if oidc_request_url is not None:  # the runner's URL is a secret: read here, rewritten, set again
             plain = oidc_request_url.reveal() if isinstance(oidc_request_url, SecretValue) else await oidc_request_url.plaintext()
             urls["oidc-request-url"] = plain
+        if oidc_token is not None:  # an expired token fails at Fulcio with no word of why: say it first
+            _check_token_expiry(oidc_token.reveal() if isinstance(oidc_token, SecretValue) else await oidc_token.plaintext())
         hosts, services = sigstore_hosts(urls, endpoint)
         if oidc_request_url is not None:
             inside = rewrite_loopback_url(urls["oidc-request-url"], hosts)
@@ -232,9 +235,22 @@ def signer_for(
             request_url=request_url,
             request_token=secret("oidc-request-token", oidc_request_token),
             sigstore=Sigstore(services=services, trusted_root=sigstore_trusted_root),
+            shown=identity,
+            hosts=tuple(sorted(hosts.items())),
         )
 
     return make
+
+
+def _check_token_expiry(token: str) -> None:
+    expiry = token_expiry(token)
+    now = int(datetime.now(UTC).timestamp())
+    if expiry is not None and expiry <= now:
+        when = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise SigningFailed(
+            f"the OIDC identity token (--oidc-token) expired at {when}, {now - expiry} s ago: pass a fresh one "
+            "(identity tokens live minutes); nothing was built or pushed"
+        )
 
 
 def _epoch(source_date_epoch: int | None, door: Door) -> int | None:

@@ -18,7 +18,9 @@ or secret variables (``steps/sign.py``); these functions only name the paths cos
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -154,6 +156,42 @@ def signing_identity(
         timestamp_url=timestamp_url,
         trusted_root=has_trusted_root,
     )
+
+
+def explain_signing_error(line: str, identity: SigningIdentity, hosts: dict[str, str] | None = None) -> str:
+    """cosign's last line when signing failed, with the Sigstore service at fault named as the
+    user wrote it (``hosts``: user ``host:port`` -> the host the tool container used)."""
+    for outside, inside in (hosts or {}).items():
+        line = line.replace(inside, outside)
+    unreachable = ("connection refused", "no such host", "i/o timeout", "connection reset", "EOF", "context deadline exceeded")
+    down = next((u for u in unreachable if u in line), None)
+    if "Fulcio" in line or "signingCert" in line:
+        if "identity token" in line:
+            return (
+                f"Fulcio ({identity.fulcio_url}) refused the OIDC identity token: it has expired, or it is not from an issuer "
+                f"Fulcio trusts ({line})"
+            )
+        if down:
+            return f"Fulcio ({identity.fulcio_url}) is unreachable ({down}): {line}"
+        return f"Fulcio ({identity.fulcio_url}) could not issue a certificate: {line}"
+    if identity.timestamp_url and ("timestamp" in line.lower()) and down:
+        return f"the timestamp authority ({identity.timestamp_url}) is unreachable ({down}): {line}"
+    if ("rekor" in line.lower() or "tlog" in line.lower() or "transparency" in line.lower()) and down:
+        return f"Rekor ({identity.rekor_url}) is unreachable ({down}): {line}"
+    return line
+
+
+def token_expiry(token: str) -> int | None:
+    """The ``exp`` claim of a JWT (unverified: only to say early that it has expired), or None."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return exp if isinstance(exp, int) else None
 
 
 def check_service_url(option: str, url: str) -> None:

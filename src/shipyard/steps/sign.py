@@ -34,7 +34,7 @@ async def sign_release(image: str, access: RegistryAccess, repositories: Sequenc
             await cosign_container(image, access, signer).with_exec(args, use_entrypoint=False).sync()
             signed[repository] = reference
         except dagger.ExecError as exc:
-            errors.append(f"{repository}: {last_line(exc, 'cosign')}")
+            errors.append(f"{repository}: {signer.explain(last_line(exc, 'cosign'))}")
         except dagger.QueryError as exc:
             raise tool_unavailable(image, exc) from None
 

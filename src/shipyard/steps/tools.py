@@ -24,7 +24,15 @@ import dagger
 from dagger import dag
 
 from shipyard.plan.config import is_loopback_registry
-from shipyard.plan.cosign import KEY_PATH, PREDICATE_PATH, TOKEN_PATH, TRUSTED_ROOT_PATH, SigningIdentity, loopback_address
+from shipyard.plan.cosign import (
+    KEY_PATH,
+    PREDICATE_PATH,
+    TOKEN_PATH,
+    TRUSTED_ROOT_PATH,
+    SigningIdentity,
+    explain_signing_error,
+    loopback_address,
+)
 from shipyard.plan.errors import GateFailed, InvalidInput
 from shipyard.plan.refs import parse_reference
 from shipyard.secrets import Credentials
@@ -216,6 +224,12 @@ class Signer:
     request_url: dagger.Secret | None = None  # keyless in GitHub Actions: the runner's token request URL
     request_token: dagger.Secret | None = None  # … and its bearer token
     sigstore: Sigstore = Sigstore()
+    shown: SigningIdentity | None = None  # the identity as the user wrote it (URLs), for errors
+    hosts: tuple[tuple[str, str], ...] = ()  # user host:port -> the host tool containers use
+
+    def explain(self, line: str) -> str:
+        """cosign's failure with the Sigstore service at fault named as the user wrote it."""
+        return explain_signing_error(line, self.shown or self.identity, dict(self.hosts))
 
 
 def cosign_container(image: str, access: RegistryAccess, signer: Signer) -> dagger.Container:
@@ -250,7 +264,7 @@ async def cosign_attest(
     try:
         await container.with_exec(args, use_entrypoint=False).sync()
     except dagger.ExecError as exc:
-        return last_line(exc, "cosign")
+        return signer.explain(last_line(exc, "cosign"))
     except dagger.QueryError as exc:
         raise tool_unavailable(image, exc) from None
     return None
