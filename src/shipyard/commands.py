@@ -61,7 +61,7 @@ from shipyard.plan.config import (
     sbom_formats_from_args,
     scan_policy_from_args,
 )
-from shipyard.plan.cosign import TrustPolicy, rewrite_loopback_url, signing_identity, token_expiry, trust_policy
+from shipyard.plan.cosign import TrustPolicy, rewrite_loopback_url, signing_identity, token_expiry, trust_files, trust_policy
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.image import sha256_digest
 from shipyard.plan.labels import parse_epoch
@@ -209,6 +209,8 @@ def signer_for(
         timestamp_url=timestamp_url,
         has_trusted_root=sigstore_trusted_root is not None,
     )
+    if sigstore_trusted_root is not None:
+        trust_files(sigstore_trusted_root)  # bad JSON is bad input, before anything runs
 
     async def make(endpoint: Callable[[str], RegistryEndpoint]) -> Signer | None:
         def secret(name: str, value: SecretInput | None) -> dagger.Secret | None:
@@ -547,6 +549,8 @@ def verify_checks(
         certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
         has_trusted_root=sigstore_trusted_root is not None,
     )
+    if sigstore_trusted_root is not None:
+        trust_files(sigstore_trusted_root)
     reference = parse_reference(ref, what="--ref")
     return reference, policy, parse_attestation_types(attestation), _scan_policy(scan_fail_on, trivyignore)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -229,3 +230,79 @@ def test_the_stack_exports_trust_that_host_cosign_reads_with_no_other_setting(st
         assert Path(stack.env[name]).read_text().startswith("-----BEGIN"), name
     with urllib.request.urlopen(f"{stack.env['SHIPYARD_OIDC_ISSUER']}/.well-known/openid-configuration", timeout=30) as r:
         assert json.load(r)["issuer"] == stack.env["SHIPYARD_OIDC_ISSUER"]
+
+
+# --- shipyard verify, keyless -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keyless_release(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One keyless release (2 platforms, SPDX SBOMs, provenance) in registry A."""
+    out = tmp_path_factory.mktemp("keyless")
+    repo = f"{stack.registry_a}/it/keyless-{os.urandom(4).hex()}"
+    proc = shipyard("--tag", "v4.0.0", "--platform", "linux/amd64,linux/arm64", "--target", repo, *keyless_args(stack),
+                    "--sbom", "spdx-json", "--provenance", "--json",
+                    stack=stack, out=out, extra_env=runner_env(stack, "v4.0.0"))  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 0, report.get("error")
+    return {"repo": repo, "digest": report["digest"], "out": out}
+
+
+def shipyard_verify(stack: Stack, ref: str, *trust: str) -> tuple[int, dict[str, Any]]:
+    args = ["verify", "--ref", ref, "--rekor-url", stack.env["SHIPYARD_REKOR_URL"], "--scan-fail-on", "", "--json"]
+    args += ["--sigstore-trusted-root", stack.env["SHIPYARD_SIGSTORE_TRUSTED_ROOT"], *trust]
+    proc = subprocess.run([sys.executable, "-m", "shipyard", *args], capture_output=True, text=True, check=False, timeout=900)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def failures(report: dict[str, Any]) -> str:
+    return "\n".join(c["detail"] for c in report["checks"] if not c["ok"])
+
+
+def test_shipyard_verify_keyless_passes_and_names_a_wrong_identity_or_issuer(stack: Stack, keyless_release: dict[str, Any]) -> None:
+    ref = f"{keyless_release['repo']}:4.0.0"
+    issuer = stack.env["SHIPYARD_OIDC_ISSUER"]
+    exact = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v4.0.0"
+    code, report = shipyard_verify(stack, ref, "--certificate-identity", exact, "--certificate-oidc-issuer", issuer)
+    assert code == 0 and report["ok"], report
+    assert {(c["check"], c["subject"]) for c in report["checks"]} >= {("signature", "index"), ("signature", "linux/arm64")}
+    code, report = shipyard_verify(
+        stack, ref, "--certificate-identity-regexp", IDENTITY_REGEXP, "--certificate-oidc-issuer-regexp", "^http://127"
+    )
+    assert code == 0 and report["ok"], report
+
+    code, report = shipyard_verify(
+        stack, ref, "--certificate-identity-regexp", "^https://github.com/other/", "--certificate-oidc-issuer", issuer
+    )
+    assert code == 3 and not report["ok"]
+    assert "wrong identity: signed by https://github.com/acme/app/" in failures(report)
+    code, report = shipyard_verify(
+        stack, ref, "--certificate-identity", exact, "--certificate-oidc-issuer", "https://token.actions.githubusercontent.com"
+    )
+    assert code == 3 and f"wrong issuer: the certificate was issued for a token from {issuer}" in failures(report)
+
+
+def test_shipyard_verify_keyless_names_a_missing_log_entry_and_a_key_signature(
+    stack: Stack, tools: Tools, keyless_release: dict[str, Any]
+) -> None:
+    source = f"{keyless_release['repo']}@{keyless_release['digest']}"
+    trust = ["--certificate-identity-regexp", IDENTITY_REGEXP, "--certificate-oidc-issuer", stack.env["SHIPYARD_OIDC_ISSUER"]]
+    # Signed keyless by the same identity, but never recorded in Rekor.
+    unlogged = f"{stack.registry_a}/it/unlogged-{os.urandom(4).hex()}"
+    tools.run("crane", "copy", "--insecure", source, f"{unlogged}:4.0.0")
+    token = _token(stack, 600)
+    proc = host_cosign(tools, stack, "sign", "--yes", "--recursive", "--allow-insecure-registry", "--tlog-upload=false",
+                       "--fulcio-url", stack.env["SHIPYARD_FULCIO_URL"], "--identity-token", token,
+                       f"{unlogged}@{keyless_release['digest']}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    code, report = shipyard_verify(stack, f"{unlogged}:4.0.0", *trust, "--attestation", "none")
+    assert code == 3 and "no transparency-log entry" in failures(report), failures(report)
+    # Signed by a key instead.
+    keyed = f"{stack.registry_a}/it/keyed-{os.urandom(4).hex()}"
+    tools.run("crane", "copy", "--insecure", source, f"{keyed}:4.0.0")
+    key, _ = tools.keypair("publisher")
+    tools.sign(f"{keyed}@{keyless_release['digest']}", key)
+    code, report = shipyard_verify(stack, f"{keyed}:4.0.0", *trust, "--attestation", "none")
+    assert code == 3 and "signed by a key, not keyless" in failures(report), failures(report)
+    assert token not in json.dumps(report)

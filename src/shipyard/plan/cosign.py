@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -194,6 +195,50 @@ def token_expiry(token: str) -> int | None:
     return exp if isinstance(exp, int) else None
 
 
+# Where a private Sigstore's trust goes in a cosign container: the trusted root, and the same
+# material as the single files cosign's SIGSTORE_* variables name (``verify-attestation`` takes
+# no trusted root outside the new bundle format; the variables serve every command).
+TRUST_FILES = {
+    "SIGSTORE_ROOT_FILE": "/run/shipyard/sigstore/fulcio.pem",
+    "SIGSTORE_REKOR_PUBLIC_KEY": "/run/shipyard/sigstore/rekor.pub",
+    "SIGSTORE_CT_LOG_PUBLIC_KEY_FILE": "/run/shipyard/sigstore/ctlog.pub",
+    "SIGSTORE_TSA_CERTIFICATE_FILE": "/run/shipyard/sigstore/tsa.pem",
+}
+
+
+def trust_files(trusted_root: str) -> dict[str, str]:
+    """``trusted_root.json`` as the PEM files cosign's SIGSTORE_* variables read (variable -> PEM);
+    a variable whose part is absent from the root is left out. Bad JSON is bad input."""
+    try:
+        root = json.loads(trusted_root)
+        if not isinstance(root, dict):
+            raise ValueError("not an object")
+
+        def pem(kind: str, raw: str) -> str:
+            body = base64.b64decode(raw)
+            b64 = base64.b64encode(body).decode()
+            lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+            return f"-----BEGIN {kind}-----\n" + "\n".join(lines) + f"\n-----END {kind}-----\n"
+
+        def chains(key: str) -> str:
+            return "".join(pem("CERTIFICATE", c["rawBytes"]) for a in root.get(key, []) for c in a["certChain"]["certificates"])
+
+        def keys(key: str) -> str:
+            return "".join(pem("PUBLIC KEY", t["publicKey"]["rawBytes"]) for t in root.get(key, []))
+
+        found = {
+            "SIGSTORE_ROOT_FILE": chains("certificateAuthorities"),
+            "SIGSTORE_REKOR_PUBLIC_KEY": keys("tlogs"),
+            "SIGSTORE_CT_LOG_PUBLIC_KEY_FILE": keys("ctlogs"),
+            "SIGSTORE_TSA_CERTIFICATE_FILE": chains("timestampAuthorities"),
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(
+            "--sigstore-trusted-root", "(given)", f"is not a Sigstore trusted root ({exc})", "Make one with cosign trusted-root create."
+        ) from None
+    return {k: v for k, v in found.items() if v}
+
+
 def check_service_url(option: str, url: str) -> None:
     """A Sigstore service URL must be http(s) with a host."""
     parts = urlsplit(url)
@@ -247,8 +292,7 @@ class TrustPolicy:
             args.append(f"--certificate-identity={self.certificate_identity}")
         else:
             args.append(f"--certificate-identity-regexp={self.certificate_identity_regexp}")
-        args += ["--trusted-root", TRUSTED_ROOT_PATH] if self.trusted_root else []
-        return [*args, f"--rekor-url={self.rekor_url or DEFAULT_REKOR_URL}"]
+        return [*args, f"--rekor-url={self.rekor_url or DEFAULT_REKOR_URL}"]  # a private root: TRUST_FILES
 
     def reached_through(self, hosts: dict[str, str]) -> TrustPolicy:
         return replace(self, rekor_url=rewrite_loopback_url(self.rekor_url, hosts))
@@ -260,12 +304,45 @@ class TrustPolicy:
         args = ["cosign", "verify-attestation", *self._trust(), "--type", kind, "--output", "json"]
         return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
 
+    def explain(self, reason: str) -> str:
+        """cosign's reason for a failed keyless check, with the cause named first."""
+        if self.key:
+            return reason
+        got = _GOT_IDENTITY.search(reason)
+        if got:
+            subjects, issuer = got.group(1), got.group(2)
+            expected_issuer = self.certificate_oidc_issuer or self.certificate_oidc_issuer_regexp
+            issuer_ok = issuer == self.certificate_oidc_issuer if self.certificate_oidc_issuer else bool(re.search(expected_issuer, issuer))
+            if not issuer_ok:
+                return f"wrong issuer: the certificate was issued for a token from {issuer}, not {expected_issuer} ({reason})"
+            expected = self.certificate_identity or f"an identity matching {self.certificate_identity_regexp}"
+            return f"wrong identity: signed by {subjects}, not {expected} ({reason})"
+        for needle, cause in _VERIFY_CAUSES:
+            if needle in reason:
+                return f"{cause} ({reason})"
+        return reason
+
     def describe(self) -> str:
         if self.key:
             return "the given public key"
         who = self.certificate_identity or f"identities matching {self.certificate_identity_regexp}"
         issuer = self.certificate_oidc_issuer or f"matching {self.certificate_oidc_issuer_regexp}"
         return f"{who} (issuer {issuer})"
+
+
+_GOT_IDENTITY = re.compile(r"got subjects \[(.*?)\] with issuer (\S+)")
+# Substrings of cosign's reasons for a failed keyless verification, and the cause they mean.
+_VERIFY_CAUSES = (
+    (
+        "signature not found in transparency log",
+        "no transparency-log entry: the signature was never recorded in Rekor (signed with --tlog-upload=false)",
+    ),
+    ("empty key", "signed by a key, not keyless: the signature carries no certificate (verify it with --key)"),
+    ("no certificate found", "signed by a key, not keyless: the signature carries no certificate (verify it with --key)"),
+    ("certificate signed by unknown authority", "certificate not trusted: no certificate authority of the trusted root issued it"),
+    ("rekor log public key not found", "transparency-log entry not trusted: the Rekor that recorded it is not in the trusted root"),
+    ("unable to verify SCT", "certificate not trusted: its CT log is not in the trusted root"),
+)
 
 
 def trust_policy(

@@ -28,10 +28,12 @@ from shipyard.plan.cosign import (
     KEY_PATH,
     PREDICATE_PATH,
     TOKEN_PATH,
+    TRUST_FILES,
     TRUSTED_ROOT_PATH,
     SigningIdentity,
     explain_signing_error,
     loopback_address,
+    trust_files,
 )
 from shipyard.plan.errors import GateFailed, InvalidInput
 from shipyard.plan.refs import parse_reference
@@ -184,6 +186,8 @@ class Sigstore:
             container = container.with_service_binding(endpoint.host.split(":", 1)[0], endpoint.service)
         if self.trusted_root is not None:
             container = container.with_new_file(TRUSTED_ROOT_PATH, self.trusted_root)
+            for variable, pem in trust_files(self.trusted_root).items():
+                container = container.with_new_file(TRUST_FILES[variable], pem).with_env_variable(variable, TRUST_FILES[variable])
         return container
 
 

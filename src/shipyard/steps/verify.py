@@ -46,7 +46,7 @@ async def verify_signature(
     try:
         await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).sync()
     except dagger.ExecError as exc:
-        return Outcome(False, _reason(exc))
+        return Outcome(False, policy.explain(_reason(exc)))
     except dagger.QueryError as exc:
         raise tool_unavailable(image, exc) from None
     return Outcome(True)
@@ -61,7 +61,7 @@ async def verify_attestation(
     try:
         out = await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).stdout()
     except dagger.ExecError as exc:
-        return Outcome(False, _reason(exc))
+        return Outcome(False, policy.explain(_reason(exc)))
     except dagger.QueryError as exc:
         raise tool_unavailable(image, exc) from None
     statements = []
