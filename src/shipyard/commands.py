@@ -715,7 +715,11 @@ def _write_publish_files(report: PublishReport, door: Door, sign: SigningMode) -
         (door.out / "report.json").write_text(report.dumps() + "\n")
         notes = door.out / "release-notes.md"
         if report.ok:
-            notes.write_text(render_release_notes(report, Verification(mode=sign)))
+            signed_by = next((s for s in report.signatures if s.get("identity")), {})
+            verification = Verification(
+                mode=sign, certificate_identity=signed_by.get("identity", ""), certificate_oidc_issuer=signed_by.get("issuer", "")
+            )
+            notes.write_text(render_release_notes(report, verification))
         elif notes.exists():
             notes.unlink()  # a failed release has no notes (an earlier run's would mislead)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import urllib.request
@@ -143,6 +145,17 @@ def test_a_keyless_release_by_the_runner_route_verifies_on_both_registries(
     proc_exact = host_cosign(tools, stack, "verify", "--certificate-identity", exact, "--certificate-oidc-issuer",
                              stack.env["SHIPYARD_OIDC_ISSUER"], "--allow-insecure-registry", f"{a}@{report['digest']}")  # fmt: skip
     assert proc_exact.returncode == 0, proc_exact.stderr[-1500:]
+    # The release notes name that identity and issuer; each printed command runs as printed,
+    # with only the trust files set.
+    notes = (tmp_path / "release-notes.md").read_text()
+    assert f"--certificate-identity '{exact}' --certificate-oidc-issuer '{stack.env['SHIPYARD_OIDC_ISSUER']}'" in notes
+    commands = [
+        line for block in re.findall(r"```sh\n(.*?)```", notes, re.DOTALL) for line in block.splitlines() if line.startswith("cosign ")
+    ]
+    assert len(commands) == 6, notes  # per registry: verify, verify-attestation spdxjson and slsaprovenance1
+    for line in commands:
+        done = host_cosign(tools, stack, *shlex.split(line)[1:])
+        assert done.returncode == 0, f"{line}\n{done.stderr[-1500:]}"
     outputs = [proc.stdout, proc.stderr, (tmp_path / "engine.log").read_text(), (tmp_path / "report.json").read_text()]
     outputs += [(tmp_path / "release-notes.md").read_text()]
     assert_no_token_anywhere(stack, *outputs)

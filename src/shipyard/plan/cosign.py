@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from cryptography import x509
+
 from shipyard.plan.config import SigningMode
 from shipyard.plan.errors import InvalidInput
 
@@ -237,6 +239,28 @@ def trust_files(trusted_root: str) -> dict[str, str]:
             "--sigstore-trusted-root", "(given)", f"is not a Sigstore trusted root ({exc})", "Make one with cosign trusted-root create."
         ) from None
     return {k: v for k, v in found.items() if v}
+
+
+# Sigstore's certificate extensions for the OIDC issuer: v2 (a DER UTF8String) and v1 (raw).
+_ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+_ISSUER_V1 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
+
+
+def certificate_identity(pem: str) -> tuple[str, str]:
+    """The signer's identity (SAN: URI or e-mail) and OIDC issuer of a Fulcio certificate."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    names = [*san.get_values_for_type(x509.UniformResourceIdentifier), *san.get_values_for_type(x509.RFC822Name)]
+    issuer = ""
+    for ext in cert.extensions:
+        if ext.oid == _ISSUER_V2 and isinstance(ext.value, x509.UnrecognizedExtension):
+            raw = ext.value.value  # UTF8String: tag 0x0c, a DER length, the text
+            offset = 2 if raw[1] < 0x80 else 2 + (raw[1] & 0x7F)
+            issuer = raw[offset:].decode()
+        elif ext.oid == _ISSUER_V1 and not issuer and isinstance(ext.value, x509.UnrecognizedExtension):
+            issuer = ext.value.value.decode()
+    return (names[0] if names else ""), issuer
 
 
 def check_service_url(option: str, url: str) -> None:
