@@ -195,6 +195,7 @@ def signer_for(
     rekor_url: str,
     timestamp_url: str = "",
     sigstore_trusted_root: str | None = None,
+    sigstore_bundle: bool = False,
 ) -> Callable[[Callable[[str], RegistryEndpoint]], Awaitable[Signer | None]]:
     """Check the signing options (before anything runs); returns how to make the signer inside
     the engine session, where the secrets become ``dagger.Secret``s and a private Sigstore on
@@ -208,6 +209,7 @@ def signer_for(
         rekor_url=rekor_url,
         timestamp_url=timestamp_url,
         has_trusted_root=sigstore_trusted_root is not None,
+        bundles=sigstore_bundle,
     )
     if sigstore_trusted_root is not None:
         trust_files(sigstore_trusted_root)  # bad JSON is bad input, before anything runs
@@ -428,6 +430,7 @@ def publish_steps(
     rekor_url: str,
     timestamp_url: str,
     sigstore_trusted_root: str | None,
+    sigstore_bundle: bool,
     sbom: Sequence[SbomFormat],
     no_sbom: bool,
     provenance: bool,
@@ -458,6 +461,7 @@ def publish_steps(
             rekor_url=rekor_url,
             timestamp_url=timestamp_url,
             sigstore_trusted_root=sigstore_trusted_root,
+            sigstore_bundle=sigstore_bundle,
         ),
         sbom=sbom_formats_from_args(list(sbom), off=no_sbom),
         provenance=provenance_from_args(provenance, off=no_provenance),
@@ -584,6 +588,7 @@ async def publish(
     rekor_url: str,
     timestamp_url: str,
     sigstore_trusted_root: str | None,
+    sigstore_bundle: bool,
     scan_fail_on: str,
     trivyignore: str | None,
     sbom: Sequence[SbomFormat],
@@ -615,6 +620,7 @@ async def publish(
         rekor_url=rekor_url,
         timestamp_url=timestamp_url,
         sigstore_trusted_root=sigstore_trusted_root,
+        sigstore_bundle=sigstore_bundle,
         sbom=sbom,
         no_sbom=no_sbom,
         provenance=provenance,

@@ -207,6 +207,9 @@ class Shipyard:
         sigstore_trusted_root: Annotated[
             dagger.File | None, Doc("A private Sigstore's trusted root (cosign trusted-root create), e.g. trusted_root.json")
         ] = None,
+        sigstore_bundle: Annotated[
+            bool, Doc("Keyless: also store signatures and attestations as Sigstore bundles in OCI 1.1 referrers")
+        ] = False,
         scan_fail_on: Annotated[str, Doc("Trivy gate on every platform (default CRITICAL,HIGH); empty: no scan")] = DEFAULT_SCAN_FAIL_ON,
         trivyignore: Annotated[
             dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format; default: the source's .trivyignore)")
@@ -264,6 +267,7 @@ class Shipyard:
             rekor_url=rekor_url,
             timestamp_url=timestamp_url,
             sigstore_trusted_root=await _text(sigstore_trusted_root),
+            sigstore_bundle=sigstore_bundle,
             scan_fail_on=scan_fail_on,
             trivyignore=await _text(trivyignore),
             sbom=sbom or [],

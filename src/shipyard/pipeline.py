@@ -31,7 +31,7 @@ from dagger import dag
 from shipyard.engines import engine_session
 from shipyard.plan.builders import Builder, default_platforms
 from shipyard.plan.config import ScanPolicy, SigningMode, ToolImages
-from shipyard.plan.cosign import CERTIFICATE_ANNOTATION, TrustPolicy, certificate_identity
+from shipyard.plan.cosign import CERTIFICATE_ANNOTATION, TrustPolicy, certificate_identity, referrers_fallback_subjects
 from shipyard.plan.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
 from shipyard.plan.labels import oci_annotations
@@ -689,15 +689,20 @@ async def run_verify(state: VerifyState) -> VerifyReport:
     subjects = {"index": fetched.digest, **{str(p): d for p, d in children.items()}}
     checks: dict[tuple[str, str], Check] = {}
     statements: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+    bundled = referrers_fallback_subjects(tags)  # digests with Sigstore bundles (or other referrers)
 
     async def one(name: str, subject: str) -> None:
         reference = f"{ref.name}@{subjects[subject]}"
         cosign = state.tools.cosign
         if name == "signature":
-            outcome = await verify_signature(cosign, state.access, state.policy, state.public_key, reference, state.sigstore)
+            outcome = await verify_signature(
+                cosign, state.access, state.policy, state.public_key, reference, state.sigstore, bundles=subjects[subject] in bundled
+            )
         else:
             kind = name.split(" ", 1)[1]
-            outcome = await verify_attestation(cosign, state.access, state.policy, state.public_key, reference, kind, state.sigstore)
+            outcome = await verify_attestation(
+                cosign, state.access, state.policy, state.public_key, reference, kind, state.sigstore, bundles=subjects[subject] in bundled
+            )
             statements[(name, subject)] = outcome.statements
         checks[(name, subject)] = Check(name, subject, subjects[subject], outcome.ok, outcome.detail)
 

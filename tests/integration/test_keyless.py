@@ -319,3 +319,44 @@ def test_shipyard_verify_keyless_names_a_missing_log_entry_and_a_key_signature(
     code, report = shipyard_verify(stack, f"{keyed}:4.0.0", *trust, "--attestation", "none")
     assert code == 3 and "signed by a key, not keyless" in failures(report), failures(report)
     assert token not in json.dumps(report)
+
+
+# --- Sigstore bundles as OCI 1.1 referrers ------------------------------------------------------
+
+
+def test_bundles_are_written_as_referrers_and_verify_reads_them_alone(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    a = f"{stack.registry_a}/{repo_name}"
+    proc = shipyard("--tag", "v5.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, *keyless_args(stack), "--sigstore-bundle",
+                    "--sbom", "spdx-json", "--provenance", "--json",
+                    stack=stack, out=tmp_path, extra_env=runner_env(stack, "v5.0.0"))  # fmt: skip
+    report = report_of(proc)
+    assert proc.returncode == 0, report.get("error")
+    digest = report["digest"]
+    children = [m["digest"] for m in tools.manifest(f"{a}@{digest}")["manifests"]]
+    tags = tools.tags(a)
+    bundle_flags = ["--new-bundle-format", "--trusted-root", stack.env["SHIPYARD_SIGSTORE_TRUSTED_ROOT"]]
+    trust = ["--certificate-identity-regexp", IDENTITY_REGEXP, "--certificate-oidc-issuer", stack.env["SHIPYARD_OIDC_ISSUER"]]
+    for subject in [digest, *children]:
+        fallback = subject.replace(":", "-")
+        assert fallback in tags and f"{fallback}.sig" in tags  # the bundles' referrers index, and the classic signature
+        listed = [tools.manifest(f"{a}@{m['digest']}") for m in tools.manifest(f"{a}:{fallback}")["manifests"]]
+        assert {m["artifactType"] for m in listed} == {"application/vnd.dev.sigstore.bundle.v0.3+json"}
+        assert {m["subject"]["digest"] for m in listed} == {subject}
+        # the signature, and the SPDX SBOM of each platform (the index: both, and the provenance)
+        assert len(listed) == (2 if subject != digest else 1 + len(children) + 1), len(listed)
+        proc_v = host_cosign(tools, stack, "verify", *bundle_flags, *trust, "--allow-insecure-registry", f"{a}@{subject}")
+        assert proc_v.returncode == 0, proc_v.stderr[-1500:]
+    proc_v = host_cosign(tools, stack, "verify-attestation", *bundle_flags, *trust, "--type", "slsaprovenance1",
+                         "--allow-insecure-registry", f"{a}@{digest}")  # fmt: skip
+    assert proc_v.returncode == 0, proc_v.stderr[-1500:]
+    # A copy holding the image and its bundles only (no .sig/.att tags): shipyard verify reads the bundles.
+    bundles_only = f"{stack.registry_a}/it/bundles-{os.urandom(4).hex()}"
+    tools.run("crane", "copy", "--insecure", f"{a}@{digest}", f"{bundles_only}:5.0.0")
+    for subject in [digest, *children]:
+        fallback = subject.replace(":", "-")
+        tools.run("crane", "copy", "--insecure", f"{a}:{fallback}", f"{bundles_only}:{fallback}")
+    assert not any(t.endswith((".sig", ".att")) for t in tools.tags(bundles_only))
+    code, verified = shipyard_verify(stack, f"{bundles_only}:5.0.0", *trust)
+    assert code == 0 and verified["ok"], failures(verified)
+    assert all("bundle" in c["detail"].lower() for c in verified["checks"]), verified["checks"]
+    assert_no_token_anywhere(stack, proc.stdout, proc.stderr, (tmp_path / "engine.log").read_text())

@@ -105,6 +105,7 @@ FUNCTIONS = {
         "rekor_url",
         "timestamp_url",
         "sigstore_trusted_root",
+        "sigstore_bundle",
         "scan_fail_on",
         "trivyignore",
         "sbom",

@@ -39,6 +39,10 @@ DEFAULT_FULCIO_URL = "https://fulcio.sigstore.dev"
 DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 INSECURE_REGISTRY = ("--allow-insecure-registry", "--allow-http-registry")
+# Sigstore bundles (v0.3) as OCI 1.1 referrers, the format of actions/attest-build-provenance;
+# where a registry has no referrers API, the referrers index is the fallback tag sha256-<hex>.
+BUNDLE_FORMAT = ("--new-bundle-format",)
+BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class SigningIdentity:
     tlog_upload: bool = False  # key mode: also record the signature in Rekor
     timestamp_url: str = ""  # keyless: also get an RFC 3161 timestamp from this authority
     trusted_root: bool = False  # keyless: a private Sigstore's trusted root is mounted at TRUSTED_ROOT_PATH
+    bundles: bool = False  # keyless: also write Sigstore bundles as OCI 1.1 referrers
 
     def _credentials(self) -> list[str]:
         if self.mode is SigningMode.KEY:
@@ -80,17 +85,19 @@ class SigningIdentity:
             timestamp_url=rewrite_loopback_url(self.timestamp_url, hosts),
         )
 
-    def sign_args(self, reference: str, *, insecure: bool = False) -> list[str]:
-        """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest."""
-        return ["cosign", "sign", "--yes", "--recursive", *self._credentials(), *(INSECURE_REGISTRY if insecure else ()), reference]
+    def sign_args(self, reference: str, *, insecure: bool = False, bundle: bool = False) -> list[str]:
+        """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest;
+        ``bundle``: as a Sigstore bundle in an OCI 1.1 referrer (``--new-bundle-format``)."""
+        args = ["cosign", "sign", "--yes", "--recursive", *self._credentials(), *(BUNDLE_FORMAT if bundle else ())]
+        return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
 
-    def attest_args(self, reference: str, kind: str, *, insecure: bool = False) -> list[str]:
+    def attest_args(self, reference: str, kind: str, *, insecure: bool = False, bundle: bool = False) -> list[str]:
         """``cosign attest --type KIND`` of the predicate at PREDICATE_PATH to ``reference``.
 
         cosign wraps it in an in-toto Statement of type v0.1 (its ``--statement`` option, which
         would take a v1 Statement, works only with the new bundle format in cosign 2.6)."""
         args = ["cosign", "attest", "--yes", *self._credentials(), "--type", _attest_type(kind), "--predicate", PREDICATE_PATH]
-        return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
+        return [*args, *(BUNDLE_FORMAT if bundle else ()), *(INSECURE_REGISTRY if insecure else ()), reference]
 
 
 def signing_identity(
@@ -103,6 +110,7 @@ def signing_identity(
     rekor_url: str = "",
     timestamp_url: str = "",
     has_trusted_root: bool = False,
+    bundles: bool = False,
 ) -> SigningIdentity | None:
     """Check the signing options before anything runs; None when the release is not signed.
 
@@ -158,7 +166,13 @@ def signing_identity(
         rekor_url=rekor_url or DEFAULT_REKOR_URL,
         timestamp_url=timestamp_url,
         trusted_root=has_trusted_root,
+        bundles=bundles,
     )
+
+
+def referrers_fallback_subjects(tags: list[str] | tuple[str, ...]) -> set[str]:
+    """Digests a repository holds OCI 1.1 referrers for, by their fallback tags (``sha256-<hex>``)."""
+    return {f"sha256:{t[len('sha256-') :]}" for t in tags if re.fullmatch(r"sha256-[0-9a-f]{64}", t)}
 
 
 def explain_signing_error(line: str, identity: SigningIdentity, hosts: dict[str, str] | None = None) -> str:
@@ -321,11 +335,16 @@ class TrustPolicy:
     def reached_through(self, hosts: dict[str, str]) -> TrustPolicy:
         return replace(self, rekor_url=rewrite_loopback_url(self.rekor_url, hosts))
 
-    def verify_args(self, reference: str, *, insecure: bool = False) -> list[str]:
-        return ["cosign", "verify", *self._trust(), "--output", "json", *(INSECURE_REGISTRY if insecure else ()), reference]
+    def _bundle(self, bundle: bool) -> list[str]:
+        """Reading Sigstore bundles from OCI referrers: cosign wants the trusted root as a flag."""
+        return [*BUNDLE_FORMAT, *(["--trusted-root", TRUSTED_ROOT_PATH] if self.trusted_root else [])] if bundle else []
 
-    def verify_attestation_args(self, reference: str, kind: str, *, insecure: bool = False) -> list[str]:
-        args = ["cosign", "verify-attestation", *self._trust(), "--type", kind, "--output", "json"]
+    def verify_args(self, reference: str, *, insecure: bool = False, bundle: bool = False) -> list[str]:
+        args = ["cosign", "verify", *self._trust(), *self._bundle(bundle), "--output", "json"]
+        return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
+
+    def verify_attestation_args(self, reference: str, kind: str, *, insecure: bool = False, bundle: bool = False) -> list[str]:
+        args = ["cosign", "verify-attestation", *self._trust(), *self._bundle(bundle), "--type", kind, "--output", "json"]
         return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
 
     def explain(self, reason: str) -> str:

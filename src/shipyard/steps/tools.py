@@ -56,6 +56,16 @@ class RegistryEndpoint:
     def direct(self) -> str:
         return self.address or self.registry
 
+    @property
+    def http_host(self) -> str:
+        """The host under a second alias ending in ``.localhost``, which go-containerregistry
+        reaches over plain HTTP by itself: cosign's bundle writer (``--new-bundle-format``)
+        ignores ``--allow-http-registry``. The registry itself when it is not bound."""
+        if self.service is None or not self.insecure:
+            return self.host
+        alias, _, port = self.host.partition(":")
+        return f"{alias}.localhost:{port}"
+
 
 def loopback_alias(registry: str) -> str:
     port = registry.rsplit(":", 1)[1] if ":" in registry else "80"
@@ -100,10 +110,12 @@ class RegistryAccess:
     def endpoint(self, registry: str) -> RegistryEndpoint:
         return self.endpoints.get(registry) or RegistryEndpoint(registry=registry, host=registry)
 
-    def inside(self, reference: str) -> str:
-        """``127.0.0.1:5000/acme/app@sha256:…`` as a tool container must write it."""
+    def inside(self, reference: str, *, http_name: bool = False) -> str:
+        """``127.0.0.1:5000/acme/app@sha256:…`` as a tool container must write it
+        (``http_name``: under the ``.localhost`` alias, see ``RegistryEndpoint.http_host``)."""
         ref = parse_reference(reference)
-        host = self.endpoint(ref.registry).host
+        endpoint = self.endpoint(ref.registry)
+        host = endpoint.http_host if http_name else endpoint.host
         if host == ref.registry:
             return str(ref)
         return f"{host}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
@@ -117,7 +129,9 @@ class RegistryAccess:
             auths = {}
             for registry, cred in sorted(self.credentials.items()):
                 token = base64.b64encode(f"{cred.username}:{cred.password.reveal()}".encode()).decode()
-                auths[self.endpoint(registry).host] = {"auth": token}
+                endpoint = self.endpoint(registry)
+                auths[endpoint.host] = {"auth": token}
+                auths[endpoint.http_host] = {"auth": token}
             self._auth = dag.set_secret(f"shipyard-registry-auth-{uuid.uuid4().hex}", json.dumps({"auths": auths}))
         return self._auth
 
@@ -126,6 +140,8 @@ class RegistryAccess:
         for endpoint in sorted(self.endpoints.values(), key=lambda e: e.registry):
             if endpoint.service is not None:
                 container = container.with_service_binding(endpoint.host.split(":", 1)[0], endpoint.service)
+                if endpoint.http_host != endpoint.host:
+                    container = container.with_service_binding(endpoint.http_host.split(":", 1)[0], endpoint.service)
         secret = self.auth_secret()
         container = container.with_env_variable("DOCKER_CONFIG", DOCKER_CONFIG)
         if secret is not None:
@@ -236,6 +252,17 @@ class Signer:
         return explain_signing_error(line, self.shown or self.identity, dict(self.hosts))
 
 
+# Where a registry has no referrers API, each bundle cosign writes updates the subject's fallback
+# tag (read, add, write back): concurrent writers to one repository would drop each other's
+# entries, so bundle writes take turns per repository.
+_BUNDLE_LOCKS: dict[str, anyio.Lock] = {}
+
+
+def bundle_lock(reference: str) -> anyio.Lock:
+    repository = reference.split("@", 1)[0]
+    return _BUNDLE_LOCKS.setdefault(repository, anyio.Lock())
+
+
 def cosign_container(image: str, access: RegistryAccess, signer: Signer) -> dagger.Container:
     """A cosign container holding the signer's secrets as files and secret variables only."""
     container = signer.sigstore.attach(tool_container(image, access))
@@ -264,9 +291,15 @@ async def cosign_attest(
 ) -> str | None:
     """Attest ``predicate`` (cosign type ``kind``) to ``reference`` (by digest); the error line, or None."""
     container = cosign_container(image, access, signer).with_new_file(PREDICATE_PATH, json.dumps(predicate))
-    args = signer.identity.attest_args(access.inside(reference), kind, insecure=access.insecure([reference.split("/", 1)[0]]))
+    insecure = access.insecure([reference.split("/", 1)[0]])
     try:
-        await container.with_exec(args, use_entrypoint=False).sync()
+        await container.with_exec(
+            signer.identity.attest_args(access.inside(reference), kind, insecure=insecure), use_entrypoint=False
+        ).sync()
+        if signer.identity.bundles:
+            args = signer.identity.attest_args(access.inside(reference, http_name=True), kind, insecure=insecure, bundle=True)
+            async with bundle_lock(reference):
+                await container.with_exec(args, use_entrypoint=False).sync()
     except dagger.ExecError as exc:
         return signer.explain(last_line(exc, "cosign"))
     except dagger.QueryError as exc:
