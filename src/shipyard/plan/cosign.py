@@ -23,7 +23,6 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from cryptography import x509
 
@@ -277,34 +276,49 @@ def certificate_identity(pem: str) -> tuple[str, str]:
     return (names[0] if names else ""), issuer
 
 
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<netloc>[^/?#]*)(?P<rest>.*)", re.DOTALL)
+_NETLOC = re.compile(r"(?:[^@]*@)?(?P<host>\[[^\]]*\]|[^:]*)(?::(?P<port>\d+))?")
+
+
+def _url_parts(url: str) -> tuple[str, str, int | None, str] | None:
+    """(scheme, host, port, the rest after the authority) of an absolute URL, or None."""
+    match = _URL.fullmatch(url)
+    netloc = _NETLOC.fullmatch(match.group("netloc")) if match else None
+    if match is None or netloc is None:
+        return None
+    port = netloc.group("port")
+    return match.group("scheme").lower(), netloc.group("host").strip("[]"), int(port) if port else None, match.group("rest")
+
+
 def check_service_url(option: str, url: str) -> None:
     """A Sigstore service URL must be http(s) with a host."""
-    parts = urlsplit(url)
-    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+    parts = _url_parts(url)
+    if url and (parts is None or parts[0] not in ("http", "https") or not parts[1]):
         raise InvalidInput(option, url, "is not an http(s) URL", f"Write e.g. {option} {DEFAULT_FULCIO_URL}.")
 
 
 def loopback_address(url: str) -> str | None:
     """``127.0.0.1:PORT`` (as written) of a URL on this machine's loopback, else None."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    parts = _url_parts(url)
+    if parts is None:
+        return None
+    scheme, host, port, _ = parts
     if host != "localhost":
         try:
             if not ipaddress.ip_address(host).is_loopback:
                 return None
         except ValueError:
             return None
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{host}:{port}"
+    return f"{host}:{port or (443 if scheme == 'https' else 80)}"
 
 
 def rewrite_loopback_url(url: str, hosts: dict[str, str]) -> str:
     """``url`` with its loopback ``host:port`` replaced by how a tool container reaches it."""
     address = loopback_address(url) if url else None
-    if address is None or address not in hosts:
+    parts = _url_parts(url)
+    if address is None or address not in hosts or parts is None:
         return url
-    parts = urlsplit(url)
-    return parts._replace(netloc=hosts[address]).geturl()
+    return f"{parts[0]}://{hosts[address]}{parts[3]}"
 
 
 @dataclass(frozen=True)
