@@ -360,3 +360,36 @@ def test_bundles_are_written_as_referrers_and_verify_reads_them_alone(stack: Sta
     assert code == 0 and verified["ok"], failures(verified)
     assert all("bundle" in c["detail"].lower() for c in verified["checks"]), verified["checks"]
     assert_no_token_anywhere(stack, proc.stdout, proc.stderr, (tmp_path / "engine.log").read_text())
+
+
+def test_cleanup_deletes_a_deleted_images_bundles_and_keeps_a_kept_ones(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
+    """A pre-release and a release (different commits, so different images), both with bundles;
+    cleanup keeping no pre-release deletes the pre-release with its referrers, never the release's."""
+    a = f"{stack.registry_a}/{repo_name}"
+    digests = {}
+    for tag, sha in (("v6.0.0-rc.1", "1" * 40), ("v6.0.0", "2" * 40)):
+        proc = shipyard("--tag", tag, "--sha", sha, "--platform", "linux/amd64", "--target", a, *keyless_args(stack),
+                        "--spec", "type=semver,pattern={{version}}",  # the version tag alone (no sha-<7> tag)
+                        "--sigstore-bundle", "--json", stack=stack, out=tmp_path / tag, extra_env=runner_env(stack, tag))  # fmt: skip
+        report = report_of(proc)
+        assert proc.returncode == 0, report.get("error")
+        digests[tag] = report["digest"]
+    assert digests["v6.0.0-rc.1"] != digests["v6.0.0"]
+
+    def referrers(digest: str) -> set[str]:
+        return {m["digest"] for m in tools.manifest(f"{a}:{digest.replace(':', '-')}")["manifests"]}
+
+    gone, kept = referrers(digests["v6.0.0-rc.1"]), referrers(digests["v6.0.0"])
+    assert gone and kept
+    proc = subprocess.run([sys.executable, "-m", "shipyard", "cleanup", "--repository", a, "--keep-prereleases", "0", "--apply",
+                           "--format", "json"], capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for digest in gone | {digests["v6.0.0-rc.1"]}:
+        assert not tools.exists(f"{a}@{digest}"), f"{digest} should be gone"
+    assert digests["v6.0.0-rc.1"].replace(":", "-") not in tools.tags(a)
+    for digest in kept | {digests["v6.0.0"]}:
+        assert tools.exists(f"{a}@{digest}"), f"{digest} should be kept"
+    trust = ["--certificate-identity-regexp", IDENTITY_REGEXP, "--certificate-oidc-issuer", stack.env["SHIPYARD_OIDC_ISSUER"]]
+    bundle_flags = ["--new-bundle-format", "--trusted-root", stack.env["SHIPYARD_SIGSTORE_TRUSTED_ROOT"]]
+    kept_ok = host_cosign(tools, stack, "verify", *bundle_flags, *trust, "--allow-insecure-registry", f"{a}@{digests['v6.0.0']}")
+    assert kept_ok.returncode == 0, kept_ok.stderr[-1500:]
