@@ -25,7 +25,8 @@ import dataclasses
 import inspect
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +61,7 @@ from shipyard.plan.config import (
     sbom_formats_from_args,
     scan_policy_from_args,
 )
-from shipyard.plan.cosign import TrustPolicy, signing_identity, trust_policy
+from shipyard.plan.cosign import TrustPolicy, rewrite_loopback_url, signing_identity, token_expiry, trust_files, trust_policy
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
 from shipyard.plan.image import sha256_digest
 from shipyard.plan.labels import parse_epoch
@@ -81,7 +82,16 @@ from shipyard.smoke_inputs import read_smoke_plan
 from shipyard.source import HostSource, SourceInfo, SourceTree
 from shipyard.steps.build import BuildSpec
 from shipyard.steps.layouts import LoadedLayout, read_layout, verify_layout
-from shipyard.steps.tools import RegistryAccess, RegistryEndpoint, Signer, ephemeral_registry_service, host_tunnel
+from shipyard.steps.sign import SigningFailed
+from shipyard.steps.tools import (
+    RegistryAccess,
+    RegistryEndpoint,
+    Signer,
+    Sigstore,
+    ephemeral_registry_service,
+    host_tunnel,
+    sigstore_hosts,
+)
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
 TRIVYIGNORE = ".trivyignore"  # read from the source when no --trivyignore is given
@@ -183,9 +193,13 @@ def signer_for(
     oidc_request_token: SecretInput | None,
     fulcio_url: str,
     rekor_url: str,
-) -> Callable[[], Signer | None]:
+    timestamp_url: str = "",
+    sigstore_trusted_root: str | None = None,
+    sigstore_bundle: bool = False,
+) -> Callable[[Callable[[str], RegistryEndpoint]], Awaitable[Signer | None]]:
     """Check the signing options (before anything runs); returns how to make the signer inside
-    the engine session, where the secrets become ``dagger.Secret``s."""
+    the engine session, where the secrets become ``dagger.Secret``s and a private Sigstore on
+    the loopback is bound as services (``endpoint``: how the door reaches ``127.0.0.1:P``)."""
     identity = signing_identity(
         sign,
         has_key=cosign_key is not None,
@@ -193,9 +207,14 @@ def signer_for(
         has_runner_request=(oidc_request_url is not None, oidc_request_token is not None),
         fulcio_url=fulcio_url,
         rekor_url=rekor_url,
+        timestamp_url=timestamp_url,
+        has_trusted_root=sigstore_trusted_root is not None,
+        bundles=sigstore_bundle,
     )
+    if sigstore_trusted_root is not None:
+        trust_files(sigstore_trusted_root)  # bad JSON is bad input, before anything runs
 
-    def make() -> Signer | None:
+    async def make(endpoint: Callable[[str], RegistryEndpoint]) -> Signer | None:
         def secret(name: str, value: SecretInput | None) -> dagger.Secret | None:
             return engine_secret(name, value) if value is not None else None
 
@@ -203,14 +222,39 @@ def signer_for(
             return None
         if identity.mode is SigningMode.KEY:
             return Signer(identity, key=secret("cosign-key", cosign_key), password=secret("cosign-password", cosign_password))
+        urls = dict(identity.services())
+        request_url = None
+        if oidc_request_url is not None:  # the runner's URL is a secret: read here, rewritten, set again
+            plain = oidc_request_url.reveal() if isinstance(oidc_request_url, SecretValue) else await oidc_request_url.plaintext()
+            urls["oidc-request-url"] = plain
+        if oidc_token is not None:  # an expired token fails at Fulcio with no word of why: say it first
+            _check_token_expiry(oidc_token.reveal() if isinstance(oidc_token, SecretValue) else await oidc_token.plaintext())
+        hosts, services = sigstore_hosts(urls, endpoint)
+        if oidc_request_url is not None:
+            inside = rewrite_loopback_url(urls["oidc-request-url"], hosts)
+            request_url = dag.set_secret(f"shipyard-oidc-request-url-{uuid.uuid4().hex}", inside)
         return Signer(
-            identity,
+            identity.reached_through(hosts),
             token=secret("oidc-token", oidc_token),
-            request_url=secret("oidc-request-url", oidc_request_url),
+            request_url=request_url,
             request_token=secret("oidc-request-token", oidc_request_token),
+            sigstore=Sigstore(services=services, trusted_root=sigstore_trusted_root),
+            shown=identity,
+            hosts=tuple(sorted(hosts.items())),
         )
 
     return make
+
+
+def _check_token_expiry(token: str) -> None:
+    expiry = token_expiry(token)
+    now = int(datetime.now(UTC).timestamp())
+    if expiry is not None and expiry <= now:
+        when = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise SigningFailed(
+            f"the OIDC identity token (--oidc-token) expired at {when}, {now - expiry} s ago: pass a fresh one "
+            "(identity tokens live minutes); nothing was built or pushed"
+        )
 
 
 def _epoch(source_date_epoch: int | None, door: Door) -> int | None:
@@ -372,7 +416,7 @@ class PublishSteps:
     """Which steps a release runs, from publish's arguments, checked before anything runs."""
 
     sign: SigningMode  # resolved: never AUTO
-    signer: Callable[[], Signer | None]  # made inside the engine session
+    signer: Callable[[Callable[[str], RegistryEndpoint]], Awaitable[Signer | None]]  # made inside the engine session
     sbom: tuple[SbomFormat, ...]
     provenance: bool
     smoke: SmokeTest  # whether it runs is decided with the source (its compose file)
@@ -389,6 +433,9 @@ def publish_steps(
     oidc_request_token: SecretInput | None,
     fulcio_url: str,
     rekor_url: str,
+    timestamp_url: str,
+    sigstore_trusted_root: str | None,
+    sigstore_bundle: bool,
     sbom: Sequence[SbomFormat],
     no_sbom: bool,
     provenance: bool,
@@ -417,6 +464,9 @@ def publish_steps(
             oidc_request_token=oidc_request_token,
             fulcio_url=fulcio_url,
             rekor_url=rekor_url,
+            timestamp_url=timestamp_url,
+            sigstore_trusted_root=sigstore_trusted_root,
+            sigstore_bundle=sigstore_bundle,
         ),
         sbom=sbom_formats_from_args(list(sbom), off=no_sbom),
         provenance=provenance_from_args(provenance, off=no_provenance),
@@ -491,7 +541,9 @@ def verify_checks(
     certificate_identity: str,
     certificate_identity_regexp: str,
     certificate_oidc_issuer: str,
+    certificate_oidc_issuer_regexp: str,
     rekor_url: str,
+    sigstore_trusted_root: str | None,
     attestation: Sequence[str],
     scan_fail_on: str,
     trivyignore: str | None,
@@ -503,7 +555,11 @@ def verify_checks(
         certificate_identity_regexp=certificate_identity_regexp,
         certificate_oidc_issuer=certificate_oidc_issuer,
         rekor_url=rekor_url,
+        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
+        has_trusted_root=sigstore_trusted_root is not None,
     )
+    if sigstore_trusted_root is not None:
+        trust_files(sigstore_trusted_root)
     reference = parse_reference(ref, what="--ref")
     return reference, policy, parse_attestation_types(attestation), _scan_policy(scan_fail_on, trivyignore)
 
@@ -535,6 +591,9 @@ async def publish(
     oidc_request_token: SecretInput | None,
     fulcio_url: str,
     rekor_url: str,
+    timestamp_url: str,
+    sigstore_trusted_root: str | None,
+    sigstore_bundle: bool,
     scan_fail_on: str,
     trivyignore: str | None,
     sbom: Sequence[SbomFormat],
@@ -564,6 +623,9 @@ async def publish(
         oidc_request_token=oidc_request_token,
         fulcio_url=fulcio_url,
         rekor_url=rekor_url,
+        timestamp_url=timestamp_url,
+        sigstore_trusted_root=sigstore_trusted_root,
+        sigstore_bundle=sigstore_bundle,
         sbom=sbom,
         no_sbom=no_sbom,
         provenance=provenance,
@@ -623,7 +685,7 @@ async def publish(
         builders=door.builders,
     )
     split = _split_build(grouped(release_plan.builders), build, source, door)
-    signer = make_signer()
+    signer = await make_signer(door.endpoint)
     registries = sorted({t.registry for t in release_plan.active_targets if not t.ephemeral})
     endpoints = {r: door.endpoint(r) for r in registries}
     async with contextlib.AsyncExitStack() as stack:
@@ -664,7 +726,11 @@ def _write_publish_files(report: PublishReport, door: Door, sign: SigningMode) -
         (door.out / "report.json").write_text(report.dumps() + "\n")
         notes = door.out / "release-notes.md"
         if report.ok:
-            notes.write_text(render_release_notes(report, Verification(mode=sign)))
+            signed_by = next((s for s in report.signatures if s.get("identity")), {})
+            verification = Verification(
+                mode=sign, certificate_identity=signed_by.get("identity", ""), certificate_oidc_issuer=signed_by.get("issuer", "")
+            )
+            notes.write_text(render_release_notes(report, verification))
         elif notes.exists():
             notes.unlink()  # a failed release has no notes (an earlier run's would mislead)
 
@@ -827,7 +893,9 @@ async def verify(
     certificate_identity: str,
     certificate_identity_regexp: str,
     certificate_oidc_issuer: str,
+    certificate_oidc_issuer_regexp: str,
     rekor_url: str,
+    sigstore_trusted_root: str | None,
     attestation: Sequence[str],
     scan_fail_on: str,
     trivyignore: str | None,
@@ -842,14 +910,18 @@ async def verify(
         certificate_identity=certificate_identity,
         certificate_identity_regexp=certificate_identity_regexp,
         certificate_oidc_issuer=certificate_oidc_issuer,
+        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
         rekor_url=rekor_url,
+        sigstore_trusted_root=sigstore_trusted_root,
         attestation=attestation,
         scan_fail_on=scan_fail_on,
         trivyignore=trivyignore,
     )
+    hosts, services = sigstore_hosts({"rekor-url": policy.rekor_url} if not policy.key else {}, door.endpoint)
     state = VerifyState(
         reference=reference,
-        policy=policy,
+        policy=policy.reached_through(hosts),
+        sigstore=Sigstore(services=services, trusted_root=sigstore_trusted_root),
         public_key=key,
         attestations=attestations,
         scan=scan,

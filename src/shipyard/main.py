@@ -176,7 +176,7 @@ class Shipyard:
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         registry: Annotated[
             list[dagger.Service] | None,
-            Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000 (matched to targets by port)"),
+            Doc("Registries (and a private Sigstore's services) on your machine's loopback, e.g. tcp://localhost:5000 (matched by port)"),
         ] = None,
         dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
         build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
@@ -212,6 +212,15 @@ class Shipyard:
         ] = None,
         fulcio_url: Annotated[str, Doc("Keyless signing: the Fulcio certificate authority (default the public one)")] = "",
         rekor_url: Annotated[str, Doc("The Rekor transparency log (keyless: default the public one; key mode: upload to it)")] = "",
+        timestamp_url: Annotated[
+            str, Doc("Keyless signing: also timestamp signatures with this RFC 3161 authority, e.g. https://tsa.example/api/v1/timestamp")
+        ] = "",
+        sigstore_trusted_root: Annotated[
+            dagger.File | None, Doc("A private Sigstore's trusted root (cosign trusted-root create), e.g. trusted_root.json")
+        ] = None,
+        sigstore_bundle: Annotated[
+            bool, Doc("Keyless: also store signatures and attestations as Sigstore bundles in OCI 1.1 referrers")
+        ] = False,
         scan_fail_on: Annotated[str, Doc("Trivy gate on every platform (default CRITICAL,HIGH); empty: no scan")] = DEFAULT_SCAN_FAIL_ON,
         trivyignore: Annotated[
             dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format; default: the source's .trivyignore)")
@@ -272,6 +281,9 @@ class Shipyard:
             oidc_request_token=oidc_request_token,
             fulcio_url=fulcio_url,
             rekor_url=rekor_url,
+            timestamp_url=timestamp_url,
+            sigstore_trusted_root=await _text(sigstore_trusted_root),
+            sigstore_bundle=sigstore_bundle,
             scan_fail_on=scan_fail_on,
             trivyignore=await _text(trivyignore),
             sbom=sbom or [],
@@ -462,13 +474,20 @@ class Shipyard:
         certificate_identity: Annotated[str, Doc("Keyless: the signer's identity (e.g. the release workflow's URL at the tag)")] = "",
         certificate_identity_regexp: Annotated[str, Doc("Keyless: a regular expression the signer's identity must match")] = "",
         certificate_oidc_issuer: Annotated[str, Doc("Keyless: the OIDC issuer, e.g. https://token.actions.githubusercontent.com")] = "",
+        certificate_oidc_issuer_regexp: Annotated[str, Doc("Keyless: a regular expression the OIDC issuer must match")] = "",
         rekor_url: Annotated[str, Doc("The transparency log to check (keyless: default the public one; with a key: none)")] = "",
+        sigstore_trusted_root: Annotated[
+            dagger.File | None, Doc("Keyless: a private Sigstore's trusted root (cosign trusted-root create), e.g. trusted_root.json")
+        ] = None,
         attestation: Annotated[
             list[str] | None, Doc("Attestation types the release must carry (default spdxjson,slsaprovenance1; none: signatures only)")
         ] = None,
         scan_fail_on: Annotated[str, Doc("Re-scan every platform and fail on these severities; empty: no re-scan")] = "CRITICAL,HIGH",
         trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the re-scan accepts (.trivyignore format)")] = None,
-        registry: Annotated[list[dagger.Service] | None, Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000")] = None,
+        registry: Annotated[
+            list[dagger.Service] | None,
+            Doc("Registries (and a private Sigstore's services) on your machine's loopback, e.g. tcp://localhost:5000"),
+        ] = None,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
@@ -479,7 +498,9 @@ class Shipyard:
             certificate_identity=certificate_identity,
             certificate_identity_regexp=certificate_identity_regexp,
             certificate_oidc_issuer=certificate_oidc_issuer,
+            certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
             rekor_url=rekor_url,
+            sigstore_trusted_root=await _text(sigstore_trusted_root),
             attestation=attestation or [],
             scan_fail_on=scan_fail_on,
             trivyignore=await _text(trivyignore),

@@ -30,8 +30,8 @@ from dagger import dag
 
 from shipyard.engines import engine_session
 from shipyard.plan.builders import Builder, default_platforms
-from shipyard.plan.config import ScanPolicy, ToolImages
-from shipyard.plan.cosign import TrustPolicy
+from shipyard.plan.config import ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.cosign import CERTIFICATE_ANNOTATION, TrustPolicy, certificate_identity, referrers_fallback_subjects
 from shipyard.plan.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
 from shipyard.plan.labels import oci_annotations
@@ -59,7 +59,7 @@ from shipyard.steps.sbom import attest_sboms, generate_sboms
 from shipyard.steps.scan import scan_release
 from shipyard.steps.sign import sign_release
 from shipyard.steps.smoke import SmokeFailed, smoke_test
-from shipyard.steps.tools import RegistryAccess, Signer, cosign_attest
+from shipyard.steps.tools import RegistryAccess, Signer, Sigstore, cosign_attest
 from shipyard.steps.verify import verify_attestation, verify_signature
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
@@ -105,6 +105,7 @@ class ReleaseState:
     progress_log: Path | None = None  # the engine session's progress (failed build steps' output)
     signer: Signer | None = None  # cosign: sign and attest in every target before tags move
     signatures: dict[str, str] = field(default_factory=dict)  # repository -> signed reference
+    signed_by: tuple[str, str] | None = None  # keyless: the certificate's identity and issuer
     sbom_files: list[str] = field(default_factory=list)
     scan: GateResult | None = None
     sarif: str = ""  # the merged SARIF log (code scanning), when written
@@ -480,6 +481,19 @@ async def _sign(state: ReleaseState) -> None:
     assert state.release is not None and state.signer is not None
     repositories = [p.repository for p in state.pushes if p.ok]
     state.signatures = await sign_release(state.plan.tools.cosign, state.access, repositories, state.release.index.digest, state.signer)
+    if state.signer.identity.mode is SigningMode.KEYLESS and repositories:
+        state.signed_by = await _keyless_signer(state, repositories[0], state.release.index.digest)
+
+
+async def _keyless_signer(state: ReleaseState, repository: str, digest: str) -> tuple[str, str] | None:
+    """Who signed keyless, as Fulcio's certificate on the index's signature says (identity, issuer)."""
+    ref = parse_repository(repository, what="target")
+    fetched = await state.clients[ref.registry].manifest(ref.repository, f"{digest.replace(':', '-')}.sig")
+    for layer in reversed(fetched.body.get("layers", []) if fetched else []):
+        pem = layer.get("annotations", {}).get(CERTIFICATE_ANNOTATION)
+        if pem:
+            return certificate_identity(pem)
+    return None
 
 
 def _tag_rules(state: ReleaseState) -> Any:
@@ -573,7 +587,11 @@ def _report(state: ReleaseState, error: str | None = None) -> PublishReport:
         error=error,
         exit_code=state.interrupted,
         stages=tuple(stage.describe() for stage in state.plan.stages),
-        signatures=tuple({"repository": r, "reference": ref, "recursive": "true"} for r, ref in state.signatures.items()),
+        signatures=tuple(
+            {"repository": r, "reference": ref, "recursive": "true"}
+            | ({"identity": state.signed_by[0], "issuer": state.signed_by[1]} if state.signed_by else {})
+            for r, ref in state.signatures.items()
+        ),
         attestations=tuple(state.attestations),
         scan={**state.scan.to_dict(), "sarif": state.sarif or None} if state.scan else None,
         smoke=state.smoke.to_dict() if state.smoke else None,
@@ -644,6 +662,7 @@ class VerifyState:
     tools: ToolImages
     access: RegistryAccess
     out: Path | None = None
+    sigstore: Sigstore = field(default_factory=Sigstore)  # keyless: a private Sigstore's services and trusted root
 
 
 async def run_verify(state: VerifyState) -> VerifyReport:
@@ -670,15 +689,20 @@ async def run_verify(state: VerifyState) -> VerifyReport:
     subjects = {"index": fetched.digest, **{str(p): d for p, d in children.items()}}
     checks: dict[tuple[str, str], Check] = {}
     statements: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+    bundled = referrers_fallback_subjects(tags)  # digests with Sigstore bundles (or other referrers)
 
     async def one(name: str, subject: str) -> None:
         reference = f"{ref.name}@{subjects[subject]}"
         cosign = state.tools.cosign
         if name == "signature":
-            outcome = await verify_signature(cosign, state.access, state.policy, state.public_key, reference)
+            outcome = await verify_signature(
+                cosign, state.access, state.policy, state.public_key, reference, state.sigstore, bundles=subjects[subject] in bundled
+            )
         else:
             kind = name.split(" ", 1)[1]
-            outcome = await verify_attestation(cosign, state.access, state.policy, state.public_key, reference, kind)
+            outcome = await verify_attestation(
+                cosign, state.access, state.policy, state.public_key, reference, kind, state.sigstore, bundles=subjects[subject] in bundled
+            )
             statements[(name, subject)] = outcome.statements
         checks[(name, subject)] = Check(name, subject, subjects[subject], outcome.ok, outcome.detail)
 

@@ -23,6 +23,7 @@ import pytest
 from shipyard import __version__
 from tests.integration.conftest import ROOT, Stack
 from tests.integration.git_server import ServedRepository, serve
+from tests.integration.test_keyless import runner_env, verify
 from tests.integration.tools import COSIGN_PASSWORD, Tools
 
 pytestmark = pytest.mark.integration
@@ -301,10 +302,28 @@ def test_the_example_workflow_runs_verbatim_with_the_seed_tags_block(
     assert (app / "dist" / "scan" / "trivy.sarif").is_file() and (app / "dist" / "release-notes.md").is_file()
 
 
+def local_sigstore(stack: Stack) -> list[str]:
+    """What the keyless call line needs in place of the public Sigstore: the stack's Fulcio, Rekor,
+    TSA and trusted root, and each Sigstore service (the OIDC issuer too) as a Service."""
+    ports = {
+        stack.env[k].split("//", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit(":", 1)[1]
+        for k in ("SHIPYARD_FULCIO_URL", "SHIPYARD_REKOR_URL", "SHIPYARD_TSA_URL", "SHIPYARD_OIDC_ISSUER")
+    }
+    return [
+        "--fulcio-url", stack.env["SHIPYARD_FULCIO_URL"],
+        "--rekor-url", stack.env["SHIPYARD_REKOR_URL"],
+        "--timestamp-url", stack.env["SHIPYARD_TSA_URL"],
+        "--sigstore-trusted-root", stack.env["SHIPYARD_SIGSTORE_TRUSTED_ROOT"],
+        *(arg for port in sorted(ports) for arg in ("--registry", f"tcp://localhost:{port}")),
+    ]  # fmt: skip
+
+
 def test_shipyard_s_own_release_workflow_runs_verbatim(
-    stack: Stack, tools: Tools, repo_name: str, served: ServedRepository, signing: dict[str, str], tmp_path: Path
+    stack: Stack, tools: Tools, repo_name: str, served: ServedRepository, tmp_path: Path
 ) -> None:
-    """release.yml runs `module: .` in a checkout of Shipyard at the tag, as actions/checkout leaves it."""
+    """release.yml runs `module: .` in a checkout of Shipyard at the tag, as actions/checkout leaves
+    it, and signs keyless: the runner's OIDC request URL and token (here the stack's issuer), the
+    stack's Sigstore appended after the verbatim line as the registry and tool images are."""
     checkout = tmp_path / "shipyard"
     subprocess.run(
         [
@@ -325,11 +344,17 @@ def test_shipyard_s_own_release_workflow_runs_verbatim(
     sha = git(checkout, "rev-parse", "HEAD")
     values = workflow_values(stack, repo_name, ".", sha, "v1.2.3")
     steps = call_lines(ROOT / ".github" / "workflows" / "release.yml")
-    ok(run_step(stack, steps["Publish"], values, cwd=checkout, env=signing, extra=loopback(stack)))
-    ok(run_step(stack, steps["Fail if the release failed"], values, cwd=checkout, env=signing, extra=[]))
+    env = {"REGISTRY_TOKEN": "not-a-real-token", **runner_env(stack, "v1.2.3")}
+    ok(run_step(stack, steps["Publish"], values, cwd=checkout, env=env, extra=[*loopback(stack), *local_sigstore(stack)]))
+    ok(run_step(stack, steps["Fail if the release failed"], values, cwd=checkout, env=env, extra=[]))
     target = f"{stack.registry_a}/{repo_name}/example"
     assert {t for t in tools.tags(target) if not t.startswith("sha256-")} == {"1.2.3", "1.2", "1", f"sha-{sha[:7]}", "latest"}
-    assert json.loads((checkout / "dist" / "report.json").read_text())["ok"]
+    report = json.loads((checkout / "dist" / "report.json").read_text())
+    assert report["ok"] and report["signatures"]
+    # signed keyless: the host's cosign verifies the workflow identity's certificate with the stack's trust alone
+    identity = r"^https://github\.com/acme/app/\.github/workflows/release\.yml@refs/tags/v1\.2\.3$"
+    proc = verify(tools, stack, f"{target}@{report['digest']}", identity=identity)
+    assert proc.returncode == 0, proc.stderr[-1500:]
 
 
 def test_a_failed_scan_gate_through_the_wrapper_fails_the_job_and_leaves_dist(

@@ -69,3 +69,13 @@ def test_the_release_workflow_has_least_privilege(workflow: Path) -> None:
     assert len(job) == 1
     granted = dict(re.findall(r"^      ([a-z-]+): (\w+)", job[0], re.MULTILINE))
     assert granted == {"contents": "write", "packages": "write", "id-token": "write", "security-events": "write"}
+
+
+def test_the_release_workflow_signs_keyless_with_the_runners_token_and_documents_key_mode() -> None:
+    text = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+    call = re.findall(r"call: >-\n((?:\s{12}.*\n?)+)", text)[0].split()
+    assert call[call.index("--sign") + 1] == "keyless"
+    assert call[call.index("--oidc-request-url") + 1] == "env:ACTIONS_ID_TOKEN_REQUEST_URL"
+    assert call[call.index("--oidc-request-token") + 1] == "env:ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+    assert "--cosign-key" not in call and "COSIGN_KEY:" not in text  # no key secret in keyless mode
+    assert "#   --sign key --cosign-key env:COSIGN_KEY --cosign-password env:COSIGN_PASSWORD" in text  # the alternative

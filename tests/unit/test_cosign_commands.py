@@ -8,6 +8,7 @@ integration tests). Secrets never appear in a command line: only the paths cosig
 from __future__ import annotations
 
 import pytest
+from cryptography import x509
 
 from shipyard.plan.config import SigningMode
 from shipyard.plan.cosign import (
@@ -139,3 +140,134 @@ def test_provenance_is_attested_under_its_type_uri_so_cosign_keeps_the_predicate
     args = identity.attest_args(REF, "slsaprovenance1")
     assert args[args.index("--type") + 1] == "https://slsa.dev/provenance/v1"
     assert identity.attest_args(REF, "spdxjson")[identity.attest_args(REF, "spdxjson").index("--type") + 1] == "spdxjson"
+
+
+# --- a private Sigstore: loopback services, trust files, named failures --------------------
+
+
+def test_loopback_sigstore_urls_are_rewritten_to_the_host_tool_containers_reach() -> None:
+    from shipyard.plan.cosign import loopback_address, rewrite_loopback_url
+
+    assert loopback_address("http://127.0.0.1:5555") == "127.0.0.1:5555"
+    assert loopback_address("http://localhost:5550/actions/token?ref=x") == "localhost:5550"
+    assert loopback_address("https://fulcio.sigstore.dev") is None
+    hosts = {"127.0.0.1:5550": "registry-5550:5550"}
+    assert rewrite_loopback_url("http://127.0.0.1:5550/actions/token?ref=refs/tags/v1", hosts) == (
+        "http://registry-5550:5550/actions/token?ref=refs/tags/v1"
+    )
+    assert rewrite_loopback_url("https://rekor.sigstore.dev", hosts) == "https://rekor.sigstore.dev"
+
+
+def test_keyless_with_a_private_sigstore_names_its_services_and_trusted_root() -> None:
+    identity = signing_identity(
+        SigningMode.KEYLESS,
+        has_key=False,
+        has_token=True,
+        fulcio_url="http://127.0.0.1:5555",
+        rekor_url="http://127.0.0.1:5556",
+        timestamp_url="http://127.0.0.1:5557/api/v1/timestamp",
+        has_trusted_root=True,
+    )
+    assert identity is not None
+    inside = identity.reached_through({"127.0.0.1:5555": "registry-5555:5555", "127.0.0.1:5557": "registry-5557:5557"})
+    args = inside.sign_args("r/app@sha256:abc")
+    assert "--fulcio-url=http://registry-5555:5555" in args and "--rekor-url=http://127.0.0.1:5556" in args
+    assert "--timestamp-server-url=http://registry-5557:5557/api/v1/timestamp" in args
+    assert args[args.index("--trusted-root") + 1] == "/run/shipyard/trusted_root.json"
+    with pytest.raises(InvalidInput, match="--timestamp-url"):
+        signing_identity(SigningMode.KEY, has_key=True, timestamp_url="http://127.0.0.1:5557")
+    with pytest.raises(InvalidInput, match="--timestamp-url"):
+        signing_identity(SigningMode.KEYLESS, has_key=False, has_token=True, timestamp_url="tsa.internal")
+
+
+def test_a_trusted_root_becomes_the_pem_files_cosign_reads() -> None:
+    import base64
+    import json
+
+    from shipyard.plan.cosign import trust_files
+
+    der = base64.b64encode(b"\x30\x03\x02\x01\x01").decode()
+    root = {
+        "certificateAuthorities": [{"certChain": {"certificates": [{"rawBytes": der}]}}],
+        "tlogs": [{"publicKey": {"rawBytes": der}}],
+        "ctlogs": [],
+    }
+    files = trust_files(json.dumps(root))
+    assert set(files) == {"SIGSTORE_ROOT_FILE", "SIGSTORE_REKOR_PUBLIC_KEY"}
+    assert files["SIGSTORE_ROOT_FILE"] == f"-----BEGIN CERTIFICATE-----\n{der}\n-----END CERTIFICATE-----\n"
+    assert files["SIGSTORE_REKOR_PUBLIC_KEY"].startswith("-----BEGIN PUBLIC KEY-----")
+    with pytest.raises(InvalidInput, match="--sigstore-trusted-root"):
+        trust_files("[1, 2]")
+
+
+def test_keyless_verification_failures_are_named() -> None:
+    policy = trust_policy(has_key=False, certificate_identity_regexp="^https://github.com/acme/", certificate_oidc_issuer="https://issuer")
+    got = (
+        "none of the expected identities matched what was in the certificate, got subjects "
+        "[https://github.com/x/y/.github/workflows/r.yml@refs/tags/v1] with issuer {}"
+    )
+    assert policy.explain(got.format("https://issuer")).startswith("wrong identity: signed by https://github.com/x/y/")
+    assert policy.explain(got.format("https://other")).startswith("wrong issuer: the certificate was issued for a token from https://other")
+    assert policy.explain("no matching signatures: signature not found in transparency log").startswith("no transparency-log entry")
+    assert policy.explain("no matching signatures: empty key").startswith("signed by a key, not keyless")
+    assert policy.explain("something else") == "something else"
+
+
+def test_signing_failures_name_the_sigstore_service_as_the_user_wrote_it() -> None:
+    from shipyard.plan.cosign import explain_signing_error
+
+    identity = signing_identity(SigningMode.KEYLESS, has_key=False, has_token=True, fulcio_url="http://127.0.0.1:5549")
+    assert identity is not None
+    line = 'getting key from Fulcio: retrieving cert: Post "http://registry-5549:5549/api/v2/signingCert": dial tcp: connection refused'
+    explained = explain_signing_error(line, identity, {"127.0.0.1:5549": "registry-5549:5549"})
+    assert explained.startswith("Fulcio (http://127.0.0.1:5549) is unreachable (connection refused)")
+    assert "registry-5549" not in explained
+    refused = 'retrieving cert: POST http://x/api/v1/signingCert returned 400: "There was an error processing the identity token"'
+    assert "refused the OIDC identity token" in explain_signing_error(refused, identity)
+
+
+def test_a_tokens_expiry_is_read_without_verifying_it() -> None:
+    import base64
+    import json
+
+    from shipyard.plan.cosign import token_expiry
+
+    def jwt(claims: dict[str, object]) -> str:
+        part = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        return f"eyJhbGciOiJub25lIn0.{part}.sig"
+
+    assert token_expiry(jwt({"exp": 1700000000})) == 1700000000
+    assert token_expiry(jwt({"sub": "x"})) is None
+    assert token_expiry("not-a-jwt") is None
+
+
+def test_the_signers_identity_and_issuer_come_from_the_fulcio_certificate() -> None:
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from shipyard.plan.cosign import certificate_identity
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
+    now = datetime.datetime.now(datetime.UTC)
+    identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1"
+    issuer = "https://token.actions.githubusercontent.com"
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(minutes=10))
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity)]), critical=True)
+        .add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), b"\x0c" + bytes([len(issuer)]) + issuer.encode()),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    assert certificate_identity(cert.public_bytes(serialization.Encoding.PEM).decode()) == (identity, issuer)

@@ -68,7 +68,11 @@ def render_release_notes(report: PublishReport, verification: Verification = Ver
                 "",
             ]
         else:
-            lines += ["Signed with cosign (keyless) in every registry: the index and each platform manifest.", ""]
+            lines += [
+                "Signed with cosign (keyless) in every registry: the index and each platform manifest, with a Fulcio certificate"
+                " for the identity below and entries in the Rekor transparency log (which `cosign verify` checks).",
+                "",
+            ]
         for target in published:
             if target.repository not in signed:
                 continue

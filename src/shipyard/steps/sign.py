@@ -15,7 +15,7 @@ import anyio
 import dagger
 
 from shipyard.plan.errors import GateFailed
-from shipyard.steps.tools import RegistryAccess, Signer, cosign_container, last_line, tool_unavailable
+from shipyard.steps.tools import RegistryAccess, Signer, bundle_lock, cosign_container, last_line, tool_unavailable
 
 
 class SigningFailed(GateFailed):
@@ -29,12 +29,17 @@ async def sign_release(image: str, access: RegistryAccess, repositories: Sequenc
 
     async def one(repository: str) -> None:
         reference = f"{repository}@{digest}"
-        args = signer.identity.sign_args(access.inside(reference), insecure=access.insecure([repository.split("/", 1)[0]]))
+        insecure = access.insecure([repository.split("/", 1)[0]])
         try:
-            await cosign_container(image, access, signer).with_exec(args, use_entrypoint=False).sync()
+            container = cosign_container(image, access, signer)
+            await container.with_exec(signer.identity.sign_args(access.inside(reference), insecure=insecure), use_entrypoint=False).sync()
+            if signer.identity.bundles:
+                args = signer.identity.sign_args(access.inside(reference, http_name=True), insecure=insecure, bundle=True)
+                async with bundle_lock(reference):
+                    await container.with_exec(args, use_entrypoint=False).sync()
             signed[repository] = reference
         except dagger.ExecError as exc:
-            errors.append(f"{repository}: {last_line(exc, 'cosign')}")
+            errors.append(f"{repository}: {signer.explain(last_line(exc, 'cosign'))}")
         except dagger.QueryError as exc:
             raise tool_unavailable(image, exc) from None
 

@@ -15,7 +15,7 @@ import functools
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +24,18 @@ import dagger
 from dagger import dag
 
 from shipyard.plan.config import is_loopback_registry
-from shipyard.plan.cosign import KEY_PATH, PREDICATE_PATH, TOKEN_PATH, SigningIdentity
-from shipyard.plan.errors import GateFailed
+from shipyard.plan.cosign import (
+    KEY_PATH,
+    PREDICATE_PATH,
+    TOKEN_PATH,
+    TRUST_FILES,
+    TRUSTED_ROOT_PATH,
+    SigningIdentity,
+    explain_signing_error,
+    loopback_address,
+    trust_files,
+)
+from shipyard.plan.errors import GateFailed, InvalidInput
 from shipyard.plan.refs import parse_reference
 from shipyard.secrets import Credentials
 
@@ -45,6 +55,16 @@ class RegistryEndpoint:
     @property
     def direct(self) -> str:
         return self.address or self.registry
+
+    @property
+    def http_host(self) -> str:
+        """The host under a second alias ending in ``.localhost``, which go-containerregistry
+        reaches over plain HTTP by itself: cosign's bundle writer (``--new-bundle-format``)
+        ignores ``--allow-http-registry``. The registry itself when it is not bound."""
+        if self.service is None or not self.insecure:
+            return self.host
+        alias, _, port = self.host.partition(":")
+        return f"{alias}.localhost:{port}"
 
 
 def loopback_alias(registry: str) -> str:
@@ -90,10 +110,12 @@ class RegistryAccess:
     def endpoint(self, registry: str) -> RegistryEndpoint:
         return self.endpoints.get(registry) or RegistryEndpoint(registry=registry, host=registry)
 
-    def inside(self, reference: str) -> str:
-        """``127.0.0.1:5000/acme/app@sha256:…`` as a tool container must write it."""
+    def inside(self, reference: str, *, http_name: bool = False) -> str:
+        """``127.0.0.1:5000/acme/app@sha256:…`` as a tool container must write it
+        (``http_name``: under the ``.localhost`` alias, see ``RegistryEndpoint.http_host``)."""
         ref = parse_reference(reference)
-        host = self.endpoint(ref.registry).host
+        endpoint = self.endpoint(ref.registry)
+        host = endpoint.http_host if http_name else endpoint.host
         if host == ref.registry:
             return str(ref)
         return f"{host}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
@@ -107,7 +129,9 @@ class RegistryAccess:
             auths = {}
             for registry, cred in sorted(self.credentials.items()):
                 token = base64.b64encode(f"{cred.username}:{cred.password.reveal()}".encode()).decode()
-                auths[self.endpoint(registry).host] = {"auth": token}
+                endpoint = self.endpoint(registry)
+                auths[endpoint.host] = {"auth": token}
+                auths[endpoint.http_host] = {"auth": token}
             self._auth = dag.set_secret(f"shipyard-registry-auth-{uuid.uuid4().hex}", json.dumps({"auths": auths}))
         return self._auth
 
@@ -116,6 +140,8 @@ class RegistryAccess:
         for endpoint in sorted(self.endpoints.values(), key=lambda e: e.registry):
             if endpoint.service is not None:
                 container = container.with_service_binding(endpoint.host.split(":", 1)[0], endpoint.service)
+                if endpoint.http_host != endpoint.host:
+                    container = container.with_service_binding(endpoint.http_host.split(":", 1)[0], endpoint.service)
         secret = self.auth_secret()
         container = container.with_env_variable("DOCKER_CONFIG", DOCKER_CONFIG)
         if secret is not None:
@@ -163,6 +189,51 @@ def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
 
 
 @dataclass(frozen=True)
+class Sigstore:
+    """A private Sigstore as cosign containers reach it: its loopback services bound under
+    aliases (like loopback registries), its trusted root mounted. Empty: the public instance."""
+
+    services: tuple[RegistryEndpoint, ...] = ()
+    trusted_root: str | None = None  # trusted_root.json (public material)
+
+    def attach(self, container: dagger.Container) -> dagger.Container:
+        for endpoint in self.services:
+            assert endpoint.service is not None
+            container = container.with_service_binding(endpoint.host.split(":", 1)[0], endpoint.service)
+        if self.trusted_root is not None:
+            container = container.with_new_file(TRUSTED_ROOT_PATH, self.trusted_root)
+            for variable, pem in trust_files(self.trusted_root).items():
+                container = container.with_new_file(TRUST_FILES[variable], pem).with_env_variable(variable, TRUST_FILES[variable])
+        return container
+
+
+def sigstore_hosts(
+    urls: Mapping[str, str], endpoint: Callable[[str], RegistryEndpoint]
+) -> tuple[dict[str, str], tuple[RegistryEndpoint, ...]]:
+    """For Sigstore URLs on this machine's loopback (option -> URL): ``127.0.0.1:P`` -> the host
+    tool containers reach it at, and the services to bind. A loopback URL with no service (a
+    module given no ``--registry tcp://localhost:P``) is bad input."""
+    hosts: dict[str, str] = {}
+    services: dict[str, RegistryEndpoint] = {}
+    for option, url in urls.items():
+        address = loopback_address(url)
+        if address is None:
+            continue
+        found = endpoint(address)
+        if found.service is None:
+            port = address.rsplit(":", 1)[1]
+            raise InvalidInput(
+                f"--{option}",
+                url,
+                "is on your machine's loopback, which a module cannot reach",
+                f"Pass --registry tcp://localhost:{port} too.",
+            )
+        hosts[address] = found.host
+        services[found.host] = found
+    return hosts, tuple(services[h] for h in sorted(services))
+
+
+@dataclass(frozen=True)
 class Signer:
     """What cosign signs with: the checked identity (``plan/cosign.py``) and its secrets."""
 
@@ -172,11 +243,29 @@ class Signer:
     token: dagger.Secret | None = None  # keyless: an OIDC identity token
     request_url: dagger.Secret | None = None  # keyless in GitHub Actions: the runner's token request URL
     request_token: dagger.Secret | None = None  # … and its bearer token
+    sigstore: Sigstore = Sigstore()
+    shown: SigningIdentity | None = None  # the identity as the user wrote it (URLs), for errors
+    hosts: tuple[tuple[str, str], ...] = ()  # user host:port -> the host tool containers use
+
+    def explain(self, line: str) -> str:
+        """cosign's failure with the Sigstore service at fault named as the user wrote it."""
+        return explain_signing_error(line, self.shown or self.identity, dict(self.hosts))
+
+
+# Where a registry has no referrers API, each bundle cosign writes updates the subject's fallback
+# tag (read, add, write back): concurrent writers to one repository would drop each other's
+# entries, so bundle writes take turns per repository.
+_BUNDLE_LOCKS: dict[str, anyio.Lock] = {}
+
+
+def bundle_lock(reference: str) -> anyio.Lock:
+    repository = reference.split("@", 1)[0]
+    return _BUNDLE_LOCKS.setdefault(repository, anyio.Lock())
 
 
 def cosign_container(image: str, access: RegistryAccess, signer: Signer) -> dagger.Container:
     """A cosign container holding the signer's secrets as files and secret variables only."""
-    container = tool_container(image, access)
+    container = signer.sigstore.attach(tool_container(image, access))
     if signer.key is not None:
         container = container.with_mounted_secret(KEY_PATH, signer.key)
     if signer.password is not None:
@@ -202,11 +291,17 @@ async def cosign_attest(
 ) -> str | None:
     """Attest ``predicate`` (cosign type ``kind``) to ``reference`` (by digest); the error line, or None."""
     container = cosign_container(image, access, signer).with_new_file(PREDICATE_PATH, json.dumps(predicate))
-    args = signer.identity.attest_args(access.inside(reference), kind, insecure=access.insecure([reference.split("/", 1)[0]]))
+    insecure = access.insecure([reference.split("/", 1)[0]])
     try:
-        await container.with_exec(args, use_entrypoint=False).sync()
+        await container.with_exec(
+            signer.identity.attest_args(access.inside(reference), kind, insecure=insecure), use_entrypoint=False
+        ).sync()
+        if signer.identity.bundles:
+            args = signer.identity.attest_args(access.inside(reference, http_name=True), kind, insecure=insecure, bundle=True)
+            async with bundle_lock(reference):
+                await container.with_exec(args, use_entrypoint=False).sync()
     except dagger.ExecError as exc:
-        return last_line(exc, "cosign")
+        return signer.explain(last_line(exc, "cosign"))
     except dagger.QueryError as exc:
         raise tool_unavailable(image, exc) from None
     return None

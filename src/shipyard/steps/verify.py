@@ -16,7 +16,7 @@ from typing import Any
 import dagger
 
 from shipyard.plan.cosign import PREDICATE_TYPES, PUBLIC_KEY_PATH, TrustPolicy
-from shipyard.steps.tools import RegistryAccess, tool_container, tool_unavailable
+from shipyard.steps.tools import RegistryAccess, Sigstore, tool_container, tool_unavailable
 
 _COSIGN_PREFIX = re.compile(r"^(?:main\.go:\d+: )?(?:error during command execution: |Error: )?")
 
@@ -33,43 +33,82 @@ def _reason(exc: dagger.ExecError) -> str:
     return _COSIGN_PREFIX.sub("", lines[-1]).strip() if lines else f"cosign exited with {exc.exit_code}"
 
 
-def _container(image: str, access: RegistryAccess, public_key: str | None) -> dagger.Container:
-    container = tool_container(image, access)
+def _container(image: str, access: RegistryAccess, public_key: str | None, sigstore: Sigstore) -> dagger.Container:
+    container = sigstore.attach(tool_container(image, access))
     return container.with_new_file(PUBLIC_KEY_PATH, public_key) if public_key is not None else container
 
 
-async def verify_signature(image: str, access: RegistryAccess, policy: TrustPolicy, public_key: str | None, reference: str) -> Outcome:
-    """Is ``reference`` (by digest) signed by the trusted signer?"""
-    args = policy.verify_args(access.inside(reference), insecure=access.insecure([reference.split("/", 1)[0]]))
-    try:
-        await _container(image, access, public_key).with_exec(args, use_entrypoint=False).sync()
-    except dagger.ExecError as exc:
-        return Outcome(False, _reason(exc))
-    except dagger.QueryError as exc:
-        raise tool_unavailable(image, exc) from None
-    return Outcome(True)
+async def verify_signature(
+    image: str,
+    access: RegistryAccess,
+    policy: TrustPolicy,
+    public_key: str | None,
+    reference: str,
+    sigstore: Sigstore,
+    *,
+    bundles: bool = False,
+) -> Outcome:
+    """Is ``reference`` (by digest) signed by the trusted signer? The classic ``.sig`` tag first;
+    with ``bundles`` (an OCI 1.1 referrers fallback tag exists) a Sigstore bundle passes too."""
+    outcome = Outcome(False)
+    for bundle in (False, True) if bundles else (False,):
+        inside = access.inside(reference, http_name=bundle)
+        args = policy.verify_args(inside, insecure=access.insecure([reference.split("/", 1)[0]]), bundle=bundle)
+        try:
+            await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).sync()
+        except dagger.ExecError as exc:
+            outcome = Outcome(False, policy.explain(_reason(exc)) + (" (Sigstore bundles in OCI referrers)" if bundle else ""))
+            continue
+        except dagger.QueryError as exc:
+            raise tool_unavailable(image, exc) from None
+        return Outcome(True, "Sigstore bundle (OCI referrer)" if bundle else "")
+    return outcome
 
 
 async def verify_attestation(
-    image: str, access: RegistryAccess, policy: TrustPolicy, public_key: str | None, reference: str, kind: str
+    image: str,
+    access: RegistryAccess,
+    policy: TrustPolicy,
+    public_key: str | None,
+    reference: str,
+    kind: str,
+    sigstore: Sigstore,
+    *,
+    bundles: bool = False,
 ) -> Outcome:
     """Does ``reference`` carry a valid attestation of type ``kind`` by the trusted signer? With
-    the statements it verified (their predicates: SBOMs, provenance)."""
-    args = policy.verify_attestation_args(access.inside(reference), kind, insecure=access.insecure([reference.split("/", 1)[0]]))
-    try:
-        out = await _container(image, access, public_key).with_exec(args, use_entrypoint=False).stdout()
-    except dagger.ExecError as exc:
-        return Outcome(False, _reason(exc))
-    except dagger.QueryError as exc:
-        raise tool_unavailable(image, exc) from None
+    the statements it verified (their predicates: SBOMs, provenance). The classic ``.att`` tag
+    first; with ``bundles``, Sigstore bundles in OCI referrers too."""
+    failure = Outcome(False)
+    for bundle in (False, True) if bundles else (False,):
+        args = policy.verify_attestation_args(
+            access.inside(reference, http_name=bundle), kind, insecure=access.insecure([reference.split("/", 1)[0]]), bundle=bundle
+        )
+        try:
+            out = await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).stdout()
+        except dagger.ExecError as exc:
+            failure = Outcome(False, policy.explain(_reason(exc)) + (" (Sigstore bundles in OCI referrers)" if bundle else ""))
+            continue
+        except dagger.QueryError as exc:
+            raise tool_unavailable(image, exc) from None
+        statements = _statements(out, kind)
+        if statements:
+            where = " in Sigstore bundles (OCI referrers)" if bundle else ""
+            return Outcome(True, f"{len(statements)} verified{where}", tuple(statements))
+        failure = Outcome(False, f"cosign verified no {kind} statement")
+    return failure
+
+
+def _statements(out: str, kind: str) -> list[dict[str, Any]]:
+    """The in-toto statements of type ``kind`` in cosign's output: DSSE envelopes, one a line
+    (classic), or bundles holding one (``--new-bundle-format``)."""
     statements = []
     for line in out.splitlines():
         if not line.strip().startswith("{"):
             continue
         envelope = json.loads(line)
+        envelope = envelope.get("dsseEnvelope", envelope)
         statement = json.loads(base64.b64decode(envelope.get("payload", "")))
         if statement.get("predicateType") == PREDICATE_TYPES[kind]:
             statements.append(statement)
-    if not statements:
-        return Outcome(False, f"cosign verified no {kind} statement")
-    return Outcome(True, f"{len(statements)} verified", tuple(statements))
+    return statements
