@@ -90,6 +90,7 @@ from shipyard.steps.tools import (
     Sigstore,
     ephemeral_registry_service,
     host_tunnel,
+    keep_running,
     sigstore_hosts,
 )
 
@@ -696,6 +697,7 @@ async def publish(
             endpoints[EPHEMERAL_REGISTRY] = RegistryEndpoint(
                 registry=EPHEMERAL_REGISTRY, host=EPHEMERAL_REGISTRY, address=address, service=service, insecure=True
             )
+        await keep_running([*endpoints.values(), *(signer.sigstore.services if signer is not None else ())])
         state = ReleaseState(
             plan=release_plan,
             source=build.source,
@@ -882,6 +884,7 @@ async def rebuild_check(
         dockerfile=build.dockerfile_text,
     )
     access = RegistryAccess(endpoints={ref.registry: door.endpoint(ref.registry)}, credentials=door.credentials)
+    await keep_running(access.endpoints.values())
     state = ReleaseState(plan=release_plan, source=build.source, build=build.spec(), access=access, workdir=door.scratch())
     return dataclasses.replace(await run_rebuild_check(state, ref), cache=cache_summary(door.cache))
 
@@ -929,6 +932,7 @@ async def verify(
         access=RegistryAccess(endpoints={reference.registry: door.endpoint(reference.registry)}, credentials=door.credentials),
         out=door.out,
     )
+    await keep_running([*state.access.endpoints.values(), *state.sigstore.services])
     report = await run_verify(state)
     if door.out is not None:
         door.out.mkdir(parents=True, exist_ok=True)

@@ -72,13 +72,7 @@ def assemble_release(
     ``base_layers``: each platform's base-image ``diff_id``s (``steps/base.py``), kept byte for
     byte; without them the image history decides, which an imported cache can blur."""
     store = _BlobStore(layout)
-    manifests: dict[Platform, Descriptor] = {}
-    for platform, tarball in exports.items():
-        with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
-            with tarfile.open(tarball) as archive:
-                _extract_layout(archive, Path(tmp))
-            base = None if base_layers is None else tuple(base_layers.get(platform, ()))
-            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store, base)
+    manifests = _normalise_exports(exports, epoch, annotations, store, layout, base_layers)
     return _write_index(store, layout, manifests, annotations)
 
 
@@ -93,6 +87,23 @@ def write_platform_layout(
     """Normalise every exported platform image into ``layout`` exactly as a release does, without
     a release index: ``index.json`` lists each platform's manifest (``shipyard build``)."""
     store = _BlobStore(layout)
+    manifests = _normalise_exports(exports, epoch, annotations, store, layout, base_layers)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    entries = [m.to_dict() for m in manifests.values()]
+    (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
+    return manifests
+
+
+def _normalise_exports(
+    exports: Mapping[Platform, Path],
+    epoch: int,
+    annotations: Mapping[str, str],
+    store: _BlobStore,
+    layout: Path,
+    base_layers: Mapping[Platform, Sequence[str]] | None,
+) -> dict[Platform, Descriptor]:
+    """Each exported platform image, normalised into ``store`` (one release's way, for both a
+    release index and ``shipyard build``'s layout)."""
     manifests: dict[Platform, Descriptor] = {}
     for platform, tarball in exports.items():
         with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
@@ -100,9 +111,6 @@ def write_platform_layout(
                 _extract_layout(archive, Path(tmp))
             base = None if base_layers is None else tuple(base_layers.get(platform, ()))
             manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store, base)
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    entries = [m.to_dict() for m in manifests.values()]
-    (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
     return manifests
 
 

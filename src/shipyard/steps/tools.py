@@ -81,6 +81,23 @@ def host_endpoint(registry: str) -> RegistryEndpoint:
     return RegistryEndpoint(registry=registry, host=f"{loopback_alias(registry)}:{port}", service=service, insecure=True)
 
 
+async def keep_running(endpoints: Iterable[RegistryEndpoint]) -> None:
+    """Start each bound loopback service once, for the whole session.
+
+    Dagger v0.19.10's engine crashes (a nil ``Wait`` of a tunnel, ``core/services.go:175``) when
+    a container binds a host service at the moment its previous binder detached and the service
+    is stopping; seen in our suite as "panic: runtime error: invalid memory address" in
+    ``Services.StartWithIO``. A service started explicitly keeps a binder until the session
+    ends, so its binders never drop to zero between tool containers.
+    """
+    started: set[str] = set()
+    for endpoint in endpoints:
+        if endpoint.service is None or endpoint.host in started:
+            continue
+        started.add(endpoint.host)
+        await endpoint.service.start()
+
+
 async def module_endpoints(services: Iterable[dagger.Service]) -> dict[str, RegistryEndpoint]:
     """Endpoints for loopback registries handed to a module as Services (``--registry tcp://localhost:5000``).
 
