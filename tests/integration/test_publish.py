@@ -41,7 +41,10 @@ def shipyard(
     """``shipyard publish`` of the fixture. Unless ``release_defaults``, the steps on by default
     (SBOM, provenance, scan gate) are off except those the test asks for: most tests here are
     about building, pushing and tags, and stay as fast and as focused as they were."""
-    base = ["--source", str(FIXTURE), "--sha", SHA, "--out", str(out), "--source-date-epoch", "1700000000"]
+    base: list[str] = []
+    for flag, value in (("--source", str(FIXTURE)), ("--sha", SHA), ("--out", str(out)), ("--source-date-epoch", "1700000000")):
+        if flag not in args:  # a test's own value replaces the default (single-value options may be given once)
+            base += [flag, value]
     base += ["--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={stack.images['base']}"]
     if not release_defaults:
         base += [off for off, on in DEFAULT_STEPS.items() if on not in args]
