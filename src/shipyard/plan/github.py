@@ -25,7 +25,7 @@ def without_trace_ids(message: str) -> str:
     return _TRACE_ID.sub("", message)
 
 
-def job_summary(report: PublishReport, verification: Verification = Verification()) -> str:
+def job_summary(report: PublishReport, verification: Verification | None = None) -> str:
     """The Markdown job summary: the verdict, tags per registry, digests, supply-chain results
     and the verify commands (those of ``release-notes.md``)."""
     verdict = "published" if report.ok else "FAILED"
@@ -57,7 +57,7 @@ def job_summary(report: PublishReport, verification: Verification = Verification
         steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.timings.items())
         lines += [f"Steps: {steps}", ""]
     if report.ok and report.digest:
-        notes = render_release_notes(report, verification).split("\n", 1)[1]  # its own title dropped
+        notes = render_release_notes(report, verification or Verification()).split("\n", 1)[1]  # its own title dropped
         lines += ["<details><summary>Digests, pull and verify commands</summary>", "", notes.strip(), "", "</details>", ""]
     return "\n".join(lines)
 

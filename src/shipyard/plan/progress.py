@@ -83,9 +83,9 @@ class BuildLines:
             self._calls[span] = {}
         call = self._calls.get(span)
         if call is not None:
-            platform = _PLATFORM.search(text)
-            if platform:
-                call["platform"] = platform.group(1)
+            named = _PLATFORM.search(text)
+            if named:
+                call["platform"] = named.group(1)
             if ".shipyard-base." in text:
                 call["base"] = "yes"
             return None
