@@ -9,7 +9,7 @@ values are converted as :mod:`shipyard.commands` documents, and the command runs
 - :data:`NOT_IN_CLI`: function arguments the CLI leaves out, and why;
 - :data:`NOT_COMMANDS`: functions that are no subcommand, and the CLI's equivalent;
 - :func:`_cli_only_options`: the few CLI-only options (credentials, ``--json``, ``--out``,
-  ``--builder``, ``--cache-from``/``--cache-to``, ``--debug``).
+  ``--builder``, ``--cache-from``/``--cache-to``, ``--progress``, ``--debug``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from shipyard.source import HostSource
 from shipyard.steps.tools import host_endpoint
 
 DEBUG_ENV = "SHIPYARD_DEBUG"
+ENGINE_STEP = "engine session"  # the CLI's own step before the release's: connecting to the engine
 EXIT_CODES = (
     "Exit codes: 0 done; 2 bad input (nothing started, nothing written); 3 the release failed: a build, a registry, "
     "a gate (scan, smoke test, signing) or the engine (none reachable); 130/143 interrupted (Ctrl-C, SIGTERM); "
@@ -320,7 +321,10 @@ async def run_command(name: str, options: argparse.Namespace, progress: Progress
     own = cache if cache.door is CacheDoor.CLI else CacheConfig()
     with session_environment(own, door.credentials) as environment:
         door = dataclasses.replace(door, session_environment={k: v for k, v in environment.items() if k == DOCKER_CONFIG_ENV})
+        progress.step_started(ENGINE_STEP)
+        started = time.monotonic()
         async with _engine_session(door.out, environment if own.configured else None) as scratch:
+            progress.step_finished(ENGINE_STEP, time.monotonic() - started)
             log = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
             async with anyio.create_task_group() as group:
                 if log is not None and progress is not SILENT:

@@ -33,6 +33,7 @@ from shipyard.plan.builders import Builder, default_platforms
 from shipyard.plan.config import ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.cosign import CERTIFICATE_ANNOTATION, TrustPolicy, certificate_identity, referrers_fallback_subjects
 from shipyard.plan.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
+from shipyard.plan.github import without_trace_ids
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
 from shipyard.plan.labels import oci_annotations
 from shipyard.plan.layouts import RECORD_FILE, BuildRecord, BuildReport, layout_builders, layout_dependencies
@@ -157,7 +158,7 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 raise error or exc from None
             if isinstance(error, PromotionInterrupted):
                 state.interrupted = error.exit_code
-            return _report(state, error=str(error))
+            return _report(state, error=without_trace_ids(str(error)))
     return _report(state)
 
 
@@ -191,7 +192,11 @@ async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], 
         error = None
     except BaseException as exc:
         found = shipyard_error_in(exc) if isinstance(exc, Exception) else None
-        error = str(found) if found is not None else ("cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else repr(exc))
+        error = (
+            without_trace_ids(str(found))
+            if found is not None
+            else ("cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else repr(exc))
+        )
         raise
     finally:
         state.timings[name] = time.monotonic() - started
