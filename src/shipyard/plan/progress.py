@@ -53,7 +53,7 @@ SILENT: Progress = _Silent()
 _LINE = re.compile(r"^(\d+)\s+:\s?((?:┆ ?)*)(.*)$")
 _PLATFORM = re.compile(r'platform: "([^"]+)"')
 _INSTRUCTION = re.compile(r"^\[(?:[\w.-]+ )?\d+/\d+\] \S")
-_STATUS = re.compile(r"\s+(DONE|CACHED|ERROR|CANCELED)\s+\[[\d.]+m?s\]$")
+_STATUS = re.compile(r"\s+(DONE|CACHED|ERROR|CANCELED)\s+\[[0-9hm.]*s\]$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
