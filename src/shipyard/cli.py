@@ -264,6 +264,7 @@ def _door(name: str, options: argparse.Namespace) -> commands.Door:
         tools=commands.tool_images_from_env,
         environment_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
         out=Path(options.out) if getattr(options, "out", None) else None,
+        out_name=getattr(options, "out", None) or "dist",
         builders=tuple(getattr(options, "builder", [])),
         engine=os.environ.get(RUNNER_HOST_ENV) or "default",
         cache=_cache(options),
