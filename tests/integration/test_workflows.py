@@ -89,8 +89,9 @@ def test_the_release_workflow_signs_keyless_with_the_runners_token_and_documents
     assert "#   --sign key --cosign-key env:COSIGN_KEY --cosign-password env:COSIGN_PASSWORD" in text  # the alternative
 
 
-def test_the_release_workflow_hands_the_summary_and_outputs_to_github() -> None:
-    text = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+@pytest.mark.parametrize("workflow", [ROOT / ".github" / "workflows" / "release.yml", ROOT / "docs" / "examples" / "release.yml"])
+def test_the_release_workflows_hand_the_summary_and_outputs_to_github(workflow: Path) -> None:
+    text = workflow.read_text()
     assert text.count(HAND_OFF) == 1
     step = text[: text.index(HAND_OFF)].rsplit("- name:", 1)[1]
     assert "id: release" in step and "!cancelled()" in step  # a failed release's summary too
