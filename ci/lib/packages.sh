@@ -5,6 +5,7 @@ DEB_PACKAGES=(
   dnsmasq-base iptables iproute2 util-linux                  # the engine's container network, unshare
   qemu-user-static                                           # foreign-platform RUN steps
   debootstrap                                                # the Python base image for module mode
+  tmux                                                       # the terminal test of the live progress (tests/integration/test_progress.py)
 )
 
 install_packages() {

@@ -9,7 +9,7 @@ values are converted as :mod:`shipyard.commands` documents, and the command runs
 - :data:`NOT_IN_CLI`: function arguments the CLI leaves out, and why;
 - :data:`NOT_COMMANDS`: functions that are no subcommand, and the CLI's equivalent;
 - :func:`_cli_only_options`: the few CLI-only options (credentials, ``--json``, ``--out``,
-  ``--builder``, ``--cache-from``/``--cache-to``, ``--debug``).
+  ``--builder``, ``--cache-from``/``--cache-to``, ``--progress``, ``--debug``).
 """
 
 from __future__ import annotations
@@ -28,22 +28,33 @@ from typing import Any, TextIO
 
 import anyio
 import dagger
+from dagger._engine._version import CLI_VERSION
 
 from shipyard import __version__, commands
 from shipyard.arguments import Argument, Kind, functions
 from shipyard.auth import canonical_registry, parse_registry_auth
 from shipyard.build_cache import DOCKER_CONFIG_ENV, export_digests, process_environment, session_environment
+from shipyard.engines import check_default_engine, unreachable
 from shipyard.local_files import read_text_file
 from shipyard.main import Shipyard
 from shipyard.plan.cache import CacheConfig, CacheDoor, cache_config, config_from_environment, export_outcomes
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
+from shipyard.plan.github import OUTPUTS_FILE, SUMMARY_FILE, annotation, failure_title, without_trace_ids
+from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.refs import parse_repository
-from shipyard.plan.report import NOT_OK_EXIT_CODE, OutputFormat, Report, render
+from shipyard.plan.report import NOT_OK_EXIT_CODE, OutputFormat, PublishReport, Report, render
+from shipyard.progress import ProgressMode, follow_engine_log, in_github_actions, live_progress, resolve_mode
 from shipyard.secrets import Credentials, parse_build_secret, resolve_secret
 from shipyard.source import HostSource
 from shipyard.steps.tools import host_endpoint
 
 DEBUG_ENV = "SHIPYARD_DEBUG"
+ENGINE_STEP = "engine session"  # the CLI's own step before the release's: connecting to the engine
+EXIT_CODES = (
+    "Exit codes: 0 done; 2 bad input (nothing started, nothing written); 3 the release failed: a build, a registry, "
+    "a gate (scan, smoke test, signing) or the engine (none reachable); 130/143 interrupted (Ctrl-C, SIGTERM); "
+    "1 a bug in Shipyard (please report it). Every failure also prints one line on stderr."
+)
 RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"  # the engine the Dagger CLI connects to (else its default)
 
 # Function arguments the CLI leaves out. Nothing else may differ (tests/unit/test_cli_surface.py).
@@ -129,6 +140,14 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
         )
     if name == "publish":  # dagger call returns dist/ as a Directory (-o DIR saves it)
         parser.add_argument("--out", default="dist", metavar="DIR", help="where the OCI layout and report.json are written")
+    if name == "publish":  # a function's output is the engine's to show; the CLI draws the release's progress
+        parser.add_argument(
+            "--progress",
+            default=ProgressMode.AUTO.value,
+            choices=[m.value for m in ProgressMode],
+            help="live progress on stderr: tty (a live view), plain (timestamped lines, for CI logs), quiet (only the result); "
+            "auto: tty on a terminal, else plain (the report is on stdout in every mode)",
+        )
     if name == "build":  # dagger call returns the layout as a Directory (-o DIR saves it)
         parser.add_argument(
             "--out",
@@ -173,11 +192,7 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
 
 def _parser(main_object: type = Shipyard) -> argparse.ArgumentParser:
     """The ``shipyard`` parser: a subcommand per ``@function`` of ``main_object``."""
-    parser = argparse.ArgumentParser(
-        prog="shipyard",
-        description="Release container images.",
-        epilog="Exit codes: 0 done, 2 bad input, 3 a registry or gate failed, 1 a bug in Shipyard (please report it).",
-    )
+    parser = argparse.ArgumentParser(prog="shipyard", description="Release container images.", epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"shipyard {__version__}", help="print the version and exit")
     parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,7 +201,7 @@ def _parser(main_object: type = Shipyard) -> argparse.ArgumentParser:
             continue
         method = getattr(main_object, name)
         summary = (method.__doc__ or "").strip().splitlines()[0]
-        command = sub.add_parser(command_name(name), help=summary, description=summary)
+        command = sub.add_parser(command_name(name), help=summary, description=summary, epilog=EXIT_CODES)
         command.set_defaults(function=name)
         for arg in args:
             if arg.name not in NOT_IN_CLI:
@@ -249,6 +264,7 @@ def _door(name: str, options: argparse.Namespace) -> commands.Door:
         tools=commands.tool_images_from_env,
         environment_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
         out=Path(options.out) if getattr(options, "out", None) else None,
+        out_name=getattr(options, "out", None) or "dist",
         builders=tuple(getattr(options, "builder", [])),
         engine=os.environ.get(RUNNER_HOST_ENV) or "default",
         cache=_cache(options),
@@ -266,7 +282,10 @@ async def _engine_session(log_dir: Path | None, environment: Mapping[str, str] |
     """A Dagger session and a scratch directory. The engine's progress goes to stderr with
     SHIPYARD_DEBUG, else to LOG_DIR/engine.log: it must go somewhere that is read (the SDK's
     default, an unread pipe, blocks the session once it fills). ``environment``: the session's
-    build cache (build_cache.py), given to the CLI the SDK starts and to nothing else."""
+    build cache (build_cache.py), given to the CLI the SDK starts and to nothing else. An engine
+    that cannot answer fails before the log is opened; one that gives no session is an
+    :class:`EngineUnreachable` saying what was tried."""
+    check_default_engine(os.environ, CLI_VERSION)
     with contextlib.ExitStack() as stack:
         if os.environ.get(DEBUG_ENV):
             log: TextIO = sys.stderr
@@ -277,14 +296,19 @@ async def _engine_session(log_dir: Path | None, environment: Mapping[str, str] |
             log = stack.enter_context(open(os.devnull, "w"))
         async with contextlib.AsyncExitStack() as session:
             with process_environment(environment or {}, replace_cache=environment is not None):
-                await session.enter_async_context(dagger.connection(dagger.Config(log_output=log)))
+                try:
+                    await session.enter_async_context(dagger.connection(dagger.Config(log_output=log)))
+                except dagger.DaggerError as exc:
+                    raise unreachable(exc, os.environ, CLI_VERSION) from None
             yield Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipyard-")))
 
 
-async def run_command(name: str, options: argparse.Namespace) -> Report:
-    """Read every local input, then run ``commands.<name>`` (in an engine session if it builds)."""
+async def run_command(name: str, options: argparse.Namespace, progress: Progress = SILENT) -> Report:
+    """Read every local input, then run ``commands.<name>`` (in an engine session if it builds);
+    ``progress`` hears a release's steps, and each platform's Dockerfile instruction from the
+    engine's log as it is written."""
     kwargs = command_arguments(name, options)
-    door = _door(name, options)
+    door = dataclasses.replace(_door(name, options), progress=progress)
     command: Callable[..., Awaitable[Report]] = getattr(commands, name)
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
@@ -298,9 +322,16 @@ async def run_command(name: str, options: argparse.Namespace) -> Report:
     own = cache if cache.door is CacheDoor.CLI else CacheConfig()
     with session_environment(own, door.credentials) as environment:
         door = dataclasses.replace(door, session_environment={k: v for k, v in environment.items() if k == DOCKER_CONFIG_ENV})
+        progress.step_started(ENGINE_STEP)
+        started = time.monotonic()
         async with _engine_session(door.out, environment if own.configured else None) as scratch:
-            progress = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
-            report = await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=progress))
+            progress.step_finished(ENGINE_STEP, time.monotonic() - started)
+            log = None if os.environ.get(DEBUG_ENV) or door.out is None else door.out / "engine.log"
+            async with anyio.create_task_group() as group:
+                if log is not None and progress is not SILENT:
+                    group.start_soon(follow_engine_log, log, progress)
+                report = await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=log))
+                group.cancel_scope.cancel()
             closing = time.monotonic()
         export_seconds = time.monotonic() - closing  # the engine exports the cache as the session closes
     if not cache.configured:
@@ -315,11 +346,20 @@ async def run_command(name: str, options: argparse.Namespace) -> Report:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     options = parser.parse_args(argv)
+    github = in_github_actions(os.environ)
     try:
         _check_values(options, _repeatable(parser))
         _line_buffered(sys.stdout)  # so a closed pipe shows up in here, not at interpreter exit
-        report = anyio.run(run_command, options.function, options)
+        mode = resolve_mode(getattr(options, "progress", ProgressMode.QUIET.value), sys.stderr, os.environ)
+        if mode is ProgressMode.TTY and os.environ.get(DEBUG_ENV):
+            mode = ProgressMode.PLAIN  # the engine's own progress goes to stderr too
+        with live_progress(mode, sys.stderr, os.environ) as progress:
+            report = anyio.run(run_command, options.function, options, progress)
         print(render(report, OutputFormat(options.format)))
+        if isinstance(report, PublishReport) and github:
+            _append_github_files(Path(options.out))
+        if not report.ok:
+            _failure_line(report, github and not getattr(progress, "github", False))
         return 0 if report.ok else getattr(report, "exit_code", None) or NOT_OK_EXIT_CODE
     except BrokenPipeError:
         return _quiet_broken_pipe()
@@ -327,7 +367,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("shipyard: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the one place where every error ends
-        return _report(exc, debug=options.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"))
+        code = _report(exc, debug=options.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"))
+        if github:
+            print(annotation("error", f"Shipyard {command_name(options.function)}", str(shipyard_error_in(exc) or exc)), file=sys.stderr)
+        return code
+
+
+def _failure_line(report: Report, annotate: bool) -> None:
+    """A failed report's one line on stderr (the report itself is on stdout): its error, else the
+    first failed target's; in GitHub Actions also an annotation, unless the progress made one."""
+    error = getattr(report, "error", None)
+    if not error and isinstance(report, PublishReport):
+        failed = next((t for t in report.targets if t.status == "failed" and not t.optional), None)
+        error = f"{failed.repository}: {failed.error}" if failed is not None else None
+    message = without_trace_ids(_one_line(str(error or "the command failed; the report above says what")))
+    print(f"shipyard: error: {message}", file=sys.stderr, flush=True)
+    if annotate:
+        print(annotation("error", failure_title("", message), message), file=sys.stderr, flush=True)
+
+
+def _append_github_files(out: Path) -> None:
+    """In GitHub Actions: the job summary and the step outputs ``publish`` wrote into ``out``,
+    appended to ``$GITHUB_STEP_SUMMARY`` and ``$GITHUB_OUTPUT`` (each when the runner sets it)."""
+    for variable, name in (("GITHUB_STEP_SUMMARY", SUMMARY_FILE), ("GITHUB_OUTPUT", OUTPUTS_FILE)):
+        target, written = os.environ.get(variable), out / name
+        if target and written.exists():
+            with open(target, "a", encoding="utf-8") as file:
+                file.write(written.read_text(encoding="utf-8"))
 
 
 def _repeatable(parser: argparse.ArgumentParser) -> set[str]:
@@ -355,7 +421,7 @@ def _report(exc: Exception, debug: bool) -> int:
     """One line on stderr: the ShipyardError's own message, or a short note for a bug."""
     error = shipyard_error_in(exc)
     if error is not None:
-        print(f"shipyard: error: {_one_line(str(error))}", file=sys.stderr)
+        print(f"shipyard: error: {without_trace_ids(_one_line(str(error)))}", file=sys.stderr)
         return error.exit_code
     if debug:
         traceback.print_exception(exc)

@@ -55,6 +55,7 @@ from shipyard.plan.config import (
     ScanPolicy,
     SigningMode,
     SmokeTest,
+    Target,
     ToolImages,
     parse_api_url,
     provenance_from_args,
@@ -63,12 +64,14 @@ from shipyard.plan.config import (
 )
 from shipyard.plan.cosign import TrustPolicy, rewrite_loopback_url, signing_identity, token_expiry, trust_files, trust_policy
 from shipyard.plan.errors import InvalidInput, shipyard_error_in
+from shipyard.plan.github import OUTPUTS_FILE, SUMMARY_FILE, job_summary, outputs_file, step_outputs
 from shipyard.plan.image import sha256_digest
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.layouts import BuildRecord, BuildReport, LayoutImage, ReleaseInputs, check_layouts, resolve_epoch
 from shipyard.plan.notes import Verification, render_release_notes
-from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan
+from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan, check_release_tag
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
+from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
 from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport, Report, ReportCheck
 from shipyard.plan.retention import policy_from_args
@@ -143,6 +146,8 @@ class Door:
     engine: str = "default"
     cache: CacheConfig = field(default_factory=lambda: CacheConfig(door=CacheDoor.CALLER))
     session_environment: Mapping[str, str] = field(default_factory=dict)
+    progress: Progress = SILENT  # a release's live events (CLI: --progress; module mode: none)
+    out_name: str = "dist"  # how the caller names ``out`` (module mode: the -o directory the workflows use)
 
     def scratch(self) -> Path:
         if self.workdir is None:
@@ -483,6 +488,8 @@ def preflight(name: str, arguments: Mapping[str, Any], door: Door | None = None)
     check = checks.get(name)
     if check is not None:
         check(**{k: arguments[k] for k in inspect.signature(check).parameters})
+    if name == "publish":
+        check_release_inputs(arguments)
     if name == "publish" and door is not None:
         release_builders(arguments["platform"], door)
         if arguments.get("from_") and door.builders:
@@ -492,6 +499,21 @@ def preflight(name: str, arguments: Mapping[str, Any], door: Door | None = None)
         for tree in arguments.get("from_") or []:  # local layouts: each must be one build wrote (blobs are hashed later)
             if isinstance(tree, HostSource):
                 _host_layout(tree)
+
+
+def check_release_inputs(arguments: Mapping[str, Any]) -> None:
+    """A release's inputs that need neither the source nor an engine: the tag, platforms,
+    targets and tag/flavor lines, checked as the plan will (bad input exits 2 before anything
+    starts or is written)."""
+    check_release_tag(arguments["tag"])
+    parse_platforms(list(arguments.get("platform") or []) or list(DEFAULT_PLATFORMS))
+    targets = [Target.parse(t) for t in arguments.get("target") or []]
+    if len({t.repository for t in targets}) != len(targets):
+        raise InvalidInput("--target", list(arguments["target"]), "names the same repository twice", "List each repository once.")
+    if arguments.get("spec"):
+        parse_tag_specs(list(arguments["spec"]))
+    if arguments.get("flavor"):
+        parse_flavor(list(arguments["flavor"]))
 
 
 def release_builders(platform: Sequence[str], door: Door) -> tuple[Builder, ...]:
@@ -715,6 +737,7 @@ async def publish(
             split=split,
             layouts=layouts,
             local_file=door.local_file,
+            progress=door.progress,
         )
         report = dataclasses.replace(await run_publish(state), cache=cache_summary(door.cache))
     _write_publish_files(report, door, sign)
@@ -722,19 +745,30 @@ async def publish(
 
 
 def _write_publish_files(report: PublishReport, door: Door, sign: SigningMode) -> None:
-    """``report.json`` and, for a release that succeeded, ``release-notes.md`` in ``door.out``."""
+    """``report.json``, the GitHub Actions job summary and step outputs (plan/github.py) and,
+    for a release that succeeded, ``release-notes.md`` in ``door.out``."""
     if door.out is not None:
         door.out.mkdir(parents=True, exist_ok=True)
         (door.out / "report.json").write_text(report.dumps() + "\n")
+        write_github_files(report, door.out, verification_of(report, sign), f"{door.out_name}/report.json")
         notes = door.out / "release-notes.md"
         if report.ok:
-            signed_by = next((s for s in report.signatures if s.get("identity")), {})
-            verification = Verification(
-                mode=sign, certificate_identity=signed_by.get("identity", ""), certificate_oidc_issuer=signed_by.get("issuer", "")
-            )
-            notes.write_text(render_release_notes(report, verification))
+            notes.write_text(render_release_notes(report, verification_of(report, sign)))
         elif notes.exists():
             notes.unlink()  # a failed release has no notes (an earlier run's would mislead)
+
+
+def verification_of(report: PublishReport, sign: SigningMode) -> Verification:
+    """How users verify the release: the signing mode, and the keyless signer read back."""
+    signed_by = next((s for s in report.signatures if s.get("identity")), {})
+    return Verification(mode=sign, certificate_identity=signed_by.get("identity", ""), certificate_oidc_issuer=signed_by.get("issuer", ""))
+
+
+def write_github_files(report: PublishReport, out: Path, verification: Verification, report_path: str) -> None:
+    """``summary.md`` and ``github-output.txt``: what a workflow appends to ``$GITHUB_STEP_SUMMARY``
+    and ``$GITHUB_OUTPUT`` (module mode cannot reach them; the CLI in Actions also appends them)."""
+    (out / SUMMARY_FILE).write_text(job_summary(report, verification))
+    (out / OUTPUTS_FILE).write_text(outputs_file(step_outputs(report, report_path)))
 
 
 def with_cache_check(report: Report, door: Door, outcomes: Sequence[ExportOutcome], export_seconds: float | None) -> Report:

@@ -15,6 +15,8 @@ import contextlib
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -40,7 +42,59 @@ PROVISION_TIMEOUT = 600.0
 
 
 class EngineUnreachable(ShipyardError):
-    """A builder's engine could not be reached, or its session broke."""
+    """An engine could not be reached (the default one, or a builder's), or its session broke."""
+
+    exit_code = 3
+
+
+ENGINE_HINT = (
+    f"Point Shipyard at a running engine with {RUNNER_HOST_ENV} (e.g. unix:///run/dagger/engine.sock or tcp://HOST:PORT) "
+    f"and at the Dagger CLI v{{version}} with {CLI_BIN_ENV} (or put `dagger` on PATH); without {RUNNER_HOST_ENV} "
+    "the CLI starts its own engine with Docker"
+)
+
+
+def default_engine(environment: Mapping[str, str], version: str) -> tuple[str, str]:
+    """What the default session will try: (the engine, the Dagger CLI), as a person reads them."""
+    host = environment.get(RUNNER_HOST_ENV)
+    engine = f"the engine at {host} ({RUNNER_HOST_ENV})" if host else f"an engine the Dagger CLI starts with Docker (no {RUNNER_HOST_ENV})"
+    cli = environment.get(CLI_BIN_ENV)
+    if cli:
+        where = f"the Dagger CLI {cli} ({CLI_BIN_ENV})"
+    elif shutil.which("dagger", path=environment.get("PATH")):
+        where = f"the Dagger CLI {shutil.which('dagger', path=environment.get('PATH'))} (on PATH)"
+    else:
+        where = f"no Dagger CLI (none on PATH, no {CLI_BIN_ENV}): the SDK downloads v{version}"
+    return engine, where
+
+
+def check_default_engine(environment: Mapping[str, str], version: str, timeout: float = 5.0) -> None:
+    """Fail at once, before anything is written, on an engine address that cannot answer: a
+    ``unix://`` path that is no socket, a ``tcp://`` address that refuses. Other schemes (and
+    none) are the CLI's to try."""
+    host = environment.get(RUNNER_HOST_ENV, "")
+    scheme, _, location = host.partition("://")
+    problem = ""
+    if scheme == "unix" and not Path(location).is_socket():
+        problem = f"{location} is not a socket (is the engine running?)"
+    elif scheme == "tcp":
+        name, _, port = location.rpartition(":")
+        try:
+            socket.create_connection((name.strip("[]"), int(port)), timeout=timeout).close()
+        except (OSError, ValueError) as exc:
+            problem = f"nothing answers at {location} ({getattr(exc, 'strerror', None) or exc})"
+    if problem:
+        engine, _ = default_engine(environment, version)
+        raise EngineUnreachable(f"no Dagger engine: tried {engine}: {problem}. {ENGINE_HINT.format(version=version)}.")
+
+
+def unreachable(exc: BaseException, environment: Mapping[str, str], version: str) -> EngineUnreachable:
+    """The error of a default session that could not start: what was tried, why, what to do."""
+    engine, cli = default_engine(environment, version)
+    detail = re.sub(r"\s*\[traceparent:[^]]*\]", "", " ".join(str(exc).split()))[:300] or type(exc).__name__
+    return EngineUnreachable(
+        f"no session with a Dagger engine: tried {engine} through {cli}: {detail}. {ENGINE_HINT.format(version=version)}."
+    )
 
 
 @contextlib.asynccontextmanager

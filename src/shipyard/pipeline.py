@@ -33,11 +33,13 @@ from shipyard.plan.builders import Builder, default_platforms
 from shipyard.plan.config import ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.cosign import CERTIFICATE_ANNOTATION, TrustPolicy, certificate_identity, referrers_fallback_subjects
 from shipyard.plan.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
+from shipyard.plan.github import without_trace_ids
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
 from shipyard.plan.labels import oci_annotations
 from shipyard.plan.layouts import RECORD_FILE, BuildRecord, BuildReport, layout_builders, layout_dependencies
 from shipyard.plan.plan import ReleasePlan
 from shipyard.plan.platforms import Platform, parse_platforms
+from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.promote import check_release_tags, tag_rules
 from shipyard.plan.provenance import provenance_predicate
 from shipyard.plan.refs import ImageRef, parse_repository
@@ -126,6 +128,7 @@ class ReleaseState:
     local_file: Callable[[Path], dagger.File] | None = None  # a file of the workdir as the engine takes it
     notices: list[str] = field(default_factory=list)  # what the promotion overwrote (foreign tags, --allow-overwrite)
     interrupted: int | None = None  # the exit code of a signal during the promotion (130, 143)
+    progress: Progress = SILENT  # live events: steps started/finished, push progress, tags moved
 
 
 async def run_publish(state: ReleaseState) -> PublishReport:
@@ -155,7 +158,7 @@ async def run_publish(state: ReleaseState) -> PublishReport:
                 raise error or exc from None
             if isinstance(error, PromotionInterrupted):
                 state.interrupted = error.exit_code
-            return _report(state, error=str(error))
+            return _report(state, error=without_trace_ids(str(error)))
     return _report(state)
 
 
@@ -182,10 +185,22 @@ def registry_client(access: RegistryAccess, registry: str, timeout: float = DEFA
 
 async def _timed(state: ReleaseState, name: str, step: Callable[[ReleaseState], object]) -> None:
     started = time.monotonic()
+    state.progress.step_started(name)
+    error: str | None = "cancelled"
     try:
         await step(state)  # type: ignore[misc]
+        error = None
+    except BaseException as exc:
+        found = shipyard_error_in(exc) if isinstance(exc, Exception) else None
+        error = (
+            without_trace_ids(str(found))
+            if found is not None
+            else ("cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else repr(exc))
+        )
+        raise
     finally:
         state.timings[name] = time.monotonic() - started
+        state.progress.step_finished(name, state.timings[name], error)
 
 
 async def _build_and_assemble(state: ReleaseState) -> None:
@@ -350,7 +365,7 @@ def _copy_layout(layout: Path, dest: Path) -> None:
 
 async def _push(state: ReleaseState) -> None:
     assert state.release is not None
-    state.pushes = await push_release(state.clients, state.release, state.plan.active_targets)
+    state.pushes = await push_release(state.clients, state.release, state.plan.active_targets, state.progress)
     failed = [p for p in state.pushes if not p.ok and not p.optional]
     if failed:
         raise GateFailed(f"push to {failed[0].repository} failed: {failed[0].error}; no tag was moved on any registry")
@@ -535,6 +550,8 @@ async def _promote(state: ReleaseState) -> None:
         await promote(state.tags, ReleaseManifest(data, index.media_type, index.digest))
     finally:
         state.notices += [notice for target in state.tags for notice in target.notices]
+    for target in state.tags:
+        state.progress.tags_moved(target.repository, tuple(target.at(index.digest)))
 
 
 def _report(state: ReleaseState, error: str | None = None) -> PublishReport:

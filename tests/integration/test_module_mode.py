@@ -124,6 +124,11 @@ def test_dagger_call_publish_gives_the_same_digest_as_the_cli(stack: Stack, tool
     digest = tools.digest(f"{by_module}:1.2.3")
     assert digest == tools.digest(f"{by_cli}:1.2.3")
     assert tools.tags(by_module) == tools.tags(by_cli) == {"1.2.3", "1.2", "1", "sha-860c190", "latest"}
+    # module mode cannot reach the runner's files: the job summary and the step outputs are in dist/
+    # for the workflow to append (.github/workflows/release.yml)
+    outputs = (tmp_path / "m" / "github-output.txt").read_text().splitlines()
+    assert f"digest={digest}" in outputs and f"image={by_module}@{digest}" in outputs and "report=dist/report.json" in outputs
+    assert f"| `{by_module}` | published |" in (tmp_path / "m" / "summary.md").read_text()
 
 
 def test_dagger_call_plan_sees_the_credentials_of_with_registry_auth(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

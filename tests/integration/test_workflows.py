@@ -40,9 +40,17 @@ def test_actionlint_passes(stack: Stack, workflow: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+# The one script a workflow may run: module mode's job summary and step outputs, which the
+# function left in dist/ (it runs in the engine and cannot reach the runner's files).
+HAND_OFF = """        run: |
+          cat dist/summary.md >> "$GITHUB_STEP_SUMMARY"
+          cat dist/github-output.txt >> "$GITHUB_OUTPUT"
+"""
+
+
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=workflow_id)
 def test_workflows_only_call_the_module(workflow: Path) -> None:
-    text = workflow.read_text()
+    text = workflow.read_text().replace(HAND_OFF, "")
     assert not re.search(r"^\s*(-\s*)?run:", text, re.MULTILINE), "a workflow step runs its own script"
     uses = set(re.findall(r"uses:\s*(\S+)", text))
     assert uses <= ACTIONS
@@ -79,3 +87,13 @@ def test_the_release_workflow_signs_keyless_with_the_runners_token_and_documents
     assert call[call.index("--oidc-request-token") + 1] == "env:ACTIONS_ID_TOKEN_REQUEST_TOKEN"
     assert "--cosign-key" not in call and "COSIGN_KEY:" not in text  # no key secret in keyless mode
     assert "#   --sign key --cosign-key env:COSIGN_KEY --cosign-password env:COSIGN_PASSWORD" in text  # the alternative
+
+
+@pytest.mark.parametrize("workflow", [ROOT / ".github" / "workflows" / "release.yml", ROOT / "docs" / "examples" / "release.yml"])
+def test_the_release_workflows_hand_the_summary_and_outputs_to_github(workflow: Path) -> None:
+    text = workflow.read_text()
+    assert text.count(HAND_OFF) == 1
+    step = text[: text.index(HAND_OFF)].rsplit("- name:", 1)[1]
+    assert "id: release" in step and "!cancelled()" in step  # a failed release's summary too
+    for output in ("digest", "image", "tags", "version"):
+        assert f"{output}: ${{{{ steps.release.outputs.{output} }}}}" in text

@@ -27,7 +27,15 @@ CACHE = {"--cache-from", "--cache-to"}  # a function cannot change its caller's 
 CLI_ONLY: dict[str, set[str]] = {
     "tags": {"--json"},
     "plan": {"--json", *CREDENTIALS, "--registry-credentials", "--builder", *CACHE},
-    "publish": {"--json", *CREDENTIALS, "--out", "--format", "--builder", *CACHE},  # --builder: a function cannot reach other engines
+    "publish": {
+        "--json",
+        *CREDENTIALS,
+        "--out",
+        "--format",
+        "--builder",
+        *CACHE,
+        "--progress",
+    },  # --builder: a function cannot reach other engines
     "build": {"--json", "--out", "--format"},  # no credentials: it pushes nothing
     "rebuild-check": {"--json", *CREDENTIALS, *CACHE},
     "cleanup": {"--json", *CREDENTIALS, "--username", "--password"},

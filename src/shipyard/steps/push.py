@@ -10,7 +10,7 @@ is reported and skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import anyio
 from shipyard.plan.errors import ShipyardError, shipyard_error_in
 from shipyard.plan.image import AssembledRelease, Descriptor
 from shipyard.plan.plan import PlannedTarget
+from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.refs import parse_repository
 from shipyard.registries.oci import OciRegistry
 
@@ -34,13 +35,19 @@ class PushResult:
         return self.error is None
 
 
-async def push_release(clients: dict[str, OciRegistry], release: AssembledRelease, targets: Sequence[PlannedTarget]) -> list[PushResult]:
-    """Push to every target; returns one result per target (in the targets' order)."""
+async def push_release(
+    clients: dict[str, OciRegistry], release: AssembledRelease, targets: Sequence[PlannedTarget], progress: Progress = SILENT
+) -> list[PushResult]:
+    """Push to every target; returns one result per target (in the targets' order). ``progress``
+    hears, per target, the blobs and bytes sent so far."""
     results: dict[str, PushResult] = {}
 
     async def one(target: PlannedTarget) -> None:
+        def sent(blobs: int, blobs_total: int, size: int, size_total: int) -> None:
+            progress.pushed(target.repository, blobs, blobs_total, size, size_total)
+
         try:
-            await push_layout(clients[target.registry], release, parse_repository(target.repository).repository)
+            await push_layout(clients[target.registry], release, parse_repository(target.repository).repository, sent)
             results[target.repository] = PushResult(target.repository, target.optional)
         except Exception as exc:  # a registry's error, possibly inside a task group's exception group
             error = shipyard_error_in(exc)
@@ -54,18 +61,36 @@ async def push_release(clients: dict[str, OciRegistry], release: AssembledReleas
     return [results[t.repository] for t in targets]
 
 
-async def push_layout(client: OciRegistry, release: AssembledRelease, repository: str) -> None:
-    """Blobs, then platform manifests, then the index, all by digest."""
+async def push_layout(
+    client: OciRegistry,
+    release: AssembledRelease,
+    repository: str,
+    sent: Callable[[int, int, int, int], None] | None = None,
+) -> None:
+    """Blobs, then platform manifests, then the index, all by digest; ``sent(blobs, of, bytes,
+    of)`` after each blob."""
     blobs = Path(release.layout) / "blobs" / "sha256"
     manifests = {d.digest: d for d in release.manifests.values()}
-    referenced: dict[str, None] = {}
+    referenced: dict[str, int] = {}
     for descriptor in manifests.values():
         body = json.loads(_read(blobs, descriptor.digest))
         for item in [body["config"], *body["layers"]]:
-            referenced.setdefault(item["digest"], None)
+            referenced.setdefault(item["digest"], int(item.get("size", 0)))
+    done = [0, 0]
+    total = sum(referenced.values())
+
+    async def blob(digest: str) -> None:
+        await _push_blob(client, repository, blobs, digest)
+        done[0] += 1
+        done[1] += referenced[digest]
+        if sent is not None:
+            sent(done[0], len(referenced), done[1], total)
+
+    if sent is not None:
+        sent(0, len(referenced), 0, total)
     async with anyio.create_task_group() as group:
         for digest in referenced:
-            group.start_soon(_push_blob, client, repository, blobs, digest)
+            group.start_soon(blob, digest)
     async with anyio.create_task_group() as group:
         for descriptor in manifests.values():
             group.start_soon(_push_manifest, client, repository, blobs, descriptor)
