@@ -31,7 +31,13 @@ from dagger import dag
 from shipyard.engines import engine_session
 from shipyard.plan.builders import Builder, default_platforms
 from shipyard.plan.config import ScanPolicy, SigningMode, ToolImages
-from shipyard.plan.cosign import CERTIFICATE_ANNOTATION, TrustPolicy, certificate_identity, referrers_fallback_subjects
+from shipyard.plan.cosign import (
+    BUNDLE_ARTIFACT_TYPE,
+    CERTIFICATE_ANNOTATION,
+    TrustPolicy,
+    certificate_identity,
+    referrers_fallback_subjects,
+)
 from shipyard.plan.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
 from shipyard.plan.labels import oci_annotations
@@ -681,6 +687,8 @@ async def run_verify(state: VerifyState) -> VerifyReport:
                 if (m := await client.manifest(ref.repository, d)) is not None
             ]
             tags = await client.list_tags(ref.repository)
+            bundled = referrers_fallback_subjects(tags)  # digests with Sigstore bundles (or other referrers)
+            bundled |= await _api_bundled(client, ref.repository, [fetched.digest, *children.values()])
     except Exception as exc:  # a ShipyardError (the registry refused), possibly in an exception group
         error = shipyard_error_in(exc)
         if error is None:
@@ -689,7 +697,6 @@ async def run_verify(state: VerifyState) -> VerifyReport:
     subjects = {"index": fetched.digest, **{str(p): d for p, d in children.items()}}
     checks: dict[tuple[str, str], Check] = {}
     statements: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
-    bundled = referrers_fallback_subjects(tags)  # digests with Sigstore bundles (or other referrers)
 
     async def one(name: str, subject: str) -> None:
         reference = f"{ref.name}@{subjects[subject]}"
@@ -733,6 +740,19 @@ async def run_verify(state: VerifyState) -> VerifyReport:
         scan=scan,
         hints=tuple(_verify_hints(ref, fetched.digest, tags, report_checks, trusted)),
     )
+
+
+async def _api_bundled(client: OciRegistry, repository: str, digests: Sequence[str]) -> set[str]:
+    """The digests the OCI 1.1 referrers API lists Sigstore bundles for (none where the registry
+    has no such API: the fallback tags say it there)."""
+    found: set[str] = set()
+    for digest in digests:
+        listed = await client.referrers(repository, digest, BUNDLE_ARTIFACT_TYPE)
+        if listed is None:
+            return found
+        if listed:
+            found.add(digest)
+    return found
 
 
 def _platform_manifests(fetched: FetchedManifest) -> dict[Platform, str]:

@@ -36,7 +36,7 @@ from shipyard.plan.cosign import (
     trust_files,
 )
 from shipyard.plan.errors import GateFailed, InvalidInput
-from shipyard.plan.refs import parse_reference
+from shipyard.plan.refs import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, parse_reference
 from shipyard.secrets import Credentials
 
 DOCKER_CONFIG = "/shipyard/docker"
@@ -149,6 +149,8 @@ class RegistryAccess:
                 endpoint = self.endpoint(registry)
                 auths[endpoint.host] = {"auth": token}
                 auths[endpoint.http_host] = {"auth": token}
+                if registry == DOCKER_HUB:  # the key Docker's tools look Docker Hub up under
+                    auths[DOCKER_HUB_CONFIG_KEY] = {"auth": token}
             self._auth = dag.set_secret(f"shipyard-registry-auth-{uuid.uuid4().hex}", json.dumps({"auths": auths}))
         return self._auth
 
