@@ -8,7 +8,7 @@
 #      a failed release's undo, which removes the tags it created)
 #   T: 127.0.0.1:$REGISTRY_T_PORT, token auth as GHCR and Docker Hub have it: distribution v3 with
 #      `auth: token` (on $REGISTRY_T_BACKEND_PORT) behind ci/registries/front.py, its token server
-#      (users pusher: push+pull acme/*, reader: pull only; anonymous: nothing; tokens live
+#      (users pusher: push+pull+delete acme/*, reader: pull only; anonymous: nothing; tokens live
 #      $SHIPYARD_REGISTRY_T_TOKEN_TTL s, default 30; every token issued is logged to tokens.log)
 #   Z: 127.0.0.1:$REGISTRY_Z_PORT, anonymous, the OCI 1.1 referrers API: front.py --referrers in
 #      front of registry A (test infrastructure: no registry built here has the API)
@@ -131,7 +131,7 @@ start_registry_t() {
     [ -s "$dir/$user-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/$user-password"
   done
   jq -n --rawfile p "$dir/pusher-password" --rawfile r "$dir/reader-password" \
-    '{pusher: {password: ($p | rtrimstr("\n")), push: ["acme/*"], pull: ["acme/*"]},
+    '{pusher: {password: ($p | rtrimstr("\n")), push: ["acme/*"], pull: ["acme/*"], delete: ["acme/*"]},
       reader: {password: ($r | rtrimstr("\n")), push: [], pull: ["acme/*"]}}' > "$dir/users.json"
   rm -f "$dir/tokens.log"
   start_registry t "$REGISTRY_T_BACKEND_PORT" token "" "$BIN/registry-v3"

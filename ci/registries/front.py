@@ -8,7 +8,7 @@ and the `distribution` builds here lack. It proxies every request to an upstream
     with Basic credentials, and the OAuth2 ``POST /token`` (grant_type=password) containerd uses.
     JWTs are RS256 with the x5c chain of a self-made certificate, the one the upstream
     `distribution` (``auth: token``) trusts. Users come from a JSON file {user: {password,
-    push: [patterns], pull: [patterns]}}; anonymous gets a token with no access; a token grants
+    pull|push|delete: [repository patterns]}}; anonymous gets a token with no access; a token grants
     the requested actions the user has (the rest are dropped, as the spec says). Every token
     issued is logged to TOKEN_LOG (user, scopes asked, access granted, expiry). Expiry is strict:
     a request with an expired token is passed on without it, so the registry answers 401 with
@@ -104,7 +104,7 @@ class Tokens:
             if kind != "repository" or not name:
                 continue
             allowed = [
-                a for a in actions.split(",") if a in ("pull", "push") and any(fnmatch.fnmatch(name, p) for p in rights.get(a, []))
+                a for a in actions.split(",") if a in ("pull", "push", "delete") and any(fnmatch.fnmatch(name, p) for p in rights.get(a, []))
             ]
             if allowed:
                 access.append({"type": "repository", "name": name, "actions": allowed})

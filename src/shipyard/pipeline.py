@@ -141,6 +141,7 @@ async def run_publish(state: ReleaseState) -> PublishReport:
         for registry in sorted({t.registry for t in state.plan.active_targets}):
             state.clients[registry] = await stack.enter_async_context(registry_client(state.access, registry, state.registry_timeout))
         try:
+            await state.access.authenticate_engine()
             await _timed(state, "build+assemble", _build_and_assemble)
             await _check_release_tags(state)
             await _timed(state, "push", _push)

@@ -154,6 +154,13 @@ class RegistryAccess:
             self._auth = dag.set_secret(f"shipyard-registry-auth-{uuid.uuid4().hex}", json.dumps({"auths": auths}))
         return self._auth
 
+    async def authenticate_engine(self) -> None:
+        """Give the engine the credentials for its own pulls (a Dockerfile's ``FROM`` an image
+        in a registry that needs them): ``with_registry_auth`` holds for the whole session."""
+        for registry, cred in sorted(self.credentials.items()):
+            secret = dag.set_secret(f"shipyard-engine-auth-{uuid.uuid4().hex}", cred.password.reveal())
+            await dag.container().with_registry_auth(registry, cred.username, secret).sync()
+
     def attach(self, container: dagger.Container) -> dagger.Container:
         """Bind the loopback registries and mount the credentials into a tool container."""
         for endpoint in sorted(self.endpoints.values(), key=lambda e: e.registry):
