@@ -99,7 +99,8 @@ def line_count(path: Path) -> int:
 def publish(stack: Stack, out: Path, base_image: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``shipyard publish`` of the fixture app, its base image given."""
     command = [sys.executable, "-m", "shipyard", "publish", "--source", str(FIXTURE), "--out", str(out),
-               "--source-date-epoch", "1700000000", "--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={base_image}", *args]  # fmt: skip
+               "--source-date-epoch", "1700000000", "--build-arg", f"GOLANG_IMAGE={stack.images['golang']}",
+               "--build-arg", f"BASE_IMAGE={base_image}", *args]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False, timeout=1800)
 
 
