@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_PATH = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
@@ -214,7 +214,9 @@ class Front(BaseHTTPRequestHandler):
         if tokens is not None and url.path == "/token":
             return self._token(url.query, body)
         if referrers is not None and self.command == "GET" and (match := REFERRERS_PATH.match(url.path)):
-            return self._referrers(match["name"], match["digest"], parse_qs(url.query))
+            # unquote, not form decoding: a client that leaves the "+" of "…+json" unescaped means a "+"
+            wanted = [unquote(v) for k, _, v in (p.partition("=") for p in url.query.split("&")) if k == "artifactType"]
+            return self._referrers(match["name"], match["digest"], wanted)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         if tokens is not None and tokens.expired(headers.get("Authorization", "")):
             headers.pop("Authorization")
@@ -262,7 +264,7 @@ class Front(BaseHTTPRequestHandler):
         referrers.add(match["name"], subject, descriptor)
         return [("OCI-Subject", subject)]
 
-    def _referrers(self, name: str, subject: str, query: dict[str, list[str]]) -> None:
+    def _referrers(self, name: str, subject: str, wanted: list[str]) -> None:
         assert referrers is not None
         listed = []
         for descriptor in referrers.listed(name, subject):
@@ -271,7 +273,6 @@ class Front(BaseHTTPRequestHandler):
             if head.status == 200:
                 listed.append(descriptor)
         headers = {"Content-Type": INDEX}
-        wanted = query.get("artifactType")
         if wanted:
             listed = [d for d in listed if d["artifactType"] in wanted]
             headers["OCI-Filters-Applied"] = "artifactType"
