@@ -131,6 +131,21 @@ def delete_manifest(registry: str, repository: str, digest: str) -> None:
         assert response.status == 202
 
 
+def unique_base_image(tools: Tools, source: str, base: str, run: str) -> str:
+    """The stack's multi-arch base image, relabelled per platform (new configs, new manifests,
+    a new index): an image the engine has never seen, in T alone. Returns it by digest."""
+    children = []
+    name = source.split("@")[0]
+    name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[1] else name
+    for child in tools.manifest(source)["manifests"]:
+        arch = child["platform"]["architecture"] + child["platform"].get("variant", "")
+        tools.run("crane", "mutate", "--insecure", f"{name}@{child['digest']}", "--label", f"shipyard.test.run={run}",
+                  "-t", f"{base}:{arch}")  # fmt: skip
+        children += ["-m", f"{base}:{arch}"]
+    tools.run("crane", "index", "append", "--insecure", *children, "-t", f"{base}:1")
+    return f"{base}@{tools.digest(base + ':1')}"
+
+
 @pytest.fixture(scope="module")
 def release(stack: Stack, registry_t: TokenRegistry, t_tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The full release to T (two repositories: the second mounts its blobs) and Z, its base
@@ -140,8 +155,7 @@ def release(stack: Stack, registry_t: TokenRegistry, t_tools: Tools, tmp_path_fa
     t1, t2 = f"{registry_t.address}/acme/app-{run}", f"{registry_t.address}/acme/app-{run}-copy"
     z = f"{stack.env['SHIPYARD_REGISTRY_Z']}/it/app-{run}"
     base = f"{registry_t.address}/acme/base-{run}"
-    t_tools.run("crane", "copy", "--insecure", stack.images["base"], f"{base}:1")
-    base_image = f"{base}@{t_tools.digest(base + ':1')}"
+    base_image = unique_base_image(t_tools, stack.images["base"], base, run)
     marks = {p: line_count(p) for p in (registry_t.token_log, registry_t.request_log, Path(stack.env["SHIPYARD_REGISTRY_Z_REQUEST_LOG"]))}
     started = time.monotonic()
     proc = publish(stack, out, base_image, "--tag", "v7.0.0", "--sha", SHA, "--platform", ",".join(PLATFORMS),
@@ -246,8 +260,11 @@ def test_the_base_image_is_pulled_from_the_token_registry_with_credentials(relea
     base = release["base"].split("/", 1)[1]
     pulls = [t for t in release["tokens"] if any(a["name"] == base and "pull" in a["actions"] for a in t["access"])]
     assert pulls and all(t["user"] == registry_t.pusher for t in pulls)
-    manifests = [r for r in release["t_requests"] if r["path"].startswith(f"/v2/{base}/manifests/") and r["method"] == "GET"]
-    assert any(r["status"] == 200 for r in manifests)
+    # The engine read the index, the platform manifests and their configs from T (never seen before).
+    reads = [r for r in release["t_requests"] if r["path"].startswith(f"/v2/{base}/") and r["method"] == "GET" and r["status"] == 200]
+    assert {r["path"].split("/")[-2] for r in reads} >= {"manifests", "blobs"}, reads
+    refused = [r for r in release["t_requests"] if r["path"].startswith(f"/v2/{base}/") and r["status"] == 401]
+    assert refused, "the engine's first, anonymous request was refused: the pulls were authenticated"
 
 
 def test_the_second_target_on_a_registry_mounts_every_blob_and_uploads_none(release: dict[str, Any], t_tools: Tools) -> None:
