@@ -194,11 +194,14 @@ class Front(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | list[tuple[str, str]]) -> None:
         self.send_response(status)
-        items = headers.items() if isinstance(headers, dict) else headers
-        for key, value in items:
+        items_list = list(headers.items() if isinstance(headers, dict) else headers)
+        for key, value in items_list:
             if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
                 self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        length = str(len(body))
+        if self.command == "HEAD":  # the length of what a GET would answer (containerd checks it)
+            length = next((v for k, v in items_list if k.lower() == "content-length"), "0")
+        self.send_header("Content-Length", length)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
