@@ -403,7 +403,7 @@ def test_attestations_found_only_through_the_referrers_api_verify_and_a_removed_
     code, verified = shipyard_verify(stack, f"{copy}:7.0.0")
     assert code == 3 and not verified["ok"]
     failed = [c for c in verified["checks"] if not c["ok"]]
-    assert [(c["name"], c["subject"]) for c in failed] == [("attestation slsaprovenance1", "index")], failed
+    assert [(c["check"], c["subject"]) for c in failed] == [("attestation slsaprovenance1", "index")], failed
     assert failed[0]["digest"] == release["digest"]
 
 
