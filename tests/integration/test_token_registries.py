@@ -241,7 +241,7 @@ def test_shipyard_verify_passes_on_both(release: dict[str, Any], stack: Stack, r
         assert code == 0 and report["ok"], failures(report)
 
 
-def test_tokens_outlive_nothing_a_release_asks_again_when_they_expire(release: dict[str, Any], registry_t: TokenRegistry) -> None:
+def test_a_release_longer_than_a_token_lifetime_asks_for_new_tokens_and_succeeds(release: dict[str, Any], registry_t: TokenRegistry) -> None:
     """The stack's tokens live 30 s; the release took longer and asked for new ones along the way."""
     lifetime = max(t.get("expires_in", 0) for t in release["tokens"])
     assert release["seconds"] > lifetime
@@ -323,6 +323,11 @@ def test_the_oci_client_names_the_missing_push_scope_and_mounts_with_both_scopes
             assert not await pusher.push_blob(target, digest, data, mount_from=source)  # mounted: no bytes
             assert await pusher.blob_exists(target, digest)
             assert await pusher.referrers(source, digest) is None  # distribution has no referrers API
+            other = os.urandom(2048)
+            other_digest = "sha256:" + hashlib.sha256(other).hexdigest()
+            # a mount from a repository without the blob is refused (202): the bytes are uploaded instead
+            assert await pusher.push_blob(target, other_digest, other, mount_from=source)
+            assert await pusher.blob_exists(target, other_digest) and not await pusher.blob_exists(source, other_digest)
         async with OciRegistry(registry_t.address, registry_t.credentials(registry_t.reader)) as reader:
             assert await reader.blob_exists(source, digest)  # reading is allowed
             with pytest.raises(RegistryError) as refused:
