@@ -241,7 +241,9 @@ def test_shipyard_verify_passes_on_both(release: dict[str, Any], stack: Stack, r
         assert code == 0 and report["ok"], failures(report)
 
 
-def test_a_release_longer_than_a_token_lifetime_asks_for_new_tokens_and_succeeds(release: dict[str, Any], registry_t: TokenRegistry) -> None:
+def test_a_release_longer_than_a_token_lifetime_asks_for_new_tokens_and_succeeds(
+    release: dict[str, Any], registry_t: TokenRegistry
+) -> None:
     """The stack's tokens live 30 s; the release took longer and asked for new ones along the way."""
     lifetime = max(t.get("expires_in", 0) for t in release["tokens"])
     assert release["seconds"] > lifetime
