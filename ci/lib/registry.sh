@@ -144,5 +144,9 @@ start_registry_z() {
   local dir; dir=$(registry_dir z)
   registry_running a || die "registry Z fronts registry A, which is not running: run ci/stack up"
   mkdir -p "$dir"
+  if front_running z; then return 0; fi
+  # The records describe A's content: a restarted A starts empty, so they go with it.
+  local a_pid; a_pid=$(cat "$(registry_dir a)/pid")
+  [ "$(cat "$dir/upstream-pid" 2>/dev/null || true)" = "$a_pid" ] || { rm -f "$dir/referrers.json"; echo "$a_pid" > "$dir/upstream-pid"; }
   start_front z "$REGISTRY_Z_PORT" "$REGISTRY_A_PORT" --referrers "$dir/referrers.json"
 }
