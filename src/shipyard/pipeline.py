@@ -630,6 +630,7 @@ async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> Rebuild
             fetched = await client.manifest(published.repository, published.digest or published.tag or "latest")
         if fetched is None or not fetched.is_index:
             return RebuildReport(reference, None, None, (), error=f"{reference} is not a published multi-platform index")
+        await state.access.authenticate_engine()
         await _build_and_assemble(state)
     except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
         error = shipyard_error_in(exc)
