@@ -31,7 +31,13 @@ from dagger import dag
 from shipyard.engines import engine_session
 from shipyard.plan.builders import Builder, default_platforms
 from shipyard.plan.config import ScanPolicy, SigningMode, ToolImages
-from shipyard.plan.cosign import CERTIFICATE_ANNOTATION, TrustPolicy, certificate_identity, referrers_fallback_subjects
+from shipyard.plan.cosign import (
+    BUNDLE_ARTIFACT_TYPE,
+    CERTIFICATE_ANNOTATION,
+    TrustPolicy,
+    certificate_identity,
+    referrers_fallback_subjects,
+)
 from shipyard.plan.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
 from shipyard.plan.github import without_trace_ids
 from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
@@ -138,6 +144,7 @@ async def run_publish(state: ReleaseState) -> PublishReport:
         for registry in sorted({t.registry for t in state.plan.active_targets}):
             state.clients[registry] = await stack.enter_async_context(registry_client(state.access, registry, state.registry_timeout))
         try:
+            await state.access.authenticate_engine()
             await _timed(state, "build+assemble", _build_and_assemble)
             await _check_release_tags(state)
             await _timed(state, "push", _push)
@@ -640,6 +647,7 @@ async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> Rebuild
             fetched = await client.manifest(published.repository, published.digest or published.tag or "latest")
         if fetched is None or not fetched.is_index:
             return RebuildReport(reference, None, None, (), error=f"{reference} is not a published multi-platform index")
+        await state.access.authenticate_engine()
         await _build_and_assemble(state)
     except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
         error = shipyard_error_in(exc)
@@ -698,6 +706,8 @@ async def run_verify(state: VerifyState) -> VerifyReport:
                 if (m := await client.manifest(ref.repository, d)) is not None
             ]
             tags = await client.list_tags(ref.repository)
+            bundled = referrers_fallback_subjects(tags)  # digests with Sigstore bundles (or other referrers)
+            bundled |= await _api_bundled(client, ref.repository, [fetched.digest, *children.values()])
     except Exception as exc:  # a ShipyardError (the registry refused), possibly in an exception group
         error = shipyard_error_in(exc)
         if error is None:
@@ -706,7 +716,6 @@ async def run_verify(state: VerifyState) -> VerifyReport:
     subjects = {"index": fetched.digest, **{str(p): d for p, d in children.items()}}
     checks: dict[tuple[str, str], Check] = {}
     statements: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
-    bundled = referrers_fallback_subjects(tags)  # digests with Sigstore bundles (or other referrers)
 
     async def one(name: str, subject: str) -> None:
         reference = f"{ref.name}@{subjects[subject]}"
@@ -750,6 +759,19 @@ async def run_verify(state: VerifyState) -> VerifyReport:
         scan=scan,
         hints=tuple(_verify_hints(ref, fetched.digest, tags, report_checks, trusted)),
     )
+
+
+async def _api_bundled(client: OciRegistry, repository: str, digests: Sequence[str]) -> set[str]:
+    """The digests the OCI 1.1 referrers API lists Sigstore bundles for (none where the registry
+    has no such API: the fallback tags say it there)."""
+    found: set[str] = set()
+    for digest in digests:
+        listed = await client.referrers(repository, digest, BUNDLE_ARTIFACT_TYPE)
+        if listed is None:
+            return found
+        if listed:
+            found.add(digest)
+    return found
 
 
 def _platform_manifests(fetched: FetchedManifest) -> dict[Platform, str]:

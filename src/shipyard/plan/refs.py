@@ -15,6 +15,15 @@ from shipyard.plan.errors import InvalidInput
 
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
+DOCKER_HUB_API = "registry-1.docker.io"  # where Docker Hub serves the registry API (docker.io does not)
+DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"  # how Docker config files name Docker Hub
+
+
+def api_host(registry: str) -> str:
+    """The host that serves a registry's API: ``registry-1.docker.io`` for Docker Hub under any
+    of its names, the registry itself otherwise."""
+    return DOCKER_HUB_API if registry in _HUB_ALIASES else registry
+
 
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"

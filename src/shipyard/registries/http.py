@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
+import time
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -51,6 +54,11 @@ def fail(registry: str, response: httpx.Response, doing: str) -> RegistryError:
         405: "the registry does not allow this operation (are deletes enabled?)",
         429: "rate limited: retry later",
     }.get(response.status_code, "")
+    missing = response.extensions.get("shipyard_missing_scope")
+    if missing:
+        hint = f"the credentials for {registry} lack the scope {missing}: the token server did not grant it; use credentials with it"
+    elif response.extensions.get("shipyard_token_refused"):
+        hint = f"{response.extensions['shipyard_token_refused']}: check the username and password"
     message = f"{doing} failed" + (f": {detail}" if detail else "") + (f" ({hint})" if hint else "")
     return RegistryError(registry, message, response.status_code)
 
@@ -60,19 +68,95 @@ def basic_header(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
+_REPOSITORY_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)(?:/|$)")
+TOKEN_MARGIN = 5.0  # seconds: a token this close to its expiry is not sent again (a new one is asked for)
+DEFAULT_TOKEN_LIFETIME = 60  # the token spec's default when the server gives no expires_in
+
+
+def repository_of(path: str) -> str:
+    """The repository an API path addresses (``/v2/acme/app/blobs/…`` -> ``acme/app``); ``""``
+    for registry-wide paths (``/v2/``, ``/v2/_catalog``)."""
+    match = _REPOSITORY_PATH.match(path)
+    return match["name"] if match else ""
+
+
+def challenge_scopes(challenge: str, request: httpx.Request) -> list[str]:
+    """The scopes a Bearer challenge asks for (space-separated in ``scope``), plus ``pull`` on the
+    source of a cross-repository mount, which some registries leave out of the challenge."""
+    params = dict(_CHALLENGE_PARAM.findall(challenge))
+    scopes: list[str] = str(params.get("scope", "")).split()
+    source = request.url.params.get("from") if request.url.params.get("mount") else None
+    if source and not any(s.startswith(f"repository:{source}:") for s in scopes):
+        scopes.append(f"repository:{source}:pull")
+    return scopes
+
+
+def granted_access(token: str) -> dict[str, set[str]]:
+    """Repository -> actions a Docker registry token grants (its ``access`` claim), read without
+    verifying it (the registry does that): to say which scope the credentials lack."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    out: dict[str, set[str]] = {}
+    for entry in claims.get("access") or [] if isinstance(claims, dict) else []:
+        if isinstance(entry, dict) and entry.get("type") == "repository":
+            out.setdefault(str(entry.get("name")), set()).update(str(a) for a in entry.get("actions") or [])
+    return out
+
+
+def missing_scopes(scopes: list[str], granted: dict[str, set[str]]) -> list[str]:
+    """``repository:<name>:<action>`` for each action asked for and not granted."""
+    missing = []
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        if kind != "repository":
+            continue
+        missing += [f"{a} on {name}" for a in actions.split(",") if a not in granted.get(name, set()) and a != "*"]
+    return missing
+
+
+@dataclass
+class _Token:
+    header: str
+    expires: float  # time.monotonic() deadline
+
+    def fresh(self) -> bool:
+        return time.monotonic() < self.expires - TOKEN_MARGIN
+
+
 class ChallengeAuth(httpx.Auth):
-    """Answers a registry's ``WWW-Authenticate`` challenge: Basic, or Bearer via its token realm."""
+    """Answers a registry's ``WWW-Authenticate`` challenge: Basic, or Bearer via its token realm.
+
+    Bearer tokens are scoped (Docker's token spec): one is kept per repository and replaced when
+    a request needs more (``push`` after ``pull``; ``pull`` on a mount's source as well), when it
+    expires (``expires_in``) and when the registry refuses it. A request the token server would
+    not grant enough for comes back with ``extensions["shipyard_missing_scope"]`` set, for the
+    error to name what the credentials lack.
+    """
 
     requires_response_body = True
 
     def __init__(self, registry: str, credentials: Credentials | None) -> None:
         self.registry = registry
         self.credentials = credentials
-        self._header: str | None = None
+        self._basic: str | None = None
+        self._tokens: dict[str, _Token] = {}
+        self.tokens_fetched = 0
+
+    def _header(self, repository: str) -> str | None:
+        if self._basic:
+            return self._basic
+        token = self._tokens.get(repository)
+        return token.header if token is not None and token.fresh() else None
 
     def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
-        if self._header:
-            request.headers["Authorization"] = self._header
+        repository = repository_of(request.url.path)
+        header = self._header(repository)
+        if header:
+            request.headers["Authorization"] = header
         response = yield request
         if response.status_code != 401:
             return
@@ -81,25 +165,36 @@ class ChallengeAuth(httpx.Auth):
         if scheme == "basic":
             if not self.credentials:
                 return
-            self._header = basic_header(self.credentials)
-        elif scheme == "bearer":
-            params = dict(_CHALLENGE_PARAM.findall(challenge))
-            query = {k: v for k, v in params.items() if k in ("service", "scope")}
-            token_request = httpx.Request("GET", params.get("realm", ""), params=query)
-            if self.credentials:
-                token_request.headers["Authorization"] = basic_header(self.credentials)
-            token_response = yield token_request
-            if token_response.status_code != 200:
-                return
-            data = token_response.json()
-            token = data.get("token") or data.get("access_token")
-            if not token:
-                return
-            self._header = f"Bearer {token}"
-        else:
+            self._basic = basic_header(self.credentials)
+            request.headers["Authorization"] = self._basic
+            yield request
             return
-        request.headers["Authorization"] = self._header
-        yield request
+        if scheme != "bearer":
+            return
+        params = dict(_CHALLENGE_PARAM.findall(challenge))
+        scopes = challenge_scopes(challenge, request)
+        query = [("service", params["service"])] if "service" in params else []
+        token_request = httpx.Request("GET", params.get("realm", ""), params=query + [("scope", s) for s in scopes])
+        if self.credentials:
+            token_request.headers["Authorization"] = basic_header(self.credentials)
+        token_response = yield token_request
+        if token_response.status_code != 200:
+            realm = params.get("realm", "")
+            response.extensions["shipyard_token_refused"] = f"the token server {realm} answered {token_response.status_code}"
+            return
+        data = token_response.json()
+        token = data.get("token") or data.get("access_token")
+        if not token:
+            return
+        self.tokens_fetched += 1
+        lifetime = float(data.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+        self._tokens[repository] = _Token(f"Bearer {token}", time.monotonic() + lifetime)
+        request.headers["Authorization"] = f"Bearer {token}"
+        retried = yield request
+        if retried.status_code in (401, 403):
+            missing = missing_scopes(scopes, granted_access(token))
+            if missing:
+                retried.extensions["shipyard_missing_scope"] = ", ".join(missing)
 
 
 # Answers worth asking again: rate limits and every server error but "not implemented".

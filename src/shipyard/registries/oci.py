@@ -15,7 +15,7 @@ import httpx
 from shipyard.plan.config import is_loopback_registry
 from shipyard.plan.errors import RegistryError
 from shipyard.plan.inventory import Inventory, Manifest, artifact_kind, artifact_tag
-from shipyard.plan.refs import parse_repository
+from shipyard.plan.refs import api_host, parse_repository
 from shipyard.registries.http import (
     DEFAULT_TIMEOUT,
     RETRY_STATUSES,
@@ -66,7 +66,7 @@ class OciRegistry(ApiClient):
     ) -> None:
         self.registry = registry
         super().__init__(
-            base_url(address or registry, plain_http if plain_http is not None else is_loopback_registry(registry)),
+            base_url(address or api_host(registry), plain_http if plain_http is not None else is_loopback_registry(registry)),
             auth=ChallengeAuth(registry, credentials),
             follow_redirects=True,
             retries=retries,
@@ -113,13 +113,29 @@ class OciRegistry(ApiClient):
             return response.status_code == 200
         raise fail(self.registry, response, f"checking blob {digest} in {repository}")
 
-    async def push_blob(self, repository: str, digest: str, data: bytes) -> None:
-        """Upload a blob unless the repository has it (monolithic upload: POST, then PUT).
+    async def mount_blob(self, repository: str, digest: str, source: str) -> bool:
+        """Mount a blob another repository of this registry holds (``POST …/blobs/uploads/?mount=
+        &from=``): True when the registry did (201); False when it refused and opened an upload
+        instead (202, which is cancelled: the caller uploads), or answered otherwise."""
+        url = f"/v2/{repository}/blobs/uploads/?mount={quote(digest, safe='')}&from={quote(source, safe='/')}"
+        response = await self.send("POST", url, f"mounting {digest} from {source} into {repository}")
+        if response.status_code == 201:
+            return True
+        if response.status_code == 202 and "location" in response.headers:
+            await self.send("DELETE", response.headers["location"], f"cancelling the upload of {digest} to {repository}")
+        return False
+
+    async def push_blob(self, repository: str, digest: str, data: bytes, mount_from: str | None = None) -> bool:
+        """Upload a blob unless the repository has it (monolithic upload: POST, then PUT); with
+        ``mount_from``, mount it from that repository of the same registry first, uploading only
+        when the registry refuses. True when bytes were uploaded.
 
         The upload is retried as a whole, from a new session (a session is used up by its PUT,
         and a registry may lose it); a retry first checks whether the lost attempt landed."""
         if await self.blob_exists(repository, digest):
-            return
+            return False
+        if mount_from and await self.mount_blob(repository, digest, mount_from):
+            return False
         doing = f"uploading {digest} to {repository}"
         attempts = 0
         try:
@@ -127,7 +143,7 @@ class OciRegistry(ApiClient):
                 with attempt:
                     attempts += 1
                     if attempts > 1 and (await self.request("HEAD", f"/v2/{repository}/blobs/{digest}")).status_code == 200:
-                        return
+                        return True
                     started = await self.request("POST", f"/v2/{repository}/blobs/uploads/")
                     if started.status_code in RETRY_STATUSES:
                         raise RetryableStatus(started)
@@ -144,11 +160,33 @@ class OciRegistry(ApiClient):
                         raise RetryableStatus(finished)
                     if finished.status_code not in (201, 204):
                         raise fail(self.registry, finished, doing)
-                    return
+                    return True
         except RetryableStatus as exc:
             raise fail(self.registry, exc.response, f"{doing} ({attempts} attempts)") from None
         except httpx.TransportError as exc:
             raise transport_failure(self.registry, doing, exc, self.timeout, attempts) from None
+        raise AssertionError("unreachable: the retry context returns or raises")  # pragma: no cover
+
+    async def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> list[dict[str, Any]] | None:
+        """The descriptors of the manifests whose ``subject`` is ``digest``, from the OCI 1.1
+        referrers API; ``None`` when the registry has no such API (404: use the fallback tag
+        ``sha256-<hex>``). With ``artifact_type``, filtered (by the registry when it says it did,
+        ``OCI-Filters-Applied``, else here)."""
+        url = f"/v2/{repository}/referrers/{digest}" + (f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else "")
+        listed: list[dict[str, Any]] = []
+        while url:
+            response = await self.send("GET", url, f"listing the referrers of {repository}@{digest}", headers={"Accept": INDEX_TYPES[0]})
+            if response.status_code in (404, 405, 400):
+                return None
+            if response.status_code != 200:
+                raise fail(self.registry, response, f"listing the referrers of {repository}@{digest}")
+            body = response.json()
+            listed += [d for d in body.get("manifests") or [] if isinstance(d, dict)] if isinstance(body, dict) else []
+            next_url = next_link(response)
+            url = next_url or ""
+        if artifact_type:
+            listed = [d for d in listed if d.get("artifactType") == artifact_type]
+        return listed
 
     async def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
         """Store a manifest under a digest or tag; returns the digest the registry reports."""
@@ -231,6 +269,28 @@ class OciRegistry(ApiClient):
         return _parse_time(value) if isinstance(value, str) else None
 
 
+async def _add_api_referrers(reg: OciRegistry, repo: str, manifests: dict[str, Manifest], lock: anyio.Lock) -> None:
+    """Where the registry has the OCI 1.1 referrers API, the artifacts it lists for each image
+    (no fallback tag names them there). The first image's answer says whether the API exists."""
+    subjects = [d for d, m in manifests.items() if not m.artifact]
+    if not subjects or await reg.referrers(repo, subjects[0]) is None:
+        return
+
+    async def add(subject: str) -> None:
+        for descriptor in await reg.referrers(repo, subject) or []:
+            kind = artifact_kind(descriptor.get("artifactType", ""))
+            async with lock:
+                known = manifests.get(descriptor["digest"])
+                if known is None or not known.artifact:
+                    manifests[descriptor["digest"]] = Manifest(
+                        descriptor["digest"], descriptor.get("mediaType", ""), subject=subject, artifact=kind
+                    )
+
+    async with anyio.create_task_group() as tg:
+        for subject in subjects:
+            tg.start_soon(add, subject)
+
+
 def _parse_time(value: str) -> datetime | None:
     """A build time, or ``None`` when absent or a placeholder (at or before the Unix epoch:
     tools write 0001-01-01, and reproducible builds without a commit time write 1970-01-01)."""
@@ -307,4 +367,5 @@ async def read_inventory(reg: OciRegistry, repository: str) -> Inventory:
     async with anyio.create_task_group() as tg:
         for tag, (subject, kind) in artifact_tags:
             tg.start_soon(add_artifact, tag, subject, kind)
+    await _add_api_referrers(reg, repo, manifests, lock)
     return Inventory(repository=f"{reg.registry}/{repo}", tags=dict(sorted(tags.items())), manifests=manifests)

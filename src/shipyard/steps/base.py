@@ -18,6 +18,7 @@ import anyio
 import dagger
 
 from shipyard.plan.dockerfile import BASE_DOCKERFILE, base_image_dockerfile
+from shipyard.plan.errors import ShipyardError
 from shipyard.plan.platforms import Platform
 
 
@@ -43,7 +44,14 @@ async def base_layers(
             build_args=[dagger.BuildArg(name=k, value=v) for k, v in sorted(build_args.items())],
         )
         path = workdir / f"base-{str(platform).replace('/', '-')}.tar"
-        await base.as_tarball(media_types=dagger.ImageMediaTypes.OCIMediaTypes).export(str(path))
+        try:
+            await base.as_tarball(media_types=dagger.ImageMediaTypes.OCIMediaTypes).export(str(path))
+        except dagger.QueryError as exc:  # the base image cannot be pulled (missing, or no credentials for its registry)
+            reason = str(exc).split(" [traceparent", 1)[0].strip()
+            raise ShipyardError(
+                f"build for {platform} failed: its base image cannot be read: {reason} "
+                "(check the name, and give --registry-auth for its registry)"
+            ) from None
         out[platform] = await anyio.to_thread.run_sync(_diff_ids, path)
         path.unlink(missing_ok=True)
 

@@ -1,7 +1,9 @@
 """Push the assembled release by digest to every target, registries concurrently; no tag moves.
 
 Blobs go once per registry (a HEAD first; at most 8 requests in flight), then the platform
-manifests, then the index, read from the OCI layout on local disk. Requests the registry fails
+manifests, then the index, read from the OCI layout on local disk. Several targets on one
+registry: the first uploads each blob, the others mount it from there (a cross-repository
+mount, no bytes sent), uploading only what the registry will not mount. Requests the registry fails
 with 429/5xx are retried with backoff; the whole push is idempotent, so a re-run after a failure
 uploads only what is missing. A required target that fails fails the release; an optional one
 is reported and skipped.
@@ -41,19 +43,31 @@ async def push_release(
     """Push to every target; returns one result per target (in the targets' order). ``progress``
     hears, per target, the blobs and bytes sent so far."""
     results: dict[str, PushResult] = {}
+    sources: dict[str, tuple[str, anyio.Event]] = {}  # registry -> (the repository that uploads, its blobs are in)
+    for target in targets:
+        sources.setdefault(target.registry, (parse_repository(target.repository).repository, anyio.Event()))
 
     async def one(target: PlannedTarget) -> None:
         def sent(blobs: int, blobs_total: int, size: int, size_total: int) -> None:
             progress.pushed(target.repository, blobs, blobs_total, size, size_total)
 
+        repository = parse_repository(target.repository).repository
+        source, uploaded = sources[target.registry]
         try:
-            await push_layout(clients[target.registry], release, parse_repository(target.repository).repository, sent)
+            if repository == source:
+                await push_layout(clients[target.registry], release, repository, sent, blobs_done=uploaded)
+            else:
+                await uploaded.wait()
+                await push_layout(clients[target.registry], release, repository, sent, mount_from=source)
             results[target.repository] = PushResult(target.repository, target.optional)
         except Exception as exc:  # a registry's error, possibly inside a task group's exception group
             error = shipyard_error_in(exc)
             if error is None:
                 raise
             results[target.repository] = PushResult(target.repository, target.optional, error=str(error))
+        finally:
+            if repository == source:
+                uploaded.set()  # done or failed: the others mount what is there and upload the rest
 
     async with anyio.create_task_group() as group:
         for target in targets:
@@ -66,9 +80,13 @@ async def push_layout(
     release: AssembledRelease,
     repository: str,
     sent: Callable[[int, int, int, int], None] | None = None,
+    *,
+    mount_from: str | None = None,
+    blobs_done: anyio.Event | None = None,
 ) -> None:
-    """Blobs, then platform manifests, then the index, all by digest; ``sent(blobs, of, bytes,
-    of)`` after each blob."""
+    """Blobs (mounted from ``mount_from`` where the registry will), then platform manifests,
+    then the index, all by digest; ``sent(blobs, of, bytes, of)`` after each blob;
+    ``blobs_done`` is set once the blobs are in."""
     blobs = Path(release.layout) / "blobs" / "sha256"
     manifests = {d.digest: d for d in release.manifests.values()}
     referenced: dict[str, int] = {}
@@ -80,7 +98,7 @@ async def push_layout(
     total = sum(referenced.values())
 
     async def blob(digest: str) -> None:
-        await _push_blob(client, repository, blobs, digest)
+        await _push_blob(client, repository, blobs, digest, mount_from)
         done[0] += 1
         done[1] += referenced[digest]
         if sent is not None:
@@ -91,6 +109,8 @@ async def push_layout(
     async with anyio.create_task_group() as group:
         for digest in referenced:
             group.start_soon(blob, digest)
+    if blobs_done is not None:
+        blobs_done.set()
     async with anyio.create_task_group() as group:
         for descriptor in manifests.values():
             group.start_soon(_push_manifest, client, repository, blobs, descriptor)
@@ -106,9 +126,9 @@ async def _push_manifest(client: OciRegistry, repository: str, blobs: Path, desc
     return await client.put_manifest(repository, descriptor.digest, _read(blobs, descriptor.digest), descriptor.media_type)
 
 
-async def _push_blob(client: OciRegistry, repository: str, blobs: Path, digest: str) -> None:
+async def _push_blob(client: OciRegistry, repository: str, blobs: Path, digest: str, mount_from: str | None) -> None:
     data = await anyio.to_thread.run_sync(_read, blobs, digest)
-    await client.push_blob(repository, digest, data)
+    await client.push_blob(repository, digest, data, mount_from=mount_from)
 
 
 def _read(blobs: Path, digest: str) -> bytes:

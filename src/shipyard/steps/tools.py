@@ -36,7 +36,7 @@ from shipyard.plan.cosign import (
     trust_files,
 )
 from shipyard.plan.errors import GateFailed, InvalidInput
-from shipyard.plan.refs import parse_reference
+from shipyard.plan.refs import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, parse_reference
 from shipyard.secrets import Credentials
 
 DOCKER_CONFIG = "/shipyard/docker"
@@ -149,8 +149,17 @@ class RegistryAccess:
                 endpoint = self.endpoint(registry)
                 auths[endpoint.host] = {"auth": token}
                 auths[endpoint.http_host] = {"auth": token}
+                if registry == DOCKER_HUB:  # the key Docker's tools look Docker Hub up under
+                    auths[DOCKER_HUB_CONFIG_KEY] = {"auth": token}
             self._auth = dag.set_secret(f"shipyard-registry-auth-{uuid.uuid4().hex}", json.dumps({"auths": auths}))
         return self._auth
+
+    async def authenticate_engine(self) -> None:
+        """Give the engine the credentials for its own pulls (a Dockerfile's ``FROM`` an image
+        in a registry that needs them): ``with_registry_auth`` holds for the whole session."""
+        for registry, cred in sorted(self.credentials.items()):
+            secret = dag.set_secret(f"shipyard-engine-auth-{uuid.uuid4().hex}", cred.password.reveal())
+            await dag.container().with_registry_auth(registry, cred.username, secret).sync()
 
     def attach(self, container: dagger.Container) -> dagger.Container:
         """Bind the loopback registries and mount the credentials into a tool container."""
