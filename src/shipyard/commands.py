@@ -507,13 +507,13 @@ def check_release_inputs(arguments: Mapping[str, Any]) -> None:
     starts or is written)."""
     check_release_tag(arguments["tag"])
     parse_platforms(list(arguments.get("platform") or []) or list(DEFAULT_PLATFORMS))
-    targets = [Target.parse(t) for t in arguments.get("target") or []]
+    targets = Target.parse_all(arguments.get("target") or [])
     if len({t.repository for t in targets}) != len(targets):
         raise InvalidInput("--target", list(arguments["target"]), "names the same repository twice", "List each repository once.")
-    if arguments.get("spec"):
-        parse_tag_specs(list(arguments["spec"]))
-    if arguments.get("flavor"):
-        parse_flavor(list(arguments["flavor"]))
+    if _block(arguments.get("spec") or ""):
+        parse_tag_specs(_block(arguments["spec"]))
+    if _block(arguments.get("flavor") or ""):
+        parse_flavor(_block(arguments["flavor"]))
 
 
 def release_builders(platform: Sequence[str], door: Door) -> tuple[Builder, ...]:

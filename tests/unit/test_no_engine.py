@@ -67,6 +67,30 @@ def test_no_engine_with_good_input_is_a_clear_engine_error(tmp_path: Path, where
     assert proc.stdout == ""
 
 
+SEED_TAGS = """type=semver,pattern={{version}}
+type=semver,pattern={{major}}.{{minor}}
+type=semver,pattern={{major}}
+type=sha
+type=raw,value=latest,enable={{is_default_branch}}"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--spec", SEED_TAGS, "--target", "127.0.0.1:5000/it/app"],  # the tags: block as one value
+        ["--spec", "type=semver,pattern={{version}}", "--target", "127.0.0.1:5000/it/app"],
+        ["--flavor", "latest=false", "--target", "127.0.0.1:5000/it/app"],
+        ["--target", "127.0.0.1:5000/it/app", "--target", "127.0.0.1:5000/it/mirror,optional"],
+    ],
+)
+def test_good_tag_rules_and_target_options_pass_the_input_checks(tmp_path: Path, args: list[str]) -> None:
+    """The checks before the engine read --spec/--flavor as the one block the release reads, and
+    --target with its options: good values get as far as the (absent) engine."""
+    proc, _ = _publish(tmp_path, "unix:///nonexistent/engine.sock", "--platform", "linux/amd64", *args)
+    assert proc.returncode == 3, proc.stderr
+    assert "no Dagger engine" in proc.stderr.strip().splitlines()[-1], proc.stderr
+
+
 def test_exit_codes_are_documented_in_help() -> None:
     proc = subprocess.run([sys.executable, "-m", "shipyard", "publish", "--help"], capture_output=True, text=True, check=True)
     text = " ".join(proc.stdout.split())
