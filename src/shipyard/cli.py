@@ -43,6 +43,7 @@ from shipyard.plan.github import OUTPUTS_FILE, SUMMARY_FILE, annotation, failure
 from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.refs import parse_repository
 from shipyard.plan.report import NOT_OK_EXIT_CODE, OutputFormat, PublishReport, Report, render
+from shipyard.plan.settings import KEYS as SETTINGS_KEYS
 from shipyard.progress import ProgressMode, follow_engine_log, in_github_actions, live_progress, resolve_mode
 from shipyard.secrets import Credentials, parse_build_secret, resolve_secret
 from shipyard.source import HostSource
@@ -216,6 +217,8 @@ def _parser(main_object: type = Shipyard) -> argparse.ArgumentParser:
 def _value(arg: Argument, value: Any) -> Any:
     """An option's value as ``commands`` takes it (see its docstring): local files read, secrets
     resolved, all before any engine starts."""
+    if value is None and arg.name in SETTINGS_KEYS:  # not given: the settings file or the default decides (commands.settle)
+        return None
     if arg.repeatable:
         items = list(value or [])
         if arg.kind is Kind.SECRET:
@@ -312,7 +315,7 @@ async def run_command(name: str, options: argparse.Namespace, progress: Progress
     command: Callable[..., Awaitable[Report]] = getattr(commands, name)
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
-    commands.preflight(name, kwargs, door)  # bad input exits 2 before an engine starts
+    commands.preflight(name, (await commands.settle(name, kwargs)).arguments, door)  # bad input exits 2 before an engine starts
     if door.cache.door is CacheDoor.CLI and kwargs.get("build_secret"):
         values = [value.reveal() for _, value in kwargs["build_secret"]]
         door = dataclasses.replace(door, cache=door.cache.scoped_by_secrets(values))

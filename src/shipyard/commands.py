@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import json
 import os
@@ -29,6 +30,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,7 @@ from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
 from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport, Report, ReportCheck
 from shipyard.plan.retention import policy_from_args
+from shipyard.plan.settings import KEYS, PYPROJECT, SETTINGS_FILE, Origin, SettingsFile, parse_settings, resolve_settings
 from shipyard.plan.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
 from shipyard.plan.verification import VerifyReport, parse_attestation_types
 from shipyard.registries.cleanup import run_cleanup
@@ -283,6 +286,59 @@ def _scan_policy(fail_on: str, ignore: str | None) -> ScanPolicy | None:
     return ScanPolicy.from_strings(fail_on, [ignore] if ignore else []) if fail_on else None
 
 
+# --- the settings file: shipyard.toml in the source -----------------------------------------
+
+
+async def read_settings(source: SourceTree | None) -> SettingsFile:
+    """The source's ``shipyard.toml``, else its ``pyproject.toml``'s ``[tool.shipyard]``, else none."""
+    if source is None:
+        return SettingsFile()
+    text = await source.read_text(SETTINGS_FILE, what=f"the source's {SETTINGS_FILE}")
+    if text is not None:
+        return parse_settings(text, SETTINGS_FILE)
+    text = await source.read_text(PYPROJECT, what=f"the source's {PYPROJECT}")
+    if text is not None and "shipyard" in text:
+        return parse_settings(text, PYPROJECT)
+    return SettingsFile()
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A command's arguments once the settings file is read: each setting the flag's value, else
+    the file's, else the default; ``origins`` says which (``plan`` shows it)."""
+
+    arguments: dict[str, Any]
+    origins: dict[str, Origin]
+    file: SettingsFile
+
+
+async def settle(name: str, arguments: Mapping[str, Any]) -> Settled:
+    """The one place both doors resolve settings: a setting not given arrives as ``None``."""
+    keys = settings_keys(name)
+    file = await read_settings(arguments.get("source"))
+    values, origins = resolve_settings(arguments, file, keys)
+    return Settled(arguments={**arguments, **values}, origins=origins, file=file)
+
+
+def settings_keys(name: str) -> tuple[str, ...]:
+    """The settings ``commands.<name>`` takes (the keys of the file that are its arguments)."""
+    parameters = inspect.signature(inspect.unwrap(globals()[name])).parameters
+    return tuple(k for k in KEYS if k in parameters)
+
+
+def with_settings(command: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A command that reads the source's settings file before it runs (:func:`settle`); a command
+    with a ``settings`` parameter also gets the :class:`Settled` (``plan`` shows the origins)."""
+    wants = "settings" in inspect.signature(command).parameters
+
+    @functools.wraps(command)
+    async def run(**arguments: Any) -> Any:
+        settled = await settle(command.__name__, arguments)
+        return await command(**settled.arguments, **({"settings": settled} if wants else {}))
+
+    return run
+
+
 # --- tags and plan: pure decisions (no engine) ------------------------------------------------
 
 
@@ -314,6 +370,7 @@ async def tags(
     )
 
 
+@with_settings
 async def plan(
     *,
     tag: str,
@@ -327,13 +384,19 @@ async def plan(
     sbom: Sequence[SbomFormat],
     provenance: bool,
     scan_fail_on: str,
+    no_sbom: bool,
+    no_provenance: bool,
+    no_scan: bool,
     source_date_epoch: int | None,
     source: SourceTree | None,
     dockerfile: str,
     door: Door,
+    settings: Settled | None = None,
 ) -> ReleasePlan:
-    """The whole release plan, touching nothing: what ``publish`` with the same arguments would do."""
+    """The whole release plan, touching nothing: what ``publish`` with the same arguments (and
+    the same settings file) would do; ``sign auto`` plans no signing, as no key is read here."""
     info = await _info(source)
+    shown = settings.origins if settings is not None else {}
     return build_release_plan(
         tag=tag,
         sha=sha or info.sha,
@@ -343,17 +406,32 @@ async def plan(
         platforms=platform,
         tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
         flavor=parse_flavor(_block(flavor)) if _block(flavor) else None,
-        signing=sign,
-        sbom_formats=sbom,
-        provenance=provenance,
-        scan=_scan_policy(scan_fail_on, None),
+        signing=sign.resolve(has_key=False),
+        sbom_formats=sbom_formats_from_args(list(sbom), off=no_sbom),
+        provenance=provenance_from_args(provenance, off=no_provenance),
+        scan=scan_policy_from_args(scan_fail_on, off=no_scan),
         tools=door.tools(),
         source_date_epoch=_epoch(source_date_epoch, door),
         commit_epoch=info.commit_epoch,
         annotations={"source": info.url or None},
         dockerfile=await source.read_text(dockerfile, what="--dockerfile") if source is not None else None,
         builders=door.builders,
-    ).model_copy(update={"cache": door.cache.describe()})
+    ).model_copy(
+        update={
+            "cache": door.cache.describe(),
+            "settings_file": settings.file.path if settings is not None else "",
+            "settings": {k: {"value": _shown_setting(settings.arguments[k]), "from": o.value} for k, o in shown.items()}
+            if settings is not None
+            else {},
+        }
+    )
+
+
+def _shown_setting(value: Any) -> Any:
+    """A setting's value as the plan's JSON shows it (enums as their value)."""
+    if isinstance(value, (list, tuple)):
+        return [_shown_setting(v) for v in value]
+    return value.value if isinstance(value, StrEnum) else value
 
 
 # --- publish and rebuild-check: builds in the engine ------------------------------------------
@@ -587,6 +665,7 @@ def verify_checks(
     return reference, policy, parse_attestation_types(attestation), _scan_policy(scan_fail_on, trivyignore)
 
 
+@with_settings
 async def publish(
     *,
     tag: str,
@@ -820,6 +899,7 @@ async def load_layouts(from_: Sequence[SourceTree], build: SourceBuild, platform
     return tuple(loaded)
 
 
+@with_settings
 async def build(
     *,
     source: SourceTree,

@@ -15,7 +15,7 @@ from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_typ
 from shipyard import __version__, commands
 from shipyard.auth import canonical_registry, read_auths
 from shipyard.dagger_errors import clear_errors
-from shipyard.plan.config import DEFAULT_SCAN_FAIL_ON, SbomFormat, SigningMode
+from shipyard.plan.config import SbomFormat, SigningMode
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.report import OutputFormat, Report, render
 from shipyard.registries.select import BackendKind
@@ -31,6 +31,7 @@ _T = TypeVar("_T")
 
 # One value, not a list: `dagger call` splits list flags at commas and keeps only the first line.
 SPEC_DOC = "docker/metadata-action tags: block, pasted verbatim as one value (one rule per line); default: the release table"
+PROVENANCE_DOC = "Deprecated (provenance is on by default; --no-provenance turns it off): accepted until 0.3 with a warning"
 FLAVOR_DOC = "docker/metadata-action flavor: block as one value (one line each: latest=auto|true|false, prefix=, suffix=)"
 
 
@@ -62,10 +63,6 @@ def uncached_function(fn: _F) -> _F:
 
 async def _text(file: dagger.File | None) -> str | None:
     return await file.contents() if file is not None else None
-
-
-def _source(directory: dagger.Directory | None) -> ModuleSource | None:
-    return ModuleSource(directory) if directory is not None else None
 
 
 async def _build_secrets(secrets: list[dagger.Secret] | None) -> list[tuple[str, dagger.Secret | SecretValue]]:
@@ -178,29 +175,30 @@ class Shipyard:
             list[dagger.Service] | None,
             Doc("Registries (and a private Sigstore's services) on your machine's loopback, e.g. tcp://localhost:5000 (matched by port)"),
         ] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
-        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
+        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
         build_secret: Annotated[
             list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
         ] = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (for sha-<7> tags and labels)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
-        spec: Annotated[str, Doc(SPEC_DOC)] = "",
-        flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
+        spec: Annotated[str | None, Doc(SPEC_DOC)] = None,
+        flavor: Annotated[str | None, Doc(FLAVOR_DOC)] = None,
         source_date_epoch: Annotated[
             int | None, Doc("Timestamp for reproducible images (default: $SOURCE_DATE_EPOCH in the CLI, else the commit time, else 0)")
         ] = None,
-        allow_backwards: Annotated[bool, Doc("Move latest/major/minor tags even to an older release")] = False,
+        allow_backwards: Annotated[bool | None, Doc("Move latest/major/minor tags even to an older release")] = None,
         allow_overwrite: Annotated[
-            bool, Doc("Move a version tag (1.2.3) that already names other content (release tags are immutable without it)")
-        ] = False,
+            bool | None, Doc("Move a version tag (1.2.3) that already names other content (release tags are immutable without it)")
+        ] = None,
         registry_timeout: Annotated[
-            int, Doc("Seconds one registry request may take to connect, send or answer before it is retried (default 30)")
-        ] = 30,
+            int | None, Doc("Seconds one registry request may take to connect, send or answer before it is retried (default 30)")
+        ] = None,
         sign: Annotated[
-            SigningMode, Doc("Sign the index and every platform manifest in every target before tags move (auto: when a key is given)")
-        ] = SigningMode.AUTO,
+            SigningMode | None,
+            Doc("Sign the index and every platform manifest in every target before tags move (auto: when a key is given)"),
+        ] = None,
         cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
         cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
         oidc_token: Annotated[dagger.Secret | None, Doc("Keyless signing: an OIDC identity token, e.g. env:SIGSTORE_ID_TOKEN")] = None,
@@ -210,43 +208,48 @@ class Shipyard:
         oidc_request_token: Annotated[
             dagger.Secret | None, Doc("Keyless signing in GitHub Actions: env:ACTIONS_ID_TOKEN_REQUEST_TOKEN")
         ] = None,
-        fulcio_url: Annotated[str, Doc("Keyless signing: the Fulcio certificate authority (default the public one)")] = "",
-        rekor_url: Annotated[str, Doc("The Rekor transparency log (keyless: default the public one; key mode: upload to it)")] = "",
+        fulcio_url: Annotated[str | None, Doc("Keyless signing: the Fulcio certificate authority (default the public one)")] = None,
+        rekor_url: Annotated[
+            str | None, Doc("The Rekor transparency log (keyless: default the public one; key mode: upload to it)")
+        ] = None,
         timestamp_url: Annotated[
-            str, Doc("Keyless signing: also timestamp signatures with this RFC 3161 authority, e.g. https://tsa.example/api/v1/timestamp")
-        ] = "",
+            str | None,
+            Doc("Keyless signing: also timestamp signatures with this RFC 3161 authority, e.g. https://tsa.example/api/v1/timestamp"),
+        ] = None,
         sigstore_trusted_root: Annotated[
             dagger.File | None, Doc("A private Sigstore's trusted root (cosign trusted-root create), e.g. trusted_root.json")
         ] = None,
         sigstore_bundle: Annotated[
-            bool, Doc("Keyless: also store signatures and attestations as Sigstore bundles in OCI 1.1 referrers")
-        ] = False,
-        scan_fail_on: Annotated[str, Doc("Trivy gate on every platform (default CRITICAL,HIGH); empty: no scan")] = DEFAULT_SCAN_FAIL_ON,
+            bool | None, Doc("Keyless: also store signatures and attestations as Sigstore bundles in OCI 1.1 referrers")
+        ] = None,
+        scan_fail_on: Annotated[str | None, Doc("Trivy gate on every platform (default CRITICAL,HIGH); empty: no scan")] = None,
         trivyignore: Annotated[
             dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format; default: the source's .trivyignore)")
         ] = None,
         sbom: Annotated[
             list[SbomFormat] | None, Doc("SBOM formats per platform (default spdx-json), attested when signing: spdx-json, cyclonedx-json")
         ] = None,
-        provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing (on by default)")] = False,
+        provenance: Annotated[bool, Doc(PROVENANCE_DOC)] = False,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
         smoke_port: Annotated[
             int | None, Doc("Smoke test: GET this port on localhost inside each image's container (replaces a compose healthcheck)")
         ] = None,
-        smoke_path: Annotated[str, Doc("Smoke test: the path that must answer HTTP 2xx, e.g. /health")] = "/",
+        smoke_path: Annotated[str | None, Doc("Smoke test: the path that must answer HTTP 2xx, e.g. /health (default /)")] = None,
         smoke_cmd: Annotated[list[str] | None, Doc("Smoke test: arguments replacing the image's CMD (the entrypoint stays)")] = None,
         smoke_timeout: Annotated[
             int | None, Doc("Smoke test: seconds each platform has to become healthy (default 60, 180 under QEMU)")
         ] = None,
         smoke_compose: Annotated[
-            str,
+            str | None,
             Doc("Smoke test: compose file in the source whose service's healthcheck runs before any tag moves (default: compose.yaml)"),
-        ] = "",
-        smoke_service: Annotated[str, Doc("Smoke test: the compose service (default: the one whose build is this image)")] = "",
-        smoke_platforms: Annotated[str, Doc("Smoke test: all (default), native, none, or platforms, e.g. linux/amd64,linux/arm64")] = "all",
-        no_sbom: Annotated[bool, Doc("No SBOMs (on by default)")] = False,
-        no_provenance: Annotated[bool, Doc("No SLSA provenance (on by default)")] = False,
-        no_scan: Annotated[bool, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = False,
+        ] = None,
+        smoke_service: Annotated[str | None, Doc("Smoke test: the compose service (default: the one whose build is this image)")] = None,
+        smoke_platforms: Annotated[
+            str | None, Doc("Smoke test: all (default), native, none, or platforms, e.g. linux/amd64,linux/arm64")
+        ] = None,
+        no_sbom: Annotated[bool | None, Doc("No SBOMs (on by default)")] = None,
+        no_provenance: Annotated[bool | None, Doc("No SLSA provenance (on by default)")] = None,
+        no_scan: Annotated[bool | None, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = None,
         keep_outputs: Annotated[
             bool,
             Doc("Return dist/ also when the release fails (report.json says why, SARIF for upload); fail the job after with check-report"),
@@ -259,11 +262,11 @@ class Shipyard:
             tag=tag,
             source=ModuleSource(source),
             from_=[ModuleSource(d) for d in from_ or []],
-            target=target or [],
-            platform=platform or [],
+            target=target,
+            platform=platform,
             dockerfile=dockerfile,
             build_target=build_target,
-            build_arg=build_arg or [],
+            build_arg=build_arg,
             build_secret=await _build_secrets(build_secret),
             sha=sha,
             event=event,
@@ -286,12 +289,12 @@ class Shipyard:
             sigstore_bundle=sigstore_bundle,
             scan_fail_on=scan_fail_on,
             trivyignore=await _text(trivyignore),
-            sbom=sbom or [],
+            sbom=sbom,
             provenance=provenance,
             tool_images=await _text(tool_images),
             smoke_port=smoke_port,
             smoke_path=smoke_path,
-            smoke_cmd=smoke_cmd or [],
+            smoke_cmd=smoke_cmd,
             smoke_timeout=smoke_timeout,
             smoke_compose=smoke_compose,
             smoke_service=smoke_service,
@@ -318,8 +321,8 @@ class Shipyard:
         platform: Annotated[
             list[str] | None, Doc("Platforms to build here, e.g. this runner's own (default linux/amd64,linux/arm64)")
         ] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
-        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
+        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
         build_secret: Annotated[
             list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
@@ -335,10 +338,10 @@ class Shipyard:
         door = await self._door(engine=True)
         report = await commands.build(
             source=ModuleSource(source),
-            platform=platform or [],
+            platform=platform,
             dockerfile=dockerfile,
             build_target=build_target,
-            build_arg=build_arg or [],
+            build_arg=build_arg,
             build_secret=await _build_secrets(build_secret),
             sha=sha,
             source_date_epoch=source_date_epoch,
@@ -362,7 +365,7 @@ class Shipyard:
         ],
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         registry: Annotated[list[dagger.Service] | None, Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000")] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
+        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = "Dockerfile",
         build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
         build_secret: Annotated[
@@ -393,6 +396,11 @@ class Shipyard:
     @clear_errors
     async def tags(
         self,
+        source: Annotated[
+            dagger.Directory,
+            DefaultPath("."),
+            Doc("Git checkout: its HEAD is the default --sha and its commit time the clock of {{date}} (default: the current directory)"),
+        ],
         ref: Annotated[str, Doc("Git ref that triggered the release, e.g. refs/tags/v1.2.3 or refs/heads/main; empty: no tags")] = "",
         sha: Annotated[str, Doc("Full 40-character commit SHA (for sha-<7> tags)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
@@ -401,9 +409,6 @@ class Shipyard:
         flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
         base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
         source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
-        source: Annotated[
-            dagger.Directory | None, Doc("Git checkout: its HEAD is the default --sha and its commit time the clock of {{date}}")
-        ] = None,
         format: Annotated[OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')] = OutputFormat.TEXT,
     ) -> str:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
@@ -416,7 +421,7 @@ class Shipyard:
             flavor=flavor,
             base_ref=base_ref,
             source_date_epoch=source_date_epoch,
-            source=_source(source),
+            source=ModuleSource(source),
             door=await self._door(),
         )
         return finish(result, format)
@@ -426,40 +431,52 @@ class Shipyard:
     async def plan(
         self,
         tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
+        source: Annotated[
+            dagger.Directory,
+            DefaultPath("."),
+            Doc(
+                "Git checkout: its shipyard.toml, commit, commit time and origin, its Dockerfile's stages (default: the current directory)"
+            ),
+        ],
         target: Annotated[
             list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
         ] = None,
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (default: HEAD of --source)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
-        spec: Annotated[str, Doc(SPEC_DOC)] = "",
-        flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
-        sign: Annotated[SigningMode, Doc("How to sign: none, key or keyless")] = SigningMode.NONE,
-        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats to attach: spdx-json, cyclonedx-json")] = None,
-        provenance: Annotated[bool, Doc("Attach SLSA v1 provenance")] = False,
-        scan_fail_on: Annotated[str, Doc("Severities that fail the scan gate; empty disables scanning")] = "",
-        source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
-        source: Annotated[
-            dagger.Directory | None, Doc("Git checkout: commit, commit time and origin for the labels; its Dockerfile's stages")
+        spec: Annotated[str | None, Doc(SPEC_DOC)] = None,
+        flavor: Annotated[str | None, Doc(FLAVOR_DOC)] = None,
+        sign: Annotated[
+            SigningMode | None, Doc("How to sign: none, key or keyless (auto, the default, plans none: plan reads no key)")
         ] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
+        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform (default spdx-json): spdx-json, cyclonedx-json")] = None,
+        provenance: Annotated[bool, Doc(PROVENANCE_DOC)] = False,
+        scan_fail_on: Annotated[str | None, Doc("Severities that fail the scan gate (default CRITICAL,HIGH); empty: no scan")] = None,
+        no_sbom: Annotated[bool | None, Doc("No SBOMs (on by default)")] = None,
+        no_provenance: Annotated[bool | None, Doc("No SLSA provenance (on by default)")] = None,
+        no_scan: Annotated[bool | None, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = None,
+        source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
+        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
         format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
         release_plan = await commands.plan(
             tag=tag,
-            target=target or [],
-            platform=platform or [],
+            target=target,
+            platform=platform,
             sha=sha,
             event=event,
             spec=spec,
             flavor=flavor,
             sign=sign,
-            sbom=sbom or [],
+            sbom=sbom,
             provenance=provenance,
             scan_fail_on=scan_fail_on,
+            no_sbom=no_sbom,
+            no_provenance=no_provenance,
+            no_scan=no_scan,
             source_date_epoch=source_date_epoch,
-            source=_source(source),
+            source=ModuleSource(source),
             dockerfile=dockerfile,
             door=await self._door(secrets=False),
         )

@@ -213,7 +213,7 @@ def test_a_mistake_gets_one_clear_line_naming_the_input(
         assert name in err, f"{name!r} not in {err!r}"
     lines = err.strip().splitlines()
     if lines[0].startswith("usage:"):  # argparse: the usage, then its error naming the argument
-        assert lines[-1].startswith("shipyard") and "error: " in lines[-1] and len(lines) <= 12
+        assert lines[-1].startswith("shipyard") and "error: " in lines[-1] and len(lines) <= 14
     else:
         assert len(lines) == 1 and lines[0].startswith("shipyard: error: ")
 

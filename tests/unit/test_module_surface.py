@@ -19,9 +19,10 @@ import pytest
 FUNCTIONS = {
     "version": [],
     "with_registry_auth": ["address", "username", "secret"],
-    "tags": ["ref", "sha", "event", "default_branch", "spec", "flavor", "base_ref", "source_date_epoch", "source", "format"],
+    "tags": ["source", "ref", "sha", "event", "default_branch", "spec", "flavor", "base_ref", "source_date_epoch", "format"],
     "plan": [
         "tag",
+        "source",
         "target",
         "platform",
         "sha",
@@ -32,8 +33,10 @@ FUNCTIONS = {
         "sbom",
         "provenance",
         "scan_fail_on",
+        "no_sbom",
+        "no_provenance",
+        "no_scan",
         "source_date_epoch",
-        "source",
         "dockerfile",
         "format",
     ],

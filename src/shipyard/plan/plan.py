@@ -71,6 +71,8 @@ class ReleasePlan(BaseModel):
     notices: tuple[str, ...] = ()
     builders: dict[str, str] = {}  # platform -> the engine that builds it (--builder); others: the default engine
     cache: str = ""  # the build cache, as plan/cache.py describes it (who set it, from/to)
+    settings_file: str = ""  # shipyard.toml or pyproject.toml, when the source has one
+    settings: dict[str, dict[str, Any]] = {}  # key -> {"value", "from": flag|file|default} (plan/settings.py)
 
     @property
     def active_targets(self) -> tuple[PlannedTarget, ...]:
@@ -111,6 +113,11 @@ class ReleasePlan(BaseModel):
         lines.append("  steps:")
         lines.extend(f"    {i}. {step.name}: {step.description}" for i, step in enumerate(self.steps, 1))
         lines.extend(f"  notice: {n}" for n in self.notices)
+        if self.settings:
+            lines.append(f"  settings ({self.settings_file or 'no settings file'}; flag > file > default):")
+            width = max(len(k) for k in self.settings)
+            for key, shown in self.settings.items():
+                lines.append(f"    {key:<{width}}  {shown['from']:<7}  {json.dumps(shown['value'])}")
         return "\n".join(lines)
 
 
