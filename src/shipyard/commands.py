@@ -387,6 +387,7 @@ async def plan(
     no_sbom: bool,
     no_provenance: bool,
     no_scan: bool,
+    allow_floating_tags: bool,
     source_date_epoch: int | None,
     source: SourceTree | None,
     dockerfile: str,
@@ -416,6 +417,7 @@ async def plan(
         annotations={"source": info.url or None},
         dockerfile=await source.read_text(dockerfile, what="--dockerfile") if source is not None else None,
         builders=door.builders,
+        allow_floating_tags=allow_floating_tags,
     ).model_copy(
         update={
             "cache": door.cache.describe(),
@@ -684,6 +686,7 @@ async def publish(
     source_date_epoch: int | None,
     allow_backwards: bool,
     allow_overwrite: bool,
+    allow_floating_tags: bool,
     registry_timeout: int,
     sign: SigningMode,
     cosign_key: SecretInput | None,
@@ -785,6 +788,7 @@ async def publish(
         annotations={"source": build.source_url or None},
         dockerfile=build.dockerfile_text,
         builders=door.builders,
+        allow_floating_tags=allow_floating_tags,
     )
     split = _split_build(grouped(release_plan.builders), build, source, door)
     signer = await make_signer(door.endpoint)
@@ -996,6 +1000,7 @@ async def rebuild_check(
         commit_epoch=build.commit_epoch,
         annotations={"source": build.source_url or None},
         dockerfile=build.dockerfile_text,
+        check_tag_kind=False,  # the release was checked when it was published; nothing is tagged here
     )
     access = RegistryAccess(endpoints={ref.registry: door.endpoint(ref.registry)}, credentials=door.credentials)
     await keep_running(access.endpoints.values())

@@ -192,6 +192,9 @@ class Shipyard:
         allow_overwrite: Annotated[
             bool | None, Doc("Move a version tag (1.2.3) that already names other content (release tags are immutable without it)")
         ] = None,
+        allow_floating_tags: Annotated[
+            bool, Doc("Let a custom (non-semver) tag rule write X, X.Y or latest, the tags semver releases move")
+        ] = False,
         registry_timeout: Annotated[
             int | None, Doc("Seconds one registry request may take to connect, send or answer before it is retried (default 30)")
         ] = None,
@@ -275,6 +278,7 @@ class Shipyard:
             source_date_epoch=source_date_epoch,
             allow_backwards=allow_backwards,
             allow_overwrite=allow_overwrite,
+            allow_floating_tags=allow_floating_tags,
             registry_timeout=registry_timeout,
             sign=sign,
             cosign_key=cosign_key,
@@ -455,6 +459,9 @@ class Shipyard:
         no_sbom: Annotated[bool | None, Doc("No SBOMs (on by default)")] = None,
         no_provenance: Annotated[bool | None, Doc("No SLSA provenance (on by default)")] = None,
         no_scan: Annotated[bool | None, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = None,
+        allow_floating_tags: Annotated[
+            bool, Doc("Let a custom (non-semver) tag rule write X, X.Y or latest, the tags semver releases move")
+        ] = False,
         source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
         dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
         format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
@@ -475,6 +482,7 @@ class Shipyard:
             no_sbom=no_sbom,
             no_provenance=no_provenance,
             no_scan=no_scan,
+            allow_floating_tags=allow_floating_tags,
             source_date_epoch=source_date_epoch,
             source=ModuleSource(source),
             dockerfile=dockerfile,

@@ -107,10 +107,11 @@ def test_dates_come_from_source_date_epoch_or_the_commit_time(tmp_path: Path) ->
     assert out.stdout.split() == ["2021-02-03"]
 
 
-def test_a_date_without_a_clock_is_an_error_not_the_wall_clock() -> None:
+def test_a_date_without_a_clock_is_an_error_not_the_wall_clock(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    spec = "type=raw,value=n-{{date 'YYYYMMDD'}}"
     out = subprocess.run(
-        [sys.executable, "-m", "shipyard", "tags", "--ref", "refs/heads/main", "--spec", "type=raw,value=n-{{date 'YYYYMMDD'}}"],
+        [sys.executable, "-m", "shipyard", "tags", "--ref", "refs/heads/main", "--source", str(tmp_path), "--spec", spec],
         capture_output=True,
         text=True,
         check=False,

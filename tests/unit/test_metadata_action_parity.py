@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import pytest
 
 from shipyard import cli
 from tests.unit.metadata_action_cases import CASES, FIXTURES, MOCKED_NOW, Case
 
+NO_GIT = tempfile.mkdtemp(prefix="shipyard-no-git-")  # tags reads --source's HEAD (default: the current directory)
+
 
 def shipyard_tags(case: Case, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     context = FIXTURES[case.fixture]
-    argv = ["tags", "--json", "--source-date-epoch", str(MOCKED_NOW)]
+    argv = ["tags", "--json", "--source-date-epoch", str(MOCKED_NOW), "--source", NO_GIT]  # the context gives --sha, or none
     for key, value in context.items():
         argv += [f"--{key.replace('_', '-')}", value]
     if case.tags:  # metadata-action's inputs: one block, one rule per line

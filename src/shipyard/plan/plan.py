@@ -22,6 +22,7 @@ from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
 from shipyard.plan.refs import parse_registry
 from shipyard.plan.smoke import SmokePlan
 from shipyard.plan.tags import Flavor, GitContext, TagSpec, compute_tags
+from shipyard.plan.versions import parse_semver
 
 # Zero-config default: an ephemeral registry run as a service inside the engine, under a name
 # only the release's own tool containers resolve (it never collides with a registry of yours).
@@ -143,17 +144,25 @@ def build_release_plan(
     name: str = "app",
     dockerfile: str | None = None,
     builders: Iterable[str] = (),
+    allow_floating_tags: bool = False,
+    check_tag_kind: bool = True,
 ) -> ReleasePlan:
     """Validate the inputs and decide the whole release.
 
     ``credentials`` lists the registries that have credentials configured; a required target
     on another (non-loopback) registry is an error, an optional one is skipped with a notice.
+    A ``tag`` that is no semantic version needs tag rules (``check_tag_kind``: off for a rebuild
+    of what was released already).
     """
     check_release_tag(tag)
     source_date_epoch = parse_epoch(source_date_epoch, what="--source-date-epoch")
     commit_epoch = parse_epoch(commit_epoch, what="commit time of --source")
     ctx = GitContext.for_tag(tag, sha=sha, event=event, source_date_epoch=source_date_epoch, commit_epoch=commit_epoch)
+    if check_tag_kind:
+        check_custom_tag(tag, tag_specs, allow_floating_tags)
     result = compute_tags(ctx, tag_specs, flavor)
+    if check_tag_kind:
+        check_custom_tags(tag, result.tags, allow_floating_tags)
     if result.version is None:
         raise InvalidInput(
             "tag",
@@ -238,6 +247,43 @@ def check_release_tag(tag: str) -> None:
             tag,
             "is not a valid Git tag name",
             "Tag names have no spaces, control characters, '~^:?*[\\', '..', '@{' or leading/trailing '.' and '/'; e.g. v1.2.3.",
+        )
+
+
+FLOATING_TAG = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?|latest")
+
+
+def check_custom_tag(tag: str, tag_specs: list[TagSpec] | None, allow_floating_tags: bool) -> None:
+    """A ``--tag`` that is no semantic version (``1.2``, ``main``, ``latest``) is a custom tag: the
+    release table would publish it as is, so it is refused unless the tag rules say what to
+    write (an explicit ``type=raw`` rule, metadata-action's way of asking for a custom tag)."""
+    if parse_semver(tag) is not None or tag_specs is not None:
+        return
+    rule = f"type=raw,value={tag}"
+    floating = FLOATING_TAG.fullmatch(tag) is not None
+    extra = " and --allow-floating-tags (it is the name of a tag semver releases move)" if floating and not allow_floating_tags else ""
+    raise InvalidInput(
+        "--tag",
+        tag,
+        "is not a semantic version (e.g. v1.2.3 or v1.2.3-rc.1), so it names no release",
+        f"Release a version such as v{tag}.0, or ask for a custom tag: --spec '{rule}'{extra}."
+        if re.fullmatch(r"\d+\.\d+", tag)
+        else f"Release a version such as v1.2.3, or ask for a custom tag: --spec '{rule}'{extra}.",
+    )
+
+
+def check_custom_tags(tag: str, tags: Iterable[str], allow_floating_tags: bool) -> None:
+    """A custom release (no semantic version) never writes ``X``, ``X.Y`` or ``latest``, the tags
+    semver releases move forward, unless ``--allow-floating-tags`` says so."""
+    if parse_semver(tag) is not None or allow_floating_tags:
+        return
+    floating = [t for t in tags if FLOATING_TAG.fullmatch(t)]
+    if floating:
+        raise InvalidInput(
+            "image tag",
+            floating[0],
+            f"is the name of a floating tag that semver releases move, and {tag!r} is a custom tag, not a version",
+            "Choose another custom tag name (e.g. edge, main), or pass --allow-floating-tags to write it anyway.",
         )
 
 

@@ -32,7 +32,7 @@ SECRET_KEYS = frozenset(
     {"cosign_key", "cosign_password", "oidc_token", "oidc_request_url", "oidc_request_token", "build_secret", "registry_auth"}
 )
 # Arguments that describe one run, not the repository: given by the CI event each time.
-PER_RUN_KEYS = frozenset({"tag", "sha", "event", "source_date_epoch", "source", "from"})
+PER_RUN_KEYS = frozenset({"tag", "sha", "event", "source_date_epoch", "source", "from", "allow_floating_tags"})
 
 
 class Origin(StrEnum):
