@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -80,6 +81,16 @@ _METAVARS = {
     Kind.FILE: "PATH",
     Kind.DIRECTORY: "DIR",
 }
+
+
+def pinned_engine_version() -> str:
+    """The engine Shipyard is built and tested with: the SDK (dagger-io, pinned in pyproject.toml)
+    provisions the engine of its own version, and dagger.json's engineVersion is the same."""
+    return "v" + importlib.metadata.version("dagger-io")
+
+
+def version_text() -> str:
+    return f"shipyard {__version__} (Dagger engine {pinned_engine_version()})"
 
 
 def command_name(function: str) -> str:
@@ -194,7 +205,9 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
 def _parser(main_object: type = Shipyard) -> argparse.ArgumentParser:
     """The ``shipyard`` parser: a subcommand per ``@function`` of ``main_object``."""
     parser = argparse.ArgumentParser(prog="shipyard", description="Release container images.", epilog=EXIT_CODES)
-    parser.add_argument("--version", action="version", version=f"shipyard {__version__}", help="print the version and exit")
+    parser.add_argument(
+        "--version", action="version", version=version_text(), help="print Shipyard's version and the Dagger engine it pins, and exit"
+    )
     parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, args in functions(main_object).items():

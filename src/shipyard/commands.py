@@ -26,6 +26,7 @@ import functools
 import inspect
 import json
 import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from shipyard.plan.config import (
     SmokeTest,
     Target,
     ToolImages,
+    lowercase_notice,
     parse_api_url,
     provenance_from_args,
     sbom_formats_from_args,
@@ -357,7 +359,7 @@ async def tags(
 ) -> TagResult:
     """The image tags for a Git ref, exactly as docker/metadata-action computes them."""
     info = await _info(source)
-    return tags_for(
+    result = tags_for(
         ref=ref,
         sha=sha or info.sha,
         event=event,
@@ -368,6 +370,14 @@ async def tags(
         source_date_epoch=_epoch(source_date_epoch, door),
         commit_epoch=info.commit_epoch,
     )
+    if not result.tags:  # nothing to tag is a mistake in the inputs, not an answer to print
+        raise InvalidInput(
+            "--ref",
+            ref,
+            "gives no image tag with these tag rules" if ref else "is empty, so there is no tag",
+            "Give the Git ref that triggered the release (e.g. --ref refs/tags/v1.2.3), or a tag rule that applies to it.",
+        )
+    return result
 
 
 @with_settings
@@ -398,7 +408,7 @@ async def plan(
     the same settings file) would do; ``sign auto`` plans no signing, as no key is read here."""
     info = await _info(source)
     shown = settings.origins if settings is not None else {}
-    return build_release_plan(
+    release_plan = build_release_plan(
         tag=tag,
         sha=sha or info.sha,
         event=event,
@@ -418,7 +428,8 @@ async def plan(
         dockerfile=await source.read_text(dockerfile, what="--dockerfile") if source is not None else None,
         builders=door.builders,
         allow_floating_tags=allow_floating_tags,
-    ).model_copy(
+    )
+    return announce(release_plan).model_copy(
         update={
             "cache": door.cache.describe(),
             "settings_file": settings.file.path if settings is not None else "",
@@ -427,6 +438,15 @@ async def plan(
             else {},
         }
     )
+
+
+def announce(release_plan: ReleasePlan) -> ReleasePlan:
+    """Say on stderr what the plan changed of the input (upper-case target names lowercased), so
+    ``--json`` readers see it too; in module mode it shows in ``dagger call``'s output."""
+    for target in release_plan.targets:
+        if target.written_as is not None:
+            print(f"shipyard: notice: {lowercase_notice(target.written_as, target.repository)}", file=sys.stderr)
+    return release_plan
 
 
 def _shown_setting(value: Any) -> Any:
@@ -790,6 +810,7 @@ async def publish(
         builders=door.builders,
         allow_floating_tags=allow_floating_tags,
     )
+    announce(release_plan)
     split = _split_build(grouped(release_plan.builders), build, source, door)
     signer = await make_signer(door.endpoint)
     registries = sorted({t.registry for t in release_plan.active_targets if not t.ephemeral})

@@ -80,8 +80,8 @@ def test_dagger_functions_lists_every_function_with_its_description(stack: Stack
 
 
 def test_dagger_call_tags_prints_the_release_tag_set(stack: Stack) -> None:
-    out = dagger(stack, "call", "tags", "--ref", "refs/tags/v1.2.3")
-    # The README's release table for v1.2.3 (no --sha given, so no sha-<7> tag).
+    out = dagger(stack, "call", "tags", "--ref", "refs/tags/v1.2.3", "--source", "tests/fixtures/app")
+    # The README's release table for v1.2.3 (no --sha given and a source without Git, so no sha-<7> tag).
     assert out.split() == ["1.2.3", "1.2", "1", "latest"]
 
 

@@ -44,16 +44,16 @@ def test_a_single_value_option_given_twice_is_refused() -> None:
     assert out.returncode == 2 and "argument --spec: is given more than once; give it once (one value with one rule per line)" in out.stderr
 
 
-def test_no_tags_gives_null_version() -> None:
+def test_no_tags_is_an_error_on_stderr_not_an_empty_answer() -> None:
     out = run("tags", "--ref", "refs/heads/main", "--spec", "type=semver,pattern={{version}}", "--json")
-    assert json.loads(out.stdout) == {"version": None, "tags": [], "latest": False}
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("shipyard: error: --ref 'refs/heads/main': gives no image tag with these tag rules")
 
 
-def test_missing_or_empty_ref_gives_no_tags_and_no_version() -> None:
+def test_missing_or_empty_ref_is_an_error_on_stderr() -> None:
     for args in ([], ["--ref", ""]):
         out = run("tags", *args, "--sha", SHA, "--json")
-        assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout) == {"version": None, "tags": [], "latest": False}
+        assert out.returncode == 2 and out.stdout == "" and "--ref '': is empty, so there is no tag" in out.stderr, out.stderr
 
 
 def test_bad_input_exits_2_with_an_actionable_message() -> None:

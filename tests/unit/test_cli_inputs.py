@@ -85,7 +85,6 @@ CASES: dict[str, Bad] = {
     "target option": bad(*PLAN, "--target", "127.0.0.1:5000/app,maybe", names=("--target", "'maybe'")),
     "target port out of range": bad(*PLAN, "--target", "127.0.0.1:99999/app", names=("--target", "port 99999")),
     "target twice": bad(*PLAN, "--target", "127.0.0.1:5000/app", "--target", "127.0.0.1:5000/app", names=("--target", "twice")),
-    "target upper case": bad(*PLAN, "--target", "127.0.0.1:5000/Acme/app", names=("--target", "lower case")),
     "windows platform": bad(*PLAN, "--platform", "windows/amd64", names=("--platform", "'windows'")),
     "unknown platform": bad(*PLAN, "--platform", "linux/sparc", names=("--platform 'linux/sparc'", "linux/amd64")),
     "platform list of nothing": bad(*PLAN, "--platform", ",", names=("--platform", "names no platform")),

@@ -64,7 +64,6 @@ def test_zero_config_publishes_to_the_ephemeral_registry() -> None:
     [
         ({"tag": ""}, "--tag"),
         ({"tag": "v1.2.3", "platforms": ["linux/sparc"]}, "--platform"),
-        ({"tag": "v1.2.3", "targets": ["ghcr.io/Acme/app"]}, "--target"),
         ({"tag": "v1.2.3", "targets": ["127.0.0.1:5000/app", "127.0.0.1:5000/app"]}, "--target"),
         ({"tag": "refs/tags/v1.2.3"}, "--tag"),
         ({"tag": "v1 .2"}, "--tag"),
@@ -96,6 +95,14 @@ def test_a_custom_tag_never_takes_a_floating_tag_name_unless_allowed(name: str) 
     with pytest.raises(InvalidInput, match=rf"image tag '{name}': is the name of a floating tag.*--allow-floating-tags"):
         build_release_plan(tag="main", tag_specs=rules)
     assert name in build_release_plan(tag="main", tag_specs=rules, allow_floating_tags=True).tags
+
+
+def test_an_upper_case_target_is_published_lower_case_with_a_notice() -> None:
+    plan = build_release_plan(tag="v1.2.3", targets=["127.0.0.1:5000/Acme/App"])
+    assert [t.repository for t in plan.targets] == ["127.0.0.1:5000/acme/app"]
+    assert "--target '127.0.0.1:5000/Acme/App' is published as '127.0.0.1:5000/acme/app'" in " ".join(plan.notices)
+    with pytest.raises(InvalidInput, match="names the same repository twice"):
+        build_release_plan(tag="v1.2.3", targets=["127.0.0.1:5000/Acme/App", "127.0.0.1:5000/acme/app"])
 
 
 def test_a_semver_release_still_moves_its_floating_tags() -> None:

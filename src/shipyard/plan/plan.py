@@ -38,6 +38,7 @@ class PlannedTarget(BaseModel):
     optional: bool
     skipped: str | None = None  # why the target is skipped; None when it is published to
     ephemeral: bool = False
+    written_as: str | None = None  # the --target as given, when it had upper case (lowercased)
 
     @property
     def active(self) -> bool:
@@ -175,6 +176,7 @@ def build_release_plan(
     planned: list[PlannedTarget] = []
     notices: list[str] = []
     parsed_targets = Target.parse_all(targets)
+    notices.extend(n for t in parsed_targets if (n := t.lowercase_notice()) is not None)
     if len({t.repository for t in parsed_targets}) != len(parsed_targets):
         raise InvalidInput("--target", list(targets), "names the same repository twice", "List each repository once.")
     for target in parsed_targets:
@@ -191,7 +193,15 @@ def build_release_plan(
                 )
             skipped = f"no credentials for {target.registry}"
             notices.append(f"optional target {target.repository} skipped: {skipped}")
-        planned.append(PlannedTarget(repository=target.repository, registry=target.registry, optional=target.optional, skipped=skipped))
+        planned.append(
+            PlannedTarget(
+                repository=target.repository,
+                registry=target.registry,
+                optional=target.optional,
+                skipped=skipped,
+                written_as=target.written_as,
+            )
+        )
     if not planned:
         repo = f"{EPHEMERAL_REGISTRY}/shipyard/{name}"
         planned.append(PlannedTarget(repository=repo, registry=EPHEMERAL_REGISTRY, optional=False, ephemeral=True))
