@@ -264,7 +264,8 @@ def _credentials(name: str, options: argparse.Namespace) -> dict[str, Credential
     if password:
         if username is not None and not username.strip():
             raise InvalidInput("--username", username, "is empty", "Give the user the token belongs to.")
-        registry = parse_repository(options.repository, what="--repository").registry
+        image, what = (options.image, "--image") if options.image else (options.repository, "--repository")
+        registry = parse_repository(image, what=what).registry
         credentials[canonical_registry(registry)] = Credentials(username or "token", resolve_secret(password, what="--password"))
     elif username is not None:
         raise InvalidInput("--username", username, "is given without --password", "Add --password env:NAME or file:PATH.")

@@ -82,6 +82,7 @@ from shipyard.plan.retention import policy_from_args
 from shipyard.plan.settings import KEYS, PYPROJECT, SETTINGS_FILE, Origin, SettingsFile, parse_settings, resolve_settings
 from shipyard.plan.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
 from shipyard.plan.verification import VerifyReport, parse_attestation_types
+from shipyard.plan.vocabulary import attestation_spellings, renamed_arguments
 from shipyard.registries.cleanup import run_cleanup
 from shipyard.registries.dockerhub import DockerHub, validate_description
 from shipyard.registries.select import BackendKind, open_backend
@@ -306,36 +307,54 @@ async def read_settings(source: SourceTree | None) -> SettingsFile:
 
 @dataclass(frozen=True)
 class Settled:
-    """A command's arguments once the settings file is read: each setting the flag's value, else
-    the file's, else the default; ``origins`` says which (``plan`` shows it)."""
+    """A command's arguments as it takes them: old spellings under their new names (``warnings``
+    says which were used), and each setting the flag's value, else the settings file's, else the
+    default; ``origins`` says which (``plan`` shows it)."""
 
     arguments: dict[str, Any]
     origins: dict[str, Origin]
     file: SettingsFile
+    warnings: tuple[str, ...] = ()
 
 
 async def settle(name: str, arguments: Mapping[str, Any]) -> Settled:
-    """The one place both doors resolve settings: a setting not given arrives as ``None``."""
+    """The one place both doors turn what was given into a command's arguments: deprecated names
+    (plan/vocabulary.py), then the settings file (a setting not given arrives as ``None``)."""
+    spoken, warnings = renamed_arguments(name, arguments)
+    if name == "verify":
+        spoken["attestation"], old = attestation_spellings(list(spoken.get("attestation") or []))
+        warnings += old
     keys = settings_keys(name)
-    file = await read_settings(arguments.get("source"))
-    values, origins = resolve_settings(arguments, file, keys)
-    return Settled(arguments={**arguments, **values}, origins=origins, file=file)
+    file = await read_settings(spoken.get("source")) if keys else SettingsFile()
+    values, origins = resolve_settings(spoken, file, keys)
+    return Settled(arguments={**spoken, **values}, origins=origins, file=file, warnings=tuple(warnings))
+
+
+def required_image(image: str, what: str) -> str:
+    if not image.strip():
+        raise InvalidInput("--image", image, f"is missing: it names {what}", "Give --image, e.g. --image ghcr.io/acme/app.")
+    return image
 
 
 def settings_keys(name: str) -> tuple[str, ...]:
     """The settings ``commands.<name>`` takes (the keys of the file that are its arguments)."""
     parameters = inspect.signature(inspect.unwrap(globals()[name])).parameters
+    if "source" not in parameters:  # the file is read from --source: commands without one take no settings
+        return ()
     return tuple(k for k in KEYS if k in parameters)
 
 
 def with_settings(command: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """A command that reads the source's settings file before it runs (:func:`settle`); a command
-    with a ``settings`` parameter also gets the :class:`Settled` (``plan`` shows the origins)."""
+    """A command whose arguments go through :func:`settle` (old names warned about on stderr, the
+    source's settings file read); a command with a ``settings`` parameter also gets the
+    :class:`Settled` (``plan`` shows the origins)."""
     wants = "settings" in inspect.signature(command).parameters
 
     @functools.wraps(command)
     async def run(**arguments: Any) -> Any:
         settled = await settle(command.__name__, arguments)
+        for warning in settled.warnings:
+            print(f"shipyard: warning: {warning}", file=sys.stderr)
         return await command(**settled.arguments, **({"settings": settled} if wants else {}))
 
     return run
@@ -384,7 +403,7 @@ async def tags(
 async def plan(
     *,
     tag: str,
-    target: Sequence[str],
+    image: Sequence[str],
     platform: Sequence[str],
     sha: str,
     event: str,
@@ -412,7 +431,7 @@ async def plan(
         tag=tag,
         sha=sha or info.sha,
         event=event,
-        targets=target,
+        targets=image,
         credentials=sorted({*door.credentials, *door.declared_registries}),
         platforms=platform,
         tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
@@ -532,7 +551,7 @@ class PublishSteps:
 def publish_steps(
     *,
     sign: SigningMode,
-    cosign_key: SecretInput | None,
+    key: SecretInput | None,
     cosign_password: SecretInput | None,
     oidc_token: SecretInput | None,
     oidc_request_url: SecretInput | None,
@@ -558,12 +577,12 @@ def publish_steps(
     no_scan: bool,
 ) -> PublishSteps:
     """The steps publish's arguments ask for; contradicting or incomplete options raise InvalidInput."""
-    resolved = sign.resolve(has_key=cosign_key is not None)
+    resolved = sign.resolve(has_key=key is not None)
     return PublishSteps(
         sign=resolved,
         signer=signer_for(
             resolved,
-            cosign_key=cosign_key,
+            cosign_key=key,
             cosign_password=cosign_password,
             oidc_token=oidc_token,
             oidc_request_url=oidc_request_url,
@@ -659,7 +678,7 @@ def _plaintext(name: str, value: SecretInput) -> SecretValue:
 
 def verify_checks(
     *,
-    ref: str,
+    image: str,
     key: str | None,
     certificate_identity: str,
     certificate_identity_regexp: str,
@@ -683,7 +702,7 @@ def verify_checks(
     )
     if sigstore_trusted_root is not None:
         trust_files(sigstore_trusted_root)
-    reference = parse_reference(ref, what="--ref")
+    reference = parse_reference(required_image(image, "the release to verify"), what="--image")
     return reference, policy, parse_attestation_types(attestation), _scan_policy(scan_fail_on, trivyignore)
 
 
@@ -693,7 +712,7 @@ async def publish(
     tag: str,
     source: SourceTree,
     from_: Sequence[SourceTree],
-    target: Sequence[str],
+    image: Sequence[str],
     platform: Sequence[str],
     dockerfile: str,
     build_target: str,
@@ -709,7 +728,7 @@ async def publish(
     allow_floating_tags: bool,
     registry_timeout: int,
     sign: SigningMode,
-    cosign_key: SecretInput | None,
+    key: SecretInput | None,
     cosign_password: SecretInput | None,
     oidc_token: SecretInput | None,
     oidc_request_url: SecretInput | None,
@@ -741,7 +760,7 @@ async def publish(
         raise InvalidInput("--registry-timeout", registry_timeout, "must be at least 1 second", "Give e.g. --registry-timeout 60.")
     steps = publish_steps(
         sign=sign,
-        cosign_key=cosign_key,
+        key=key,
         cosign_password=cosign_password,
         oidc_token=oidc_token,
         oidc_request_url=oidc_request_url,
@@ -797,7 +816,7 @@ async def publish(
         provenance=with_provenance,
         smoke=smoke,
         event=event,
-        targets=target,
+        targets=image,
         credentials=list(door.credentials),
         platforms=platform,
         tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
@@ -987,10 +1006,11 @@ async def build(
     return await run_build(state)
 
 
+@with_settings
 async def rebuild_check(
     *,
     tag: str,
-    against: str,
+    image: str,
     source: SourceTree,
     platform: Sequence[str],
     dockerfile: str,
@@ -1002,7 +1022,7 @@ async def rebuild_check(
     door: Door,
 ) -> RebuildReport:
     """Rebuild a release from source (nothing is pushed) and compare it with a published one."""
-    ref = parse_reference(against, what="--against")
+    ref = parse_reference(required_image(image, "the published release to compare with"), what="--image")
     build = await _source_build(
         source,
         dockerfile=dockerfile,
@@ -1029,9 +1049,10 @@ async def rebuild_check(
     return dataclasses.replace(await run_rebuild_check(state, ref), cache=cache_summary(door.cache))
 
 
+@with_settings
 async def verify(
     *,
-    ref: str,
+    image: str,
     key: str | None,
     certificate_identity: str,
     certificate_identity_regexp: str,
@@ -1048,7 +1069,7 @@ async def verify(
     """Verify a published release as a consumer: signatures on the index and every platform, the
     expected attestations, the SBOMs read out of them, a re-scan, and an inspection."""
     reference, policy, attestations, scan = verify_checks(
-        ref=ref,
+        image=image,
         key=key,
         certificate_identity=certificate_identity,
         certificate_identity_regexp=certificate_identity_regexp,
@@ -1083,9 +1104,10 @@ async def verify(
 # --- cleanup and sync-readme: registry APIs over HTTP (no engine) -----------------------------
 
 
+@with_settings
 async def cleanup(
     *,
-    repository: str,
+    image: str,
     keep_untagged: int | None,
     keep_prereleases: int | None,
     older_than: str,
@@ -1108,9 +1130,11 @@ async def cleanup(
         only_untagged=only_untagged,
         default_protection=not no_default_protection,
     )
-    credentials = credentials_for(door.credentials, parse_repository(repository, what="--repository").registry)
+    credentials = credentials_for(
+        door.credentials, parse_repository(required_image(image, "the repository to clean"), what="--image").registry
+    )
     try:
-        async with open_backend(repository, backend, credentials, api_url) as (chosen, path):
+        async with open_backend(image, backend, credentials, api_url) as (chosen, path):
             return await run_cleanup(chosen, path, policy, now=datetime.now(UTC), apply=apply)
     except BaseExceptionGroup as group:  # concurrent reads: report the registry's error, not the group
         raise shipyard_error_in(group) or group from None
@@ -1122,13 +1146,14 @@ async def check_report(*, report: str, door: Door) -> ReportCheck:
     return ReportCheck.from_json(report)
 
 
-async def sync_readme(*, repository: str, readme: str, short_description: str, api_url: str, door: Door) -> ReadmeReport:
+@with_settings
+async def sync_readme(*, image: str, readme: str, short_description: str, api_url: str, door: Door) -> ReadmeReport:
     """Push a README as a Docker Hub repository's overview: sizes are checked before any request."""
-    ref = parse_repository(repository, what="--repository")
+    ref = parse_repository(required_image(image, "the Docker Hub repository"), what="--image")
     if ref.registry != DOCKER_HUB:
         raise InvalidInput(
-            "--repository",
-            repository,
+            "--image",
+            image,
             "is not on Docker Hub",
             "sync-readme sets Docker Hub overviews: use docker.io/<namespace>/<name>.",
         )

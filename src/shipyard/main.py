@@ -123,7 +123,8 @@ class Shipyard:
     @clear_errors
     async def cleanup(
         self,
-        repository: Annotated[str, Doc("Repository to clean, e.g. ghcr.io/acme/app")],
+        image: Annotated[str, Doc("Image (repository) to clean, e.g. ghcr.io/acme/app")] = "",
+        repository: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         keep_untagged: Annotated[int | None, Doc("Keep the newest N untagged digests (others are deleted)")] = None,
         keep_prereleases: Annotated[int | None, Doc("Keep the newest N pre-release tags (others are deleted)")] = None,
         older_than: Annotated[str, Doc("Delete tags older than this, e.g. 90d, 12h, 2w")] = "",
@@ -138,6 +139,7 @@ class Shipyard:
     ) -> str:
         """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
         report = await commands.cleanup(
+            image=image,
             repository=repository,
             keep_untagged=keep_untagged,
             keep_prereleases=keep_prereleases,
@@ -167,9 +169,10 @@ class Shipyard:
             list[dagger.Directory] | None,
             Doc("Release the platform images that build wrote there instead of building (repeatable: one per runner of a CI matrix)"),
         ] = None,
-        target: Annotated[
-            list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
+        image: Annotated[
+            list[str] | None, Doc("Image (repository) to publish to (repeatable); append ',optional' to skip it without credentials")
         ] = None,
+        target: Annotated[list[str] | None, Doc("Deprecated (until 0.3): the old name of --image")] = None,
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         registry: Annotated[
             list[dagger.Service] | None,
@@ -202,7 +205,8 @@ class Shipyard:
             SigningMode | None,
             Doc("Sign the index and every platform manifest in every target before tags move (auto: when a key is given)"),
         ] = None,
-        cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
+        key: Annotated[dagger.Secret | None, Doc("The cosign private key (with --sign key), e.g. file:cosign.key")] = None,
+        cosign_key: Annotated[dagger.Secret | None, Doc("Deprecated (until 0.3): the old name of --key")] = None,
         cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
         oidc_token: Annotated[dagger.Secret | None, Doc("Keyless signing: an OIDC identity token, e.g. env:SIGSTORE_ID_TOKEN")] = None,
         oidc_request_url: Annotated[
@@ -265,6 +269,7 @@ class Shipyard:
             tag=tag,
             source=ModuleSource(source),
             from_=[ModuleSource(d) for d in from_ or []],
+            image=image,
             target=target,
             platform=platform,
             dockerfile=dockerfile,
@@ -281,6 +286,7 @@ class Shipyard:
             allow_floating_tags=allow_floating_tags,
             registry_timeout=registry_timeout,
             sign=sign,
+            key=key,
             cosign_key=cosign_key,
             cosign_password=cosign_password,
             oidc_token=oidc_token,
@@ -361,16 +367,17 @@ class Shipyard:
     async def rebuild_check(
         self,
         tag: Annotated[str, Doc("The version that was released, e.g. v1.2.3")],
-        against: Annotated[str, Doc("The published release to compare with, e.g. ghcr.io/acme/app:1.2.3")],
         source: Annotated[
             dagger.Directory,
             DefaultPath("."),
             Doc("Directory to build (default: the current directory; with dagger call -m, pass --source .)"),
         ],
+        image: Annotated[str, Doc("The published release to compare with, e.g. ghcr.io/acme/app:1.2.3")] = "",
+        against: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         registry: Annotated[list[dagger.Service] | None, Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000")] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = "Dockerfile",
-        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
+        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
         build_secret: Annotated[
             list[dagger.Secret] | None, Doc("The release's build secrets, mounted at /run/secrets/<name> (repeatable)")
@@ -383,12 +390,13 @@ class Shipyard:
         await refuse_shipyard_tree(source, flag="--source")
         report = await commands.rebuild_check(
             tag=tag,
+            image=image,
             against=against,
             source=ModuleSource(source),
-            platform=platform or [],
+            platform=platform,
             dockerfile=dockerfile,
             build_target=build_target,
-            build_arg=build_arg or [],
+            build_arg=build_arg,
             build_secret=await _build_secrets(build_secret),
             sha=sha,
             source_date_epoch=source_date_epoch,
@@ -442,9 +450,10 @@ class Shipyard:
                 "Git checkout: its shipyard.toml, commit, commit time and origin, its Dockerfile's stages (default: the current directory)"
             ),
         ],
-        target: Annotated[
-            list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
+        image: Annotated[
+            list[str] | None, Doc("Image (repository) to publish to (repeatable); append ',optional' to skip it without credentials")
         ] = None,
+        target: Annotated[list[str] | None, Doc("Deprecated (until 0.3): the old name of --image")] = None,
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (default: HEAD of --source)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
@@ -469,6 +478,7 @@ class Shipyard:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
         release_plan = await commands.plan(
             tag=tag,
+            image=image,
             target=target,
             platform=platform,
             sha=sha,
@@ -494,7 +504,8 @@ class Shipyard:
     @clear_errors
     async def verify(
         self,
-        ref: Annotated[str, Doc("The release to verify, IMAGE[:tag|@digest], e.g. ghcr.io/acme/app:1.2.3")],
+        image: Annotated[str, Doc("The release to verify, IMAGE[:tag|@digest], e.g. ghcr.io/acme/app:1.2.3")] = "",
+        ref: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         key: Annotated[dagger.File | None, Doc("The cosign public key the release was signed with, e.g. cosign.pub")] = None,
         certificate_identity: Annotated[str, Doc("Keyless: the signer's identity (e.g. the release workflow's URL at the tag)")] = "",
         certificate_identity_regexp: Annotated[str, Doc("Keyless: a regular expression the signer's identity must match")] = "",
@@ -505,7 +516,8 @@ class Shipyard:
             dagger.File | None, Doc("Keyless: a private Sigstore's trusted root (cosign trusted-root create), e.g. trusted_root.json")
         ] = None,
         attestation: Annotated[
-            list[str] | None, Doc("Attestation types the release must carry (default spdxjson,slsaprovenance1; none: signatures only)")
+            list[str] | None,
+            Doc("Attestations the release must carry: spdx-json, cyclonedx-json, provenance (default spdx-json,provenance; none)"),
         ] = None,
         scan_fail_on: Annotated[str, Doc("Re-scan every platform and fail on these severities; empty: no re-scan")] = "CRITICAL,HIGH",
         trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the re-scan accepts (.trivyignore format)")] = None,
@@ -518,6 +530,7 @@ class Shipyard:
     ) -> str:
         """Verify a published release without Docker: signatures on the index and every platform, attestations, SBOMs, re-scan."""
         report = await commands.verify(
+            image=image,
             ref=ref,
             key=await _text(key),
             certificate_identity=certificate_identity,
@@ -547,18 +560,20 @@ class Shipyard:
     @clear_errors
     async def sync_readme(
         self,
-        repository: Annotated[str, Doc("Docker Hub repository, e.g. docker.io/acme/app")],
         readme: Annotated[
             dagger.File,
             DefaultPath("README.md"),
             Doc("Markdown file to publish as the overview (at most 25,000 bytes; default README.md, but pass it with dagger call -m)"),
         ],
+        image: Annotated[str, Doc("Docker Hub image (repository), e.g. docker.io/acme/app")] = "",
+        repository: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         short_description: Annotated[str, Doc("Short description (at most 100 characters); empty leaves it as is")] = "",
         api_url: Annotated[str, Doc("Override the Docker Hub API address")] = "",
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
         await refuse_shipyard_readme(readme)
         report = await commands.sync_readme(
+            image=image,
             repository=repository,
             readme=await readme.contents(),
             short_description=short_description,

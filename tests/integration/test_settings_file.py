@@ -28,7 +28,7 @@ EXPECTED_TAGS = {"1.2.3", "1.2", "stable", "latest"}
 def settings(stack: Stack, target: str) -> dict[str, object]:
     """The release's settings: what the flags run gives as flags, the file runs as shipyard.toml."""
     return {
-        "target": [target],
+        "image": [target],
         "platform": ["linux/amd64", "linux/arm64"],
         "build_arg": [f"GOLANG_IMAGE={stack.images['golang']}", f"BASE_IMAGE={stack.images['base']}"],
         "spec": SPEC,
@@ -125,7 +125,7 @@ def test_a_mistake_in_shipyard_toml_names_the_key_and_line_in_both_doors(
     stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
 ) -> None:
     target = f"{stack.registry_a}/{repo_name}"
-    bad = source_with(tmp_path, "bad", f'target = ["{target}"]\n\n# the gate\nscan_fail_on = ["HIGH"]\n')
+    bad = source_with(tmp_path, "bad", f'image = ["{target}"]\n\n# the gate\nscan_fail_on = ["HIGH"]\n')
     proc = cli("publish", "--tag", "v1.2.3", "--source", str(bad), "--out", str(tmp_path / "c"), stack=stack)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("shipyard: error: shipyard.toml:4: scan_fail_on ['HIGH']: input should be a valid string"), proc.stderr

@@ -32,6 +32,7 @@ SECRET_KEYS = frozenset(
     {"cosign_key", "cosign_password", "oidc_token", "oidc_request_url", "oidc_request_token", "build_secret", "registry_auth"}
 )
 # Arguments that describe one run, not the repository: given by the CI event each time.
+RENAMED_KEYS = {"target": "image"}  # 0.1 option names a new file need not accept
 PER_RUN_KEYS = frozenset({"tag", "sha", "event", "source_date_epoch", "source", "from", "allow_floating_tags"})
 
 
@@ -53,7 +54,7 @@ class ReleaseSettings(BaseModel):
         json_schema_extra={"$id": SCHEMA_ID},
     )
 
-    target: list[StrictStr] = Field(
+    image: list[StrictStr] = Field(
         default_factory=list,
         description="Repositories to publish to, e.g. ghcr.io/acme/app (',optional': skipped without credentials)",
     )
@@ -124,6 +125,8 @@ def parse_settings(text: str, path: str) -> SettingsFile:
             raise InvalidInput(where, "…", "is a secret and never goes in the file", f"Give it as --{_flag(key)} env:NAME or file:PATH.")
         if key.replace("-", "_") in KEYS:
             raise InvalidInput(where, data[key], "is spelt with '-'", f"Write {key.replace('-', '_')} (the option name with '_').")
+        if key in RENAMED_KEYS:
+            raise InvalidInput(where, data[key], f"is the old name of {RENAMED_KEYS[key]}", f"Write {RENAMED_KEYS[key]}.")
         if key in PER_RUN_KEYS:
             raise InvalidInput(where, data[key], "changes with every release, not a setting", f"Give it as --{_flag(key)} on each run.")
         close = difflib.get_close_matches(key, KEYS, n=1)
