@@ -139,7 +139,7 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
             metavar="HOST=USER:SOURCE",
             help="credentials for a registry or its API, SOURCE env:NAME or file:PATH (repeatable), e.g. ghcr.io=bot:env:GHCR_TOKEN",
         )
-    if name in ("cleanup", "sync_readme"):  # shorthand for --registry-auth of --repository's registry
+    if name in ("cleanup", "sync_readme"):  # shorthand for --registry-auth of --image's registry
         parser.add_argument("--username", default=None, help="user name for the repository's registry (with --password)")
         parser.add_argument("--password", default="", metavar="SOURCE", help="env:NAME or file:PATH holding its token")
     if name == "plan":  # a dry run on a machine without the tokens

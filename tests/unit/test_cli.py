@@ -64,7 +64,7 @@ def test_bad_input_exits_2_with_an_actionable_message() -> None:
 
 
 def test_plan_dry_run_json() -> None:
-    out = run("plan", "--tag", "v1.2.3", "--target", "127.0.0.1:5000/app", "--platform", "linux/amd64,linux/arm/v7", "--json")
+    out = run("plan", "--tag", "v1.2.3", "--image", "127.0.0.1:5000/app", "--platform", "linux/amd64,linux/arm/v7", "--json")
     data = json.loads(out.stdout)
     assert data["platforms"] == ["linux/amd64", "linux/arm/v7"]
     assert [s["name"] for s in data["steps"]][-2:] == ["promote-tags", "verify"]
@@ -146,4 +146,4 @@ def test_build_offers_the_build_arguments_of_publish_and_pushes_nothing() -> Non
     for flag in ("--platform", "--dockerfile", "--build-target", "--build-arg", "--build-secret", "--sha", "--source-date-epoch"):
         assert flag in out.stdout
     assert "--runner" in out.stdout and "--out" in out.stdout
-    assert "--target" not in out.stdout and "--registry-auth" not in out.stdout
+    assert "--image" not in out.stdout and "--registry-auth" not in out.stdout

@@ -182,7 +182,7 @@ def test_a_failed_cleanup_fails_in_both_doors(capsys: pytest.CaptureFixture[str]
         yield RefusingBackend(), "app"
 
     monkeypatch.setattr("shipyard.commands.open_backend", refusing)
-    code, out, _ = cli(["cleanup", "--repository", "127.0.0.1:5000/app", "--keep-untagged", "0", "--apply"], capsys)
+    code, out, _ = cli(["cleanup", "--image", "127.0.0.1:5000/app", "--keep-untagged", "0", "--apply"], capsys)
     assert code == 3 and "Failed 1:" in out and "delete refused" in out
     with pytest.raises(FunctionError) as err:  # `dagger call` exits non-zero with the report as the message
         module(lambda: Shipyard().cleanup(repository="127.0.0.1:5000/app", keep_untagged=0, apply=True))

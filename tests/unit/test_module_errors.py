@@ -25,7 +25,7 @@ CASES: dict[str, tuple[Callable[[Shipyard], Any], str]] = {
     "scan gate of nothing": (lambda s: anyio.run(lambda: s.plan(tag="v1.2.3", source=EMPTY, scan_fail_on=",")), "--scan-fail-on ','"),
     "target path": (
         lambda s: anyio.run(lambda: s.plan(tag="v1.2.3", source=EMPTY, target=["GHCR.io//x:"])),
-        "--target 'GHCR.io//x:': has an empty path",
+        "--image 'GHCR.io//x:': has an empty path",
     ),
     "trailing comma": (
         lambda s: anyio.run(lambda: s.tags(source=EMPTY, ref="refs/tags/v1", spec="type=raw,value=x,")),
@@ -33,7 +33,7 @@ CASES: dict[str, tuple[Callable[[Shipyard], Any], str]] = {
     ),
     "registry address": (lambda s: s.with_registry_auth(address="ghcr.io/acme", username="u", secret=None), "--address 'ghcr.io/acme'"),
     "age overflow": (lambda s: anyio.run(lambda: s.cleanup(repository="127.0.0.1:1/x", older_than="1000000000d")), "--older-than"),
-    "port": (lambda s: anyio.run(lambda: s.cleanup(repository="127.0.0.1:99999/x")), "--repository '127.0.0.1:99999/x': port 99999"),
+    "port": (lambda s: anyio.run(lambda: s.cleanup(repository="127.0.0.1:99999/x")), "--image '127.0.0.1:99999/x': port 99999"),
     "unreachable": (lambda s: anyio.run(lambda: s.cleanup(repository="127.0.0.1:1/x")), "registry 127.0.0.1:1: listing tags"),
 }
 

@@ -64,7 +64,7 @@ def test_zero_config_publishes_to_the_ephemeral_registry() -> None:
     [
         ({"tag": ""}, "--tag"),
         ({"tag": "v1.2.3", "platforms": ["linux/sparc"]}, "--platform"),
-        ({"tag": "v1.2.3", "targets": ["127.0.0.1:5000/app", "127.0.0.1:5000/app"]}, "--target"),
+        ({"tag": "v1.2.3", "targets": ["127.0.0.1:5000/app", "127.0.0.1:5000/app"]}, "--image"),
         ({"tag": "refs/tags/v1.2.3"}, "--tag"),
         ({"tag": "v1 .2"}, "--tag"),
         ({"tag": "v1.2.3", "source_date_epoch": 253402300800}, "--source-date-epoch"),
@@ -100,7 +100,7 @@ def test_a_custom_tag_never_takes_a_floating_tag_name_unless_allowed(name: str) 
 def test_an_upper_case_target_is_published_lower_case_with_a_notice() -> None:
     plan = build_release_plan(tag="v1.2.3", targets=["127.0.0.1:5000/Acme/App"])
     assert [t.repository for t in plan.targets] == ["127.0.0.1:5000/acme/app"]
-    assert "--target '127.0.0.1:5000/Acme/App' is published as '127.0.0.1:5000/acme/app'" in " ".join(plan.notices)
+    assert "--image '127.0.0.1:5000/Acme/App' is published as '127.0.0.1:5000/acme/app'" in " ".join(plan.notices)
     with pytest.raises(InvalidInput, match="names the same repository twice"):
         build_release_plan(tag="v1.2.3", targets=["127.0.0.1:5000/Acme/App", "127.0.0.1:5000/acme/app"])
 
@@ -146,5 +146,5 @@ def test_a_target_option_split_off_by_dagger_call_rejoins_its_repository(items: 
 
 
 def test_an_option_with_no_repository_before_it_is_still_an_error() -> None:
-    with pytest.raises(InvalidInput, match="--target"):
+    with pytest.raises(InvalidInput, match="--image"):
         Target.parse_all(["optional=maybe"])

@@ -113,7 +113,7 @@ class Target(BaseModel):
     @field_validator("repository")
     @classmethod
     def _valid_repository(cls, value: str) -> str:
-        return str(parse_repository(value, what="--target"))
+        return str(parse_repository(value, what="--image"))
 
     @property
     def ref(self) -> ImageRef:
@@ -132,7 +132,7 @@ class Target(BaseModel):
             key, _, value = option.partition("=")
             if key != "optional" or value not in ("", "true", "false"):
                 raise InvalidInput(
-                    "--target", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
+                    "--image", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
                 )
             optional = value in ("", "true")
         # Lower case, as docker/metadata-action lowercases image names: workflows write
@@ -140,7 +140,7 @@ class Target(BaseModel):
         # refuse the name, and no registry holds two repositories that differ only in case.
         lowered = repo.lower()
         try:
-            repository = str(parse_repository(lowered, what="--target"))
+            repository = str(parse_repository(lowered, what="--image"))
         except InvalidInput as exc:  # named as the user wrote it
             raise InvalidInput(exc.name, repo, exc.problem, exc.fix) from None
         return cls(repository=repository, optional=optional, written_as=repo if lowered != repo else None)
@@ -167,7 +167,7 @@ TARGET_OPTION = re.compile(r"optional(=\w*)?")
 
 def lowercase_notice(written_as: str, repository: str) -> str:
     """What a release says of a ``--target`` given with upper case, which it lowercased."""
-    return f"--target {written_as!r} is published as {repository!r} (repository names are lower case)"
+    return f"--image {written_as!r} is published as {repository!r} (repository names are lower case)"
 
 
 class ToolImages(BaseModel):

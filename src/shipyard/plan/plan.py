@@ -38,7 +38,7 @@ class PlannedTarget(BaseModel):
     optional: bool
     skipped: str | None = None  # why the target is skipped; None when it is published to
     ephemeral: bool = False
-    written_as: str | None = None  # the --target as given, when it had upper case (lowercased)
+    written_as: str | None = None  # the --image as given, when it had upper case (lowercased)
 
     @property
     def active(self) -> bool:
@@ -178,14 +178,14 @@ def build_release_plan(
     parsed_targets = Target.parse_all(targets)
     notices.extend(n for t in parsed_targets if (n := t.lowercase_notice()) is not None)
     if len({t.repository for t in parsed_targets}) != len(parsed_targets):
-        raise InvalidInput("--target", list(targets), "names the same repository twice", "List each repository once.")
+        raise InvalidInput("--image", list(targets), "names the same repository twice", "List each repository once.")
     for target in parsed_targets:
         needs_auth = not is_loopback_registry(target.registry)
         skipped = None
         if needs_auth and target.registry not in have_credentials:
             if not target.optional:
                 raise InvalidInput(
-                    "--target",
+                    "--image",
                     target.repository,
                     f"needs credentials for registry {target.registry}",
                     f"Give credentials for {target.registry} (shipyard: --registry-auth {target.registry}=USER:env:NAME;"
@@ -206,11 +206,10 @@ def build_release_plan(
         repo = f"{EPHEMERAL_REGISTRY}/shipyard/{name}"
         planned.append(PlannedTarget(repository=repo, registry=EPHEMERAL_REGISTRY, optional=False, ephemeral=True))
         notices.append(
-            f"no --target given: publishing to an ephemeral registry inside the engine ({repo});"
-            " the release is kept in the output directory"
+            f"no --image given: publishing to an ephemeral registry inside the engine ({repo}); the release is kept in the output directory"
         )
     if not any(t.active for t in planned):
-        raise InvalidInput("--target", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
+        raise InvalidInput("--image", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
     epoch = source_date_epoch if source_date_epoch is not None else (commit_epoch if commit_epoch is not None else FALLBACK_EPOCH)
     values = dict(annotations or {})
     values.setdefault("version", result.version)
