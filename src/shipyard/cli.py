@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     github = in_github_actions(os.environ)
     try:
-        _check_values(options, _repeatable(parser))
+        _check_values(options, _repeatable(_command_parser(parser, options.command)))
         _line_buffered(sys.stdout)  # so a closed pipe shows up in here, not at interpreter exit
         mode = resolve_mode(getattr(options, "progress", ProgressMode.QUIET.value), sys.stderr, os.environ)
         if mode is ProgressMode.TTY and os.environ.get(DEBUG_ENV):
@@ -411,6 +411,15 @@ def _append_github_files(out: Path) -> None:
         if target and written.exists():
             with open(target, "a", encoding="utf-8") as file:
                 file.write(written.read_text(encoding="utf-8"))
+
+
+def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The subcommand's parser: a name can be repeatable in one command and not in another (``--image``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    return parser
 
 
 def _repeatable(parser: argparse.ArgumentParser) -> set[str]:

@@ -14,6 +14,7 @@ from shipyard.main import Shipyard
 from shipyard.plan.config import SbomFormat, SigningMode
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.settings import KEYS, PER_RUN_KEYS, SECRET_KEYS, Origin, ReleaseSettings, SettingsFile, parse_settings, resolve_settings
+from shipyard.plan.vocabulary import RENAMED
 from shipyard.schema import SCHEMA_PATH, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,9 @@ def test_every_publish_argument_is_a_setting_a_secret_or_per_run() -> None:
             assert (typing.get_origin(field.annotation) is list) == arg.repeatable, name
             assert arg.kind not in (Kind.SECRET, Kind.FILE, Kind.DIRECTORY, Kind.SERVICE), name
         else:
-            assert name in SECRET_KEYS | PER_RUN_KEYS | set(NOT_SETTINGS), f"{name}: a setting, a secret or per run?"
+            assert name in SECRET_KEYS | PER_RUN_KEYS | set(NOT_SETTINGS) | set(RENAMED["publish"]), (
+                f"{name}: a setting, a secret or per run?"
+            )
     assert set(KEYS) <= set(publish)  # no key that publish does not take
 
 
@@ -55,8 +58,8 @@ def test_a_file_setting_fills_what_no_flag_gives_and_a_flag_wins() -> None:
 
 
 def test_pyproject_reads_its_tool_shipyard_table_only() -> None:
-    text = '[project]\nname = "app"\nversion = "1"\n\n[tool.shipyard]\ntarget = ["ghcr.io/acme/app"]\n'
-    assert parse_settings(text, "pyproject.toml").values == {"target": ["ghcr.io/acme/app"]}
+    text = '[project]\nname = "app"\nversion = "1"\n\n[tool.shipyard]\nimage = ["ghcr.io/acme/app"]\n'
+    assert parse_settings(text, "pyproject.toml").values == {"image": ["ghcr.io/acme/app"]}
     assert parse_settings('[project]\nname = "app"\n', "pyproject.toml") == SettingsFile(path="pyproject.toml", values={})
 
 
@@ -69,6 +72,7 @@ BAD = {
     "a secret": ('cosign_key = "-----BEGIN"\n', "shipyard.toml:1: cosign_key", "--cosign-key env:NAME"),
     "dashes": ('scan-fail-on = "HIGH"\n', "shipyard.toml:1: scan-fail-on", "Write scan_fail_on"),
     "per run": ('tag = "v1.2.3"\n', "shipyard.toml:1: tag", "--tag on each run"),
+    "old name": ('target = ["ghcr.io/acme/app"]\n', "shipyard.toml:1: target", "Write image."),
     "a table": ('dockerfile = "Dockerfile"\n[smoke]\nport = 8080\n', "shipyard.toml:2: smoke", "not a Shipyard setting"),
     "bad toml": ('dockerfile = "Dockerfile"\nplatform = ["linux/amd64"\nsign = "key"\n', "shipyard.toml:3:", "not valid TOML"),
     "unclosed at the end": ('dockerfile = "Dockerfile"\nplatform = ["linux/amd64"\n', "shipyard.toml:2:", "not valid TOML"),

@@ -29,7 +29,7 @@ SCHEMA_ID = "https://raw.githubusercontent.com/acme/shipyard/main/schema/shipyar
 
 # Arguments whose values are secrets: named in the file only to say where they go instead.
 SECRET_KEYS = frozenset(
-    {"cosign_key", "cosign_password", "oidc_token", "oidc_request_url", "oidc_request_token", "build_secret", "registry_auth"}
+    {"key", "cosign_key", "cosign_password", "oidc_token", "oidc_request_url", "oidc_request_token", "build_secret", "registry_auth"}
 )
 # Arguments that describe one run, not the repository: given by the CI event each time.
 RENAMED_KEYS = {"target": "image"}  # 0.1 option names a new file need not accept
