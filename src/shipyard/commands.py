@@ -73,7 +73,7 @@ from shipyard.plan.image import sha256_digest
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.layouts import BuildRecord, BuildReport, LayoutImage, ReleaseInputs, check_layouts, resolve_epoch
 from shipyard.plan.notes import Verification, render_release_notes
-from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan, check_release_tag
+from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan, check_custom_tag, check_release_tag
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
 from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
@@ -626,13 +626,13 @@ def check_release_inputs(arguments: Mapping[str, Any]) -> None:
     starts or is written)."""
     check_release_tag(arguments["tag"])
     parse_platforms(list(arguments.get("platform") or []) or list(DEFAULT_PLATFORMS))
-    targets = [Target.parse(t) for t in arguments.get("target") or []]
+    targets = Target.parse_all(arguments.get("image") or [])
     if len({t.repository for t in targets}) != len(targets):
-        raise InvalidInput("--target", list(arguments["target"]), "names the same repository twice", "List each repository once.")
-    if arguments.get("spec"):
-        parse_tag_specs(list(arguments["spec"]))
-    if arguments.get("flavor"):
-        parse_flavor(list(arguments["flavor"]))
+        raise InvalidInput("--image", list(arguments["image"]), "names the same repository twice", "List each repository once.")
+    specs = parse_tag_specs(_block(arguments.get("spec") or "")) if _block(arguments.get("spec") or "") else None
+    check_custom_tag(arguments["tag"], specs, bool(arguments.get("allow_floating_tags")))
+    if _block(arguments.get("flavor") or ""):
+        parse_flavor(_block(arguments["flavor"]))
 
 
 def release_builders(platform: Sequence[str], door: Door) -> tuple[Builder, ...]:

@@ -114,6 +114,7 @@ def test_a_release_from_shipyard_toml_is_the_release_from_the_same_flags_in_both
     assert tools.digest(f"{by_file}:1.2.3") == digest
     assert tools.digest(f"{by_module}:1.2.3") == digest
     assert tools.tags(by_flags) == tools.tags(by_file) == tools.tags(by_module) == EXPECTED_TAGS
+    print(f"index digest {digest} in all three, tags {sorted(EXPECTED_TAGS)}")  # for the record (pytest -s)
     manifest = tools.manifest(f"{by_file}@{digest}")
     assert sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest["manifests"]) == [
         "linux/amd64",

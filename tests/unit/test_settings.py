@@ -69,7 +69,7 @@ BAD = {
     "string for a list": ('\nplatform = "linux/amd64"\n', "shipyard.toml:2: platform", "platform = ["),
     "bad choice": ('sign = "sometimes"\n', "shipyard.toml:1: sign", "'keyless'"),
     "bad list item": ('sbom = ["spdx-json", "spdxjson"]\n', "shipyard.toml:1: sbom[1]", "'cyclonedx-json'"),
-    "a secret": ('cosign_key = "-----BEGIN"\n', "shipyard.toml:1: cosign_key", "--cosign-key env:NAME"),
+    "a secret": ('cosign_key = "-----BEGIN"\n', "shipyard.toml:1: cosign_key", "--key env:NAME"),
     "dashes": ('scan-fail-on = "HIGH"\n', "shipyard.toml:1: scan-fail-on", "Write scan_fail_on"),
     "per run": ('tag = "v1.2.3"\n', "shipyard.toml:1: tag", "--tag on each run"),
     "old name": ('target = ["ghcr.io/acme/app"]\n', "shipyard.toml:1: target", "Write image."),

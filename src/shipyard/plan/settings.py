@@ -122,7 +122,8 @@ def parse_settings(text: str, path: str) -> SettingsFile:
             continue
         where = f"{path}:{_line(text, key, table_name)}: {key}"
         if key in SECRET_KEYS:
-            raise InvalidInput(where, "…", "is a secret and never goes in the file", f"Give it as --{_flag(key)} env:NAME or file:PATH.")
+            flag = _flag("key" if key == "cosign_key" else key)  # cosign_key: publish's --key before 0.2
+            raise InvalidInput(where, "…", "is a secret and never goes in the file", f"Give it as --{flag} env:NAME or file:PATH.")
         if key.replace("-", "_") in KEYS:
             raise InvalidInput(where, data[key], "is spelt with '-'", f"Write {key.replace('-', '_')} (the option name with '_').")
         if key in RENAMED_KEYS:
