@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from shipyard.plan.github import OUTPUTS_FILE, SUMMARY_FILE, annotation, failure
 from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.refs import parse_repository
 from shipyard.plan.report import NOT_OK_EXIT_CODE, OutputFormat, PublishReport, Report, render
+from shipyard.plan.settings import KEYS as SETTINGS_KEYS
 from shipyard.progress import ProgressMode, follow_engine_log, in_github_actions, live_progress, resolve_mode
 from shipyard.secrets import Credentials, parse_build_secret, resolve_secret
 from shipyard.source import HostSource
@@ -79,6 +81,16 @@ _METAVARS = {
     Kind.FILE: "PATH",
     Kind.DIRECTORY: "DIR",
 }
+
+
+def pinned_engine_version() -> str:
+    """The engine Shipyard is built and tested with: the SDK (dagger-io, pinned in pyproject.toml)
+    provisions the engine of its own version, and dagger.json's engineVersion is the same."""
+    return "v" + importlib.metadata.version("dagger-io")
+
+
+def version_text() -> str:
+    return f"shipyard {__version__} (Dagger engine {pinned_engine_version()})"
 
 
 def command_name(function: str) -> str:
@@ -127,7 +139,7 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
             metavar="HOST=USER:SOURCE",
             help="credentials for a registry or its API, SOURCE env:NAME or file:PATH (repeatable), e.g. ghcr.io=bot:env:GHCR_TOKEN",
         )
-    if name in ("cleanup", "sync_readme"):  # shorthand for --registry-auth of --repository's registry
+    if name in ("cleanup", "sync_readme"):  # shorthand for --registry-auth of --image's registry
         parser.add_argument("--username", default=None, help="user name for the repository's registry (with --password)")
         parser.add_argument("--password", default="", metavar="SOURCE", help="env:NAME or file:PATH holding its token")
     if name == "plan":  # a dry run on a machine without the tokens
@@ -193,7 +205,9 @@ def _cli_only_options(parser: argparse.ArgumentParser, name: str, args: list[Arg
 def _parser(main_object: type = Shipyard) -> argparse.ArgumentParser:
     """The ``shipyard`` parser: a subcommand per ``@function`` of ``main_object``."""
     parser = argparse.ArgumentParser(prog="shipyard", description="Release container images.", epilog=EXIT_CODES)
-    parser.add_argument("--version", action="version", version=f"shipyard {__version__}", help="print the version and exit")
+    parser.add_argument(
+        "--version", action="version", version=version_text(), help="print Shipyard's version and the Dagger engine it pins, and exit"
+    )
     parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, args in functions(main_object).items():
@@ -216,6 +230,8 @@ def _parser(main_object: type = Shipyard) -> argparse.ArgumentParser:
 def _value(arg: Argument, value: Any) -> Any:
     """An option's value as ``commands`` takes it (see its docstring): local files read, secrets
     resolved, all before any engine starts."""
+    if value is None and arg.name in SETTINGS_KEYS:  # not given: the settings file or the default decides (commands.settle)
+        return None
     if arg.repeatable:
         items = list(value or [])
         if arg.kind is Kind.SECRET:
@@ -248,7 +264,8 @@ def _credentials(name: str, options: argparse.Namespace) -> dict[str, Credential
     if password:
         if username is not None and not username.strip():
             raise InvalidInput("--username", username, "is empty", "Give the user the token belongs to.")
-        registry = parse_repository(options.repository, what="--repository").registry
+        image, what = (options.image, "--image") if options.image else (options.repository, "--repository")
+        registry = parse_repository(image, what=what).registry
         credentials[canonical_registry(registry)] = Credentials(username or "token", resolve_secret(password, what="--password"))
     elif username is not None:
         raise InvalidInput("--username", username, "is given without --password", "Add --password env:NAME or file:PATH.")
@@ -312,7 +329,7 @@ async def run_command(name: str, options: argparse.Namespace, progress: Progress
     command: Callable[..., Awaitable[Report]] = getattr(commands, name)
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
-    commands.preflight(name, kwargs, door)  # bad input exits 2 before an engine starts
+    commands.preflight(name, (await commands.settle(name, kwargs)).arguments, door)  # bad input exits 2 before an engine starts
     if door.cache.door is CacheDoor.CLI and kwargs.get("build_secret"):
         values = [value.reveal() for _, value in kwargs["build_secret"]]
         door = dataclasses.replace(door, cache=door.cache.scoped_by_secrets(values))
@@ -348,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     github = in_github_actions(os.environ)
     try:
-        _check_values(options, _repeatable(parser))
+        _check_values(options, _repeatable(_command_parser(parser, options.command)))
         _line_buffered(sys.stdout)  # so a closed pipe shows up in here, not at interpreter exit
         mode = resolve_mode(getattr(options, "progress", ProgressMode.QUIET.value), sys.stderr, os.environ)
         if mode is ProgressMode.TTY and os.environ.get(DEBUG_ENV):
@@ -394,6 +411,15 @@ def _append_github_files(out: Path) -> None:
         if target and written.exists():
             with open(target, "a", encoding="utf-8") as file:
                 file.write(written.read_text(encoding="utf-8"))
+
+
+def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The subcommand's parser: a name can be repeatable in one command and not in another (``--image``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    return parser
 
 
 def _repeatable(parser: argparse.ArgumentParser) -> set[str]:

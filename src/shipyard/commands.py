@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import json
 import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,7 @@ from shipyard.plan.config import (
     SmokeTest,
     Target,
     ToolImages,
+    lowercase_notice,
     parse_api_url,
     provenance_from_args,
     sbom_formats_from_args,
@@ -69,14 +73,16 @@ from shipyard.plan.image import sha256_digest
 from shipyard.plan.labels import parse_epoch
 from shipyard.plan.layouts import BuildRecord, BuildReport, LayoutImage, ReleaseInputs, check_layouts, resolve_epoch
 from shipyard.plan.notes import Verification, render_release_notes
-from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan, check_release_tag
+from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan, check_custom_tag, check_release_tag
 from shipyard.plan.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
 from shipyard.plan.progress import SILENT, Progress
 from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
 from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport, Report, ReportCheck
 from shipyard.plan.retention import policy_from_args
+from shipyard.plan.settings import KEYS, PYPROJECT, SETTINGS_FILE, Origin, SettingsFile, parse_settings, resolve_settings
 from shipyard.plan.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
 from shipyard.plan.verification import VerifyReport, parse_attestation_types
+from shipyard.plan.vocabulary import attestation_spellings, renamed_arguments
 from shipyard.registries.cleanup import run_cleanup
 from shipyard.registries.dockerhub import DockerHub, validate_description
 from shipyard.registries.select import BackendKind, open_backend
@@ -283,6 +289,77 @@ def _scan_policy(fail_on: str, ignore: str | None) -> ScanPolicy | None:
     return ScanPolicy.from_strings(fail_on, [ignore] if ignore else []) if fail_on else None
 
 
+# --- the settings file: shipyard.toml in the source -----------------------------------------
+
+
+async def read_settings(source: SourceTree | None) -> SettingsFile:
+    """The source's ``shipyard.toml``, else its ``pyproject.toml``'s ``[tool.shipyard]``, else none."""
+    if source is None:
+        return SettingsFile()
+    text = await source.read_text(SETTINGS_FILE, what=f"the source's {SETTINGS_FILE}")
+    if text is not None:
+        return parse_settings(text, SETTINGS_FILE)
+    text = await source.read_text(PYPROJECT, what=f"the source's {PYPROJECT}")
+    if text is not None and "shipyard" in text:
+        return parse_settings(text, PYPROJECT)
+    return SettingsFile()
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A command's arguments as it takes them: old spellings under their new names (``warnings``
+    says which were used), and each setting the flag's value, else the settings file's, else the
+    default; ``origins`` says which (``plan`` shows it)."""
+
+    arguments: dict[str, Any]
+    origins: dict[str, Origin]
+    file: SettingsFile
+    warnings: tuple[str, ...] = ()
+
+
+async def settle(name: str, arguments: Mapping[str, Any]) -> Settled:
+    """The one place both doors turn what was given into a command's arguments: deprecated names
+    (plan/vocabulary.py), then the settings file (a setting not given arrives as ``None``)."""
+    spoken, warnings = renamed_arguments(name, arguments)
+    if name == "verify":
+        spoken["attestation"], old = attestation_spellings(list(spoken.get("attestation") or []))
+        warnings += old
+    keys = settings_keys(name)
+    file = await read_settings(spoken.get("source")) if keys else SettingsFile()
+    values, origins = resolve_settings(spoken, file, keys)
+    return Settled(arguments={**spoken, **values}, origins=origins, file=file, warnings=tuple(warnings))
+
+
+def required_image(image: str, what: str) -> str:
+    if not image.strip():
+        raise InvalidInput("--image", image, f"is missing: it names {what}", "Give --image, e.g. --image ghcr.io/acme/app.")
+    return image
+
+
+def settings_keys(name: str) -> tuple[str, ...]:
+    """The settings ``commands.<name>`` takes (the keys of the file that are its arguments)."""
+    parameters = inspect.signature(inspect.unwrap(globals()[name])).parameters
+    if "source" not in parameters:  # the file is read from --source: commands without one take no settings
+        return ()
+    return tuple(k for k in KEYS if k in parameters)
+
+
+def with_settings(command: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A command whose arguments go through :func:`settle` (old names warned about on stderr, the
+    source's settings file read); a command with a ``settings`` parameter also gets the
+    :class:`Settled` (``plan`` shows the origins)."""
+    wants = "settings" in inspect.signature(command).parameters
+
+    @functools.wraps(command)
+    async def run(**arguments: Any) -> Any:
+        settled = await settle(command.__name__, arguments)
+        for warning in settled.warnings:
+            print(f"shipyard: warning: {warning}", file=sys.stderr)
+        return await command(**settled.arguments, **({"settings": settled} if wants else {}))
+
+    return run
+
+
 # --- tags and plan: pure decisions (no engine) ------------------------------------------------
 
 
@@ -301,7 +378,7 @@ async def tags(
 ) -> TagResult:
     """The image tags for a Git ref, exactly as docker/metadata-action computes them."""
     info = await _info(source)
-    return tags_for(
+    result = tags_for(
         ref=ref,
         sha=sha or info.sha,
         event=event,
@@ -312,12 +389,21 @@ async def tags(
         source_date_epoch=_epoch(source_date_epoch, door),
         commit_epoch=info.commit_epoch,
     )
+    if not result.tags:  # nothing to tag is a mistake in the inputs, not an answer to print
+        raise InvalidInput(
+            "--ref",
+            ref,
+            "gives no image tag with these tag rules" if ref else "is empty, so there is no tag",
+            "Give the Git ref that triggered the release (e.g. --ref refs/tags/v1.2.3), or a tag rule that applies to it.",
+        )
+    return result
 
 
+@with_settings
 async def plan(
     *,
     tag: str,
-    target: Sequence[str],
+    image: Sequence[str],
     platform: Sequence[str],
     sha: str,
     event: str,
@@ -327,33 +413,66 @@ async def plan(
     sbom: Sequence[SbomFormat],
     provenance: bool,
     scan_fail_on: str,
+    no_sbom: bool,
+    no_provenance: bool,
+    no_scan: bool,
+    allow_floating_tags: bool,
     source_date_epoch: int | None,
     source: SourceTree | None,
     dockerfile: str,
     door: Door,
+    settings: Settled | None = None,
 ) -> ReleasePlan:
-    """The whole release plan, touching nothing: what ``publish`` with the same arguments would do."""
+    """The whole release plan, touching nothing: what ``publish`` with the same arguments (and
+    the same settings file) would do; ``sign auto`` plans no signing, as no key is read here."""
     info = await _info(source)
-    return build_release_plan(
+    shown = settings.origins if settings is not None else {}
+    release_plan = build_release_plan(
         tag=tag,
         sha=sha or info.sha,
         event=event,
-        targets=target,
+        targets=image,
         credentials=sorted({*door.credentials, *door.declared_registries}),
         platforms=platform,
         tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
         flavor=parse_flavor(_block(flavor)) if _block(flavor) else None,
-        signing=sign,
-        sbom_formats=sbom,
-        provenance=provenance,
-        scan=_scan_policy(scan_fail_on, None),
+        signing=sign.resolve(has_key=False),
+        sbom_formats=sbom_formats_from_args(list(sbom), off=no_sbom),
+        provenance=provenance_from_args(provenance, off=no_provenance),
+        scan=scan_policy_from_args(scan_fail_on, off=no_scan),
         tools=door.tools(),
         source_date_epoch=_epoch(source_date_epoch, door),
         commit_epoch=info.commit_epoch,
         annotations={"source": info.url or None},
         dockerfile=await source.read_text(dockerfile, what="--dockerfile") if source is not None else None,
         builders=door.builders,
-    ).model_copy(update={"cache": door.cache.describe()})
+        allow_floating_tags=allow_floating_tags,
+    )
+    return announce(release_plan).model_copy(
+        update={
+            "cache": door.cache.describe(),
+            "settings_file": settings.file.path if settings is not None else "",
+            "settings": {k: {"value": _shown_setting(settings.arguments[k]), "from": o.value} for k, o in shown.items()}
+            if settings is not None
+            else {},
+        }
+    )
+
+
+def announce(release_plan: ReleasePlan) -> ReleasePlan:
+    """Say on stderr what the plan changed of the input (upper-case target names lowercased), so
+    ``--json`` readers see it too; in module mode it shows in ``dagger call``'s output."""
+    for target in release_plan.targets:
+        if target.written_as is not None:
+            print(f"shipyard: notice: {lowercase_notice(target.written_as, target.repository)}", file=sys.stderr)
+    return release_plan
+
+
+def _shown_setting(value: Any) -> Any:
+    """A setting's value as the plan's JSON shows it (enums as their value)."""
+    if isinstance(value, (list, tuple)):
+        return [_shown_setting(v) for v in value]
+    return value.value if isinstance(value, StrEnum) else value
 
 
 # --- publish and rebuild-check: builds in the engine ------------------------------------------
@@ -432,7 +551,7 @@ class PublishSteps:
 def publish_steps(
     *,
     sign: SigningMode,
-    cosign_key: SecretInput | None,
+    key: SecretInput | None,
     cosign_password: SecretInput | None,
     oidc_token: SecretInput | None,
     oidc_request_url: SecretInput | None,
@@ -458,12 +577,12 @@ def publish_steps(
     no_scan: bool,
 ) -> PublishSteps:
     """The steps publish's arguments ask for; contradicting or incomplete options raise InvalidInput."""
-    resolved = sign.resolve(has_key=cosign_key is not None)
+    resolved = sign.resolve(has_key=key is not None)
     return PublishSteps(
         sign=resolved,
         signer=signer_for(
             resolved,
-            cosign_key=cosign_key,
+            cosign_key=key,
             cosign_password=cosign_password,
             oidc_token=oidc_token,
             oidc_request_url=oidc_request_url,
@@ -507,11 +626,11 @@ def check_release_inputs(arguments: Mapping[str, Any]) -> None:
     starts or is written)."""
     check_release_tag(arguments["tag"])
     parse_platforms(list(arguments.get("platform") or []) or list(DEFAULT_PLATFORMS))
-    targets = Target.parse_all(arguments.get("target") or [])
+    targets = Target.parse_all(arguments.get("image") or [])
     if len({t.repository for t in targets}) != len(targets):
-        raise InvalidInput("--target", list(arguments["target"]), "names the same repository twice", "List each repository once.")
-    if _block(arguments.get("spec") or ""):
-        parse_tag_specs(_block(arguments["spec"]))
+        raise InvalidInput("--image", list(arguments["image"]), "names the same repository twice", "List each repository once.")
+    specs = parse_tag_specs(_block(arguments.get("spec") or "")) if _block(arguments.get("spec") or "") else None
+    check_custom_tag(arguments["tag"], specs, bool(arguments.get("allow_floating_tags")))
     if _block(arguments.get("flavor") or ""):
         parse_flavor(_block(arguments["flavor"]))
 
@@ -559,7 +678,7 @@ def _plaintext(name: str, value: SecretInput) -> SecretValue:
 
 def verify_checks(
     *,
-    ref: str,
+    image: str,
     key: str | None,
     certificate_identity: str,
     certificate_identity_regexp: str,
@@ -583,16 +702,17 @@ def verify_checks(
     )
     if sigstore_trusted_root is not None:
         trust_files(sigstore_trusted_root)
-    reference = parse_reference(ref, what="--ref")
+    reference = parse_reference(required_image(image, "the release to verify"), what="--image")
     return reference, policy, parse_attestation_types(attestation), _scan_policy(scan_fail_on, trivyignore)
 
 
+@with_settings
 async def publish(
     *,
     tag: str,
     source: SourceTree,
     from_: Sequence[SourceTree],
-    target: Sequence[str],
+    image: Sequence[str],
     platform: Sequence[str],
     dockerfile: str,
     build_target: str,
@@ -605,9 +725,10 @@ async def publish(
     source_date_epoch: int | None,
     allow_backwards: bool,
     allow_overwrite: bool,
+    allow_floating_tags: bool,
     registry_timeout: int,
     sign: SigningMode,
-    cosign_key: SecretInput | None,
+    key: SecretInput | None,
     cosign_password: SecretInput | None,
     oidc_token: SecretInput | None,
     oidc_request_url: SecretInput | None,
@@ -639,7 +760,7 @@ async def publish(
         raise InvalidInput("--registry-timeout", registry_timeout, "must be at least 1 second", "Give e.g. --registry-timeout 60.")
     steps = publish_steps(
         sign=sign,
-        cosign_key=cosign_key,
+        key=key,
         cosign_password=cosign_password,
         oidc_token=oidc_token,
         oidc_request_url=oidc_request_url,
@@ -695,7 +816,7 @@ async def publish(
         provenance=with_provenance,
         smoke=smoke,
         event=event,
-        targets=target,
+        targets=image,
         credentials=list(door.credentials),
         platforms=platform,
         tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
@@ -706,7 +827,9 @@ async def publish(
         annotations={"source": build.source_url or None},
         dockerfile=build.dockerfile_text,
         builders=door.builders,
+        allow_floating_tags=allow_floating_tags,
     )
+    announce(release_plan)
     split = _split_build(grouped(release_plan.builders), build, source, door)
     signer = await make_signer(door.endpoint)
     registries = sorted({t.registry for t in release_plan.active_targets if not t.ephemeral})
@@ -820,6 +943,7 @@ async def load_layouts(from_: Sequence[SourceTree], build: SourceBuild, platform
     return tuple(loaded)
 
 
+@with_settings
 async def build(
     *,
     source: SourceTree,
@@ -882,10 +1006,11 @@ async def build(
     return await run_build(state)
 
 
+@with_settings
 async def rebuild_check(
     *,
     tag: str,
-    against: str,
+    image: str,
     source: SourceTree,
     platform: Sequence[str],
     dockerfile: str,
@@ -897,7 +1022,7 @@ async def rebuild_check(
     door: Door,
 ) -> RebuildReport:
     """Rebuild a release from source (nothing is pushed) and compare it with a published one."""
-    ref = parse_reference(against, what="--against")
+    ref = parse_reference(required_image(image, "the published release to compare with"), what="--image")
     build = await _source_build(
         source,
         dockerfile=dockerfile,
@@ -916,6 +1041,7 @@ async def rebuild_check(
         commit_epoch=build.commit_epoch,
         annotations={"source": build.source_url or None},
         dockerfile=build.dockerfile_text,
+        check_tag_kind=False,  # the release was checked when it was published; nothing is tagged here
     )
     access = RegistryAccess(endpoints={ref.registry: door.endpoint(ref.registry)}, credentials=door.credentials)
     await keep_running(access.endpoints.values())
@@ -923,9 +1049,10 @@ async def rebuild_check(
     return dataclasses.replace(await run_rebuild_check(state, ref), cache=cache_summary(door.cache))
 
 
+@with_settings
 async def verify(
     *,
-    ref: str,
+    image: str,
     key: str | None,
     certificate_identity: str,
     certificate_identity_regexp: str,
@@ -942,7 +1069,7 @@ async def verify(
     """Verify a published release as a consumer: signatures on the index and every platform, the
     expected attestations, the SBOMs read out of them, a re-scan, and an inspection."""
     reference, policy, attestations, scan = verify_checks(
-        ref=ref,
+        image=image,
         key=key,
         certificate_identity=certificate_identity,
         certificate_identity_regexp=certificate_identity_regexp,
@@ -977,9 +1104,10 @@ async def verify(
 # --- cleanup and sync-readme: registry APIs over HTTP (no engine) -----------------------------
 
 
+@with_settings
 async def cleanup(
     *,
-    repository: str,
+    image: str,
     keep_untagged: int | None,
     keep_prereleases: int | None,
     older_than: str,
@@ -1002,9 +1130,11 @@ async def cleanup(
         only_untagged=only_untagged,
         default_protection=not no_default_protection,
     )
-    credentials = credentials_for(door.credentials, parse_repository(repository, what="--repository").registry)
+    credentials = credentials_for(
+        door.credentials, parse_repository(required_image(image, "the repository to clean"), what="--image").registry
+    )
     try:
-        async with open_backend(repository, backend, credentials, api_url) as (chosen, path):
+        async with open_backend(image, backend, credentials, api_url) as (chosen, path):
             return await run_cleanup(chosen, path, policy, now=datetime.now(UTC), apply=apply)
     except BaseExceptionGroup as group:  # concurrent reads: report the registry's error, not the group
         raise shipyard_error_in(group) or group from None
@@ -1016,13 +1146,14 @@ async def check_report(*, report: str, door: Door) -> ReportCheck:
     return ReportCheck.from_json(report)
 
 
-async def sync_readme(*, repository: str, readme: str, short_description: str, api_url: str, door: Door) -> ReadmeReport:
+@with_settings
+async def sync_readme(*, image: str, readme: str, short_description: str, api_url: str, door: Door) -> ReadmeReport:
     """Push a README as a Docker Hub repository's overview: sizes are checked before any request."""
-    ref = parse_repository(repository, what="--repository")
+    ref = parse_repository(required_image(image, "the Docker Hub repository"), what="--image")
     if ref.registry != DOCKER_HUB:
         raise InvalidInput(
-            "--repository",
-            repository,
+            "--image",
+            image,
             "is not on Docker Hub",
             "sync-readme sets Docker Hub overviews: use docker.io/<namespace>/<name>.",
         )

@@ -15,7 +15,7 @@ from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_typ
 from shipyard import __version__, commands
 from shipyard.auth import canonical_registry, read_auths
 from shipyard.dagger_errors import clear_errors
-from shipyard.plan.config import DEFAULT_SCAN_FAIL_ON, SbomFormat, SigningMode
+from shipyard.plan.config import SbomFormat, SigningMode
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.report import OutputFormat, Report, render
 from shipyard.registries.select import BackendKind
@@ -31,6 +31,7 @@ _T = TypeVar("_T")
 
 # One value, not a list: `dagger call` splits list flags at commas and keeps only the first line.
 SPEC_DOC = "docker/metadata-action tags: block, pasted verbatim as one value (one rule per line); default: the release table"
+PROVENANCE_DOC = "Deprecated (provenance is on by default; --no-provenance turns it off): accepted until 0.3 with a warning"
 FLAVOR_DOC = "docker/metadata-action flavor: block as one value (one line each: latest=auto|true|false, prefix=, suffix=)"
 
 
@@ -62,10 +63,6 @@ def uncached_function(fn: _F) -> _F:
 
 async def _text(file: dagger.File | None) -> str | None:
     return await file.contents() if file is not None else None
-
-
-def _source(directory: dagger.Directory | None) -> ModuleSource | None:
-    return ModuleSource(directory) if directory is not None else None
 
 
 async def _build_secrets(secrets: list[dagger.Secret] | None) -> list[tuple[str, dagger.Secret | SecretValue]]:
@@ -126,7 +123,8 @@ class Shipyard:
     @clear_errors
     async def cleanup(
         self,
-        repository: Annotated[str, Doc("Repository to clean, e.g. ghcr.io/acme/app")],
+        image: Annotated[str, Doc("Image (repository) to clean, e.g. ghcr.io/acme/app")] = "",
+        repository: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         keep_untagged: Annotated[int | None, Doc("Keep the newest N untagged digests (others are deleted)")] = None,
         keep_prereleases: Annotated[int | None, Doc("Keep the newest N pre-release tags (others are deleted)")] = None,
         older_than: Annotated[str, Doc("Delete tags older than this, e.g. 90d, 12h, 2w")] = "",
@@ -141,6 +139,7 @@ class Shipyard:
     ) -> str:
         """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
         report = await commands.cleanup(
+            image=image,
             repository=repository,
             keep_untagged=keep_untagged,
             keep_prereleases=keep_prereleases,
@@ -170,38 +169,44 @@ class Shipyard:
             list[dagger.Directory] | None,
             Doc("Release the platform images that build wrote there instead of building (repeatable: one per runner of a CI matrix)"),
         ] = None,
-        target: Annotated[
-            list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
+        image: Annotated[
+            list[str] | None, Doc("Image (repository) to publish to (repeatable); append ',optional' to skip it without credentials")
         ] = None,
+        target: Annotated[list[str] | None, Doc("Deprecated (until 0.3): the old name of --image")] = None,
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         registry: Annotated[
             list[dagger.Service] | None,
             Doc("Registries (and a private Sigstore's services) on your machine's loopback, e.g. tcp://localhost:5000 (matched by port)"),
         ] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
-        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
+        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
         build_secret: Annotated[
             list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
         ] = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (for sha-<7> tags and labels)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
-        spec: Annotated[str, Doc(SPEC_DOC)] = "",
-        flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
+        spec: Annotated[str | None, Doc(SPEC_DOC)] = None,
+        flavor: Annotated[str | None, Doc(FLAVOR_DOC)] = None,
         source_date_epoch: Annotated[
             int | None, Doc("Timestamp for reproducible images (default: $SOURCE_DATE_EPOCH in the CLI, else the commit time, else 0)")
         ] = None,
-        allow_backwards: Annotated[bool, Doc("Move latest/major/minor tags even to an older release")] = False,
+        allow_backwards: Annotated[bool | None, Doc("Move latest/major/minor tags even to an older release")] = None,
         allow_overwrite: Annotated[
-            bool, Doc("Move a version tag (1.2.3) that already names other content (release tags are immutable without it)")
+            bool | None, Doc("Move a version tag (1.2.3) that already names other content (release tags are immutable without it)")
+        ] = None,
+        allow_floating_tags: Annotated[
+            bool, Doc("Let a custom (non-semver) tag rule write X, X.Y or latest, the tags semver releases move")
         ] = False,
         registry_timeout: Annotated[
-            int, Doc("Seconds one registry request may take to connect, send or answer before it is retried (default 30)")
-        ] = 30,
+            int | None, Doc("Seconds one registry request may take to connect, send or answer before it is retried (default 30)")
+        ] = None,
         sign: Annotated[
-            SigningMode, Doc("Sign the index and every platform manifest in every target before tags move (auto: when a key is given)")
-        ] = SigningMode.AUTO,
-        cosign_key: Annotated[dagger.Secret | None, Doc("cosign private key (with --sign key), e.g. file:cosign.key")] = None,
+            SigningMode | None,
+            Doc("Sign the index and every platform manifest in every target before tags move (auto: when a key is given)"),
+        ] = None,
+        key: Annotated[dagger.Secret | None, Doc("The cosign private key (with --sign key), e.g. file:cosign.key")] = None,
+        cosign_key: Annotated[dagger.Secret | None, Doc("Deprecated (until 0.3): the old name of --key")] = None,
         cosign_password: Annotated[dagger.Secret | None, Doc("Password of the cosign key, e.g. env:COSIGN_PASSWORD")] = None,
         oidc_token: Annotated[dagger.Secret | None, Doc("Keyless signing: an OIDC identity token, e.g. env:SIGSTORE_ID_TOKEN")] = None,
         oidc_request_url: Annotated[
@@ -210,43 +215,48 @@ class Shipyard:
         oidc_request_token: Annotated[
             dagger.Secret | None, Doc("Keyless signing in GitHub Actions: env:ACTIONS_ID_TOKEN_REQUEST_TOKEN")
         ] = None,
-        fulcio_url: Annotated[str, Doc("Keyless signing: the Fulcio certificate authority (default the public one)")] = "",
-        rekor_url: Annotated[str, Doc("The Rekor transparency log (keyless: default the public one; key mode: upload to it)")] = "",
+        fulcio_url: Annotated[str | None, Doc("Keyless signing: the Fulcio certificate authority (default the public one)")] = None,
+        rekor_url: Annotated[
+            str | None, Doc("The Rekor transparency log (keyless: default the public one; key mode: upload to it)")
+        ] = None,
         timestamp_url: Annotated[
-            str, Doc("Keyless signing: also timestamp signatures with this RFC 3161 authority, e.g. https://tsa.example/api/v1/timestamp")
-        ] = "",
+            str | None,
+            Doc("Keyless signing: also timestamp signatures with this RFC 3161 authority, e.g. https://tsa.example/api/v1/timestamp"),
+        ] = None,
         sigstore_trusted_root: Annotated[
             dagger.File | None, Doc("A private Sigstore's trusted root (cosign trusted-root create), e.g. trusted_root.json")
         ] = None,
         sigstore_bundle: Annotated[
-            bool, Doc("Keyless: also store signatures and attestations as Sigstore bundles in OCI 1.1 referrers")
-        ] = False,
-        scan_fail_on: Annotated[str, Doc("Trivy gate on every platform (default CRITICAL,HIGH); empty: no scan")] = DEFAULT_SCAN_FAIL_ON,
+            bool | None, Doc("Keyless: also store signatures and attestations as Sigstore bundles in OCI 1.1 referrers")
+        ] = None,
+        scan_fail_on: Annotated[str | None, Doc("Trivy gate on every platform (default CRITICAL,HIGH); empty: no scan")] = None,
         trivyignore: Annotated[
             dagger.File | None, Doc("Vulnerability ids the gate accepts (.trivyignore format; default: the source's .trivyignore)")
         ] = None,
         sbom: Annotated[
             list[SbomFormat] | None, Doc("SBOM formats per platform (default spdx-json), attested when signing: spdx-json, cyclonedx-json")
         ] = None,
-        provenance: Annotated[bool, Doc("SLSA v1 provenance, attested to the index when signing (on by default)")] = False,
+        provenance: Annotated[bool, Doc(PROVENANCE_DOC)] = False,
         tool_images: Annotated[dagger.File | None, Doc("JSON file naming tool images (mirrors, air-gapped use)")] = None,
         smoke_port: Annotated[
             int | None, Doc("Smoke test: GET this port on localhost inside each image's container (replaces a compose healthcheck)")
         ] = None,
-        smoke_path: Annotated[str, Doc("Smoke test: the path that must answer HTTP 2xx, e.g. /health")] = "/",
+        smoke_path: Annotated[str | None, Doc("Smoke test: the path that must answer HTTP 2xx, e.g. /health (default /)")] = None,
         smoke_cmd: Annotated[list[str] | None, Doc("Smoke test: arguments replacing the image's CMD (the entrypoint stays)")] = None,
         smoke_timeout: Annotated[
             int | None, Doc("Smoke test: seconds each platform has to become healthy (default 60, 180 under QEMU)")
         ] = None,
         smoke_compose: Annotated[
-            str,
+            str | None,
             Doc("Smoke test: compose file in the source whose service's healthcheck runs before any tag moves (default: compose.yaml)"),
-        ] = "",
-        smoke_service: Annotated[str, Doc("Smoke test: the compose service (default: the one whose build is this image)")] = "",
-        smoke_platforms: Annotated[str, Doc("Smoke test: all (default), native, none, or platforms, e.g. linux/amd64,linux/arm64")] = "all",
-        no_sbom: Annotated[bool, Doc("No SBOMs (on by default)")] = False,
-        no_provenance: Annotated[bool, Doc("No SLSA provenance (on by default)")] = False,
-        no_scan: Annotated[bool, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = False,
+        ] = None,
+        smoke_service: Annotated[str | None, Doc("Smoke test: the compose service (default: the one whose build is this image)")] = None,
+        smoke_platforms: Annotated[
+            str | None, Doc("Smoke test: all (default), native, none, or platforms, e.g. linux/amd64,linux/arm64")
+        ] = None,
+        no_sbom: Annotated[bool | None, Doc("No SBOMs (on by default)")] = None,
+        no_provenance: Annotated[bool | None, Doc("No SLSA provenance (on by default)")] = None,
+        no_scan: Annotated[bool | None, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = None,
         keep_outputs: Annotated[
             bool,
             Doc("Return dist/ also when the release fails (report.json says why, SARIF for upload); fail the job after with check-report"),
@@ -259,11 +269,12 @@ class Shipyard:
             tag=tag,
             source=ModuleSource(source),
             from_=[ModuleSource(d) for d in from_ or []],
-            target=target or [],
-            platform=platform or [],
+            image=image,
+            target=target,
+            platform=platform,
             dockerfile=dockerfile,
             build_target=build_target,
-            build_arg=build_arg or [],
+            build_arg=build_arg,
             build_secret=await _build_secrets(build_secret),
             sha=sha,
             event=event,
@@ -272,8 +283,10 @@ class Shipyard:
             source_date_epoch=source_date_epoch,
             allow_backwards=allow_backwards,
             allow_overwrite=allow_overwrite,
+            allow_floating_tags=allow_floating_tags,
             registry_timeout=registry_timeout,
             sign=sign,
+            key=key,
             cosign_key=cosign_key,
             cosign_password=cosign_password,
             oidc_token=oidc_token,
@@ -286,12 +299,12 @@ class Shipyard:
             sigstore_bundle=sigstore_bundle,
             scan_fail_on=scan_fail_on,
             trivyignore=await _text(trivyignore),
-            sbom=sbom or [],
+            sbom=sbom,
             provenance=provenance,
             tool_images=await _text(tool_images),
             smoke_port=smoke_port,
             smoke_path=smoke_path,
-            smoke_cmd=smoke_cmd or [],
+            smoke_cmd=smoke_cmd,
             smoke_timeout=smoke_timeout,
             smoke_compose=smoke_compose,
             smoke_service=smoke_service,
@@ -318,8 +331,8 @@ class Shipyard:
         platform: Annotated[
             list[str] | None, Doc("Platforms to build here, e.g. this runner's own (default linux/amd64,linux/arm64)")
         ] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
-        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
+        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
         build_secret: Annotated[
             list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
@@ -335,10 +348,10 @@ class Shipyard:
         door = await self._door(engine=True)
         report = await commands.build(
             source=ModuleSource(source),
-            platform=platform or [],
+            platform=platform,
             dockerfile=dockerfile,
             build_target=build_target,
-            build_arg=build_arg or [],
+            build_arg=build_arg,
             build_secret=await _build_secrets(build_secret),
             sha=sha,
             source_date_epoch=source_date_epoch,
@@ -354,16 +367,17 @@ class Shipyard:
     async def rebuild_check(
         self,
         tag: Annotated[str, Doc("The version that was released, e.g. v1.2.3")],
-        against: Annotated[str, Doc("The published release to compare with, e.g. ghcr.io/acme/app:1.2.3")],
         source: Annotated[
             dagger.Directory,
             DefaultPath("."),
             Doc("Directory to build (default: the current directory; with dagger call -m, pass --source .)"),
         ],
+        image: Annotated[str, Doc("The published release to compare with, e.g. ghcr.io/acme/app:1.2.3")] = "",
+        against: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         registry: Annotated[list[dagger.Service] | None, Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000")] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
-        build_target: Annotated[str, Doc("The Dockerfile stage to build")] = "",
+        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
+        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
         build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
         build_secret: Annotated[
             list[dagger.Secret] | None, Doc("The release's build secrets, mounted at /run/secrets/<name> (repeatable)")
@@ -376,12 +390,13 @@ class Shipyard:
         await refuse_shipyard_tree(source, flag="--source")
         report = await commands.rebuild_check(
             tag=tag,
+            image=image,
             against=against,
             source=ModuleSource(source),
-            platform=platform or [],
+            platform=platform,
             dockerfile=dockerfile,
             build_target=build_target,
-            build_arg=build_arg or [],
+            build_arg=build_arg,
             build_secret=await _build_secrets(build_secret),
             sha=sha,
             source_date_epoch=source_date_epoch,
@@ -393,6 +408,11 @@ class Shipyard:
     @clear_errors
     async def tags(
         self,
+        source: Annotated[
+            dagger.Directory,
+            DefaultPath("."),
+            Doc("Git checkout: its HEAD is the default --sha and its commit time the clock of {{date}} (default: the current directory)"),
+        ],
         ref: Annotated[str, Doc("Git ref that triggered the release, e.g. refs/tags/v1.2.3 or refs/heads/main; empty: no tags")] = "",
         sha: Annotated[str, Doc("Full 40-character commit SHA (for sha-<7> tags)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
@@ -401,9 +421,6 @@ class Shipyard:
         flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
         base_ref: Annotated[str, Doc("Base branch of a pull request, or the branch a tag was pushed from (for {{base_ref}})")] = "",
         source_date_epoch: Annotated[int | None, Doc("Clock of {{date}} and {{commit_date}}, in seconds (never the wall clock)")] = None,
-        source: Annotated[
-            dagger.Directory | None, Doc("Git checkout: its HEAD is the default --sha and its commit time the clock of {{date}}")
-        ] = None,
         format: Annotated[OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')] = OutputFormat.TEXT,
     ) -> str:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
@@ -416,7 +433,7 @@ class Shipyard:
             flavor=flavor,
             base_ref=base_ref,
             source_date_epoch=source_date_epoch,
-            source=_source(source),
+            source=ModuleSource(source),
             door=await self._door(),
         )
         return finish(result, format)
@@ -426,40 +443,58 @@ class Shipyard:
     async def plan(
         self,
         tag: Annotated[str, Doc("Version to release, e.g. v1.2.3")],
-        target: Annotated[
-            list[str] | None, Doc("Repository to publish to (repeatable); append ',optional' to skip it without credentials")
+        source: Annotated[
+            dagger.Directory,
+            DefaultPath("."),
+            Doc(
+                "Git checkout: its shipyard.toml, commit, commit time and origin, its Dockerfile's stages (default: the current directory)"
+            ),
+        ],
+        image: Annotated[
+            list[str] | None, Doc("Image (repository) to publish to (repeatable); append ',optional' to skip it without credentials")
         ] = None,
+        target: Annotated[list[str] | None, Doc("Deprecated (until 0.3): the old name of --image")] = None,
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (default: HEAD of --source)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
-        spec: Annotated[str, Doc(SPEC_DOC)] = "",
-        flavor: Annotated[str, Doc(FLAVOR_DOC)] = "",
-        sign: Annotated[SigningMode, Doc("How to sign: none, key or keyless")] = SigningMode.NONE,
-        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats to attach: spdx-json, cyclonedx-json")] = None,
-        provenance: Annotated[bool, Doc("Attach SLSA v1 provenance")] = False,
-        scan_fail_on: Annotated[str, Doc("Severities that fail the scan gate; empty disables scanning")] = "",
-        source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
-        source: Annotated[
-            dagger.Directory | None, Doc("Git checkout: commit, commit time and origin for the labels; its Dockerfile's stages")
+        spec: Annotated[str | None, Doc(SPEC_DOC)] = None,
+        flavor: Annotated[str | None, Doc(FLAVOR_DOC)] = None,
+        sign: Annotated[
+            SigningMode | None, Doc("How to sign: none, key or keyless (auto, the default, plans none: plan reads no key)")
         ] = None,
-        dockerfile: Annotated[str, Doc("Path of the Dockerfile, relative to the source")] = "Dockerfile",
+        sbom: Annotated[list[SbomFormat] | None, Doc("SBOM formats per platform (default spdx-json): spdx-json, cyclonedx-json")] = None,
+        provenance: Annotated[bool, Doc(PROVENANCE_DOC)] = False,
+        scan_fail_on: Annotated[str | None, Doc("Severities that fail the scan gate (default CRITICAL,HIGH); empty: no scan")] = None,
+        no_sbom: Annotated[bool | None, Doc("No SBOMs (on by default)")] = None,
+        no_provenance: Annotated[bool | None, Doc("No SLSA provenance (on by default)")] = None,
+        no_scan: Annotated[bool | None, Doc("No Trivy scan and no scan gate (on by default, failing on CRITICAL,HIGH)")] = None,
+        allow_floating_tags: Annotated[
+            bool, Doc("Let a custom (non-semver) tag rule write X, X.Y or latest, the tags semver releases move")
+        ] = False,
+        source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
+        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
         format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
         release_plan = await commands.plan(
             tag=tag,
-            target=target or [],
-            platform=platform or [],
+            image=image,
+            target=target,
+            platform=platform,
             sha=sha,
             event=event,
             spec=spec,
             flavor=flavor,
             sign=sign,
-            sbom=sbom or [],
+            sbom=sbom,
             provenance=provenance,
             scan_fail_on=scan_fail_on,
+            no_sbom=no_sbom,
+            no_provenance=no_provenance,
+            no_scan=no_scan,
+            allow_floating_tags=allow_floating_tags,
             source_date_epoch=source_date_epoch,
-            source=_source(source),
+            source=ModuleSource(source),
             dockerfile=dockerfile,
             door=await self._door(secrets=False),
         )
@@ -469,7 +504,8 @@ class Shipyard:
     @clear_errors
     async def verify(
         self,
-        ref: Annotated[str, Doc("The release to verify, IMAGE[:tag|@digest], e.g. ghcr.io/acme/app:1.2.3")],
+        image: Annotated[str, Doc("The release to verify, IMAGE[:tag|@digest], e.g. ghcr.io/acme/app:1.2.3")] = "",
+        ref: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         key: Annotated[dagger.File | None, Doc("The cosign public key the release was signed with, e.g. cosign.pub")] = None,
         certificate_identity: Annotated[str, Doc("Keyless: the signer's identity (e.g. the release workflow's URL at the tag)")] = "",
         certificate_identity_regexp: Annotated[str, Doc("Keyless: a regular expression the signer's identity must match")] = "",
@@ -480,7 +516,8 @@ class Shipyard:
             dagger.File | None, Doc("Keyless: a private Sigstore's trusted root (cosign trusted-root create), e.g. trusted_root.json")
         ] = None,
         attestation: Annotated[
-            list[str] | None, Doc("Attestation types the release must carry (default spdxjson,slsaprovenance1; none: signatures only)")
+            list[str] | None,
+            Doc("Attestations the release must carry: spdx-json, cyclonedx-json, provenance (default spdx-json,provenance; none)"),
         ] = None,
         scan_fail_on: Annotated[str, Doc("Re-scan every platform and fail on these severities; empty: no re-scan")] = "CRITICAL,HIGH",
         trivyignore: Annotated[dagger.File | None, Doc("Vulnerability ids the re-scan accepts (.trivyignore format)")] = None,
@@ -493,6 +530,7 @@ class Shipyard:
     ) -> str:
         """Verify a published release without Docker: signatures on the index and every platform, attestations, SBOMs, re-scan."""
         report = await commands.verify(
+            image=image,
             ref=ref,
             key=await _text(key),
             certificate_identity=certificate_identity,
@@ -522,18 +560,20 @@ class Shipyard:
     @clear_errors
     async def sync_readme(
         self,
-        repository: Annotated[str, Doc("Docker Hub repository, e.g. docker.io/acme/app")],
         readme: Annotated[
             dagger.File,
             DefaultPath("README.md"),
             Doc("Markdown file to publish as the overview (at most 25,000 bytes; default README.md, but pass it with dagger call -m)"),
         ],
+        image: Annotated[str, Doc("Docker Hub image (repository), e.g. docker.io/acme/app")] = "",
+        repository: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         short_description: Annotated[str, Doc("Short description (at most 100 characters); empty leaves it as is")] = "",
         api_url: Annotated[str, Doc("Override the Docker Hub API address")] = "",
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
         await refuse_shipyard_readme(readme)
         report = await commands.sync_readme(
+            image=image,
             repository=repository,
             readme=await readme.contents(),
             short_description=short_description,

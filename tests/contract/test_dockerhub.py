@@ -117,7 +117,7 @@ def test_sync_readme_cli(hub: FakeDockerHub, tmp_path: Path) -> None:
         "-m",
         "shipyard",
         "sync-readme",
-        "--repository",
+        "--image",
         "docker.io/acme/app",
         "--readme",
         str(readme),

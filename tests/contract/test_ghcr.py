@@ -165,7 +165,7 @@ def test_a_repository_that_does_not_exist_is_an_error_not_an_empty_plan(
     github: FakeGitHub, backend: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GHCR_TOKEN", "ghp_admin")
-    argv = ["cleanup", "--repository", f"{github.address}/acme/nope", "--backend", backend, "--password", "env:GHCR_TOKEN"]
+    argv = ["cleanup", "--image", f"{github.address}/acme/nope", "--backend", backend, "--password", "env:GHCR_TOKEN"]
     code = main([*argv, "--api-url", github.url] if backend == "ghcr" else argv)
     out, err = capsys.readouterr()
     assert code == 3 and out == ""

@@ -70,7 +70,7 @@ def on_runner(runner: dict[str, str], *args: str, timeout: float = 1500) -> tupl
 
 
 def publish_args(stack: Stack, source: Path, out: Path, tag: str, target: str, platforms: tuple[str, ...], *extra: str) -> list[str]:
-    args = ["publish", "--tag", tag, "--source", str(source), "--target", target, "--platform", ",".join(platforms)]
+    args = ["publish", "--tag", tag, "--source", str(source), "--image", target, "--platform", ",".join(platforms)]
     args += ["--out", str(out), "--json", "--no-sbom", "--no-provenance", "--no-scan"]
     return [*args, "--build-arg", f"BASE_IMAGE={stack.images['base']}", *extra]
 
@@ -164,7 +164,7 @@ def _git(checkout: Path, *args: str, when: int | None = None) -> str:
 def rebuild_check(
     stack: Stack, runner: dict[str, str], source: Path, against: str, platforms: tuple[str, ...], *extra: str
 ) -> dict[str, Any]:
-    args = ["rebuild-check", "--tag", "v2.0.0", "--against", against, "--source", str(source), "--platform", ",".join(platforms)]
+    args = ["rebuild-check", "--tag", "v2.0.0", "--image", against, "--source", str(source), "--platform", ",".join(platforms)]
     proc, _ = on_runner(runner, *args, "--build-arg", f"BASE_IMAGE={stack.images['base']}", "--build-arg", "WORK_MB=8", *extra, "--json")
     data: dict[str, Any] = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {"stderr": proc.stderr}
     data["exit"] = proc.returncode
@@ -225,7 +225,7 @@ def test_rebuild_check_names_the_file_and_platform_of_a_non_deterministic_step(
     published, _ = on_runner(runner, *publish_args(stack, source, tmp_path / "out", "v2.0.0", a, platforms, *extra))
     assert report_of(published)["ok"], published.stdout + published.stderr
     wipe(runner)  # the RUN step runs again, at another time
-    args = ["rebuild-check", "--tag", "v2.0.0", "--against", f"{a}:2.0.0", "--source", str(source), "--platform", ",".join(platforms)]
+    args = ["rebuild-check", "--tag", "v2.0.0", "--image", f"{a}:2.0.0", "--source", str(source), "--platform", ",".join(platforms)]
     args += ["--build-arg", f"BASE_IMAGE={stack.images['base']}", *extra]
     text, _ = on_runner(runner, *args)
     assert text.returncode == 3, text.stdout + text.stderr

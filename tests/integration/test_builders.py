@@ -100,7 +100,7 @@ def test_a_release_split_across_two_engines_is_the_one_engine_release(
     source = app_source(tmp_path)
     one, split = f"{stack.registry_a}/{repo_name}-one", f"{stack.registry_a}/{repo_name}-split"
 
-    alone = finished(publish(stack, source, tmp_path / "one", "--tag", "v1.2.3", "--target", one))
+    alone = finished(publish(stack, source, tmp_path / "one", "--tag", "v1.2.3", "--image", one))
     assert alone.returncode == 0, report_of(alone).get("error")
     apart = finished(
         publish(
@@ -109,7 +109,7 @@ def test_a_release_split_across_two_engines_is_the_one_engine_release(
             tmp_path / "split",
             "--tag",
             "v1.2.3",
-            "--target",
+            "--image",
             split,
             "--builder",
             f"linux/arm64={builder['SHIPYARD_BUILDER_ENGINE']}",
@@ -126,7 +126,7 @@ def test_a_release_split_across_two_engines_is_the_one_engine_release(
             tmp_path / "tcp",
             "--tag",
             "v1.2.3",
-            "--target",
+            "--image",
             over_tcp,
             "--builder",
             f"linux/arm64={builder['SHIPYARD_BUILDER_ENGINE_TCP']}",
@@ -159,7 +159,7 @@ def test_a_step_failing_on_a_builder_names_the_platform_the_builder_and_its_outp
     repo = f"{stack.registry_a}/{repo_name}"
     failing = app_source(tmp_path, 'ARG TARGETARCH\nRUN [ "$TARGETARCH" != arm64 ] || (echo "no arm64 toolchain here" >&2; exit 7)\n')
     address = builder["SHIPYARD_BUILDER_ENGINE"]
-    result = finished(publish(stack, failing, tmp_path / "out", "--tag", "v1.2.3", "--target", repo, "--builder", f"linux/arm64={address}"))
+    result = finished(publish(stack, failing, tmp_path / "out", "--tag", "v1.2.3", "--image", repo, "--builder", f"linux/arm64={address}"))
 
     assert result.returncode == 3
     error = report_of(result)["error"]
@@ -172,7 +172,7 @@ def test_a_builder_killed_mid_build_fails_the_release_naming_it_and_moves_no_tag
     stack: Stack, tools: Tools, builder: dict[str, str], repo_name: str, tmp_path: Path
 ) -> None:
     repo = f"{stack.registry_a}/{repo_name}"
-    first = finished(publish(stack, app_source(tmp_path / "first"), tmp_path / "first-out", "--tag", "v1.2.3", "--target", repo))
+    first = finished(publish(stack, app_source(tmp_path / "first"), tmp_path / "first-out", "--tag", "v1.2.3", "--image", repo))
     assert first.returncode == 0, report_of(first).get("error")
     before = {tag: tools.digest(f"{repo}:{tag}") for tag in tools.tags(repo)}
     assert set(before) == {"1.2.3", "1.2", "1", "latest", "sha-860c190"}
@@ -180,7 +180,7 @@ def test_a_builder_killed_mid_build_fails_the_release_naming_it_and_moves_no_tag
     # v1.3.0's arm64 build (on the builder) sleeps; the builder engine is killed meanwhile.
     slow = app_source(tmp_path / "second", f'ARG TARGETARCH\nRUN [ "$TARGETARCH" != arm64 ] || sleep {SLEEP}\n')
     address = builder["SHIPYARD_BUILDER_ENGINE"]
-    proc = publish(stack, slow, tmp_path / "second-out", "--tag", "v1.3.0", "--target", repo, "--builder", f"linux/arm64={address}")
+    proc = publish(stack, slow, tmp_path / "second-out", "--tag", "v1.3.0", "--image", repo, "--builder", f"linux/arm64={address}")
     deadline = time.monotonic() + 600
     while not _running(f"sleep {SLEEP}"):
         assert proc.poll() is None, f"publish ended before the builder's build step ran:\n{proc.communicate()[1][-3000:]}"
@@ -208,7 +208,7 @@ def test_a_builder_address_with_no_engine_fails_at_once_naming_it(stack: Stack, 
     repo = f"{stack.registry_a}/{repo_name}"
     address = f"unix://{tmp_path}/no-engine.sock"
     started = time.monotonic()
-    result = finished(publish(stack, FIXTURE, tmp_path / "out", "--tag", "v1.2.3", "--target", repo, "--builder", f"linux/arm64={address}"))
+    result = finished(publish(stack, FIXTURE, tmp_path / "out", "--tag", "v1.2.3", "--image", repo, "--builder", f"linux/arm64={address}"))
 
     assert result.returncode == 3
     error = report_of(result)["error"]

@@ -145,7 +145,7 @@ def test_registry_with_credentials(stack: Stack, tools: Tools, repo_name: str) -
 
 
 def test_cli_dry_run_json_then_apply(tools: Tools, seed: Seed) -> None:
-    base = [sys.executable, "-m", "shipyard", "cleanup", "--repository", seed.repo, "--keep-untagged", "1", "--keep-prereleases", "1"]
+    base = [sys.executable, "-m", "shipyard", "cleanup", "--image", seed.repo, "--keep-untagged", "1", "--keep-prereleases", "1"]
     dry = subprocess.run([*base, "--json"], capture_output=True, text=True, check=False)
     assert dry.returncode == 0, dry.stderr
     planned = json.loads(dry.stdout)
@@ -169,7 +169,7 @@ def test_cli_reads_the_password_from_env_and_never_prints_it(stack: Stack, tools
         "-m",
         "shipyard",
         "cleanup",
-        "--repository",
+        "--image",
         seed.repo,
         "--keep-prereleases",
         "0",

@@ -139,13 +139,13 @@ def test_called_by_version_from_packed_and_shallow_checkouts_gives_the_cli_s_dig
     ok(
         run(
             stack,
-            [sys.executable, "-m", "shipyard", "publish", "--source", ".", *common, "--target", cli, "--out", str(tmp_path / "c")],
+            [sys.executable, "-m", "shipyard", "publish", "--source", ".", *common, "--image", cli, "--out", str(tmp_path / "c")],
             cwd=app,
         )
     )
     # 2. dagger call in Shipyard's checkout (the module is the working tree), the app as --source
     checkout = f"{a}/{repo_name}-checkout"
-    args = ["call", "publish", "--source", str(app), *common, "--target", checkout, *loopback(stack)]
+    args = ["call", "publish", "--source", str(app), *common, "--image", checkout, *loopback(stack)]
     ok(dagger(stack, *args, "-o", str(tmp_path / "k"), cwd=ROOT))
     # 3. dagger call -m Shipyard@tag, from the packed application repository
     remote = f"{a}/{repo_name}-remote"
@@ -159,7 +159,7 @@ def test_called_by_version_from_packed_and_shallow_checkouts_gives_the_cli_s_dig
             "--source",
             ".",
             *common,
-            "--target",
+            "--image",
             remote,
             *loopback(stack),
             "-o",
@@ -179,7 +179,7 @@ def test_called_by_version_from_packed_and_shallow_checkouts_gives_the_cli_s_dig
             "--source",
             ".",
             *common,
-            "--target",
+            "--image",
             ci,
             *loopback(stack),
             "-o",
@@ -206,14 +206,14 @@ def test_forgetting_source_asks_for_source_dot_and_pushes_nothing(
     stack: Stack, tools: Tools, repo_name: str, module_ref: str, app: Path
 ) -> None:
     target = f"{stack.registry_a}/{repo_name}"
-    proc = dagger(stack, "call", "-m", module_ref, "publish", "--tag", "v1.2.3", "--target", target, *FAST, *loopback(stack), cwd=app)
+    proc = dagger(stack, "call", "-m", module_ref, "publish", "--tag", "v1.2.3", "--image", target, *FAST, *loopback(stack), cwd=app)
     assert proc.returncode != 0
     assert "--source '(default)': is Shipyard's own repository" in proc.stderr and "Pass --source . to release" in proc.stderr
     assert not tools.exists(f"{target}:1.2.3")
 
 
 def test_sync_readme_without_readme_does_not_read_shipyard_s_readme(stack: Stack, module_ref: str, app: Path) -> None:
-    proc = dagger(stack, "call", "-m", module_ref, "sync-readme", "--repository", "docker.io/acme/app", cwd=app)
+    proc = dagger(stack, "call", "-m", module_ref, "sync-readme", "--image", "docker.io/acme/app", cwd=app)
     assert proc.returncode != 0
     assert "--readme '(default)': is Shipyard's own README" in proc.stderr and "Pass --readme README.md" in proc.stderr
 

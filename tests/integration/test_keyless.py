@@ -133,7 +133,7 @@ def test_a_keyless_release_by_the_runner_route_verifies_on_both_registries(
     stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
 ) -> None:
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
-    proc = shipyard("--tag", "v3.1.0", "--platform", ",".join(PLATFORMS), "--target", a, "--target", b, "--registry-auth", b_auth,
+    proc = shipyard("--tag", "v3.1.0", "--platform", ",".join(PLATFORMS), "--image", a, "--image", b, "--registry-auth", b_auth,
                     *keyless_args(stack), "--sbom", "spdx-json", "--provenance", "--json",
                     stack=stack, out=tmp_path, extra_env=runner_env(stack, "v3.1.0"))  # fmt: skip
     report = report_of(proc)
@@ -187,9 +187,9 @@ def test_a_keyless_release_through_dagger_call_verifies_on_both_registries(
         "tests/fixtures/app",
         "--platform",
         ",".join(PLATFORMS),
-        "--target",
+        "--image",
         a,
-        "--target",
+        "--image",
         b,
     ]
     args += ["--sha", "860c1904a1ce19322e91ac35af1ab07466440c37", "--source-date-epoch", "1700000000", "--no-scan"]
@@ -215,7 +215,7 @@ def test_an_expired_token_or_fulcio_down_fails_naming_it_and_moves_no_tag(
     stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
 ) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    common = ["--tag", "v3.3.0", "--platform", "linux/amd64", "--target", a, "--json"]
+    common = ["--tag", "v3.3.0", "--platform", "linux/amd64", "--image", a, "--json"]
     expired = _token(stack, -120)
     token_args = [x for x in keyless_args(stack) if not x.startswith(("--oidc-request", "env:ACTIONS"))]
     proc = shipyard(*common, *token_args, "--oidc-token", "env:SHIPYARD_TEST_TOKEN", stack=stack, out=tmp_path / "expired",
@@ -253,7 +253,7 @@ def keyless_release(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> d
     """One keyless release (2 platforms, SPDX SBOMs, provenance) in registry A."""
     out = tmp_path_factory.mktemp("keyless")
     repo = f"{stack.registry_a}/it/keyless-{os.urandom(4).hex()}"
-    proc = shipyard("--tag", "v4.0.0", "--platform", "linux/amd64,linux/arm64", "--target", repo, *keyless_args(stack),
+    proc = shipyard("--tag", "v4.0.0", "--platform", "linux/amd64,linux/arm64", "--image", repo, *keyless_args(stack),
                     "--sbom", "spdx-json", "--provenance", "--json",
                     stack=stack, out=out, extra_env=runner_env(stack, "v4.0.0"))  # fmt: skip
     report = report_of(proc)
@@ -262,7 +262,7 @@ def keyless_release(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 def shipyard_verify(stack: Stack, ref: str, *trust: str) -> tuple[int, dict[str, Any]]:
-    args = ["verify", "--ref", ref, "--rekor-url", stack.env["SHIPYARD_REKOR_URL"], "--scan-fail-on", "", "--json"]
+    args = ["verify", "--image", ref, "--rekor-url", stack.env["SHIPYARD_REKOR_URL"], "--scan-fail-on", "", "--json"]
     args += ["--sigstore-trusted-root", stack.env["SHIPYARD_SIGSTORE_TRUSTED_ROOT"], *trust]
     proc = subprocess.run([sys.executable, "-m", "shipyard", *args], capture_output=True, text=True, check=False, timeout=900)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -326,7 +326,7 @@ def test_shipyard_verify_keyless_names_a_missing_log_entry_and_a_key_signature(
 
 def test_bundles_are_written_as_referrers_and_verify_reads_them_alone(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--tag", "v5.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, *keyless_args(stack), "--sigstore-bundle",
+    proc = shipyard("--tag", "v5.0.0", "--platform", "linux/amd64,linux/arm64", "--image", a, *keyless_args(stack), "--sigstore-bundle",
                     "--sbom", "spdx-json", "--provenance", "--json",
                     stack=stack, out=tmp_path, extra_env=runner_env(stack, "v5.0.0"))  # fmt: skip
     report = report_of(proc)
@@ -368,7 +368,7 @@ def test_cleanup_deletes_a_deleted_images_bundles_and_keeps_a_kept_ones(stack: S
     a = f"{stack.registry_a}/{repo_name}"
     digests = {}
     for tag, sha in (("v6.0.0-rc.1", "1" * 40), ("v6.0.0", "2" * 40)):
-        proc = shipyard("--tag", tag, "--sha", sha, "--platform", "linux/amd64", "--target", a, *keyless_args(stack),
+        proc = shipyard("--tag", tag, "--sha", sha, "--platform", "linux/amd64", "--image", a, *keyless_args(stack),
                         "--spec", "type=semver,pattern={{version}}",  # the version tag alone (no sha-<7> tag)
                         "--sigstore-bundle", "--json", stack=stack, out=tmp_path / tag, extra_env=runner_env(stack, tag))  # fmt: skip
         report = report_of(proc)
@@ -381,7 +381,7 @@ def test_cleanup_deletes_a_deleted_images_bundles_and_keeps_a_kept_ones(stack: S
 
     gone, kept = referrers(digests["v6.0.0-rc.1"]), referrers(digests["v6.0.0"])
     assert gone and kept
-    proc = subprocess.run([sys.executable, "-m", "shipyard", "cleanup", "--repository", a, "--keep-prereleases", "0", "--apply",
+    proc = subprocess.run([sys.executable, "-m", "shipyard", "cleanup", "--image", a, "--keep-prereleases", "0", "--apply",
                            "--format", "json"], capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for digest in gone | {digests["v6.0.0-rc.1"]}:

@@ -104,11 +104,11 @@ def test_layouts_built_on_two_engines_publish_the_one_engine_release(
 
     key, pub = tools.keypair("publisher")
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
-    sign = ["--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD"]
+    sign = ["--key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD"]
     release = finished(
         start(
             stack, "publish", "--tag", "v1.2.3", "--sha", SHA, "--platform", ALL, "--from", str(d1), "--from", str(d2),
-            "--target", a, "--target", b, "--registry-auth", b_auth, *sign, "--smoke-port", "8080", "--smoke-path", "/health",
+            "--image", a, "--image", b, "--registry-auth", b_auth, *sign, "--smoke-port", "8080", "--smoke-path", "/health",
             "--out", str(tmp_path / "dist"), "--json", extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD},
         )
     )  # fmt: skip
@@ -116,7 +116,7 @@ def test_layouts_built_on_two_engines_publish_the_one_engine_release(
     assert release.returncode == 0, report.get("error")
     one = f"{stack.registry_a}/{repo_name}-one"
     alone = finished(
-        start(stack, "publish", "--tag", "v1.2.3", "--sha", SHA, "--platform", ALL, "--target", one,
+        start(stack, "publish", "--tag", "v1.2.3", "--sha", SHA, "--platform", ALL, "--image", one,
               "--no-sbom", "--no-provenance", "--no-scan", "--out", str(tmp_path / "one"), "--json")
     )  # fmt: skip
     assert alone.returncode == 0, report_of(alone).get("error")
@@ -176,7 +176,7 @@ def test_layouts_that_do_not_belong_together_are_refused_and_nothing_is_pushed(
     for case, (layouts, words) in cases.items():
         proc = finished(
             start(stack, "publish", "--tag", "v1.2.3", "--sha", SHA, "--platform", "linux/amd64,linux/arm64", *layouts,
-                  "--target", repo, "--out", str(tmp_path / "dist"))
+                  "--image", repo, "--out", str(tmp_path / "dist"))
         )  # fmt: skip
         assert proc.returncode == 2, f"{case}: {proc.stderr[-2000:]}"
         lines = errors_of(proc.stderr)
@@ -200,7 +200,7 @@ def test_a_corrupted_layout_is_refused_naming_the_blob_and_nothing_is_pushed(
     repo = f"{stack.registry_a}/{repo_name}"
     proc = finished(
         start(stack, "publish", "--tag", "v1.2.3", "--sha", SHA, "--platform", "linux/amd64", "--from", str(layout),
-              "--target", repo, "--out", str(tmp_path / "dist"))
+              "--image", repo, "--out", str(tmp_path / "dist"))
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
     line = "\n".join(errors_of(proc.stderr))
@@ -335,7 +335,7 @@ def test_the_example_workflow_run_as_written_releases_the_one_engine_release(
     repo = f"{stack.registry_b}/{repo_name}"
     one = f"{stack.registry_a}/{repo_name}-one"
     alone = subprocess.run(
-        [sys.executable, "-m", "shipyard", "publish", "--source", str(app), "--tag", "v1.2.3", "--platform", ALL, "--target", one,
+        [sys.executable, "-m", "shipyard", "publish", "--source", str(app), "--tag", "v1.2.3", "--platform", ALL, "--image", one,
          "--no-sbom", "--no-provenance", "--no-scan", "--out", str(tmp_path / "one"), "--json"],
         capture_output=True, text=True, check=False, timeout=1800,
     )  # fmt: skip
@@ -379,9 +379,9 @@ def test_dagger_call_build_and_publish_from_are_the_clis(stack: Stack, tools: To
     module_repo, cli_repo = f"{stack.registry_a}/{repo_name}-module", f"{stack.registry_a}/{repo_name}-cli"
     off = ["--no-sbom", "--no-provenance", "--no-scan"]
     dagger_call(stack, "publish", "--tag", "v1.2.3", *common, "--platform", "linux/amd64,linux/arm64", "--from", str(by_module),
-                "--target", module_repo, "--registry", f"tcp://localhost:{port}", *off, "-o", str(tmp_path / "module-dist"))  # fmt: skip
+                "--image", module_repo, "--registry", f"tcp://localhost:{port}", *off, "-o", str(tmp_path / "module-dist"))  # fmt: skip
     alone = finished(
-        start(stack, "publish", "--tag", "v1.2.3", "--sha", SHA, "--platform", "linux/amd64,linux/arm64", "--target", cli_repo,
+        start(stack, "publish", "--tag", "v1.2.3", "--sha", SHA, "--platform", "linux/amd64,linux/arm64", "--image", cli_repo,
               *off, "--out", str(tmp_path / "cli-dist"), "--json")
     )  # fmt: skip
     assert alone.returncode == 0, report_of(alone).get("error")

@@ -80,8 +80,8 @@ def test_dagger_functions_lists_every_function_with_its_description(stack: Stack
 
 
 def test_dagger_call_tags_prints_the_release_tag_set(stack: Stack) -> None:
-    out = dagger(stack, "call", "tags", "--ref", "refs/tags/v1.2.3")
-    # The README's release table for v1.2.3 (no --sha given, so no sha-<7> tag).
+    out = dagger(stack, "call", "tags", "--ref", "refs/tags/v1.2.3", "--source", "tests/fixtures/app")
+    # The README's release table for v1.2.3 (no --sha given and a source without Git, so no sha-<7> tag).
     assert out.split() == ["1.2.3", "1.2", "1", "latest"]
 
 
@@ -109,10 +109,10 @@ def test_dagger_call_publish_gives_the_same_digest_as_the_cli(stack: Stack, tool
     common += ["--no-sbom", "--no-provenance", "--no-scan"]  # the digest is the point here
     port = stack.registry_a.rsplit(":", 1)[1]
     by_module = f"{stack.registry_a}/{repo_name}-module"
-    dagger(stack, "call", "publish", *common, "--target", by_module, "--registry", f"tcp://localhost:{port}", "-o", str(tmp_path / "m"))
+    dagger(stack, "call", "publish", *common, "--image", by_module, "--registry", f"tcp://localhost:{port}", "-o", str(tmp_path / "m"))
     by_cli = f"{stack.registry_a}/{repo_name}-cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "shipyard", "publish", *common, "--target", by_cli, "--out", str(tmp_path / "c")],
+        [sys.executable, "-m", "shipyard", "publish", *common, "--image", by_cli, "--out", str(tmp_path / "c")],
         cwd=ROOT,
         env={**os.environ, **stack.env},
         capture_output=True,
@@ -146,7 +146,7 @@ def test_dagger_call_plan_sees_the_credentials_of_with_registry_auth(stack: Stac
         "plan",
         "--tag",
         "v1.2.3",
-        "--target",
+        "--image",
         "ghcr.io/acme/app",
         "--event",
         "release",

@@ -51,7 +51,7 @@ def _args(stack: Stack, source: Path, out: Path, repo: str, *extra: str) -> list
         str(source),
         "--out",
         str(out),
-        "--target",
+        "--image",
         repo,
         "--platform",
         PLATFORMS,

@@ -76,7 +76,7 @@ def report_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def test_publish_three_platforms_to_two_registries(stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path) -> None:
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
     proc = shipyard(
-        "--tag", "v1.2.3", "--platform", ",".join(PLATFORMS), "--target", a, "--target", b,
+        "--tag", "v1.2.3", "--platform", ",".join(PLATFORMS), "--image", a, "--image", b,
         "--registry-auth", b_auth, "--json", stack=stack, out=tmp_path / "dist",
     )  # fmt: skip
     report = report_of(proc)
@@ -113,12 +113,12 @@ def test_publish_three_platforms_to_two_registries(stack: Stack, tools: Tools, r
 
 def test_a_rerun_is_idempotent_and_a_backport_holds_floating_tags_back(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    first = report_of(shipyard("--tag", "v1.3.0", "--platform", "linux/amd64", "--target", a, "--json", stack=stack, out=tmp_path / "1"))
+    first = report_of(shipyard("--tag", "v1.3.0", "--platform", "linux/amd64", "--image", a, "--json", stack=stack, out=tmp_path / "1"))
     assert first["ok"], first
-    again = report_of(shipyard("--tag", "v1.3.0", "--platform", "linux/amd64", "--target", a, "--json", stack=stack, out=tmp_path / "2"))
+    again = report_of(shipyard("--tag", "v1.3.0", "--platform", "linux/amd64", "--image", a, "--json", stack=stack, out=tmp_path / "2"))
     assert again["ok"] and again["digest"] == first["digest"]
 
-    backport = report_of(shipyard("--tag", "v1.2.4", "--platform", "linux/amd64", "--target", a, "--json", stack=stack, out=tmp_path / "3"))
+    backport = report_of(shipyard("--tag", "v1.2.4", "--platform", "linux/amd64", "--image", a, "--json", stack=stack, out=tmp_path / "3"))
     assert backport["ok"], backport
     assert {h["tag"] for h in backport["tags_held_back"]} == {"1", "latest"}
     assert tools.digest(f"{a}:latest") == tools.digest(f"{a}:1") == first["digest"]
@@ -129,7 +129,7 @@ def test_wrong_credentials_for_one_registry_move_no_tag_anywhere(
     stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
 ) -> None:
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
-    targets = ["--target", a, "--target", b, "--platform", "linux/amd64"]
+    targets = ["--image", a, "--image", b, "--platform", "linux/amd64"]
     first = report_of(shipyard("--tag", "v1.0.0", *targets, "--registry-auth", b_auth, "--json", stack=stack, out=tmp_path / "1"))
     assert first["ok"], first
     before = {repo: {t: tools.digest(f"{repo}:{t}") for t in tools.tags(repo)} for repo in (a, b)}
@@ -152,7 +152,7 @@ def test_publish_converges_through_a_registry_that_fails_half_the_requests(
 ) -> None:
     with FaultyProxy(stack.registry_a, failure_rate=0.5, seed=7) as proxy:
         repo = f"{proxy.address}/{repo_name}"
-        report = report_of(shipyard("--tag", "v2.0.0", "--platform", "linux/amd64", "--target", repo, "--json", stack=stack, out=tmp_path))
+        report = report_of(shipyard("--tag", "v2.0.0", "--platform", "linux/amd64", "--image", repo, "--json", stack=stack, out=tmp_path))
         assert proxy.failed > 0
     assert report["ok"], report
     assert tools.digest(f"{stack.registry_a}/{repo_name}:2.0.0") == report["digest"]
@@ -163,12 +163,12 @@ def test_a_registry_that_dies_mid_push_moves_no_tag_and_a_rerun_completes(
 ) -> None:
     with FaultyProxy(stack.registry_a, die_after=6) as proxy:
         repo = f"{proxy.address}/{repo_name}"
-        failed = shipyard("--tag", "v3.0.0", "--platform", "linux/amd64", "--target", repo, "--json", stack=stack, out=tmp_path / "1")
+        failed = shipyard("--tag", "v3.0.0", "--platform", "linux/amd64", "--image", repo, "--json", stack=stack, out=tmp_path / "1")
         assert failed.returncode == 3, failed.stdout[-2000:]
         assert tools.tags(f"{stack.registry_a}/{repo_name}") == set()
         proxy.revive()
         again = report_of(
-            shipyard("--tag", "v3.0.0", "--platform", "linux/amd64", "--target", repo, "--json", stack=stack, out=tmp_path / "2")
+            shipyard("--tag", "v3.0.0", "--platform", "linux/amd64", "--image", repo, "--json", stack=stack, out=tmp_path / "2")
         )
     assert again["ok"], again
     assert tools.digest(f"{stack.registry_a}/{repo_name}:latest") == again["digest"]
@@ -181,7 +181,7 @@ def test_a_failing_build_names_the_platform_and_step_and_pushes_nothing(stack: S
         f'FROM {stack.images["base"]}\nRUN echo "checking $(uname -m)" && test "$(uname -m)" != aarch64 || exit 7\n'
     )
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--source", str(src), "--tag", "v1.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--json",
+    proc = shipyard("--source", str(src), "--tag", "v1.0.0", "--platform", "linux/amd64,linux/arm64", "--image", a, "--json",
                     stack=stack, out=tmp_path / "dist")  # fmt: skip
     report = report_of(proc)
     assert proc.returncode == 3 and not report["ok"]
@@ -201,7 +201,7 @@ def test_a_build_secret_reaches_run_mount_but_no_layer_or_report(stack: Stack, t
         " && echo used > /secret-was-there\n"
     )
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--source", str(src), "--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a,
+    proc = shipyard("--source", str(src), "--tag", "v1.0.0", "--platform", "linux/amd64", "--image", a,
                     "--build-secret", "token=env:SHIPYARD_TEST_BUILD_SECRET", "--json",
                     stack=stack, out=tmp_path / "dist", extra_env={"SHIPYARD_TEST_BUILD_SECRET": secret})  # fmt: skip
     report = report_of(proc)
@@ -215,12 +215,12 @@ def test_a_build_secret_reaches_run_mount_but_no_layer_or_report(stack: Stack, t
 
 def test_rebuild_check_names_every_platform_that_differs(stack: Stack, repo_name: str, tmp_path: Path) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    published = report_of(shipyard("--tag", "v5.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--json",
+    published = report_of(shipyard("--tag", "v5.0.0", "--platform", "linux/amd64,linux/arm64", "--image", a, "--json",
                                    stack=stack, out=tmp_path))  # fmt: skip
     assert published["ok"], published
 
     def check(epoch: str) -> subprocess.CompletedProcess[str]:
-        args = ["rebuild-check", "--tag", "v5.0.0", "--against", f"{a}:5.0.0", "--source", str(FIXTURE), "--sha", SHA]
+        args = ["rebuild-check", "--tag", "v5.0.0", "--image", f"{a}:5.0.0", "--source", str(FIXTURE), "--sha", SHA]
         args += ["--platform", "linux/amd64,linux/arm64", "--source-date-epoch", epoch, "--json"]
         args += ["--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={stack.images['base']}"]
         return subprocess.run([sys.executable, "-m", "shipyard", *args], capture_output=True, text=True, check=False, timeout=1800)
@@ -271,14 +271,14 @@ def test_zero_config_publish_needs_nothing_but_a_tag(stack: Stack, tmp_path: Pat
     [
         (["--tag", "not a version!"], "tag"),
         (["--tag", "v1.0.0", "--platform", "linux/sparc"], "linux/sparc"),
-        (["--tag", "v1.0.0", "--target", "UPPER//bad:"], "UPPER//bad:"),
+        (["--tag", "v1.0.0", "--image", "UPPER//bad:"], "UPPER//bad:"),
         (["--tag", "v1.0.0", "--dockerfile", "missing/Dockerfile"], "missing/Dockerfile"),
         (["--tag", "v1.0.0", "--registry-auth", "127.0.0.1:5001=u:file:/nonexistent/secret"], "/nonexistent/secret"),
         (["--tag", "v1.0.0", "--registry-auth", "127.0.0.1:5001=u:env:SHIPYARD_TEST_UNSET"], "SHIPYARD_TEST_UNSET"),
     ],
 )
 def test_bad_input_fails_before_anything_is_built(stack: Stack, tmp_path: Path, args: list[str], named: str) -> None:
-    target = [] if "--target" in args else ["--target", f"{stack.registry_a}/it/never-pushed"]
+    target = [] if "--image" in args else ["--image", f"{stack.registry_a}/it/never-pushed"]
     proc = shipyard(*args, *target, stack=stack, out=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert named in proc.stderr and "Traceback" not in proc.stderr
@@ -304,7 +304,7 @@ def _files(tools: Tools, ref: str, wanted: set[str]) -> dict[str, bytes]:
 
 def test_the_report_says_which_stages_cross_compiled_and_which_ran_per_platform(stack: Stack, repo_name: str, tmp_path: Path) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    report = report_of(shipyard("--tag", "v6.0.0", "--platform", "linux/arm64", "--target", a, "--json", stack=stack, out=tmp_path))
+    report = report_of(shipyard("--tag", "v6.0.0", "--platform", "linux/arm64", "--image", a, "--json", stack=stack, out=tmp_path))
     assert report["stages"] == [
         "build: native on the builder (cross-compiles for each platform)",
         "stage 1: per platform; RUN steps of foreign platforms under QEMU",
@@ -316,8 +316,8 @@ def test_a_signed_release_verifies_on_every_registry_for_the_index_and_each_plat
 ) -> None:
     key, pub = tools.keypair("publisher")
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
-    sign = ["--sign", "key", "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD"]
-    proc = shipyard("--tag", "v7.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--target", b,
+    sign = ["--sign", "key", "--key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD"]
+    proc = shipyard("--tag", "v7.0.0", "--platform", "linux/amd64,linux/arm64", "--image", a, "--image", b,
                     "--registry-auth", b_auth, *sign, "--json", stack=stack, out=tmp_path,
                     extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD})  # fmt: skip
     report = report_of(proc)
@@ -336,8 +336,8 @@ def test_a_signed_release_verifies_on_every_registry_for_the_index_and_each_plat
 def test_a_release_that_cannot_be_signed_moves_no_tag(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     key, _ = tools.keypair("publisher")
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--tag", "v7.0.0", "--platform", "linux/amd64", "--target", a, "--sign", "key",
-                    "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_WRONG", "--json",
+    proc = shipyard("--tag", "v7.0.0", "--platform", "linux/amd64", "--image", a, "--sign", "key",
+                    "--key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_WRONG", "--json",
                     stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_WRONG": "not-the-key-password"})  # fmt: skip
     report = report_of(proc)
     assert proc.returncode == 3 and "signing failed" in report["error"]
@@ -350,8 +350,8 @@ def test_each_platform_carries_its_own_sbom_attestation_and_the_index_one_per_pl
 ) -> None:
     key, pub = tools.keypair("publisher")
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--tag", "v8.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--sbom", "spdx-json", "--provenance",
-                    "--sign", "key", "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD",
+    proc = shipyard("--tag", "v8.0.0", "--platform", "linux/amd64,linux/arm64", "--image", a, "--sbom", "spdx-json", "--provenance",
+                    "--sign", "key", "--key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD",
                     "--json", stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD})  # fmt: skip
     report = report_of(proc)
     assert proc.returncode == 0, report
@@ -388,7 +388,7 @@ def test_the_scan_gate_on_every_platform_blocks_the_release_until_the_finding_is
     src = tmp_path / "src"
     shutil.copytree(FIXTURE, src, ignore=shutil.ignore_patterns(".trivyignore", "dist"))
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
-    args = ["--source", str(src), "--tag", "v9.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--target", b,
+    args = ["--source", str(src), "--tag", "v9.0.0", "--platform", "linux/amd64,linux/arm64", "--image", a, "--image", b,
             "--registry-auth", b_auth, "--scan-fail-on", "CRITICAL,HIGH", "--json"]  # fmt: skip
     blocked = shipyard(*args, stack=stack, out=tmp_path / "1")
     report = report_of(blocked)
@@ -420,11 +420,11 @@ def test_the_same_source_gives_the_same_digest_after_an_engine_cache_wipe_a_minu
     a = f"{stack.registry_a}/{repo_name}"
     args = ["--tag", "v4.0.0", "--platform", ",".join(PLATFORMS), "--json"]
     started = time.monotonic()
-    first = report_of(shipyard(*args, "--target", f"{a}-1", stack=stack, out=tmp_path / "1"))
+    first = report_of(shipyard(*args, "--image", f"{a}-1", stack=stack, out=tmp_path / "1"))
     assert first["ok"], first
     subprocess.run(["bash", str(ROOT / "ci" / "stack"), "reset-engine"], check=True, capture_output=True, timeout=300)
     time.sleep(max(0.0, 61 - (time.monotonic() - started)))
-    second = report_of(shipyard(*args, "--target", f"{a}-2", stack=stack, out=tmp_path / "2"))
+    second = report_of(shipyard(*args, "--image", f"{a}-2", stack=stack, out=tmp_path / "2"))
     assert second["ok"], second
     assert second["digest"] == first["digest"]
     assert second["platforms"] == first["platforms"]

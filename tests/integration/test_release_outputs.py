@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_healthy_image_passes_the_smoke_test_before_its_tags_move(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/amd64,linux/arm64", "--target", a,
+    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/amd64,linux/arm64", "--image", a,
                     "--smoke-port", "8080", "--smoke-path", "/health", "--json", stack=stack, out=tmp_path)  # fmt: skip
     report = report_of(proc)
     assert proc.returncode == 0, report
@@ -34,7 +34,7 @@ def test_a_healthy_image_passes_the_smoke_test_before_its_tags_move(stack: Stack
 
 def test_an_unhealthy_image_fails_the_release_and_moves_no_tag(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a, "--smoke-cmd", "unhealthy",
+    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/amd64", "--image", a, "--smoke-cmd", "unhealthy",
                     "--smoke-port", "8080", "--smoke-path", "/health", "--smoke-timeout", "5", "--json",
                     stack=stack, out=tmp_path)  # fmt: skip
     report = report_of(proc)
@@ -48,7 +48,7 @@ def test_an_unhealthy_image_fails_the_release_and_moves_no_tag(stack: Stack, too
 def test_an_image_whose_command_exits_fails_naming_its_exit(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     """``--smoke-cmd version`` makes the fixture print its platform and exit: the app's exit and its output are reported."""
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a, "--smoke-port", "8080",
+    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/amd64", "--image", a, "--smoke-port", "8080",
                     "--smoke-cmd", "version", "--smoke-timeout", "3", "--json", stack=stack, out=tmp_path)  # fmt: skip
     report = report_of(proc)
     assert proc.returncode == 3
@@ -62,7 +62,7 @@ def test_a_native_only_smoke_test_needs_the_engines_platform_in_the_release(
     stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
 ) -> None:
     a = f"{stack.registry_a}/{repo_name}"
-    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/arm64", "--target", a, "--smoke-port", "8080",
+    proc = shipyard("--tag", "v1.0.0", "--platform", "linux/arm64", "--image", a, "--smoke-port", "8080",
                     "--smoke-platforms", "native", "--json", stack=stack, out=tmp_path)  # fmt: skip
     report = report_of(proc)
     assert proc.returncode == 3
@@ -80,9 +80,9 @@ def test_every_command_in_the_release_notes_works_as_printed(
     ``cosign.pub`` is replaced by the test key's path, nothing else."""
     key, pub = tools.keypair("publisher")
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
-    proc = shipyard("--tag", "v2.1.0", "--platform", "linux/amd64,linux/arm64", "--target", a, "--target", b,
+    proc = shipyard("--tag", "v2.1.0", "--platform", "linux/amd64,linux/arm64", "--image", a, "--image", b,
                     "--registry-auth", b_auth, "--smoke-port", "8080", "--smoke-path", "/health",
-                    "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD", "--json",
+                    "--key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD", "--json",
                     stack=stack, out=tmp_path, extra_env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD},
                     release_defaults=True)  # fmt: skip
     report = report_of(proc)

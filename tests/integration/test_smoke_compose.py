@@ -49,7 +49,7 @@ def test_the_compose_healthcheck_passes_on_every_platform_before_tags_move(
 ) -> None:
     """No smoke flag at all: the source's compose.yaml has a service whose build is this image."""
     a = f"{stack.registry_a}/{repo_name}"
-    proc = publish("--tag", "v1.0.0", "--platform", ",".join(PLATFORMS), "--target", a, source=FIXTURE, stack=stack, out=tmp_path / "out")
+    proc = publish("--tag", "v1.0.0", "--platform", ",".join(PLATFORMS), "--image", a, source=FIXTURE, stack=stack, out=tmp_path / "out")
     report = report_of(proc)
     assert proc.returncode == 0, report
     smoke = report["smoke"]
@@ -74,7 +74,7 @@ def test_a_healthcheck_failing_only_on_arm_v7_stops_the_release_on_every_registr
     stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
 ) -> None:
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
-    proc = publish("--tag", "v1.0.0", "--platform", ",".join(PLATFORMS), "--target", a, "--target", b, "--registry-auth", b_auth,
+    proc = publish("--tag", "v1.0.0", "--platform", ",".join(PLATFORMS), "--image", a, "--image", b, "--registry-auth", b_auth,
                    "--build-arg", "BROKEN_ON=armv7", "--smoke-timeout", "120",
                    source=FIXTURE, stack=stack, out=tmp_path)  # fmt: skip
     report = report_of(proc)
@@ -99,7 +99,7 @@ def test_without_the_environment_value_the_smoke_test_fails(stack: Stack, tools:
     source = copy_fixture(tmp_path)
     (source / "app.env").write_text("APP_MODE=starting\n")
     a = f"{stack.registry_a}/{repo_name}"
-    proc = publish("--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a, source=source, stack=stack, out=tmp_path / "out")
+    proc = publish("--tag", "v1.0.0", "--platform", "linux/amd64", "--image", a, source=source, stack=stack, out=tmp_path / "out")
     report = report_of(proc)
     assert proc.returncode == 3, report
     assert "smoke test failed on linux/amd64" in report["error"] and "APP_MODE is not ready" in report["error"]
@@ -124,7 +124,7 @@ def test_a_bad_compose_file_exits_2_naming_file_and_key_before_any_build(
     a = f"{stack.registry_a}/{repo_name}"
     started = time.monotonic()
     out = tmp_path / "out"
-    proc = publish("--tag", "v1.0.0", "--platform", ",".join(PLATFORMS), "--target", a, *args, source=source, stack=stack, out=out)
+    proc = publish("--tag", "v1.0.0", "--platform", ",".join(PLATFORMS), "--image", a, *args, source=source, stack=stack, out=out)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     file = args[1] if args[:1] == ("--smoke-compose",) else "compose.yaml"
@@ -144,7 +144,7 @@ def test_a_dependency_that_never_becomes_healthy_fails_naming_it(stack: Stack, t
     assert failing != compose
     (source / "compose.yaml").write_text(failing)
     a = f"{stack.registry_a}/{repo_name}"
-    proc = publish("--tag", "v1.0.0", "--platform", "linux/amd64", "--target", a, source=source, stack=stack, out=tmp_path / "out")
+    proc = publish("--tag", "v1.0.0", "--platform", "linux/amd64", "--image", a, source=source, stack=stack, out=tmp_path / "out")
     report = report_of(proc)
     assert proc.returncode == 3, report
     assert "smoke test failed on linux/amd64" in report["error"]

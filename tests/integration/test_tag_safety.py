@@ -37,7 +37,7 @@ def command(version: str, targets: list[str], out: Path, *extra: str, sha: str =
     args = [sys.executable, "-m", "shipyard", "publish", "--tag", version, "--source", str(FIXTURE), "--sha", sha]
     args += ["--out", str(out), "--source-date-epoch", epoch, "--platform", "linux/amd64", "--no-sbom", "--no-scan", "--no-provenance"]
     for target in targets:
-        args += ["--target", target]
+        args += ["--image", target]
     return [*args, *extra, "--json"]
 
 

@@ -57,7 +57,7 @@ func (m *App) Publish(
 
 
 def cli_digest(stack: Stack, tools: Tools, repo: Path, target: str) -> str:
-    argv = [sys.executable, "-m", "shipyard", "publish", "--source", ".", "--tag", "v1.2.3", *FAST, "--target", target]
+    argv = [sys.executable, "-m", "shipyard", "publish", "--source", ".", "--tag", "v1.2.3", *FAST, "--image", target]
     ok(run(stack, [*argv, "--out", str(repo.parent / "cli-dist")], cwd=repo))
     return tools.digest(f"{target}:1.2.3")
 
@@ -74,7 +74,7 @@ def test_a_go_module_that_installs_shipyard_publishes_its_own_source(
     git(repo, "commit", "-q", "-m", "the release module")
     git(repo, "gc", "-q")
     by_go = f"{stack.registry_a}/{repo_name}-go"
-    ok(dagger(stack, "call", "publish", "--tag", "v1.2.3", "--target", by_go, *loopback(stack), "-o", str(tmp_path / "dist"), cwd=repo))
+    ok(dagger(stack, "call", "publish", "--tag", "v1.2.3", "--image", by_go, *loopback(stack), "-o", str(tmp_path / "dist"), cwd=repo))
     by_cli = f"{stack.registry_a}/{repo_name}-cli"
     digests = (tools.digest(f"{by_go}:1.2.3"), cli_digest(stack, tools, repo, by_cli))
     print(f"go module {digests[0]}, cli {digests[1]}")
@@ -93,7 +93,7 @@ def test_shipyard_as_a_toolchain_publishes_the_installing_repository_without_sou
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "shipyard as a toolchain")
     by_toolchain = f"{stack.registry_a}/{repo_name}-toolchain"
-    args = ["call", "shipyard", "publish", "--tag", "v1.2.3", *FAST, "--target", by_toolchain, *loopback(stack)]
+    args = ["call", "shipyard", "publish", "--tag", "v1.2.3", *FAST, "--image", by_toolchain, *loopback(stack)]
     ok(dagger(stack, *args, "-o", str(tmp_path / "dist"), cwd=repo))
     by_cli = f"{stack.registry_a}/{repo_name}-cli"
     digests = (tools.digest(f"{by_toolchain}:1.2.3"), cli_digest(stack, tools, repo, by_cli))

@@ -70,10 +70,10 @@ def release(stack: Stack, tools: Tools, tmp_path_factory: pytest.TempPathFactory
     proc = run_shipyard(
         "publish", "--tag", "v1.0.0", "--source", str(FIXTURE), "--sha", SHA, "--source-date-epoch", "1700000000",
         "--build-arg", f"GOLANG_IMAGE={stack.images['golang']}", "--build-arg", f"BASE_IMAGE={stack.images['base']}",
-        "--platform", "linux/amd64,linux/arm64", "--target", a, "--target", b,
+        "--platform", "linux/amd64,linux/arm64", "--image", a, "--image", b,
         "--registry-auth", f"{stack.registry_b}={stack.username_b}:file:{password_file}",
         "--build-secret", "token=env:SHIPYARD_TEST_BUILD_SECRET",
-        "--sign", "key", "--cosign-key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD",
+        "--sign", "key", "--key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD",
         "--sbom", "spdx-json", "--provenance", "--scan-fail-on", "CRITICAL,HIGH", "--trivyignore", str(ignore),
         "--out", str(out), "--json",
         env={"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD, "SHIPYARD_TEST_BUILD_SECRET": BUILD_SECRET},
@@ -85,7 +85,7 @@ def release(stack: Stack, tools: Tools, tmp_path_factory: pytest.TempPathFactory
 
 
 def verify(release: Release, ref: str, *extra: str, pub: Path | None = None, out: Path | None = None) -> tuple[int, dict[str, Any]]:
-    args = ["verify", "--ref", ref, "--key", str(pub or release.pub), "--trivyignore", str(release.trivyignore), "--json"]
+    args = ["verify", "--image", ref, "--key", str(pub or release.pub), "--trivyignore", str(release.trivyignore), "--json"]
     if ref.startswith(release.b.split("/", 1)[0]):
         args += ["--registry-auth", f"{ref.split('/', 1)[0]}=shipyard:file:{release.b_password_file}"]
     if out is not None:
@@ -181,9 +181,9 @@ def test_verify_fails_when_the_tag_points_to_another_digest_than_the_signed_one(
 
 
 def test_bad_verify_input_is_refused_before_anything_runs(release: Release) -> None:
-    proc = run_shipyard("verify", "--ref", f"{release.a}:1.0.0")
+    proc = run_shipyard("verify", "--image", f"{release.a}:1.0.0")
     assert proc.returncode == 2 and "--key" in proc.stderr and "--certificate-identity" in proc.stderr
-    proc = run_shipyard("verify", "--ref", f"{release.a}:1.0.0", "--key", str(release.pub), "--attestation", "sbom")
+    proc = run_shipyard("verify", "--image", f"{release.a}:1.0.0", "--key", str(release.pub), "--attestation", "sbom")
     assert proc.returncode == 2 and "--attestation 'sbom'" in proc.stderr
 
 
@@ -216,7 +216,7 @@ def test_dagger_call_verify_passes_on_the_release_and_fails_on_another_key(relea
 
     port = release.a.split("/", 1)[0].rsplit(":", 1)[1]
     ref = f"localhost:{port}/{release.a.split('/', 1)[1]}:1.0.0"
-    base = ["call", "verify", "--ref", ref, "--registry", f"tcp://localhost:{port}", "--trivyignore", str(release.trivyignore)]
+    base = ["call", "verify", "--image", ref, "--registry", f"tcp://localhost:{port}", "--trivyignore", str(release.trivyignore)]
     base += ["--tool-images", stack.env["SHIPYARD_TOOL_IMAGES"]]  # a module sees no environment: the stack's images
     report = json.loads(dagger(stack, *base, "--key", str(release.pub), "--format", "json"))
     assert report["ok"] and report["digest"] == release.digest
@@ -233,7 +233,7 @@ def test_an_unreachable_tool_image_is_named_with_the_fix(release: Release, tmp_p
     images = tmp_path / "tools.json"
     images.write_text(json.dumps({"cosign": "127.0.0.1:5000/it/no-such-cosign:v0"}))
     proc = run_shipyard(
-        "verify", "--ref", f"{release.a}:1.0.0", "--key", str(release.pub), "--scan-fail-on", "",
+        "verify", "--image", f"{release.a}:1.0.0", "--key", str(release.pub), "--scan-fail-on", "",
         env={"SHIPYARD_TOOL_IMAGES": str(images)},
     )  # fmt: skip
     assert proc.returncode == 3, proc.stdout + proc.stderr

@@ -85,8 +85,8 @@ def test_the_release_workflow_signs_keyless_with_the_runners_token_and_documents
     assert call[call.index("--sign") + 1] == "keyless"
     assert call[call.index("--oidc-request-url") + 1] == "env:ACTIONS_ID_TOKEN_REQUEST_URL"
     assert call[call.index("--oidc-request-token") + 1] == "env:ACTIONS_ID_TOKEN_REQUEST_TOKEN"
-    assert "--cosign-key" not in call and "COSIGN_KEY:" not in text  # no key secret in keyless mode
-    assert "#   --sign key --cosign-key env:COSIGN_KEY --cosign-password env:COSIGN_PASSWORD" in text  # the alternative
+    assert "--key" not in call and "--key" not in call and "COSIGN_KEY:" not in text  # no key secret in keyless mode
+    assert "#   --sign key --key env:COSIGN_KEY --cosign-password env:COSIGN_PASSWORD" in text  # the alternative
 
 
 @pytest.mark.parametrize("workflow", [ROOT / ".github" / "workflows" / "release.yml", ROOT / "docs" / "examples" / "release.yml"])

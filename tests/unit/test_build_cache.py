@@ -187,7 +187,7 @@ def _shipyard(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_publish_with_a_gha_cache_exits_2_before_any_engine_starts() -> None:
-    result = _shipyard("publish", "--tag", "v1.0.0", "--target", "localhost:5999/x", "--cache-to", "type=gha,mode=max")
+    result = _shipyard("publish", "--tag", "v1.0.0", "--image", "localhost:5999/x", "--cache-to", "type=gha,mode=max")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("shipyard: error: --cache-to 'type=gha,mode=max': uses type=gha") and result.stderr.count("\n") == 1
 

@@ -44,16 +44,16 @@ def test_a_single_value_option_given_twice_is_refused() -> None:
     assert out.returncode == 2 and "argument --spec: is given more than once; give it once (one value with one rule per line)" in out.stderr
 
 
-def test_no_tags_gives_null_version() -> None:
+def test_no_tags_is_an_error_on_stderr_not_an_empty_answer() -> None:
     out = run("tags", "--ref", "refs/heads/main", "--spec", "type=semver,pattern={{version}}", "--json")
-    assert json.loads(out.stdout) == {"version": None, "tags": [], "latest": False}
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("shipyard: error: --ref 'refs/heads/main': gives no image tag with these tag rules")
 
 
-def test_missing_or_empty_ref_gives_no_tags_and_no_version() -> None:
+def test_missing_or_empty_ref_is_an_error_on_stderr() -> None:
     for args in ([], ["--ref", ""]):
         out = run("tags", *args, "--sha", SHA, "--json")
-        assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout) == {"version": None, "tags": [], "latest": False}
+        assert out.returncode == 2 and out.stdout == "" and "--ref '': is empty, so there is no tag" in out.stderr, out.stderr
 
 
 def test_bad_input_exits_2_with_an_actionable_message() -> None:
@@ -64,7 +64,7 @@ def test_bad_input_exits_2_with_an_actionable_message() -> None:
 
 
 def test_plan_dry_run_json() -> None:
-    out = run("plan", "--tag", "v1.2.3", "--target", "127.0.0.1:5000/app", "--platform", "linux/amd64,linux/arm/v7", "--json")
+    out = run("plan", "--tag", "v1.2.3", "--image", "127.0.0.1:5000/app", "--platform", "linux/amd64,linux/arm/v7", "--json")
     data = json.loads(out.stdout)
     assert data["platforms"] == ["linux/amd64", "linux/arm/v7"]
     assert [s["name"] for s in data["steps"]][-2:] == ["promote-tags", "verify"]
@@ -107,10 +107,11 @@ def test_dates_come_from_source_date_epoch_or_the_commit_time(tmp_path: Path) ->
     assert out.stdout.split() == ["2021-02-03"]
 
 
-def test_a_date_without_a_clock_is_an_error_not_the_wall_clock() -> None:
+def test_a_date_without_a_clock_is_an_error_not_the_wall_clock(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    spec = "type=raw,value=n-{{date 'YYYYMMDD'}}"
     out = subprocess.run(
-        [sys.executable, "-m", "shipyard", "tags", "--ref", "refs/heads/main", "--spec", "type=raw,value=n-{{date 'YYYYMMDD'}}"],
+        [sys.executable, "-m", "shipyard", "tags", "--ref", "refs/heads/main", "--source", str(tmp_path), "--spec", spec],
         capture_output=True,
         text=True,
         check=False,
@@ -145,4 +146,4 @@ def test_build_offers_the_build_arguments_of_publish_and_pushes_nothing() -> Non
     for flag in ("--platform", "--dockerfile", "--build-target", "--build-arg", "--build-secret", "--sha", "--source-date-epoch"):
         assert flag in out.stdout
     assert "--runner" in out.stdout and "--out" in out.stdout
-    assert "--target" not in out.stdout and "--registry-auth" not in out.stdout
+    assert "--image" not in out.stdout and "--registry-auth" not in out.stdout

@@ -43,8 +43,8 @@ def bad(*argv: str, names: tuple[str, ...] | str, code: int = 2, env: dict[str, 
 
 TAGS = ("tags", "--ref", "refs/tags/v1.2.3", "--sha", SHA)
 PLAN = ("plan", "--tag", "v1.2.3")
-CLEAN = ("cleanup", "--repository", "127.0.0.1:5000/acme/app")
-README = ("sync-readme", "--repository", "docker.io/acme/app", "--readme", "{dir}/README.md", "--username", "bot")
+CLEAN = ("cleanup", "--image", "127.0.0.1:5000/acme/app")
+README = ("sync-readme", "--image", "docker.io/acme/app", "--readme", "{dir}/README.md", "--username", "bot")
 TOKEN = ("--password", "env:SHIPYARD_TEST_TOKEN")
 
 CASES: dict[str, Bad] = {
@@ -79,13 +79,12 @@ CASES: dict[str, Bad] = {
     "negative epoch": bad(*PLAN, "--source-date-epoch", "-5", names=("--source-date-epoch", "negative")),
     "epoch not a number": bad(*PLAN, "--source-date-epoch", "yesterday", names=("--source-date-epoch", "'yesterday'")),
     "SOURCE_DATE_EPOCH not a number": bad(*PLAN, names="SOURCE_DATE_EPOCH", env={"SOURCE_DATE_EPOCH": "1.5"}),
-    "target with empty path part and tag": bad(*PLAN, "--target", "GHCR.io//x:", names=("--target 'GHCR.io//x:'", "empty path")),
-    "target without credentials": bad(*PLAN, "--target", "ghcr.io/acme/app", names=("--target", "--registry-auth ghcr.io=")),
-    "target with a tag": bad(*PLAN, "--target", "ghcr.io/acme/app:1.0", names=("--target", "carries a tag")),
-    "target option": bad(*PLAN, "--target", "127.0.0.1:5000/app,maybe", names=("--target", "'maybe'")),
-    "target port out of range": bad(*PLAN, "--target", "127.0.0.1:99999/app", names=("--target", "port 99999")),
-    "target twice": bad(*PLAN, "--target", "127.0.0.1:5000/app", "--target", "127.0.0.1:5000/app", names=("--target", "twice")),
-    "target upper case": bad(*PLAN, "--target", "127.0.0.1:5000/Acme/app", names=("--target", "lower case")),
+    "target with empty path part and tag": bad(*PLAN, "--image", "GHCR.io//x:", names=("--image 'GHCR.io//x:'", "empty path")),
+    "target without credentials": bad(*PLAN, "--image", "ghcr.io/acme/app", names=("--image", "--registry-auth ghcr.io=")),
+    "target with a tag": bad(*PLAN, "--image", "ghcr.io/acme/app:1.0", names=("--image", "carries a tag")),
+    "target option": bad(*PLAN, "--image", "127.0.0.1:5000/app,maybe", names=("--image", "'maybe'")),
+    "target port out of range": bad(*PLAN, "--image", "127.0.0.1:99999/app", names=("--image", "port 99999")),
+    "target twice": bad(*PLAN, "--image", "127.0.0.1:5000/app", "--image", "127.0.0.1:5000/app", names=("--image", "twice")),
     "windows platform": bad(*PLAN, "--platform", "windows/amd64", names=("--platform", "'windows'")),
     "unknown platform": bad(*PLAN, "--platform", "linux/sparc", names=("--platform 'linux/sparc'", "linux/amd64")),
     "platform list of nothing": bad(*PLAN, "--platform", ",", names=("--platform", "names no platform")),
@@ -99,10 +98,10 @@ CASES: dict[str, Bad] = {
     "plan raw value starting with a dash": bad(*PLAN, "--spec", "type=raw,value=-x", names=("'-x'", "valid image tag")),
     "plan trailing comma": bad(*PLAN, "--spec", "type=raw,value=x,", names="type=raw,value=x,"),
     # cleanup
-    "empty repository": bad("cleanup", "--repository", "", names=("--repository", "is empty")),
-    "repository port out of range": bad("cleanup", "--repository", "127.0.0.1:99999/x/y", names=("--repository", "port 99999")),
-    "repository upper case": bad("cleanup", "--repository", "ghcr.io/Acme/app", names=("--repository", "lower case")),
-    "repository with a tag": bad("cleanup", "--repository", "127.0.0.1:5000/app:1", names=("--repository", "carries a tag")),
+    "empty repository": bad("cleanup", "--image", "", names=("--image", "is missing")),
+    "repository port out of range": bad("cleanup", "--image", "127.0.0.1:99999/x/y", names=("--image", "port 99999")),
+    "repository upper case": bad("cleanup", "--image", "ghcr.io/Acme/app", names=("--image", "lower case")),
+    "repository with a tag": bad("cleanup", "--image", "127.0.0.1:5000/app:1", names=("--image", "carries a tag")),
     "age overflows days": bad(*CLEAN, "--older-than", "1000000000d", names=("--older-than '1000000000d'", "36500 days")),
     "age overflows weeks": bad(*CLEAN, "--older-than", "99999999999w", names=("--older-than '99999999999w'", "36500 days")),
     "age of zero": bad(*CLEAN, "--older-than", "0d", names=("--older-than '0d'", "zero")),
@@ -114,11 +113,11 @@ CASES: dict[str, Bad] = {
     "protect a bad regex": bad(*CLEAN, "--protect-regex", "(", names=("--protect-regex '('", "regular expression")),
     "protect an empty regex": bad(*CLEAN, "--protect-regex", "", names=("--protect-regex", "empty")),
     "age rule with only-untagged": bad(*CLEAN, "--only-untagged", "--older-than", "90d", names=("--older-than", "--only-untagged")),
-    "ghcr backend elsewhere": bad("cleanup", "--repository", "quay.io/acme/app", "--backend", "ghcr", names=("--backend", "quay.io")),
-    "hub backend elsewhere": bad("cleanup", "--repository", "quay.io/acme/app", "--backend", "dockerhub", names=("--backend", "quay.io")),
+    "ghcr backend elsewhere": bad("cleanup", "--image", "quay.io/acme/app", "--backend", "ghcr", names=("--backend", "quay.io")),
+    "hub backend elsewhere": bad("cleanup", "--image", "quay.io/acme/app", "--backend", "dockerhub", names=("--backend", "quay.io")),
     "unknown backend": bad(*CLEAN, "--backend", "s3", names=("--backend", "'s3'")),
-    "api url not a URL": bad("cleanup", "--repository", "ghcr.io/acme/app", "--api-url", "ftp://x", names=("--api-url 'ftp://x'", "http")),
-    "api url port": bad("cleanup", "--repository", "ghcr.io/acme/app", "--api-url", "http://h:70000", names=("--api-url", "70000")),
+    "api url not a URL": bad("cleanup", "--image", "ghcr.io/acme/app", "--api-url", "ftp://x", names=("--api-url 'ftp://x'", "http")),
+    "api url port": bad("cleanup", "--image", "ghcr.io/acme/app", "--api-url", "http://h:70000", names=("--api-url", "70000")),
     "api url unused": bad(*CLEAN, "--api-url", "http://127.0.0.1:8080", names=("--api-url", "oci backend")),
     "password is a directory": bad(*CLEAN, "--password", "file:{dir}", names=("--password", "is a directory")),
     "password file missing": bad(*CLEAN, "--password", "file:{dir}/missing", names=("--password", "does not exist")),
@@ -129,9 +128,9 @@ CASES: dict[str, Bad] = {
     "password file unreadable": bad(*CLEAN, "--password", "file:{dir}/secret.txt", names=("--password", "permission denied")),
     "password file empty": bad(*CLEAN, "--password", "file:{dir}/empty.txt", names=("--password", "is empty")),
     "username without password": bad(*CLEAN, "--username", "bot", names=("--username 'bot'", "--password")),
-    "registry unreachable": bad("cleanup", "--repository", f"{UNREACHABLE}/x/y", names=(UNREACHABLE, "reachable"), code=3),
+    "registry unreachable": bad("cleanup", "--image", f"{UNREACHABLE}/x/y", names=(UNREACHABLE, "reachable"), code=3),
     "ghcr api unreachable": bad(
-        "cleanup", "--repository", "ghcr.io/acme/app", "--api-url", f"http://{UNREACHABLE}", names=(UNREACHABLE, "reachable"), code=3
+        "cleanup", "--image", "ghcr.io/acme/app", "--api-url", f"http://{UNREACHABLE}", names=(UNREACHABLE, "reachable"), code=3
     ),
     # sync-readme
     "readme not UTF-8": bad(*README[:4], "{dir}/latin1.txt", *README[5:], *TOKEN, names=("--readme", "not UTF-8")),
@@ -143,14 +142,14 @@ CASES: dict[str, Bad] = {
     "short description of two lines": bad(*README, *TOKEN, "--short-description", "a\nb", names=("--short-description", "lines")),
     "readme for another registry": bad(
         "sync-readme",
-        "--repository",
+        "--image",
         "ghcr.io/acme/app",
         "--readme",
         "{dir}/README.md",
         "--username",
         "bot",
         *TOKEN,
-        names=("--repository", "Docker Hub"),
+        names=("--image", "Docker Hub"),
     ),
     "readme username empty": bad(*README[:6], "", *TOKEN, names=("--username", "is empty")),
     "readme api url": bad(*README, *TOKEN, "--api-url", "hub.docker.com", names=("--api-url", "http")),
@@ -213,7 +212,7 @@ def test_a_mistake_gets_one_clear_line_naming_the_input(
         assert name in err, f"{name!r} not in {err!r}"
     lines = err.strip().splitlines()
     if lines[0].startswith("usage:"):  # argparse: the usage, then its error naming the argument
-        assert lines[-1].startswith("shipyard") and "error: " in lines[-1] and len(lines) <= 12
+        assert lines[-1].startswith("shipyard") and "error: " in lines[-1] and len(lines) <= 14
     else:
         assert len(lines) == 1 and lines[0].startswith("shipyard: error: ")
 
@@ -248,7 +247,7 @@ def test_a_bug_is_one_line_with_a_hint_and_exit_1(capsys: pytest.CaptureFixture[
 # --- any text, in any free-text flag ---------------------------------------------------------
 
 SOME_TEXT = __file__
-HUB_REPO = ("--repository", "docker.io/a/b")
+HUB_REPO = ("--image", "docker.io/a/b")
 HUB_USER = ("--username", "u", "--password", "env:SHIPYARD_TEST_UNSET")
 FREE_TEXT: dict[str, tuple[tuple[str, ...], str]] = {
     # flag: (the rest of a command line that is valid on its own, the flag)
@@ -258,7 +257,7 @@ FREE_TEXT: dict[str, tuple[tuple[str, ...], str]] = {
     "tags --spec": (TAGS, "--spec"),
     "tags --flavor": (TAGS, "--flavor"),
     "plan --tag": (("plan",), "--tag"),
-    "plan --target": (PLAN, "--target"),
+    "plan --target": (PLAN, "--image"),
     "plan --platform": (PLAN, "--platform"),
     "plan --sha": (PLAN, "--sha"),
     "plan --spec": (PLAN, "--spec"),
@@ -267,16 +266,16 @@ FREE_TEXT: dict[str, tuple[tuple[str, ...], str]] = {
     "plan --registry-credentials": (PLAN, "--registry-credentials"),
     "plan --source-date-epoch": (PLAN, "--source-date-epoch"),
     # cleanup: the API is an unreachable local port, so a valid value ends in exit 3, offline
-    "cleanup --repository": (("cleanup", "--backend", "ghcr", "--api-url", f"http://{UNREACHABLE}"), "--repository"),
-    "cleanup --older-than": (("cleanup", "--repository", f"{UNREACHABLE}/x"), "--older-than"),
-    "cleanup --protect": (("cleanup", "--repository", f"{UNREACHABLE}/x"), "--protect"),
-    "cleanup --protect-regex": (("cleanup", "--repository", f"{UNREACHABLE}/x"), "--protect-regex"),
-    "cleanup --username": (("cleanup", "--repository", f"{UNREACHABLE}/x"), "--username"),
-    "cleanup --password": (("cleanup", "--repository", f"{UNREACHABLE}/x"), "--password"),
-    "cleanup --api-url": (("cleanup", "--repository", "ghcr.io/acme/app"), "--api-url"),
-    "cleanup --keep-untagged": (("cleanup", "--repository", f"{UNREACHABLE}/x"), "--keep-untagged"),
+    "cleanup --repository": (("cleanup", "--backend", "ghcr", "--api-url", f"http://{UNREACHABLE}"), "--image"),
+    "cleanup --older-than": (("cleanup", "--image", f"{UNREACHABLE}/x"), "--older-than"),
+    "cleanup --protect": (("cleanup", "--image", f"{UNREACHABLE}/x"), "--protect"),
+    "cleanup --protect-regex": (("cleanup", "--image", f"{UNREACHABLE}/x"), "--protect-regex"),
+    "cleanup --username": (("cleanup", "--image", f"{UNREACHABLE}/x"), "--username"),
+    "cleanup --password": (("cleanup", "--image", f"{UNREACHABLE}/x"), "--password"),
+    "cleanup --api-url": (("cleanup", "--image", "ghcr.io/acme/app"), "--api-url"),
+    "cleanup --keep-untagged": (("cleanup", "--image", f"{UNREACHABLE}/x"), "--keep-untagged"),
     # sync-readme: the token variable is unset, so nothing is ever sent
-    "sync-readme --repository": (("sync-readme", "--readme", SOME_TEXT, *HUB_USER), "--repository"),
+    "sync-readme --repository": (("sync-readme", "--readme", SOME_TEXT, *HUB_USER), "--image"),
     "sync-readme --readme": (("sync-readme", *HUB_REPO, *HUB_USER), "--readme"),
     "sync-readme --short-description": (("sync-readme", *HUB_REPO, "--readme", SOME_TEXT, *HUB_USER), "--short-description"),
 }
@@ -300,4 +299,4 @@ def test_any_text_in_any_flag_gets_an_answer_never_a_traceback(
     assert code in (0, 2, 3), err
     assert "Traceback" not in out + err
     if code:
-        assert out == "" and 1 <= len(err.strip().splitlines()) <= 12
+        assert out == "" and 1 <= len(err.strip().splitlines()) <= 14

@@ -80,7 +80,7 @@ def test_keyless_in_github_actions_asks_the_runner_for_the_token() -> None:
     ("kwargs", "named"),
     [
         ({"has_key": False}, "--sign"),  # keyless without any token source
-        ({"has_key": True, "has_token": True}, "--cosign-key"),
+        ({"has_key": True, "has_token": True}, "--key"),
         ({"has_key": False, "has_runner_request": (True, False)}, "--oidc-request-token"),
         ({"has_key": False, "has_runner_request": (False, True)}, "--oidc-request-url"),
         ({"has_key": False, "has_token": True, "has_runner_request": (True, True)}, "--oidc-token"),
@@ -95,7 +95,7 @@ def test_keyless_options_that_cannot_work_are_refused_naming_the_option(kwargs: 
 
 
 def test_key_mode_without_a_key_or_with_a_fulcio_url_is_refused() -> None:
-    with pytest.raises(InvalidInput, match=r"--cosign-key file:cosign\.key"):
+    with pytest.raises(InvalidInput, match=r"--key file:cosign\.key"):
         signing_identity(SigningMode.KEY, has_key=False)
     with pytest.raises(InvalidInput, match="only used by keyless"):
         signing_identity(SigningMode.KEY, has_key=True, fulcio_url="https://fulcio.internal")

@@ -123,33 +123,41 @@ def test_plan_reads_the_git_source_the_same_in_both_doors(checkout: Path, capsys
     assert f"sha-{sha[:7]}" in plan["tags"] and len(plan["stages"]) == 2
 
 
-def test_plan_takes_the_event_in_both_doors(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_takes_the_event_in_both_doors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = cli(["plan", "--tag", "v1.2.3", "--event", "cron"], capsys)
     assert code == 2 and "--event 'cron'" in err
     with pytest.raises(FunctionError, match="--event 'cron'"):
-        module(lambda: Shipyard().plan(tag="v1.2.3", event="cron"))
+        module(lambda: Shipyard().plan(tag="v1.2.3", source=cast(dagger.Directory, LocalDirectory(tmp_path)), event="cron"))
 
 
 def test_source_date_epoch_from_the_environment_is_the_same_as_the_argument(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    code, out, err = cli(["plan", "--tag", "v1.2.3", "--json"], capsys)
+    code, out, err = cli(["plan", "--tag", "v1.2.3", "--source", str(tmp_path), "--json"], capsys)
     assert code == 0, err
-    by_module = module(lambda: Shipyard().plan(tag="v1.2.3", source_date_epoch=1700000000, format=OutputFormat.JSON))
+    source = cast(dagger.Directory, LocalDirectory(tmp_path))
+    by_module = module(lambda: Shipyard().plan(tag="v1.2.3", source=source, source_date_epoch=1700000000, format=OutputFormat.JSON))
     assert same_but_the_cache_door(json.loads(by_module), json.loads(out)) and json.loads(out)["source_date_epoch"] == 1700000000
 
 
-def test_plan_after_with_registry_auth_publishes_to_that_registry_without_reading_the_secret() -> None:
+def test_plan_after_with_registry_auth_publishes_to_that_registry_without_reading_the_secret(tmp_path: Path) -> None:
     secret = cast(dagger.Secret, UnreadableSecret())
     shipyard = cast(Shipyard, Shipyard().with_registry_auth(address="ghcr.io", username="bot", secret=secret))
-    plan = json.loads(module(lambda: shipyard.plan(tag="v1.2.3", target=["ghcr.io/acme/app"], format=OutputFormat.JSON)))
+    plan = json.loads(
+        module(
+            lambda: shipyard.plan(
+                tag="v1.2.3", source=cast(dagger.Directory, LocalDirectory(tmp_path)), target=["ghcr.io/acme/app"], format=OutputFormat.JSON
+            )
+        )
+    )
     assert [(t["repository"], t["skipped"]) for t in plan["targets"]] == [("ghcr.io/acme/app", None)]
 
 
-def test_tags_json_is_the_same_object_in_both_doors(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(["tags", "--ref", "refs/tags/v1.2.3", "--json"], capsys)
-    by_module = module(lambda: Shipyard().tags(ref="refs/tags/v1.2.3", format=OutputFormat.JSON))
+def test_tags_json_is_the_same_object_in_both_doors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = cli(["tags", "--ref", "refs/tags/v1.2.3", "--source", str(tmp_path), "--json"], capsys)
+    source = cast(dagger.Directory, LocalDirectory(tmp_path))
+    by_module = module(lambda: Shipyard().tags(source=source, ref="refs/tags/v1.2.3", format=OutputFormat.JSON))
     assert code == 0 and json.loads(out) == json.loads(by_module) == {
         "version": "1.2.3",
         "tags": ["1.2.3", "1.2", "1", "latest"],
@@ -174,7 +182,7 @@ def test_a_failed_cleanup_fails_in_both_doors(capsys: pytest.CaptureFixture[str]
         yield RefusingBackend(), "app"
 
     monkeypatch.setattr("shipyard.commands.open_backend", refusing)
-    code, out, _ = cli(["cleanup", "--repository", "127.0.0.1:5000/app", "--keep-untagged", "0", "--apply"], capsys)
+    code, out, _ = cli(["cleanup", "--image", "127.0.0.1:5000/app", "--keep-untagged", "0", "--apply"], capsys)
     assert code == 3 and "Failed 1:" in out and "delete refused" in out
     with pytest.raises(FunctionError) as err:  # `dagger call` exits non-zero with the report as the message
         module(lambda: Shipyard().cleanup(repository="127.0.0.1:5000/app", keep_untagged=0, apply=True))

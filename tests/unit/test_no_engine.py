@@ -40,9 +40,9 @@ def _publish(tmp_path: Path, runner_host: str, *args: str) -> tuple[subprocess.C
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["--platform", "linux/foo", "--target", "127.0.0.1:5000/it/app"], "--platform 'linux/foo'"),
-        (["--target", "127.0.0.1:5000/it/bad name"], "--target"),
-        (["--target", "127.0.0.1:5000/it/app", "--target", "127.0.0.1:5000/it/app"], "--target"),
+        (["--platform", "linux/foo", "--image", "127.0.0.1:5000/it/app"], "--platform 'linux/foo'"),
+        (["--image", "127.0.0.1:5000/it/bad name"], "--image"),
+        (["--image", "127.0.0.1:5000/it/app", "--image", "127.0.0.1:5000/it/app"], "--image"),
     ],
 )
 def test_bad_input_without_an_engine_is_exit_2_and_leaves_the_engine_log(tmp_path: Path, args: list[str], named: str) -> None:
@@ -57,7 +57,7 @@ def test_bad_input_without_an_engine_is_exit_2_and_leaves_the_engine_log(tmp_pat
 @pytest.mark.parametrize("where", ["unix", "tcp"])
 def test_no_engine_with_good_input_is_a_clear_engine_error(tmp_path: Path, where: str) -> None:
     address = "unix:///nonexistent/engine.sock" if where == "unix" else _no_listener()
-    proc, log = _publish(tmp_path, address, "--target", "127.0.0.1:5000/it/app", "--platform", "linux/amd64")
+    proc, log = _publish(tmp_path, address, "--image", "127.0.0.1:5000/it/app", "--platform", "linux/amd64")
     assert proc.returncode == 3, proc.stderr
     message = proc.stderr.strip().splitlines()[-1]
     assert message.startswith("shipyard: error: no Dagger engine: tried the engine at " + address), message
@@ -77,10 +77,10 @@ type=raw,value=latest,enable={{is_default_branch}}"""
 @pytest.mark.parametrize(
     "args",
     [
-        ["--spec", SEED_TAGS, "--target", "127.0.0.1:5000/it/app"],  # the tags: block as one value
-        ["--spec", "type=semver,pattern={{version}}", "--target", "127.0.0.1:5000/it/app"],
-        ["--flavor", "latest=false", "--target", "127.0.0.1:5000/it/app"],
-        ["--target", "127.0.0.1:5000/it/app", "--target", "127.0.0.1:5000/it/mirror,optional"],
+        ["--spec", SEED_TAGS, "--image", "127.0.0.1:5000/it/app"],  # the tags: block as one value
+        ["--spec", "type=semver,pattern={{version}}", "--image", "127.0.0.1:5000/it/app"],
+        ["--flavor", "latest=false", "--image", "127.0.0.1:5000/it/app"],
+        ["--image", "127.0.0.1:5000/it/app", "--image", "127.0.0.1:5000/it/mirror,optional"],
     ],
 )
 def test_good_tag_rules_and_target_options_pass_the_input_checks(tmp_path: Path, args: list[str]) -> None:

@@ -9,6 +9,7 @@ import pytest
 from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, Target
 from shipyard.plan.errors import InvalidInput
 from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
+from shipyard.plan.tags import parse_tag_specs
 
 SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
 
@@ -63,8 +64,7 @@ def test_zero_config_publishes_to_the_ephemeral_registry() -> None:
     [
         ({"tag": ""}, "--tag"),
         ({"tag": "v1.2.3", "platforms": ["linux/sparc"]}, "--platform"),
-        ({"tag": "v1.2.3", "targets": ["ghcr.io/Acme/app"]}, "--target"),
-        ({"tag": "v1.2.3", "targets": ["127.0.0.1:5000/app", "127.0.0.1:5000/app"]}, "--target"),
+        ({"tag": "v1.2.3", "targets": ["127.0.0.1:5000/app", "127.0.0.1:5000/app"]}, "--image"),
         ({"tag": "refs/tags/v1.2.3"}, "--tag"),
         ({"tag": "v1 .2"}, "--tag"),
         ({"tag": "v1.2.3", "source_date_epoch": 253402300800}, "--source-date-epoch"),
@@ -78,9 +78,35 @@ def test_bad_input_fails_before_anything_runs_naming_the_input(kwargs: dict[str,
     assert str(err.value).startswith(name)
 
 
-def test_non_semver_tag_with_default_strategy() -> None:
-    plan = build_release_plan(tag="nightly", event="workflow_dispatch")
+@pytest.mark.parametrize("tag", ["nightly", "main", "1.2", "latest", "1"])
+def test_a_tag_that_is_no_version_is_refused_without_tag_rules(tag: str) -> None:
+    with pytest.raises(InvalidInput, match=rf"--tag '{tag}': is not a semantic version.*--spec 'type=raw,value={tag}'"):
+        build_release_plan(tag=tag, event="workflow_dispatch")
+
+
+def test_a_custom_tag_asked_for_with_a_raw_rule_is_published_as_is() -> None:
+    plan = build_release_plan(tag="nightly", event="workflow_dispatch", tag_specs=parse_tag_specs(["type=raw,value=nightly"]))
     assert plan.tags == ("nightly",) and not plan.latest
+
+
+@pytest.mark.parametrize("name", ["1", "1.2", "latest"])
+def test_a_custom_tag_never_takes_a_floating_tag_name_unless_allowed(name: str) -> None:
+    rules = parse_tag_specs([f"type=raw,value={name}"])
+    with pytest.raises(InvalidInput, match=rf"image tag '{name}': is the name of a floating tag.*--allow-floating-tags"):
+        build_release_plan(tag="main", tag_specs=rules)
+    assert name in build_release_plan(tag="main", tag_specs=rules, allow_floating_tags=True).tags
+
+
+def test_an_upper_case_target_is_published_lower_case_with_a_notice() -> None:
+    plan = build_release_plan(tag="v1.2.3", targets=["127.0.0.1:5000/Acme/App"])
+    assert [t.repository for t in plan.targets] == ["127.0.0.1:5000/acme/app"]
+    assert "--image '127.0.0.1:5000/Acme/App' is published as '127.0.0.1:5000/acme/app'" in " ".join(plan.notices)
+    with pytest.raises(InvalidInput, match="names the same repository twice"):
+        build_release_plan(tag="v1.2.3", targets=["127.0.0.1:5000/Acme/App", "127.0.0.1:5000/acme/app"])
+
+
+def test_a_semver_release_still_moves_its_floating_tags() -> None:
+    assert build_release_plan(tag="v1.2.3").tags == ("1.2.3", "1.2", "1", "latest")
 
 
 def test_source_date_epoch_wins_over_commit_time_and_fallback_is_fixed() -> None:
@@ -120,5 +146,5 @@ def test_a_target_option_split_off_by_dagger_call_rejoins_its_repository(items: 
 
 
 def test_an_option_with_no_repository_before_it_is_still_an_error() -> None:
-    with pytest.raises(InvalidInput, match="--target"):
+    with pytest.raises(InvalidInput, match="--image"):
         Target.parse_all(["optional=maybe"])

@@ -17,13 +17,16 @@ from shipyard.plan.config import (
     scan_policy_from_args,
 )
 from shipyard.plan.errors import InvalidInput
+from shipyard.plan.settings import ReleaseSettings
 
 
 def test_the_cli_defaults_are_the_seed_workflows() -> None:
     args = _parser().parse_args(["publish", "--tag", "v1.0.0"])
-    assert args.sign == "auto" and args.scan_fail_on == "CRITICAL,HIGH"
-    assert not (args.no_sbom or args.no_provenance or args.no_scan)
-    assert sbom_formats_from_args([SbomFormat(f) for f in args.sbom or []], off=args.no_sbom) == (SbomFormat.SPDX_JSON,)
+    assert args.sign is None and args.scan_fail_on is None  # not given: the settings file, else the defaults decide
+    defaults = ReleaseSettings()
+    assert defaults.sign == "auto" and defaults.scan_fail_on == "CRITICAL,HIGH"
+    assert not (defaults.no_sbom or defaults.no_provenance or defaults.no_scan)
+    assert sbom_formats_from_args(list(defaults.sbom), off=defaults.no_sbom) == (SbomFormat.SPDX_JSON,)
 
 
 @pytest.mark.parametrize(

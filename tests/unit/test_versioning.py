@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -24,7 +25,8 @@ def test_the_version_is_one_number_everywhere() -> None:
 
 def test_both_doors_report_the_version() -> None:
     out = subprocess.run([sys.executable, "-m", "shipyard", "--version"], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == f"shipyard {__version__}"
+    engine = json.loads((ROOT / "dagger.json").read_text())["engineVersion"]  # the pin, read independently
+    assert out.strip() == f"shipyard {__version__} (Dagger engine {engine})"
     assert Shipyard().version() == __version__
 
 

@@ -108,11 +108,12 @@ class Target(BaseModel):
     model_config = _FROZEN
     repository: str
     optional: bool = False
+    written_as: str | None = None  # the name as given, when it had upper case (lowercased, with a notice)
 
     @field_validator("repository")
     @classmethod
     def _valid_repository(cls, value: str) -> str:
-        return str(parse_repository(value, what="--target"))
+        return str(parse_repository(value, what="--image"))
 
     @property
     def ref(self) -> ImageRef:
@@ -131,10 +132,22 @@ class Target(BaseModel):
             key, _, value = option.partition("=")
             if key != "optional" or value not in ("", "true", "false"):
                 raise InvalidInput(
-                    "--target", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
+                    "--image", text, f"has unknown option {option!r}", "Only ',optional' (or optional=true|false) is accepted."
                 )
             optional = value in ("", "true")
-        return cls(repository=str(parse_repository(repo, what="--target")), optional=optional)
+        # Lower case, as docker/metadata-action lowercases image names: workflows write
+        # ghcr.io/${{ github.repository }}, whose owner often has upper case; a registry would
+        # refuse the name, and no registry holds two repositories that differ only in case.
+        lowered = repo.lower()
+        try:
+            repository = str(parse_repository(lowered, what="--image"))
+        except InvalidInput as exc:  # named as the user wrote it
+            raise InvalidInput(exc.name, repo, exc.problem, exc.fix) from None
+        return cls(repository=repository, optional=optional, written_as=repo if lowered != repo else None)
+
+    def lowercase_notice(self) -> str | None:
+        """What the release says when the name was given with upper case."""
+        return lowercase_notice(self.written_as, self.repository) if self.written_as is not None else None
 
     @classmethod
     def parse_all(cls, items: Iterable[str]) -> list[Target]:
@@ -150,6 +163,11 @@ class Target(BaseModel):
 
 
 TARGET_OPTION = re.compile(r"optional(=\w*)?")
+
+
+def lowercase_notice(written_as: str, repository: str) -> str:
+    """What a release says of a ``--target`` given with upper case, which it lowercased."""
+    return f"--image {written_as!r} is published as {repository!r} (repository names are lower case)"
 
 
 class ToolImages(BaseModel):

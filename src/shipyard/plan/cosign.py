@@ -122,7 +122,7 @@ def signing_identity(
         check_service_url(f"--{name}", url)
     if mode is SigningMode.KEY:
         if not has_key:
-            raise InvalidInput("--sign", "key", "needs a private key", "Add --cosign-key file:cosign.key (and --cosign-password env:NAME).")
+            raise InvalidInput("--sign", "key", "needs a private key", "Add --key file:cosign.key (and --cosign-password env:NAME).")
         for name, given in (
             ("--fulcio-url", fulcio_url),
             ("--timestamp-url", timestamp_url),
@@ -137,7 +137,7 @@ def signing_identity(
                 )
         return SigningIdentity(mode, rekor_url=rekor_url or DEFAULT_REKOR_URL, tlog_upload=bool(rekor_url))
     if has_key:
-        raise InvalidInput("--cosign-key", "(given)", "is not used by keyless signing", "Drop --cosign-key, or use --sign key.")
+        raise InvalidInput("--key", "(given)", "is not used by keyless signing", "Drop --key, or use --sign key.")
     url_given, token_given = has_runner_request
     if url_given != token_given:
         missing = "--oidc-request-token" if url_given else "--oidc-request-url"

@@ -22,6 +22,7 @@ from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
 from shipyard.plan.refs import parse_registry
 from shipyard.plan.smoke import SmokePlan
 from shipyard.plan.tags import Flavor, GitContext, TagSpec, compute_tags
+from shipyard.plan.versions import parse_semver
 
 # Zero-config default: an ephemeral registry run as a service inside the engine, under a name
 # only the release's own tool containers resolve (it never collides with a registry of yours).
@@ -37,6 +38,7 @@ class PlannedTarget(BaseModel):
     optional: bool
     skipped: str | None = None  # why the target is skipped; None when it is published to
     ephemeral: bool = False
+    written_as: str | None = None  # the --image as given, when it had upper case (lowercased)
 
     @property
     def active(self) -> bool:
@@ -71,6 +73,8 @@ class ReleasePlan(BaseModel):
     notices: tuple[str, ...] = ()
     builders: dict[str, str] = {}  # platform -> the engine that builds it (--builder); others: the default engine
     cache: str = ""  # the build cache, as plan/cache.py describes it (who set it, from/to)
+    settings_file: str = ""  # shipyard.toml or pyproject.toml, when the source has one
+    settings: dict[str, dict[str, Any]] = {}  # key -> {"value", "from": flag|file|default} (plan/settings.py)
 
     @property
     def active_targets(self) -> tuple[PlannedTarget, ...]:
@@ -111,6 +115,11 @@ class ReleasePlan(BaseModel):
         lines.append("  steps:")
         lines.extend(f"    {i}. {step.name}: {step.description}" for i, step in enumerate(self.steps, 1))
         lines.extend(f"  notice: {n}" for n in self.notices)
+        if self.settings:
+            lines.append(f"  settings ({self.settings_file or 'no settings file'}; flag > file > default):")
+            width = max(len(k) for k in self.settings)
+            for key, shown in self.settings.items():
+                lines.append(f"    {key:<{width}}  {shown['from']:<7}  {json.dumps(shown['value'])}")
         return "\n".join(lines)
 
 
@@ -136,17 +145,25 @@ def build_release_plan(
     name: str = "app",
     dockerfile: str | None = None,
     builders: Iterable[str] = (),
+    allow_floating_tags: bool = False,
+    check_tag_kind: bool = True,
 ) -> ReleasePlan:
     """Validate the inputs and decide the whole release.
 
     ``credentials`` lists the registries that have credentials configured; a required target
     on another (non-loopback) registry is an error, an optional one is skipped with a notice.
+    A ``tag`` that is no semantic version needs tag rules (``check_tag_kind``: off for a rebuild
+    of what was released already).
     """
     check_release_tag(tag)
     source_date_epoch = parse_epoch(source_date_epoch, what="--source-date-epoch")
     commit_epoch = parse_epoch(commit_epoch, what="commit time of --source")
     ctx = GitContext.for_tag(tag, sha=sha, event=event, source_date_epoch=source_date_epoch, commit_epoch=commit_epoch)
+    if check_tag_kind:
+        check_custom_tag(tag, tag_specs, allow_floating_tags)
     result = compute_tags(ctx, tag_specs, flavor)
+    if check_tag_kind:
+        check_custom_tags(tag, result.tags, allow_floating_tags)
     if result.version is None:
         raise InvalidInput(
             "tag",
@@ -159,15 +176,16 @@ def build_release_plan(
     planned: list[PlannedTarget] = []
     notices: list[str] = []
     parsed_targets = Target.parse_all(targets)
+    notices.extend(n for t in parsed_targets if (n := t.lowercase_notice()) is not None)
     if len({t.repository for t in parsed_targets}) != len(parsed_targets):
-        raise InvalidInput("--target", list(targets), "names the same repository twice", "List each repository once.")
+        raise InvalidInput("--image", list(targets), "names the same repository twice", "List each repository once.")
     for target in parsed_targets:
         needs_auth = not is_loopback_registry(target.registry)
         skipped = None
         if needs_auth and target.registry not in have_credentials:
             if not target.optional:
                 raise InvalidInput(
-                    "--target",
+                    "--image",
                     target.repository,
                     f"needs credentials for registry {target.registry}",
                     f"Give credentials for {target.registry} (shipyard: --registry-auth {target.registry}=USER:env:NAME;"
@@ -175,16 +193,23 @@ def build_release_plan(
                 )
             skipped = f"no credentials for {target.registry}"
             notices.append(f"optional target {target.repository} skipped: {skipped}")
-        planned.append(PlannedTarget(repository=target.repository, registry=target.registry, optional=target.optional, skipped=skipped))
+        planned.append(
+            PlannedTarget(
+                repository=target.repository,
+                registry=target.registry,
+                optional=target.optional,
+                skipped=skipped,
+                written_as=target.written_as,
+            )
+        )
     if not planned:
         repo = f"{EPHEMERAL_REGISTRY}/shipyard/{name}"
         planned.append(PlannedTarget(repository=repo, registry=EPHEMERAL_REGISTRY, optional=False, ephemeral=True))
         notices.append(
-            f"no --target given: publishing to an ephemeral registry inside the engine ({repo});"
-            " the release is kept in the output directory"
+            f"no --image given: publishing to an ephemeral registry inside the engine ({repo}); the release is kept in the output directory"
         )
     if not any(t.active for t in planned):
-        raise InvalidInput("--target", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
+        raise InvalidInput("--image", list(targets), "leaves nothing to publish to", "Provide credentials for at least one target.")
     epoch = source_date_epoch if source_date_epoch is not None else (commit_epoch if commit_epoch is not None else FALLBACK_EPOCH)
     values = dict(annotations or {})
     values.setdefault("version", result.version)
@@ -231,6 +256,43 @@ def check_release_tag(tag: str) -> None:
             tag,
             "is not a valid Git tag name",
             "Tag names have no spaces, control characters, '~^:?*[\\', '..', '@{' or leading/trailing '.' and '/'; e.g. v1.2.3.",
+        )
+
+
+FLOATING_TAG = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?|latest")
+
+
+def check_custom_tag(tag: str, tag_specs: list[TagSpec] | None, allow_floating_tags: bool) -> None:
+    """A ``--tag`` that is no semantic version (``1.2``, ``main``, ``latest``) is a custom tag: the
+    release table would publish it as is, so it is refused unless the tag rules say what to
+    write (an explicit ``type=raw`` rule, metadata-action's way of asking for a custom tag)."""
+    if parse_semver(tag) is not None or tag_specs is not None:
+        return
+    rule = f"type=raw,value={tag}"
+    floating = FLOATING_TAG.fullmatch(tag) is not None
+    extra = " and --allow-floating-tags (it is the name of a tag semver releases move)" if floating and not allow_floating_tags else ""
+    raise InvalidInput(
+        "--tag",
+        tag,
+        "is not a semantic version (e.g. v1.2.3 or v1.2.3-rc.1), so it names no release",
+        f"Release a version such as v{tag}.0, or ask for a custom tag: --spec '{rule}'{extra}."
+        if re.fullmatch(r"\d+\.\d+", tag)
+        else f"Release a version such as v1.2.3, or ask for a custom tag: --spec '{rule}'{extra}.",
+    )
+
+
+def check_custom_tags(tag: str, tags: Iterable[str], allow_floating_tags: bool) -> None:
+    """A custom release (no semantic version) never writes ``X``, ``X.Y`` or ``latest``, the tags
+    semver releases move forward, unless ``--allow-floating-tags`` says so."""
+    if parse_semver(tag) is not None or allow_floating_tags:
+        return
+    floating = [t for t in tags if FLOATING_TAG.fullmatch(t)]
+    if floating:
+        raise InvalidInput(
+            "image tag",
+            floating[0],
+            f"is the name of a floating tag that semver releases move, and {tag!r} is a custom tag, not a version",
+            "Choose another custom tag name (e.g. edge, main), or pass --allow-floating-tags to write it anyway.",
         )
 
 

@@ -16,6 +16,8 @@ from shipyard.plan.cosign import PREDICATE_TYPES
 from shipyard.plan.errors import InvalidInput
 
 DEFAULT_ATTESTATIONS = ("spdxjson", "slsaprovenance1")
+# --attestation as publish spells the SBOM formats (and provenance) -> cosign's attestation type
+COSIGN_TYPES = {"spdx-json": "spdxjson", "cyclonedx-json": "cyclonedx", "provenance": "slsaprovenance1"}
 # Which subjects carry which attestation type: an SBOM is on each platform manifest and on the
 # index (one per platform); provenance is on the index only.
 PER_PLATFORM = {"spdxjson", "cyclonedx"}
@@ -147,10 +149,11 @@ class VerifyReport:
 def parse_attestation_types(items: Sequence[str]) -> tuple[str, ...]:
     """The attestation types a release must carry (``--attestation``, repeatable or comma-separated;
     ``none`` for only signatures)."""
-    kinds = [k.strip() for item in items for k in item.split(",") if k.strip()]
-    if kinds == ["none"]:
+    given = [k.strip() for item in items for k in item.split(",") if k.strip()]
+    if given == ["none"]:
         return ()
-    for kind in kinds:
+    kinds = [COSIGN_TYPES.get(k, k) for k in given]  # cosign's own names still accepted (vocabulary.py)
+    for shown, kind in zip(given, kinds, strict=True):
         if kind not in PREDICATE_TYPES:
-            raise InvalidInput("--attestation", kind, "is not an attestation type", f"Use {', '.join(PREDICATE_TYPES)} or none.")
+            raise InvalidInput("--attestation", shown, "is not an attestation type", f"Use {', '.join(COSIGN_TYPES)} or none.")
     return tuple(dict.fromkeys(kinds)) if kinds else DEFAULT_ATTESTATIONS

@@ -51,7 +51,7 @@ class GhcrBackend(ApiClient):
                 url = next_link(response)
             else:
                 return path, versions
-        raise RegistryError(self.name, f"package {self.registry.registry}/{owner}/{package} not found (check --repository)", 404)
+        raise RegistryError(self.name, f"package {self.registry.registry}/{owner}/{package} not found (check --image)", 404)
 
     async def inventory(self, repository: str) -> Inventory:
         owner, _, package = repository.partition("/")

@@ -28,7 +28,7 @@ class BackendKind(StrEnum):
 
 def resolve_kind(repository: str, kind: BackendKind, api_url: str = "") -> BackendKind:
     """The backend for a repository; a choice that cannot work there is an error, not a guess."""
-    registry = parse_repository(repository, what="--repository").registry
+    registry = parse_repository(repository, what="--image").registry
     if kind is BackendKind.AUTO:
         kind = {"ghcr.io": BackendKind.GHCR, DOCKER_HUB: BackendKind.DOCKERHUB}.get(registry, BackendKind.OCI)
     home = {BackendKind.GHCR: "ghcr.io", BackendKind.DOCKERHUB: DOCKER_HUB}.get(kind)
@@ -49,7 +49,7 @@ async def open_backend(
     repository: str, kind: BackendKind = BackendKind.AUTO, credentials: Credentials | None = None, api_url: str = ""
 ) -> AsyncIterator[tuple[CleanupBackend, str]]:
     """Yield ``(backend, repository path)`` for a full repository reference."""
-    ref = parse_repository(repository, what="--repository")
+    ref = parse_repository(repository, what="--image")
     api_url = parse_api_url(api_url) if api_url else ""
     chosen = resolve_kind(repository, kind, api_url)
     if chosen is BackendKind.DOCKERHUB:
