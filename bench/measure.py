@@ -19,7 +19,11 @@ TOOLS = ("cosign", "syft", "trivy", "crane", "probe")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # `42  : ┆ withExec syft scan …` opens span 42; `42  : ┆ Container.withExec DONE [6.7s]` closes it.
-_EXEC = re.compile(r"^(\d+)\s*:[\s┆]*withExec (\S+)")
+# A tool's commands run by toolrun (one exec per tool container) open theirs as
+# `withExec /.shipyard/toolrun /run/shipyard/toolrun/syft.json`, and each command reports
+# `toolrun: NAME: exit 0 in 0.37s` in that span.
+_EXEC = re.compile(r"^(\d+)\s*:[\s┆]*withExec (\S+)(?: (\S+))?")
+_COMMAND = re.compile(r"^(\d+)\s*:.*toolrun: (\S+): exit (-?\d+) in ([\d.]+)s")
 _DONE = re.compile(r"^(\d+)\s*:[\s┆]*Container\.withExec (?:DONE|ERROR|CANCELED) \[([^\]]+)\]")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:([\d.]+)s)?(?:([\d.]+)ms)?$")
 
@@ -103,10 +107,21 @@ def tool_execs(progress_log: Path) -> list[tuple[str, float]]:
     for raw in progress_log.read_text(errors="replace").splitlines():
         line = _ANSI.sub("", raw)
         if match := _EXEC.match(line):
-            tool_of_span.setdefault(match[1], Path(match[2]).name)
+            program = Path(match[2]).name
+            tool_of_span.setdefault(match[1], Path(match[3] or "").stem if program == "toolrun" else program)
         elif (match := _DONE.match(line)) and tool_of_span.get(match[1]) in TOOLS:
             execs.append((tool_of_span.pop(match[1]), parse_duration(match[2])))
     return execs
+
+
+def tool_commands(progress_log: Path) -> list[tuple[str, float]]:
+    """Each command toolrun ran (name, seconds), from its ``toolrun: NAME: exit N in Ss`` lines
+    (each reported once, though the log may repeat a span's output)."""
+    seen: dict[tuple[str, str], float] = {}
+    for raw in progress_log.read_text(errors="replace").splitlines():
+        if match := _COMMAND.match(_ANSI.sub("", raw)):
+            seen.setdefault((match[1], match[2]), float(match[4]))
+    return [(name, seconds) for (_, name), seconds in seen.items()]
 
 
 def seconds_by_tool(execs: Iterable[tuple[str, float]]) -> dict[str, float]:

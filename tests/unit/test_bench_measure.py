@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.measure import engine_version, median_steps, parse_duration, run_process, seconds_by_tool, spread, tool_execs
+from bench.measure import (
+    engine_version,
+    median_steps,
+    parse_duration,
+    run_process,
+    seconds_by_tool,
+    spread,
+    tool_commands,
+    tool_execs,
+)
 
 LOG = """\
 \x1b[95m4   : \x1b[0m┆ ┆ connecting to engine | 03:17:15 INF connected name=vm client-version=v0.19.10 server-version=v0.19.10
@@ -21,6 +30,11 @@ LOG = """\
 \x1b[95m61  : \x1b[0m┆ Container.withExec DONE [3.0s]
 \x1b[95m70  : \x1b[0mwithExec trivy image --insecure registry-5000:5000/bench/app@sha256:1c64
 \x1b[95m70  : \x1b[0mContainer.withExec ERROR [450ms]
+\x1b[95m80  : \x1b[0m┆ withExec /.shipyard/toolrun /run/shipyard/toolrun/cosign.json
+\x1b[95m80  : \x1b[0m┆ [0.4s] | toolrun: 0-sign: exit 0 in 0.37s
+\x1b[95m80  : \x1b[0m┆ [0.9s] | toolrun: 1-sign: exit 0 in 0.41s
+\x1b[95m80  : \x1b[0m┆ [0.9s] | toolrun: 1-sign: exit 0 in 0.41s
+\x1b[95m80  : \x1b[0m┆ Container.withExec DONE [2.5s]
 """
 
 
@@ -33,8 +47,13 @@ def progress_log(tmp_path: Path) -> Path:
 
 def test_tool_execs_are_read_from_the_progress_log_and_build_steps_are_not_tools(progress_log: Path) -> None:
     execs = tool_execs(progress_log)
-    assert execs == [("syft", 6.7), ("cosign", 62.5), ("trivy", 0.45)]
-    assert seconds_by_tool(execs) == {"cosign": 62.5, "syft": 6.7, "trivy": 0.45}
+    assert execs == [("syft", 6.7), ("cosign", 62.5), ("trivy", 0.45), ("cosign", 2.5)]
+    assert seconds_by_tool(execs) == {"cosign": 65.0, "syft": 6.7, "trivy": 0.45}
+
+
+def test_a_tool_containers_commands_are_read_once_each(progress_log: Path) -> None:
+    """toolrun's commands inside one tool container: each named once with its own time."""
+    assert tool_commands(progress_log) == [("0-sign", 0.37), ("1-sign", 0.41)]
 
 
 def test_the_engine_version_is_the_one_the_session_reported(progress_log: Path) -> None:

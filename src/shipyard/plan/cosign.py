@@ -85,11 +85,13 @@ class SigningIdentity:
             timestamp_url=rewrite_loopback_url(self.timestamp_url, hosts),
         )
 
-    def sign_args(self, reference: str, *, insecure: bool = False, bundle: bool = False) -> list[str]:
-        """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest;
-        ``bundle``: as a Sigstore bundle in an OCI 1.1 referrer (``--new-bundle-format``)."""
+    def sign_args(self, reference: str | Sequence[str], *, insecure: bool = False, bundle: bool = False) -> list[str]:
+        """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest
+        (of several, one per repository: one invocation); ``bundle``: as a Sigstore bundle in an
+        OCI 1.1 referrer (``--new-bundle-format``)."""
+        references = [reference] if isinstance(reference, str) else list(reference)
         args = ["cosign", "sign", "--yes", "--recursive", *self._credentials(), *(BUNDLE_FORMAT if bundle else ())]
-        return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
+        return [*args, *(INSECURE_REGISTRY if insecure else ()), *references]
 
     def attest_args(
         self,

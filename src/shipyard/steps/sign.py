@@ -4,9 +4,11 @@ of it in one cosign container.
 Signatures live per repository, so each target gets its own, by digest: ``--recursive`` signs
 the index and every platform manifest. Each attestation (a platform's SBOM, to that platform's
 manifest and to the index; the provenance, to the index) is one ``cosign attest`` naming all
-its subjects in that repository. Each repository's commands are one chain (attestations to one
-subject append to one tag, so they take turns); the chains of different repositories run at
-once, so one registry's work never waits for another's (``steps/tools.py``'s ``toolrun``).
+its subjects in every repository, so its predicate is read and the key unlocked once however
+many registries there are. The signatures and the attestations are two chains that run at once
+(``steps/tools.py``'s ``toolrun``); the attestations take turns, because those to one subject
+append to one tag. With Sigstore bundles, whose referrers fallback tag every bundle to a
+subject rewrites, everything takes turns in one chain.
 
 Key mode is offline by default (no transparency-log upload); keyless mode gets a Fulcio
 certificate for an OIDC identity. The command lines are ``plan/cosign.py``'s; the key, its
@@ -66,51 +68,59 @@ async def sign_and_attest(
     container = cosign_container(image, access, signer)
     for n, attestation in enumerate(attestations):
         container = container.with_new_file(f"{PREDICATES}/{n}.json", json.dumps(attestation.predicate))
-    chains: list[list[ToolCommand]] = []
-    meaning: dict[str, tuple[str, Sequence[str], Attestation | None]] = {}  # command -> (repository, subjects, attestation)
-    bundles = signer.identity.bundles  # each command again, writing a Sigstore bundle as an OCI referrer
-    for r, repository in enumerate(repositories):
-        insecure = access.insecure([repository.split("/", 1)[0]])
-        chain: list[ToolCommand] = []
-        if sign:
-            reference = f"{repository}@{digest}"
-            for bundle in (False, True) if bundles else (False,):
-                name = f"{r}-sign" + ("-bundle" if bundle else "")
-                ref = access.inside(reference, http_name=bundle)
-                chain.append(ToolCommand(name, tuple(signer.identity.sign_args(ref, insecure=insecure, bundle=bundle))))
-                meaning[name] = (repository, (digest,), None)
+    # Registries over plain HTTP get cosign's insecure flags; the others' commands are their own,
+    # so a TLS registry is never reached with its certificate checks relaxed.
+    groups: dict[bool, list[str]] = {}
+    for repository in repositories:
+        groups.setdefault(access.insecure([repository.split("/", 1)[0]]), []).append(repository)
+    passes = (False, True) if signer.identity.bundles else (False,)  # True: again, as Sigstore bundles (OCI referrers)
+    signing: list[ToolCommand] = []
+    attesting: list[ToolCommand] = []
+    made: dict[str, tuple[list[str], Attestation | None]] = {}  # command -> its repositories, what it makes (None: signatures)
+    for insecure, group in sorted(groups.items()):
+        tail = "-http" if insecure else ""
+        for bundle in passes if sign else ():
+            refs = [access.inside(f"{r}@{digest}", http_name=bundle) for r in group]
+            name = "sign" + tail + ("-bundle" if bundle else "")
+            signing.append(ToolCommand(name, tuple(signer.identity.sign_args(refs, insecure=insecure, bundle=bundle))))
+            made[name] = (group, None)
         for n, attestation in enumerate(attestations):
-            for bundle in (False, True) if bundles else (False,):
-                name = f"{r}-attest-{n}" + ("-bundle" if bundle else "")
-                refs = [access.inside(f"{repository}@{s}", http_name=bundle) for s in attestation.subjects]
-                args = signer.identity.attest_args(
-                    refs, attestation.kind, insecure=insecure, bundle=bundle, predicate=f"{PREDICATES}/{n}.json"
-                )
-                chain.append(ToolCommand(name, tuple(args)))
-                meaning[name] = (repository, attestation.subjects, attestation)
-        chains.append(chain)
+            for bundle in passes:
+                refs = [access.inside(f"{r}@{s}", http_name=bundle) for r in group for s in attestation.subjects]
+                predicate = f"{PREDICATES}/{n}.json"
+                name = f"attest-{n}" + tail + ("-bundle" if bundle else "")
+                args = signer.identity.attest_args(refs, attestation.kind, insecure=insecure, bundle=bundle, predicate=predicate)
+                attesting.append(ToolCommand(name, tuple(args)))
+                made[name] = (group, attestation)
+    chains = [signing + attesting] if signer.identity.bundles else [c for c in (signing, attesting) if c]
     _, results = await run_tool_plan(container, "cosign", chains, golang_image, image=image)
     done = Signed()
     failures: dict[str, list[str]] = {}
-    for chain in chains:
-        for command in chain:
-            repository, subjects, made = meaning[command.name]
-            result = results[command.name]
-            if not result.ok:
-                if result.exit >= 0:  # the command that failed; those it skipped say nothing more
-                    what = "signing" if made is None else f"attesting {made.what}"
-                    failures.setdefault(what, []).append(f"{repository}: {signer.explain(result.reason('cosign'))}")
-            elif command.name.endswith("-bundle"):
-                continue
-            elif made is None:
-                done.signatures[repository] = f"{repository}@{digest}"
-            else:
-                done.attestations += [
-                    {"repository": repository, "subject": s, "platform": made.platform, "type": made.kind} for s in subjects
-                ]
+    for command in [c for chain in chains for c in chain]:
+        result, (group, what) = results[command.name], made[command.name]
+        if not result.ok:
+            if result.exit >= 0:  # the command that failed; those it skipped say nothing more
+                reason = result.reason("cosign")
+                action = "signing" if what is None else f"attesting {what.what}"
+                failures.setdefault(action, []).append(f"{_blamed(reason, group, access)}: {signer.explain(reason)}")
+        elif command.name.endswith("-bundle"):
+            continue
+        elif what is None:
+            done.signatures |= {r: f"{r}@{digest}" for r in group}
+        else:
+            done.attestations += [
+                {"repository": r, "subject": s, "platform": what.platform, "type": what.kind} for r in group for s in what.subjects
+            ]
     if failures:
         detail = "; ".join(f"{what} failed ({'; '.join(sorted(lines))})" for what, lines in failures.items())
         raise SigningFailed(f"{detail}; no tag was moved on any registry")
     done.signatures = {r: done.signatures[r] for r in repositories if r in done.signatures}
     done.attestations.sort(key=lambda d: (d["repository"], d["subject"], d["platform"], d["type"]))
     return done
+
+
+def _blamed(reason: str, repositories: Sequence[str], access: RegistryAccess) -> str:
+    """The repositories a failed cosign command names in its reason (cosign stops at the first
+    reference that fails), or all it was given."""
+    named = [r for r in repositories if access.inside(f"{r}@sha256:{'0' * 64}").split("@", 1)[0] in reason or r in reason]
+    return ", ".join(named or repositories)
