@@ -80,3 +80,12 @@ def test_a_client_process_reports_its_exit_code_output_and_peak_memory() -> None
     proc = run_process([sys.executable, "-c", "import sys; b = bytearray(50 * 2**20); print('ok'); sys.exit(3)"])
     assert proc.returncode == 3 and proc.stdout.strip() == "ok"
     assert proc.max_rss_mib > 50 and proc.wall_s > 0
+
+
+def test_the_marginal_cost_is_the_worst_step_per_added_unit() -> None:
+    """1 → 2 → 4 registries: the 2 → 4 step counts per registry added, as a share of the 2-registry release."""
+    from bench.run import marginal_costs
+
+    rows = {"1": {"release_s": 10.0, "tool_containers": 3}, "2": {"release_s": 11.0, "tool_containers": 3},
+            "4": {"release_s": 14.0, "tool_containers": 3}}  # fmt: skip
+    assert marginal_costs(rows, "registry") == {"marginal_registry_s": 1.5, "marginal_registry_pct": 13.6, "marginal_registry_containers": 0}
