@@ -88,4 +88,5 @@ def test_the_marginal_cost_is_the_worst_step_per_added_unit() -> None:
 
     rows = {"1": {"release_s": 10.0, "tool_containers": 3}, "2": {"release_s": 11.0, "tool_containers": 3},
             "4": {"release_s": 14.0, "tool_containers": 3}}  # fmt: skip
-    assert marginal_costs(rows, "registry") == {"marginal_registry_s": 1.5, "marginal_registry_pct": 13.6, "marginal_registry_containers": 0}
+    expected = {"marginal_registry_s": 1.5, "marginal_registry_pct": 13.6, "marginal_registry_containers": 0}
+    assert marginal_costs(rows, "registry") == expected
