@@ -253,7 +253,7 @@ async def run_tool_plan(
     except dagger.ExecError as exc:
         raise GateFailed(f"{tool}: its commands could not run ({last_line(exc, 'toolrun')}); no tag was moved on any registry") from None
     except dagger.QueryError as exc:
-        raise tool_unavailable(image or tool, exc) from None
+        raise tool_unavailable(f"{image or tool} (or the golang image {golang_image}, which builds toolrun)", exc) from None
     try:
         return ran, parse_results(stdout, chains)
     except ToolrunOutputError as exc:
