@@ -163,7 +163,7 @@ def render_markdown(result: dict[str, Any]) -> str:
                   ("Seed workflow doing the same work, per step (s)", "seed_same_work_steps", "the script's own clock"),
                   ("Tool containers in the warm release (s)", "tool_exec_s", "its progress log"),
                   ("Tool containers in the seed workflow (s)", "seed_tool_exec_s", "its progress log"),
-                  ("Tool containers in the seed workflow doing the same work (s)", "seed_same_work_tool_exec_s", "its progress log")]  # fmt: skip
+                  ("Tool containers in the seed workflow, same work (s)", "seed_same_work_tool_exec_s", "its progress log")]  # fmt: skip
     for title, key, source in breakdowns:
         if details.get(key):
             lines += ["", f"**{title}**, medians, from {source}: " + ", ".join(f"{k} {v:g}" for k, v in _in_step_order(details[key]))]
