@@ -518,6 +518,10 @@ def merged(previous_path: Path, result: dict[str, Any]) -> dict[str, Any]:
         s: {k: previous[k] for k in ("command", "date", "duration_s", "runs")} for s in previous.get("sections", [])
     }
     by_section |= {s: run for s in result["sections"]}
+    if "release" in result["sections"] and not result["cold"]:  # the earlier cold figures came from other code: dropped
+        cold = ("release_cold_s", "verify_cold_s")
+        previous = {k: v for k, v in previous.items() if not k.startswith(cold)}
+        previous["details"] = {k: v for k, v in previous.get("details", {}).items() if k != "release_cold_steps"}
     return {
         **previous,
         **{k: v for k, v in result.items() if k not in ("details", "sections", "errors")},
