@@ -100,18 +100,19 @@ def tool_execs(progress_log: Path) -> list[tuple[str, float]]:
     """Each tool container exec of a session and how long it ran, from its engine progress log.
 
     The log (what ``dagger.Config(log_output=…)`` receives) names each exec when it starts and
-    prints ``Container.withExec DONE [duration]`` under the same span number when it ends.
+    prints ``Container.withExec DONE [duration]`` under the same span number when it ends; a
+    span may also close nested execs (toolrun's cached build), so its longest is the exec's.
     """
     tool_of_span: dict[str, str] = {}
-    execs: list[tuple[str, float]] = []
+    longest: dict[str, float] = {}
     for raw in progress_log.read_text(errors="replace").splitlines():
         line = _ANSI.sub("", raw)
         if match := _EXEC.match(line):
             program = Path(match[2]).name
             tool_of_span.setdefault(match[1], Path(match[3] or "").stem if program == "toolrun" else program)
         elif (match := _DONE.match(line)) and tool_of_span.get(match[1]) in TOOLS:
-            execs.append((tool_of_span.pop(match[1]), parse_duration(match[2])))
-    return execs
+            longest[match[1]] = max(longest.get(match[1], 0.0), parse_duration(match[2]))
+    return [(tool_of_span[span], seconds) for span, seconds in longest.items()]
 
 
 def tool_commands(progress_log: Path) -> list[tuple[str, float]]:

@@ -31,6 +31,7 @@ LOG = """\
 \x1b[95m70  : \x1b[0mwithExec trivy image --insecure registry-5000:5000/bench/app@sha256:1c64
 \x1b[95m70  : \x1b[0mContainer.withExec ERROR [450ms]
 \x1b[95m80  : \x1b[0m┆ withExec /.shipyard/toolrun /run/shipyard/toolrun/cosign.json
+\x1b[95m80  : \x1b[0m┆ Container.withExec DONE [0.0s]
 \x1b[95m80  : \x1b[0m┆ [0.4s] | toolrun: 0-sign: exit 0 in 0.37s
 \x1b[95m80  : \x1b[0m┆ [0.9s] | toolrun: 1-sign: exit 0 in 0.41s
 \x1b[95m80  : \x1b[0m┆ [0.9s] | toolrun: 1-sign: exit 0 in 0.41s
