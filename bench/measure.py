@@ -23,6 +23,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # `withExec /.shipyard/toolrun /run/shipyard/toolrun/syft.json`, and each command reports
 # `toolrun: NAME: exit 0 in 0.37s` in that span.
 _EXEC = re.compile(r"^(\d+)\s*:[\s┆]*withExec (\S+)(?: (\S+))?")
+_OUTPUT = re.compile(r"^(\d+)\s*:[\s┆]*\[([\d.]+)s\] \|")  # `80 : ┆ [3.9s] | …`: output 3.9 s into the exec
 _COMMAND = re.compile(r"^(\d+)\s*:.*toolrun: (\S+): exit (-?\d+) in ([\d.]+)s")
 _DONE = re.compile(r"^(\d+)\s*:[\s┆]*Container\.withExec (?:DONE|ERROR|CANCELED) \[([^\]]+)\]")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:([\d.]+)s)?(?:([\d.]+)ms)?$")
@@ -100,8 +101,9 @@ def tool_execs(progress_log: Path) -> list[tuple[str, float]]:
     """Each tool container exec of a session and how long it ran, from its engine progress log.
 
     The log (what ``dagger.Config(log_output=…)`` receives) names each exec when it starts and
-    prints ``Container.withExec DONE [duration]`` under the same span number when it ends; a
-    span may also close nested execs (toolrun's cached build), so its longest is the exec's.
+    prints ``Container.withExec DONE [duration]`` under the same span number when it ends. A
+    span may also close nested execs first (toolrun's cached build) and print the exec's output
+    (``[3.9s] | …``) after them, so the exec's time is the longest of its DONEs and outputs.
     """
     tool_of_span: dict[str, str] = {}
     longest: dict[str, float] = {}
@@ -112,6 +114,8 @@ def tool_execs(progress_log: Path) -> list[tuple[str, float]]:
             tool_of_span.setdefault(match[1], Path(match[3] or "").stem if program == "toolrun" else program)
         elif (match := _DONE.match(line)) and tool_of_span.get(match[1]) in TOOLS:
             longest[match[1]] = max(longest.get(match[1], 0.0), parse_duration(match[2]))
+        elif (match := _OUTPUT.match(line)) and tool_of_span.get(match[1]) in TOOLS:
+            longest[match[1]] = max(longest.get(match[1], 0.0), float(match[2]))
     return [(tool_of_span[span], seconds) for span, seconds in longest.items()]
 
 
