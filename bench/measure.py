@@ -19,7 +19,12 @@ TOOLS = ("cosign", "syft", "trivy", "crane", "probe")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # `42  : ┆ withExec syft scan …` opens span 42; `42  : ┆ Container.withExec DONE [6.7s]` closes it.
-_EXEC = re.compile(r"^(\d+)\s*:[\s┆]*withExec (\S+)")
+# A tool's commands run by toolrun (one exec per tool container) open theirs as
+# `withExec /.shipyard/toolrun /run/shipyard/toolrun/syft.json`, and each command reports
+# `toolrun: NAME: exit 0 in 0.37s` in that span.
+_EXEC = re.compile(r"^(\d+)\s*:[\s┆]*withExec (\S+)(?: (\S+))?")
+_OUTPUT = re.compile(r"^(\d+)\s*:[\s┆]*\[([\d.]+)s\] \|")  # `80 : ┆ [3.9s] | …`: output 3.9 s into the exec
+_COMMAND = re.compile(r"^(\d+)\s*:.*toolrun: (\S+): exit (-?\d+) in ([\d.]+)s")
 _DONE = re.compile(r"^(\d+)\s*:[\s┆]*Container\.withExec (?:DONE|ERROR|CANCELED) \[([^\]]+)\]")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:([\d.]+)s)?(?:([\d.]+)ms)?$")
 
@@ -96,17 +101,32 @@ def tool_execs(progress_log: Path) -> list[tuple[str, float]]:
     """Each tool container exec of a session and how long it ran, from its engine progress log.
 
     The log (what ``dagger.Config(log_output=…)`` receives) names each exec when it starts and
-    prints ``Container.withExec DONE [duration]`` under the same span number when it ends.
+    prints ``Container.withExec DONE [duration]`` under the same span number when it ends. A
+    span may also close nested execs first (toolrun's cached build) and print the exec's output
+    (``[3.9s] | …``) after them, so the exec's time is the longest of its DONEs and outputs.
     """
     tool_of_span: dict[str, str] = {}
-    execs: list[tuple[str, float]] = []
+    longest: dict[str, float] = {}
     for raw in progress_log.read_text(errors="replace").splitlines():
         line = _ANSI.sub("", raw)
         if match := _EXEC.match(line):
-            tool_of_span.setdefault(match[1], Path(match[2]).name)
+            program = Path(match[2]).name
+            tool_of_span.setdefault(match[1], Path(match[3] or "").stem if program == "toolrun" else program)
         elif (match := _DONE.match(line)) and tool_of_span.get(match[1]) in TOOLS:
-            execs.append((tool_of_span.pop(match[1]), parse_duration(match[2])))
-    return execs
+            longest[match[1]] = max(longest.get(match[1], 0.0), parse_duration(match[2]))
+        elif (match := _OUTPUT.match(line)) and tool_of_span.get(match[1]) in TOOLS:
+            longest[match[1]] = max(longest.get(match[1], 0.0), float(match[2]))
+    return [(tool_of_span[span], seconds) for span, seconds in longest.items()]
+
+
+def tool_commands(progress_log: Path) -> list[tuple[str, float]]:
+    """Each command toolrun ran (name, seconds), from its ``toolrun: NAME: exit N in Ss`` lines
+    (each reported once, though the log may repeat a span's output)."""
+    seen: dict[tuple[str, str], float] = {}
+    for raw in progress_log.read_text(errors="replace").splitlines():
+        if match := _COMMAND.match(_ANSI.sub("", raw)):
+            seen.setdefault((match[1], match[2]), float(match[4]))
+    return [(name, seconds) for (_, name), seconds in seen.items()]
 
 
 def seconds_by_tool(execs: Iterable[tuple[str, float]]) -> dict[str, float]:

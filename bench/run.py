@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -37,7 +38,7 @@ from typing import Any
 
 from tests.integration.faults import FaultyProxy  # the proxy the failure tests use; here it only counts
 
-from bench.measure import ProcessRun, engine_version, median_steps, run_process, seconds_by_tool, spread, tool_execs
+from bench.measure import ProcessRun, engine_version, median_steps, run_process, seconds_by_tool, spread, tool_commands, tool_execs
 from bench.output import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,7 +183,8 @@ class Bench:
             raise BenchError(f"shipyard verify {reference} failed ({proc.returncode}): {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
         return proc
 
-    def seed(self, repository: str) -> tuple[ProcessRun, dict[str, Any]]:
+    def seed(self, repository: str, *, same_work: bool = False) -> tuple[ProcessRun, dict[str, Any]]:
+        """The seed workflow's way (bench/seed_workflow.py); ``same_work``: doing Shipyard's full work."""
         log = self.scratch("seed") / "engine.log"
         registry_b = f"{self.stack.registry_b}={self.stack.username_b}:{self.stack.password_file_b}"
         cmd = [sys.executable, "-m", "bench.seed_workflow", "--registry", self.stack.registry_a, "--registry", registry_b,
@@ -190,8 +192,11 @@ class Bench:
                "--trivyignore", str(self.trivyignore), "--log", str(log),
                "--build-arg", f"GOLANG_IMAGE={self.stack.images['golang']}",
                "--build-arg", f"BASE_IMAGE={self.stack.images['base']}"]  # fmt: skip
-        proc = run_process(cmd, self.env)
-        return proc, {**_json_of(proc, "the seed workflow"), "execs": tool_execs(log)}
+        proc = run_process([*cmd, *(["--same-work"] if same_work else [])], self.env)
+        data = _json_of(proc, "the seed workflow")
+        if proc.returncode != 0:
+            raise BenchError(f"the seed workflow failed ({proc.returncode}): {proc.stderr[-1500:]}")
+        return proc, {**data, "execs": tool_execs(log)}
 
     def reset_engine(self) -> None:
         """Wipe the engine's cache (a cold start). Disrupts everyone sharing the engine."""
@@ -251,12 +256,14 @@ def release_and_seed(bench: Bench, *, release: bool, seed: bool) -> None:
     warm: list[Release] = []
     verify_warm: list[float] = []
     seeds: list[tuple[ProcessRun, dict[str, Any]]] = []
-    for _ in range(bench.runs):
+    same: list[tuple[ProcessRun, dict[str, Any]]] = []
+    for _ in range(bench.runs):  # each warm release right before the two seed runs it is compared with
         done, verified = full_release(bench, "warm")
         warm.append(done)
         verify_warm.append(verified.wall_s)
         if seed:
             seeds.append(bench.seed(f"bench/seed-{uuid.uuid4().hex[:8]}"))
+            same.append(bench.seed(f"bench/seed-same-{uuid.uuid4().hex[:8]}", same_work=True))
     bench.figures |= spread("release_warm_s", [r.proc.wall_s for r in warm]) | spread("verify_warm_s", verify_warm)
     bench.details["release_warm_steps"] = median_steps([r.timings for r in warm])
     bench.details["engine_version"] = engine_version(warm[0].out / "engine.log")
@@ -267,11 +274,20 @@ def release_and_seed(bench: Bench, *, release: bool, seed: bool) -> None:
         bench.details["seed_tool_execs"] = len(seeds[0][1]["execs"])
         bench.figures |= spread("speedup_vs_seed", [p.wall_s / r.proc.wall_s for (p, _), r in zip(seeds, warm, strict=True)], 2)
         bench.figures["speedup_vs_seed"] = round(bench.figures["seed_sequential_s"] / bench.figures["release_warm_s"], 2)
+        bench.figures |= spread("seed_same_work_s", [p.wall_s for p, _ in same])
+        bench.details["seed_same_work_steps"] = median_steps([data["timings"] for _, data in same])
+        bench.details["seed_same_work_tool_exec_s"] = median_steps([seconds_by_tool(data["execs"]) for _, data in same])
+        bench.details["seed_same_work_tool_execs"] = len(same[0][1]["execs"])
+        bench.figures |= spread("speedup_same_work", [p.wall_s / r.proc.wall_s for (p, _), r in zip(same, warm, strict=True)], 2)
+        bench.figures["speedup_same_work"] = round(bench.figures["seed_same_work_s"] / bench.figures["release_warm_s"], 2)
     # Section 5: the release's wall time over the time its tool containers ran.
     execs = [tool_execs(r.out / "engine.log") for r in warm]
     tools = [seconds_by_tool(e) for e in execs]
     bench.details["tool_exec_s"] = median_steps(tools)
     bench.details["tool_execs"] = len(execs[0])
+    bench.figures |= spread("tool_containers", [len(e) for e in execs], 0)
+    bench.details["tool_containers_by_tool"] = {t: sum(1 for name, _ in execs[0] if name == t) for t in sorted({n for n, _ in execs[0]})}
+    bench.details["tool_commands"] = len(tool_commands(warm[0].out / "engine.log"))
     bench.figures |= spread("tool_exec_sum_s", [sum(t.values()) for t in tools])
     bench.figures |= spread("overhead_ratio", [r.proc.wall_s / sum(t.values()) for r, t in zip(warm, tools, strict=True)], 2)
     # Section 6: the client's peak memory.
@@ -329,11 +345,13 @@ def scaling(bench: Bench) -> None:
     for count in (1, 2, 3):
         runs = [bench.publish([bench.repo(bench.stack.registry_a, f"platforms{count}")], PLATFORMS[:count]) for _ in range(bench.runs)]
         rss = spread("client_max_rss_mib", [r.proc.max_rss_mib for r in runs], 1)
-        platforms[str(count)] = spread("release_s", [r.proc.wall_s for r in runs]) | rss
+        execs = spread("tool_containers", [len(tool_execs(r.out / "engine.log")) for r in runs], 0)
+        platforms[str(count)] = spread("release_s", [r.proc.wall_s for r in runs]) | rss | execs
     registries: dict[str, dict[str, float]] = {}
     for count in (1, 2, 4):
         samples: list[float] = []
         received: list[int] = []
+        containers: list[float] = []
         for _ in range(bench.runs):
             with contextlib.ExitStack() as stack:
                 proxies = [stack.enter_context(FaultyProxy(bench.stack.registry_a)) for _ in range(count)]
@@ -341,9 +359,37 @@ def scaling(bench: Bench) -> None:
                 release = bench.publish([f"{p.address}/bench/{name}-{i}" for i, p in enumerate(proxies)])
                 samples.append(release.proc.wall_s)
                 received.append(max(p.received for p in proxies))
+                containers.append(len(tool_execs(release.out / "engine.log")))
         registries[str(count)] = spread("release_s", samples) | spread("bytes_per_registry", received, 0)
+        registries[str(count)] |= spread("tool_containers", containers, 0)
     bench.details["scaling_platforms"] = platforms
     bench.details["scaling_registries"] = registries
+    bench.figures |= marginal_costs(platforms, "platform") | marginal_costs(registries, "registry")
+
+
+def marginal_costs(rows: dict[str, dict[str, float]], what: str) -> dict[str, float]:
+    """What one more ``what`` costs, from the scaling rows (count -> medians), between each pair
+    of neighbouring counts, per added unit: seconds, share of the smaller release, tool
+    containers; the figure is the largest step of the series (its worst case)."""
+    counts = sorted(int(c) for c in rows)
+    steps = []
+    for low, high in itertools.pairwise(counts):
+        a, b = rows[str(low)], rows[str(high)]
+        added = high - low
+        steps.append(
+            (
+                (b["release_s"] - a["release_s"]) / added,
+                (b["release_s"] - a["release_s"]) / added / a["release_s"] * 100,
+                (b.get("tool_containers", 0) - a.get("tool_containers", 0)) / added,
+            )
+        )
+    if not steps:
+        return {}
+    return {
+        f"marginal_{what}_s": round(max(s for s, _, _ in steps), 3),
+        f"marginal_{what}_pct": round(max(p for _, p, _ in steps), 1),
+        f"marginal_{what}_containers": round(max(c for _, _, c in steps), 1),
+    }
 
 
 def engines(bench: Bench) -> None:
@@ -472,6 +518,10 @@ def merged(previous_path: Path, result: dict[str, Any]) -> dict[str, Any]:
         s: {k: previous[k] for k in ("command", "date", "duration_s", "runs")} for s in previous.get("sections", [])
     }
     by_section |= {s: run for s in result["sections"]}
+    if "release" in result["sections"] and not result["cold"]:  # the earlier cold figures came from other code: dropped
+        cold = ("release_cold_s", "verify_cold_s")
+        previous = {k: v for k, v in previous.items() if not k.startswith(cold)}
+        previous["details"] = {k: v for k, v in previous.get("details", {}).items() if k != "release_cold_steps"}
     return {
         **previous,
         **{k: v for k, v in result.items() if k not in ("details", "sections", "errors")},

@@ -9,6 +9,13 @@ seed's way, one step after the other in the workflow's order:
 3. sign: ``cosign sign`` the index by digest, per registry;
 4. scan: trivy on one platform (linux/amd64) with the gate and the ignore file.
 
+``--same-work``: the seed's way (one step after another, one tool container per operation, as
+its shell runs them) doing Shipyard's full work: an SBOM per platform (syft on that platform's
+manifest), attested to that platform's manifest and to the index in every registry, SLSA
+provenance attested to the index in every registry, ``cosign sign --recursive`` in every
+registry, every platform scanned with the gate. The platform digests are read from the
+registry's index (what ``docker buildx imagetools inspect`` does: no container).
+
 Written against the SDK only (no Shipyard import), so the comparison is honest. Prints one
 JSON object: the wall time of each step and the digests pushed.
 
@@ -24,6 +31,7 @@ import json
 import os
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,17 +136,76 @@ class SeedRelease:
                     "--allow-insecure-registry", "--allow-http-registry", reference]  # fmt: skip
             await self.cosign().with_exec(sign, use_entrypoint=False).sync()
 
-    async def scan(self, digests: dict[str, str], trivyignore: str) -> None:
+    async def scan(self, digests: dict[str, str], trivyignore: str, platform: str = "linux/amd64") -> None:
         registry = self.registries[0]
         reference = f"{registry.inside}/{self.repository}@{digests[registry.address]}"
         container = self.tool("trivy").with_new_file("/seed/.trivyignore", trivyignore)
-        args = ["trivy", "image", "--platform", "linux/amd64", "--cache-dir", TRIVY_CACHE, "--scanners", "vuln", "--severity",
+        args = ["trivy", "image", "--platform", platform, "--cache-dir", TRIVY_CACHE, "--scanners", "vuln", "--severity",
                 "CRITICAL,HIGH", "--exit-code", "1", "--ignorefile", "/seed/.trivyignore", "--insecure", "--quiet"]  # fmt: skip
         if self.tools.get("trivy_db"):
             db = dag.container().from_(self.tools["trivy_db"]).directory("/db")
             container = container.with_mounted_directory(f"{TRIVY_CACHE}/db", db)
             args += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
         await container.with_exec([*args, reference], use_entrypoint=False).sync()
+
+    # --- the same work as Shipyard, the seed's way -------------------------------------------
+
+    def platform_digests(self, digests: dict[str, str]) -> dict[str, str]:
+        """Platform -> manifest digest, from the first registry's index (plain HTTP, as a client)."""
+        registry = self.registries[0]
+        url = f"http://{registry.address}/v2/{self.repository}/manifests/{digests[registry.address]}"
+        request = urllib.request.Request(url, headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+        if registry.username:
+            token = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            index = json.loads(response.read())
+        out = {}
+        for entry in index["manifests"]:
+            p = entry.get("platform", {})
+            if p.get("os") in (None, "unknown"):
+                continue
+            out["/".join(x for x in (p["os"], p["architecture"], p.get("variant", "")) if x)] = entry["digest"]
+        return out
+
+    async def sbom_per_platform(self, digests: dict[str, str], platforms: dict[str, str]) -> dict[str, str]:
+        registry = self.registries[0]
+        sboms = {}
+        for platform, digest in platforms.items():
+            reference = f"{registry.inside}/{self.repository}@{digest}"
+            sboms[platform] = await (
+                self.tool("syft")
+                .with_env_variable("SYFT_CHECK_FOR_APP_UPDATE", "false")
+                .with_env_variable("SYFT_REGISTRY_INSECURE_USE_HTTP", "true")
+                .with_exec(["syft", "scan", f"registry:{reference}", "-o", "spdx-json", "-q"], use_entrypoint=False)
+                .stdout()
+            )
+        return sboms
+
+    async def attest(self, reference: str, kind: str, predicate: str) -> None:
+        attest = ["cosign", "attest", "--yes", "--key", "/seed/cosign.key", "--tlog-upload=false", "--type", kind,
+                  "--predicate", "/seed/predicate.json", "--allow-insecure-registry", "--allow-http-registry", reference]  # fmt: skip
+        await self.cosign().with_new_file("/seed/predicate.json", predicate).with_exec(attest, use_entrypoint=False).sync()
+
+    async def attest_sboms(self, digests: dict[str, str], platforms: dict[str, str], sboms: dict[str, str]) -> None:
+        for registry in self.registries:
+            for platform, digest in platforms.items():
+                for subject in (digest, digests[registry.address]):  # the platform's manifest, then the index
+                    await self.attest(f"{registry.inside}/{self.repository}@{subject}", "spdxjson", sboms[platform])
+
+    async def attest_provenance(self, digests: dict[str, str], platforms: dict[str, str]) -> None:
+        predicate = json.dumps({"buildDefinition": {"buildType": "seed", "externalParameters": {"platforms": platforms}},
+                                "runDetails": {"builder": {"id": "seed"}}})  # fmt: skip
+        for registry in self.registries:
+            reference = f"{registry.inside}/{self.repository}@{digests[registry.address]}"
+            await self.attest(reference, "https://slsa.dev/provenance/v1", predicate)
+
+    async def sign_recursive(self, digests: dict[str, str]) -> None:
+        for registry in self.registries:
+            reference = f"{registry.inside}/{self.repository}@{digests[registry.address]}"
+            sign = ["cosign", "sign", "--yes", "--recursive", "--key", "/seed/cosign.key", "--tlog-upload=false",
+                    "--allow-insecure-registry", "--allow-http-registry", reference]  # fmt: skip
+            await self.cosign().with_exec(sign, use_entrypoint=False).sync()
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -152,15 +219,35 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             started = time.monotonic()
             digests = await seed.build_and_push(args.platform.split(","), build_args, args.tag)
             steps["build+push"] = time.monotonic() - started
-            started = time.monotonic()
-            await seed.sbom_and_attest(digests)
-            steps["sbom"] = time.monotonic() - started
-            started = time.monotonic()
-            await seed.sign(digests)
-            steps["sign"] = time.monotonic() - started
-            started = time.monotonic()
-            await seed.scan(digests, Path(args.trivyignore).read_text())
-            steps["scan"] = time.monotonic() - started
+            trivyignore = Path(args.trivyignore).read_text()
+            if args.same_work:
+                started = time.monotonic()
+                platforms = seed.platform_digests(digests)
+                sboms = await seed.sbom_per_platform(digests, platforms)
+                steps["sbom"] = time.monotonic() - started
+                started = time.monotonic()
+                await seed.attest_sboms(digests, platforms, sboms)
+                steps["attest"] = time.monotonic() - started
+                started = time.monotonic()
+                await seed.attest_provenance(digests, platforms)
+                steps["provenance"] = time.monotonic() - started
+                started = time.monotonic()
+                await seed.sign_recursive(digests)
+                steps["sign"] = time.monotonic() - started
+                started = time.monotonic()
+                for platform in platforms:
+                    await seed.scan(digests, trivyignore, platform)
+                steps["scan"] = time.monotonic() - started
+            else:
+                started = time.monotonic()
+                await seed.sbom_and_attest(digests)
+                steps["sbom"] = time.monotonic() - started
+                started = time.monotonic()
+                await seed.sign(digests)
+                steps["sign"] = time.monotonic() - started
+                started = time.monotonic()
+                await seed.scan(digests, trivyignore)
+                steps["scan"] = time.monotonic() - started
     return {"digests": digests, "timings": {k: round(v, 3) for k, v in steps.items()}}
 
 
@@ -175,6 +262,7 @@ def main() -> None:
     parser.add_argument("--password-env", required=True, help="the variable holding the key's password")
     parser.add_argument("--trivyignore", required=True)
     parser.add_argument("--log", default=os.devnull, help="where the engine's progress goes")
+    parser.add_argument("--same-work", action="store_true", help="Shipyard's full work, the seed's way (see the module's doc)")
     result = anyio.run(run, parser.parse_args())
     json.dump(result, sys.stdout)
     print()

@@ -131,8 +131,8 @@ class Door:
     ``environment_epoch``: ``$SOURCE_DATE_EPOCH`` of the caller, when the door can read it (CLI).
     ``builders``: ``--builder PLATFORM=ENGINE_ADDRESS`` values of ``publish`` and ``plan`` (CLI
     only: a function running in an engine cannot open a session with another engine).
-    ``local_file``: a file of ``workdir`` as the engine takes it (CLI: the host's; module: the
-    module's own); ``None``: the host's. ``engine``: the engine's address, for ``build``'s record.
+    ``local_file``, ``local_directory``: a file or directory of ``workdir`` as the engine takes it
+    (CLI: the host's; module: the module's own); ``None``: the host's. ``engine``: the engine's address, for ``build``'s record.
     ``cache``: the build cache of the door's sessions (CLI: ``--cache-from``/``--cache-to`` or its
     environment; module mode: the caller's ``dagger`` CLI decides, invisible to the function).
     ``session_environment``: what each builder session also gets (the cache's Docker config).
@@ -149,6 +149,7 @@ class Door:
     environment_epoch: str | None = None
     builders: tuple[str, ...] = ()
     local_file: Callable[[Path], dagger.File] | None = None
+    local_directory: Callable[[Path], dagger.Directory] | None = None
     engine: str = "default"
     cache: CacheConfig = field(default_factory=lambda: CacheConfig(door=CacheDoor.CALLER))
     session_environment: Mapping[str, str] = field(default_factory=dict)
@@ -861,6 +862,7 @@ async def publish(
             layouts=layouts,
             local_file=door.local_file,
             progress=door.progress,
+            local_directory=door.local_directory,
         )
         report = dataclasses.replace(await run_publish(state), cache=cache_summary(door.cache))
     _write_publish_files(report, door, sign)

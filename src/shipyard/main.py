@@ -112,6 +112,7 @@ class Shipyard:
             workdir=scratch,
             out=scratch / "dist" if scratch else None,
             local_file=lambda path: dag.current_module().workdir_file(str(path.relative_to(Path.cwd()))),
+            local_directory=lambda path: dag.current_module().workdir(str(path.relative_to(Path.cwd()))),
         )
 
     @function

@@ -1,7 +1,9 @@
 """Run a release plan's steps in order over one state, and turn the outcome into the report.
 
-build -> assemble -> push by digest -> at once: (SBOMs then provenance), scan gate, smoke test,
-signing -> promote tags (written, read back, all or nothing: steps/promote.py). A step never re-decides what the plan decided; a failure
+build (the tool images pulled meanwhile) -> assemble -> at once: push by digest, SBOMs and the
+scan gate (both from the assembled layout), smoke test; once pushed and described: signatures,
+SBOM and provenance attestations (one cosign container) -> promote tags (written, read back,
+all or nothing: steps/promote.py). A step never re-decides what the plan decided; a failure
 before promotion leaves every tag on every registry where it was.
 
 The build may be split across engines (``--builder``): each builder engine builds its platforms
@@ -30,7 +32,7 @@ from dagger import dag
 
 from shipyard.engines import engine_session
 from shipyard.plan.builders import Builder, default_platforms
-from shipyard.plan.config import ScanPolicy, SigningMode, ToolImages
+from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
 from shipyard.plan.cosign import (
     BUNDLE_ARTIFACT_TYPE,
     CERTIFICATE_ANNOTATION,
@@ -60,14 +62,14 @@ from shipyard.steps.assemble import assemble_from_layouts, assemble_release, exp
 from shipyard.steps.base import base_layers
 from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
 from shipyard.steps.explain import explain_platform
-from shipyard.steps.layouts import LoadedLayout, platform_tarball
+from shipyard.steps.layouts import LoadedLayout, platform_layouts, platform_tarball
 from shipyard.steps.promote import PromotionInterrupted, ReleaseManifest, TargetTags, promote, read_tags, targets_for
 from shipyard.steps.push import PushResult, push_release
-from shipyard.steps.sbom import attest_sboms, generate_sboms
-from shipyard.steps.scan import scan_release
-from shipyard.steps.sign import sign_release
+from shipyard.steps.sbom import generate_sboms
+from shipyard.steps.scan import scan_layouts, scan_release
+from shipyard.steps.sign import Attestation, sign_and_attest
 from shipyard.steps.smoke import SmokeFailed, smoke_test
-from shipyard.steps.tools import RegistryAccess, Signer, Sigstore, cosign_attest
+from shipyard.steps.tools import RegistryAccess, Signer, Sigstore, pull_ahead
 from shipyard.steps.verify import verify_attestation, verify_signature
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
@@ -132,6 +134,9 @@ class ReleaseState:
     builder_versions: dict[str, str] = field(default_factory=dict)  # builder address -> its engine version
     layouts: tuple[LoadedLayout, ...] = ()  # publish --from: the platform images, built and checked already
     local_file: Callable[[Path], dagger.File] | None = None  # a file of the workdir as the engine takes it
+    local_directory: Callable[[Path], dagger.Directory] | None = None  # a directory of the workdir, likewise
+    sboms: dict[tuple[Platform, SbomFormat], str] = field(default_factory=dict)  # the documents, for the attestations
+    provenance: dict[str, Any] | None = None  # the SLSA predicate, for its attestation
     notices: list[str] = field(default_factory=list)  # what the promotion overwrote (foreign tags, --allow-overwrite)
     interrupted: int | None = None  # the exit code of a signal during the promotion (130, 143)
     progress: Progress = SILENT  # live events: steps started/finished, push progress, tags moved
@@ -144,21 +149,12 @@ async def run_publish(state: ReleaseState) -> PublishReport:
         for registry in sorted({t.registry for t in state.plan.active_targets}):
             state.clients[registry] = await stack.enter_async_context(registry_client(state.access, registry, state.registry_timeout))
         try:
-            await state.access.authenticate_engine()
-            await _timed(state, "build+assemble", _build_and_assemble)
-            await _check_release_tags(state)
-            await _timed(state, "push", _push)
-            # Everything between the push and the tags works on digests, so it runs at once; the
-            # first failure cancels the rest, and no tag moves.
-            async with anyio.create_task_group() as group:
-                group.start_soon(_attestations, state)
-                if state.plan.scan is not None:
-                    group.start_soon(_timed, state, "scan", _scan)
-                if state.plan.smoke is not None:
-                    group.start_soon(_timed, state, "smoke", _smoke)
-                if state.signer is not None:
-                    group.start_soon(_timed, state, "sign", _sign)
-            await _timed(state, "promote", _promote)
+            async with anyio.create_task_group() as ahead:
+                ahead.start_soon(_pull_tools, state)  # while the build runs; cancelled once the release is done
+                try:
+                    await _release(state)
+                finally:
+                    ahead.cancel_scope.cancel()
         except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group
             error = shipyard_error_in(exc)
             if error is None or isinstance(error, InvalidInput):
@@ -169,12 +165,45 @@ async def run_publish(state: ReleaseState) -> PublishReport:
     return _report(state)
 
 
-async def _attestations(state: ReleaseState) -> None:
-    """SBOMs, then provenance: both attest to the index, whose attestations share one tag."""
-    if state.plan.sbom_formats:
-        await _timed(state, "sbom", _sbom)
-    if state.plan.provenance:
-        await _timed(state, "provenance", _provenance)
+async def _release(state: ReleaseState) -> None:
+    """Everything after the build works on the assembled layout or on digests, so it runs at
+    once: the push, the SBOMs and the scan (from the layout), the smoke test; cosign starts when
+    the push and the SBOMs are done. The first failure cancels the rest, and no tag moves."""
+    await state.access.authenticate_engine()  # the engine's own pulls (FROM a registry that wants credentials)
+    await _timed(state, "build+assemble", _build_and_assemble)
+    await _check_release_tags(state)
+    async with anyio.create_task_group() as group:
+        if state.plan.scan is not None:
+            group.start_soon(_timed, state, "scan", _scan)
+        if state.plan.smoke is not None:
+            group.start_soon(_timed, state, "smoke", _smoke)
+        async with anyio.create_task_group() as before_cosign:
+            before_cosign.start_soon(_timed, state, "push", _push)
+            if state.plan.sbom_formats:
+                before_cosign.start_soon(_timed, state, "sbom", _sbom)
+        if state.plan.provenance:
+            await _timed(state, "provenance", _provenance)
+        if state.signer is not None:
+            await _timed(state, "sign", _sign)
+    await _timed(state, "promote", _promote)
+
+
+async def _pull_tools(state: ReleaseState) -> None:
+    """The tool images this release runs, pulled (and toolrun built) while it builds."""
+    tools = state.plan.tools
+    images = [tools.cosign if state.signer is not None else ""]
+    images += [tools.syft if state.plan.sbom_formats else ""]
+    images += [tools.trivy, tools.trivy_db] if state.plan.scan is not None else []
+    if any(images):
+        await pull_ahead(images, tools.golang)
+
+
+def _layouts(state: ReleaseState) -> dict[Platform, dagger.Directory]:
+    """Each platform of the assembled release as a one-image OCI layout in the engine."""
+    assert state.release is not None
+    path = Path(state.release.layout)
+    root = state.local_directory(path) if state.local_directory is not None else dag.host().directory(str(path))
+    return platform_layouts(root, state.release.manifests)
 
 
 def registry_client(access: RegistryAccess, registry: str, timeout: float = DEFAULT_TIMEOUT) -> OciRegistry:
@@ -379,11 +408,12 @@ async def _push(state: ReleaseState) -> None:
 
 
 async def _sbom(state: ReleaseState) -> None:
-    """An SBOM per platform (read from the first target that holds the release), written to the
-    output directory, and attested in every target when the release is signed."""
+    """An SBOM per platform (from the assembled layout), written to the output directory; they
+    are attested in every target with the signatures (``_sign``)."""
     assert state.release is not None
-    repositories = [p.repository for p in state.pushes if p.ok]
-    documents = await generate_sboms(state.plan.tools.syft, state.access, repositories[0], state.release.manifests, state.plan.sbom_formats)
+    tools = state.plan.tools
+    documents = await generate_sboms(tools.syft, tools.golang, _layouts(state), state.plan.sbom_formats)
+    state.sboms = documents
     if state.out is not None:
         folder = state.out / "sbom"
         folder.mkdir(parents=True, exist_ok=True)
@@ -391,21 +421,11 @@ async def _sbom(state: ReleaseState) -> None:
             path = folder / f"{str(platform).replace('/', '-')}.{fmt.value}.json"
             path.write_text(document)
             state.sbom_files.append(str(path))
-    if state.signer is not None:
-        state.attestations = await attest_sboms(
-            state.plan.tools.cosign,
-            state.access,
-            repositories,
-            state.release.index.digest,
-            state.release.manifests,
-            documents,
-            state.signer,
-        )
 
 
 async def _provenance(state: ReleaseState) -> None:
-    """The SLSA v1 provenance, written to the output directory and attested to the index in
-    every target when the release is signed."""
+    """The SLSA v1 provenance, written to the output directory; it is attested to the index in
+    every target with the signatures (``_sign``)."""
     assert state.release is not None
     predicate = provenance_predicate(
         version=state.plan.version,
@@ -431,24 +451,11 @@ async def _provenance(state: ReleaseState) -> None:
         ],
         inputs=layout_dependencies([(layout.name, layout.record) for layout in state.layouts]),
     )
+    state.provenance = predicate
     document = json.dumps(predicate, indent=2, sort_keys=True)
     if state.out is not None:
         state.out.mkdir(parents=True, exist_ok=True)
         (state.out / "provenance.json").write_text(document + "\n")
-    if state.signer is None:
-        return
-    errors = []
-    for repository in [p.repository for p in state.pushes if p.ok]:
-        reference = f"{repository}@{state.release.index.digest}"
-        error = await cosign_attest(state.plan.tools.cosign, state.access, state.signer, reference, "slsaprovenance1", predicate)
-        if error:
-            errors.append(f"{reference}: {error}")
-        else:
-            state.attestations.append(
-                {"repository": repository, "subject": state.release.index.digest, "platform": "all", "type": "slsaprovenance1"}
-            )
-    if errors:
-        raise GateFailed(f"attesting provenance failed ({'; '.join(errors)}); no tag was moved on any registry")
 
 
 def shipyard_version() -> str:
@@ -471,11 +478,12 @@ def _now() -> str:
 
 
 async def _scan(state: ReleaseState) -> None:
-    """Trivy on every platform; the gate fails the release (no tag moves) naming what failed it."""
+    """Trivy on every platform (from the assembled layout); the gate fails the release (no tag
+    moves) naming what failed it."""
     assert state.release is not None and state.plan.scan is not None
-    repositories = [p.repository for p in state.pushes if p.ok]
+    repositories = [t.repository for t in state.plan.active_targets]
     tools = state.plan.tools
-    reports = await scan_release(tools.trivy, tools.trivy_db, state.access, repositories[0], state.release.manifests)
+    reports = await scan_layouts(tools.trivy, tools.trivy_db, tools.golang, _layouts(state))
     if state.out is not None:
         folder = state.out / "scan"
         folder.mkdir(parents=True, exist_ok=True)
@@ -500,9 +508,23 @@ async def _smoke(state: ReleaseState) -> None:
 
 
 async def _sign(state: ReleaseState) -> None:
+    """Signatures (recursive), each platform's SBOMs (to its manifest and the index) and the
+    provenance (to the index), in every target that holds the release: one cosign container."""
     assert state.release is not None and state.signer is not None
+    release = state.release
     repositories = [p.repository for p in state.pushes if p.ok]
-    state.signatures = await sign_release(state.plan.tools.cosign, state.access, repositories, state.release.index.digest, state.signer)
+    attestations = [
+        Attestation(
+            fmt.attestation_type, json.loads(document), (release.manifests[platform].digest, release.index.digest), str(platform), "SBOMs"
+        )
+        for (platform, fmt), document in sorted(state.sboms.items(), key=lambda item: (str(item[0][0]), item[0][1].value))
+    ]
+    if state.provenance is not None:
+        attestations.append(Attestation("slsaprovenance1", state.provenance, (release.index.digest,), "all", "provenance"))
+    tools = state.plan.tools
+    signed = await sign_and_attest(tools.cosign, tools.golang, state.access, repositories, release.index.digest, state.signer, attestations)
+    state.signatures = signed.signatures
+    state.attestations = signed.attestations
     if state.signer.identity.mode is SigningMode.KEYLESS and repositories:
         state.signed_by = await _keyless_signer(state, repositories[0], state.release.index.digest)
 
@@ -741,7 +763,7 @@ async def run_verify(state: VerifyState) -> VerifyReport:
     if state.scan is not None:
         manifests = {p: Descriptor(media_type="", digest=d, size=0) for p, d in children.items()}
         try:
-            reports = await scan_release(state.tools.trivy, state.tools.trivy_db, state.access, ref.name, manifests)
+            reports = await scan_release(state.tools.trivy, state.tools.trivy_db, state.tools.golang, state.access, ref.name, manifests)
             scan = evaluate_gate(reports, state.scan).to_dict()
         except Exception as exc:
             error = shipyard_error_in(exc)

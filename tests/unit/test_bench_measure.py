@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.measure import engine_version, median_steps, parse_duration, run_process, seconds_by_tool, spread, tool_execs
+from bench.measure import (
+    engine_version,
+    median_steps,
+    parse_duration,
+    run_process,
+    seconds_by_tool,
+    spread,
+    tool_commands,
+    tool_execs,
+)
 
 LOG = """\
 \x1b[95m4   : \x1b[0m┆ ┆ connecting to engine | 03:17:15 INF connected name=vm client-version=v0.19.10 server-version=v0.19.10
@@ -21,6 +30,13 @@ LOG = """\
 \x1b[95m61  : \x1b[0m┆ Container.withExec DONE [3.0s]
 \x1b[95m70  : \x1b[0mwithExec trivy image --insecure registry-5000:5000/bench/app@sha256:1c64
 \x1b[95m70  : \x1b[0mContainer.withExec ERROR [450ms]
+\x1b[95m80  : \x1b[0m┆ withExec /.shipyard/toolrun /run/shipyard/toolrun/cosign.json
+\x1b[95m80  : \x1b[0m┆ Container.withExec DONE [0.0s]
+\x1b[95m80  : \x1b[0m┆ [0.4s] | toolrun: 0-sign: exit 0 in 0.37s
+\x1b[95m80  : \x1b[0m┆ [0.9s] | toolrun: 1-sign: exit 0 in 0.41s
+\x1b[95m80  : \x1b[0m┆ [0.9s] | toolrun: 1-sign: exit 0 in 0.41s
+\x1b[95m80  : \x1b[0m┆ Container.withExec DONE [2.5s]
+\x1b[95m80  : \x1b[0m┆ [3.1s] | {"results": []}
 """
 
 
@@ -33,8 +49,13 @@ def progress_log(tmp_path: Path) -> Path:
 
 def test_tool_execs_are_read_from_the_progress_log_and_build_steps_are_not_tools(progress_log: Path) -> None:
     execs = tool_execs(progress_log)
-    assert execs == [("syft", 6.7), ("cosign", 62.5), ("trivy", 0.45)]
-    assert seconds_by_tool(execs) == {"cosign": 62.5, "syft": 6.7, "trivy": 0.45}
+    assert execs == [("syft", 6.7), ("cosign", 62.5), ("trivy", 0.45), ("cosign", 3.1)]
+    assert seconds_by_tool(execs) == {"cosign": 65.6, "syft": 6.7, "trivy": 0.45}
+
+
+def test_a_tool_containers_commands_are_read_once_each(progress_log: Path) -> None:
+    """toolrun's commands inside one tool container: each named once with its own time."""
+    assert tool_commands(progress_log) == [("0-sign", 0.37), ("1-sign", 0.41)]
 
 
 def test_the_engine_version_is_the_one_the_session_reported(progress_log: Path) -> None:
@@ -61,3 +82,13 @@ def test_a_client_process_reports_its_exit_code_output_and_peak_memory() -> None
     proc = run_process([sys.executable, "-c", "import sys; b = bytearray(50 * 2**20); print('ok'); sys.exit(3)"])
     assert proc.returncode == 3 and proc.stdout.strip() == "ok"
     assert proc.max_rss_mib > 50 and proc.wall_s > 0
+
+
+def test_the_marginal_cost_is_the_worst_step_per_added_unit() -> None:
+    """1 → 2 → 4 registries: the 2 → 4 step counts per registry added, as a share of the 2-registry release."""
+    from bench.run import marginal_costs
+
+    rows = {"1": {"release_s": 10.0, "tool_containers": 3}, "2": {"release_s": 11.0, "tool_containers": 3},
+            "4": {"release_s": 14.0, "tool_containers": 3}}  # fmt: skip
+    expected = {"marginal_registry_s": 1.5, "marginal_registry_pct": 13.6, "marginal_registry_containers": 0}
+    assert marginal_costs(rows, "registry") == expected

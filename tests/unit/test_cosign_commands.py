@@ -37,6 +37,16 @@ def test_key_mode_signs_recursively_offline_by_digest() -> None:
     assert insecure[-3:-1] == ["--allow-insecure-registry", "--allow-http-registry"]
 
 
+def test_one_invocation_signs_and_attests_in_several_repositories() -> None:
+    """One cosign per signature set and per predicate, however many registries: every subject named."""
+    identity = signing_identity(SigningMode.KEY, has_key=True)
+    assert identity is not None
+    other = "registry.example/acme/app@sha256:" + "a" * 64
+    assert identity.sign_args([REF, other])[-2:] == [REF, other]
+    args = identity.attest_args([REF, other], "spdxjson", predicate="/run/shipyard/predicates/0.json")
+    assert args[-2:] == [REF, other] and args[args.index("--predicate") + 1] == "/run/shipyard/predicates/0.json"
+
+
 def test_key_mode_with_a_rekor_url_uploads_to_that_log() -> None:
     identity = signing_identity(SigningMode.KEY, has_key=True, rekor_url="https://rekor.internal")
     assert identity is not None

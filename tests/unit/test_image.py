@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shipyard.plan.image import OCI_CONFIG, OCI_MANIFEST, Descriptor, canonical_json, image_index, normalise_config
+from shipyard.plan.image import OCI_CONFIG, OCI_MANIFEST, Descriptor, canonical_json, image_index, normalise_config, platform_layout_index
 from shipyard.plan.platforms import Platform
 
 AMD64, ARM64, ARMV7 = Platform("linux", "amd64"), Platform("linux", "arm64"), Platform("linux", "arm", "v7")
@@ -49,3 +49,11 @@ def test_canonical_json_is_compact_and_sorted() -> None:
             separators=(",", ":"),
         ).encode()
     )
+
+
+def test_a_platform_layout_names_that_platforms_manifest_alone() -> None:
+    """syft's oci-dir: and Trivy's --input read one image from a layout: the index lists it alone."""
+    manifest = Descriptor(OCI_MANIFEST, "sha256:" + "b" * 64, 512, annotations={"org.opencontainers.image.version": "1"})
+    index = json.loads(platform_layout_index(manifest, ARMV7))
+    platform = {"os": "linux", "architecture": "arm", "variant": "v7"}
+    assert index["manifests"] == [{"mediaType": OCI_MANIFEST, "digest": manifest.digest, "size": 512, "platform": platform}]

@@ -74,7 +74,7 @@ def test_layers_only_import_downwards() -> None:
 def test_the_layering_check_catches_each_kind_of_offence(tmp_path: Path) -> None:
     for layer, line in {
         "registries": "from shipyard.steps.build import BuildSpec",
-        "steps": "from shipyard.steps.sign import sign_release",
+        "steps": "from shipyard.steps.sign import sign_and_attest",
         "plan": "from shipyard.secrets import Credentials",
     }.items():
         (tmp_path / layer).mkdir()

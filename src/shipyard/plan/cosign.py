@@ -22,6 +22,7 @@ import base64
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cryptography import x509
@@ -84,19 +85,31 @@ class SigningIdentity:
             timestamp_url=rewrite_loopback_url(self.timestamp_url, hosts),
         )
 
-    def sign_args(self, reference: str, *, insecure: bool = False, bundle: bool = False) -> list[str]:
-        """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest;
-        ``bundle``: as a Sigstore bundle in an OCI 1.1 referrer (``--new-bundle-format``)."""
+    def sign_args(self, reference: str | Sequence[str], *, insecure: bool = False, bundle: bool = False) -> list[str]:
+        """``cosign sign`` of an index and (``--recursive``) every platform manifest, by digest
+        (of several, one per repository: one invocation); ``bundle``: as a Sigstore bundle in an
+        OCI 1.1 referrer (``--new-bundle-format``)."""
+        references = [reference] if isinstance(reference, str) else list(reference)
         args = ["cosign", "sign", "--yes", "--recursive", *self._credentials(), *(BUNDLE_FORMAT if bundle else ())]
-        return [*args, *(INSECURE_REGISTRY if insecure else ()), reference]
+        return [*args, *(INSECURE_REGISTRY if insecure else ()), *references]
 
-    def attest_args(self, reference: str, kind: str, *, insecure: bool = False, bundle: bool = False) -> list[str]:
-        """``cosign attest --type KIND`` of the predicate at PREDICATE_PATH to ``reference``.
+    def attest_args(
+        self,
+        reference: str | Sequence[str],
+        kind: str,
+        *,
+        insecure: bool = False,
+        bundle: bool = False,
+        predicate: str = PREDICATE_PATH,
+    ) -> list[str]:
+        """``cosign attest --type KIND`` of the predicate file to ``reference`` (or to each of
+        several references: one invocation, one signing of the predicate per subject).
 
         cosign wraps it in an in-toto Statement of type v0.1 (its ``--statement`` option, which
         would take a v1 Statement, works only with the new bundle format in cosign 2.6)."""
-        args = ["cosign", "attest", "--yes", *self._credentials(), "--type", _attest_type(kind), "--predicate", PREDICATE_PATH]
-        return [*args, *(BUNDLE_FORMAT if bundle else ()), *(INSECURE_REGISTRY if insecure else ()), reference]
+        references = [reference] if isinstance(reference, str) else list(reference)
+        args = ["cosign", "attest", "--yes", *self._credentials(), "--type", _attest_type(kind), "--predicate", predicate]
+        return [*args, *(BUNDLE_FORMAT if bundle else ()), *(INSECURE_REGISTRY if insecure else ()), *references]
 
 
 def signing_identity(

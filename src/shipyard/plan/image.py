@@ -148,3 +148,11 @@ def image_index(manifests: Iterable[Descriptor], annotations: Mapping[str, str])
     if annotations:
         out["annotations"] = dict(sorted(annotations.items()))
     return out
+
+
+def platform_layout_index(manifest: Descriptor, platform: Platform) -> bytes:
+    """The ``index.json`` of a one-image OCI layout over a release's blobs: the platform's
+    manifest alone, as tools that read one image from a layout (syft ``oci-dir:``, Trivy
+    ``--input``) want it."""
+    entry = Descriptor(manifest.media_type, manifest.digest, manifest.size, platform=platform)
+    return canonical_json(image_index([entry], {}))

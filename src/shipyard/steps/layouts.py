@@ -11,12 +11,15 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagger
+
 from shipyard.plan.errors import InvalidInput, ShipyardError
-from shipyard.plan.image import OCI_MANIFEST, Descriptor, canonical_json
+from shipyard.plan.image import OCI_MANIFEST, Descriptor, canonical_json, platform_layout_index
 from shipyard.plan.layouts import RECORD_FILE, BuildRecord, parse_build_record
 from shipyard.plan.platforms import Platform, parse_platform
 
@@ -140,3 +143,9 @@ def platform_tarball(layout: Path, manifest: Descriptor, dest: Path) -> Path:
         for digest in dict.fromkeys(digests):
             tar.add(layout / "blobs" / "sha256" / digest.split(":", 1)[1], arcname=f"blobs/sha256/{digest.split(':', 1)[1]}")
     return dest
+
+
+def platform_layouts(root: dagger.Directory, manifests: Mapping[Platform, Descriptor]) -> dict[Platform, dagger.Directory]:
+    """Each platform of an assembled release (``root``: its OCI layout in the engine) as a
+    one-image layout: the same blobs under an ``index.json`` naming that platform's manifest."""
+    return {p: root.with_new_file("index.json", platform_layout_index(d, p).decode()) for p, d in manifests.items()}

@@ -1,8 +1,15 @@
-"""Trivy on every platform image of the release (by digest, in its tool container), before tags move.
+"""Trivy on every platform image of the release, in one container with its DB mounted once,
+before tags move.
+
+``publish`` scans the OCI layout Shipyard assembled (each platform a one-image layout, as
+syft reads it: ``trivy image --input``), so nothing is downloaded again and the scan sees the
+very manifests that are pushed. ``verify`` scans what the registry serves, by digest, as a
+consumer would. (``trivy sbom`` on syft's SPDX document was the other way to scan without a
+download; it finds no operating system in it, so it misses every OS package's advisory.)
 
 The gate's decision is ``plan/scan.py``'s. With a DB image configured (``trivy_db`` in the tool
 images: air-gapped users, the test stack) Trivy runs offline against it; otherwise it downloads
-its DB as usual.
+its DB as usual, once for every platform.
 """
 
 from __future__ import annotations
@@ -11,52 +18,79 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
 import dagger
 from dagger import dag
 
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.image import Descriptor
 from shipyard.plan.platforms import Platform
-from shipyard.steps.tools import RegistryAccess, last_line, tool_container, tool_unavailable
+from shipyard.plan.toolrun import OUT_DIR, ToolCommand
+from shipyard.steps.tools import RegistryAccess, fresh_container, run_tool_plan, tool_container
 
 CACHE = "/run/shipyard/trivy"
+LAYOUTS = "/run/shipyard/oci"
 
 
 class ScanFailed(GateFailed):
     """Trivy could not scan a platform image; no tag was moved."""
 
 
-async def scan_release(
-    image: str, db_image: str, access: RegistryAccess, repository: str, manifests: Mapping[Platform, Descriptor]
-) -> dict[str, dict[str, Any]]:
-    """One Trivy JSON report per platform."""
-    reports: dict[str, dict[str, Any]] = {}
-    errors: list[str] = []
-    insecure = access.insecure([repository.split("/", 1)[0]])
+def _slug(platform: Platform) -> str:
+    return str(platform).replace("/", "-")
 
-    async def one(platform: Platform, descriptor: Descriptor) -> None:
-        container = tool_container(image, access)
-        args = ["trivy", "image", "--cache-dir", CACHE, "--scanners", "vuln", "--format", "json", "--quiet"]
+
+async def scan_layouts(
+    image: str, db_image: str, golang_image: str, layouts: Mapping[Platform, dagger.Directory]
+) -> dict[str, dict[str, Any]]:
+    """One Trivy JSON report per platform, from each platform's layout."""
+    container = fresh_container(image)
+    targets = {}
+    for platform, layout in layouts.items():
+        container = container.with_mounted_directory(f"{LAYOUTS}/{_slug(platform)}", layout)
+        targets[platform] = ("--input", f"{LAYOUTS}/{_slug(platform)}")
+    return await _scan(container, image, db_image, golang_image, targets)
+
+
+async def scan_release(
+    image: str, db_image: str, golang_image: str, access: RegistryAccess, repository: str, manifests: Mapping[Platform, Descriptor]
+) -> dict[str, dict[str, Any]]:
+    """One Trivy JSON report per platform, from ``repository`` by digest."""
+    insecure = ("--insecure",) if access.insecure([repository.split("/", 1)[0]]) else ()
+    targets = {p: (*insecure, access.inside(f"{repository}@{d.digest}")) for p, d in manifests.items()}
+    return await _scan(tool_container(image, access), image, db_image, golang_image, targets)
+
+
+async def _scan(
+    container: dagger.Container, image: str, db_image: str, golang_image: str, targets: Mapping[Platform, tuple[str, ...]]
+) -> dict[str, dict[str, Any]]:
+    # With the DB given, platforms are scanned at once, every Trivy reading the one DB mount
+    # (its scan cache in memory: the on-disk one is locked by each run). Without it, the first
+    # command downloads the DB once and the platforms are scanned after it, in turn.
+    args = ["trivy", "image", "--cache-dir", CACHE, "--scanners", "vuln", "--format", "json", "--quiet"]
+    chains: list[list[ToolCommand]] = []
+    if db_image:
+        container = container.with_mounted_directory(f"{CACHE}/db", dag.container().from_(db_image).directory("/db"))
+        args += ["--skip-db-update", "--skip-java-db-update", "--offline-scan", "--cache-backend", "memory"]
+    else:
+        chains.append([ToolCommand("trivy DB", ("trivy", "image", "--cache-dir", CACHE, "--download-db-only", "--quiet"))])
+        args += ["--skip-db-update"]
+    for platform, target in targets.items():
+        command = ToolCommand(str(platform), (*args, *target), stdout=f"{OUT_DIR}/{_slug(platform)}.json")
         if db_image:
-            container = container.with_mounted_directory(f"{CACHE}/db", dag.container().from_(db_image).directory("/db"))
-            args += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
-        if insecure:
-            args += ["--insecure"]
-        reference = access.inside(f"{repository}@{descriptor.digest}")
+            chains.append([command])
+        else:
+            chains[0].append(command)
+    what = f"{image} (or the Trivy DB image {db_image})" if db_image else image
+    ran, results = await run_tool_plan(container, "trivy", chains, golang_image, image=what)
+    reports: dict[str, dict[str, Any]] = {}
+    errors = [f"{name}: {result.reason('trivy')}" for name, result in results.items() if not result.ok]
+    for platform in targets:
+        if not results[str(platform)].ok:
+            continue
         try:
-            out = await container.with_exec([*args, reference], use_entrypoint=False).stdout()
-            reports[str(platform)] = json.loads(out)
-        except dagger.ExecError as exc:
-            errors.append(f"{platform}: {last_line(exc, 'trivy')}")
-        except dagger.QueryError as exc:
-            raise tool_unavailable(f"{image} (or the Trivy DB image {db_image})" if db_image else image, exc) from None
+            reports[str(platform)] = json.loads(await ran.file(f"{OUT_DIR}/{_slug(platform)}.json").contents())
         except json.JSONDecodeError:
             errors.append(f"{platform}: trivy printed no JSON report")
-
-    async with anyio.create_task_group() as group:
-        for platform, descriptor in manifests.items():
-            group.start_soon(one, platform, descriptor)
     if errors:
         raise ScanFailed(f"scanning failed ({'; '.join(sorted(errors))}); no tag was moved on any registry")
     return reports

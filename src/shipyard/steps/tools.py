@@ -15,8 +15,9 @@ import functools
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import anyio
@@ -26,7 +27,6 @@ from dagger import dag
 from shipyard.plan.config import is_loopback_registry
 from shipyard.plan.cosign import (
     KEY_PATH,
-    PREDICATE_PATH,
     TOKEN_PATH,
     TRUST_FILES,
     TRUSTED_ROOT_PATH,
@@ -37,6 +37,7 @@ from shipyard.plan.cosign import (
 )
 from shipyard.plan.errors import GateFailed, InvalidInput
 from shipyard.plan.refs import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, parse_reference
+from shipyard.plan.toolrun import OUT_DIR, PLAN_DIR, TOOLRUN, ToolCommand, ToolResult, ToolrunOutputError, parse_results, toolrun_plan
 from shipyard.secrets import Credentials
 
 DOCKER_CONFIG = "/shipyard/docker"
@@ -204,14 +205,82 @@ async def host_tunnel(service: dagger.Service, port: int) -> AsyncIterator[str]:
             group.cancel_scope.cancel()
 
 
-def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
-    """A container of a pinned tool image with the registries attached.
+def fresh_container(image: str) -> dagger.Container:
+    """A container of a pinned tool image with a fresh cache key: a tool's run is part of this
+    release (its SBOM's creation time, its scan), never an earlier release's cached result."""
+    return dag.container().from_(image).with_env_variable("SHIPYARD_RUN", uuid.uuid4().hex)
 
-    Every call gets a fresh cache key: a tool talks to registries, whose state the engine's
-    cache cannot see (a re-push after a registry was wiped must really run).
-    """
-    base = dag.container().from_(image).with_env_variable("SHIPYARD_RUN", uuid.uuid4().hex)
-    return access.attach(base)
+
+def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
+    """A container of a pinned tool image with the registries attached (a fresh cache key too:
+    a tool talks to registries, whose state the engine's cache cannot see)."""
+    return access.attach(fresh_container(image))
+
+
+def toolrun_source() -> dagger.Directory:
+    """toolrun's Go module, from this package's files (both doors ship them)."""
+    folder = resources.files("shipyard.steps") / "toolrun"
+    directory = dag.directory()
+    for name in ("go.mod", "main.go"):
+        directory = directory.with_new_file(name, (folder / name).read_text())
+    return directory
+
+
+def toolrun_binary(golang_image: str) -> dagger.File:
+    """toolrun, static, for the engine's own platform (where tool containers run); the engine
+    caches it by its source, so a release after the first only mounts it."""
+    build = (
+        dag.container()
+        .from_(golang_image)
+        .with_directory("/src", toolrun_source())
+        .with_workdir("/src")
+        .with_env_variable("CGO_ENABLED", "0")
+        .with_env_variable("GOTOOLCHAIN", "local")
+        .with_env_variable("GOFLAGS", "-mod=mod")
+        .with_env_variable("GOCACHE", "/tmp/gocache")
+        .with_env_variable("HOME", "/tmp")
+        .with_exec(["/usr/local/go/bin/go", "build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o", "/out/toolrun", "."])
+    )
+    return build.file("/out/toolrun")
+
+
+async def run_tool_plan(
+    container: dagger.Container, tool: str, chains: Sequence[Sequence[ToolCommand]], golang_image: str, *, image: str = ""
+) -> tuple[dagger.Container, dict[str, ToolResult]]:
+    """Run a tool's commands (``plan/toolrun.py``) in one exec of ``container``: the container
+    after it (files its commands wrote are under OUT_DIR) and each command's result by name.
+    A tool image the engine cannot pull is :class:`ToolUnavailable`."""
+    plan = f"{PLAN_DIR}/{tool}.json"
+    ran = (
+        container.with_mounted_file(TOOLRUN, toolrun_binary(golang_image))
+        .with_new_file(plan, toolrun_plan(chains))
+        .with_directory(OUT_DIR, dag.directory())
+        .with_exec([TOOLRUN, plan], use_entrypoint=False)
+    )
+    try:
+        stdout = await ran.stdout()
+    except dagger.ExecError as exc:
+        raise GateFailed(f"{tool}: its commands could not run ({last_line(exc, 'toolrun')}); no tag was moved on any registry") from None
+    except dagger.QueryError as exc:
+        raise tool_unavailable(f"{image or tool} (or the golang image {golang_image}, which builds toolrun)", exc) from None
+    try:
+        return ran, parse_results(stdout, chains)
+    except ToolrunOutputError as exc:
+        raise GateFailed(f"{tool}: {exc}; no tag was moved on any registry") from None
+
+
+async def pull_ahead(images: Iterable[str], golang_image: str) -> None:
+    """Pull the tool images (every layer) and build toolrun now, while the release builds, so
+    the supply-chain steps start at once; a failure here is left to the step that needs it."""
+
+    async def one(pull: Callable[[], Any]) -> None:
+        with contextlib.suppress(dagger.QueryError, dagger.ExecError):
+            await pull()
+
+    async with anyio.create_task_group() as group:
+        for image in dict.fromkeys(i for i in images if i):
+            group.start_soon(one, dag.container().from_(image).rootfs().entries)
+        group.start_soon(one, toolrun_binary(golang_image).size)
 
 
 @dataclass(frozen=True)
@@ -278,17 +347,6 @@ class Signer:
         return explain_signing_error(line, self.shown or self.identity, dict(self.hosts))
 
 
-# Where a registry has no referrers API, each bundle cosign writes updates the subject's fallback
-# tag (read, add, write back): concurrent writers to one repository would drop each other's
-# entries, so bundle writes take turns per repository.
-_BUNDLE_LOCKS: dict[str, anyio.Lock] = {}
-
-
-def bundle_lock(reference: str) -> anyio.Lock:
-    repository = reference.split("@", 1)[0]
-    return _BUNDLE_LOCKS.setdefault(repository, anyio.Lock())
-
-
 def cosign_container(image: str, access: RegistryAccess, signer: Signer) -> dagger.Container:
     """A cosign container holding the signer's secrets as files and secret variables only."""
     container = signer.sigstore.attach(tool_container(image, access))
@@ -310,27 +368,6 @@ def last_line(exc: dagger.ExecError, tool: str) -> str:
     """The line of a failed tool's output that says why (its last), for error messages."""
     lines = (exc.stderr or exc.stdout).strip().splitlines()
     return lines[-1] if lines else f"{tool} exited with {exc.exit_code}"
-
-
-async def cosign_attest(
-    image: str, access: RegistryAccess, signer: Signer, reference: str, kind: str, predicate: Mapping[str, Any]
-) -> str | None:
-    """Attest ``predicate`` (cosign type ``kind``) to ``reference`` (by digest); the error line, or None."""
-    container = cosign_container(image, access, signer).with_new_file(PREDICATE_PATH, json.dumps(predicate))
-    insecure = access.insecure([reference.split("/", 1)[0]])
-    try:
-        await container.with_exec(
-            signer.identity.attest_args(access.inside(reference), kind, insecure=insecure), use_entrypoint=False
-        ).sync()
-        if signer.identity.bundles:
-            args = signer.identity.attest_args(access.inside(reference, http_name=True), kind, insecure=insecure, bundle=True)
-            async with bundle_lock(reference):
-                await container.with_exec(args, use_entrypoint=False).sync()
-    except dagger.ExecError as exc:
-        return signer.explain(last_line(exc, "cosign"))
-    except dagger.QueryError as exc:
-        raise tool_unavailable(image, exc) from None
-    return None
 
 
 class ToolUnavailable(GateFailed):

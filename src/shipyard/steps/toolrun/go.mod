@@ -1,0 +1,3 @@
+module shipyard.local/toolrun
+
+go 1.22
