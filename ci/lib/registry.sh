@@ -9,7 +9,7 @@
 #   T: 127.0.0.1:$REGISTRY_T_PORT, token auth as GHCR and Docker Hub have it: distribution v3 with
 #      `auth: token` (on $REGISTRY_T_BACKEND_PORT) behind ci/registries/front.py, its token server
 #      (users pusher: push+pull+delete acme/*, reader: pull only; anonymous: nothing; tokens live
-#      $SHIPYARD_REGISTRY_T_TOKEN_TTL s, default 30; every token issued is logged to tokens.log)
+#      $SHIPYARD_REGISTRY_T_TOKEN_TTL s, default 15: shorter than any full release; every token issued is logged to tokens.log)
 #   Z: 127.0.0.1:$REGISTRY_Z_PORT, anonymous, the OCI 1.1 referrers API: front.py --referrers in
 #      front of registry A (test infrastructure: no registry built here has the API)
 # Both fronts log every request (requests.log: method, path, status, bytes sent): tests count
@@ -22,7 +22,7 @@ REGISTRY_C_PORT=${SHIPYARD_REGISTRY_C_PORT:-5003}
 REGISTRY_T_PORT=${SHIPYARD_REGISTRY_T_PORT:-5010}
 REGISTRY_T_BACKEND_PORT=${SHIPYARD_REGISTRY_T_BACKEND_PORT:-5011}
 REGISTRY_Z_PORT=${SHIPYARD_REGISTRY_Z_PORT:-5012}
-REGISTRY_T_TOKEN_TTL=${SHIPYARD_REGISTRY_T_TOKEN_TTL:-30}
+REGISTRY_T_TOKEN_TTL=${SHIPYARD_REGISTRY_T_TOKEN_TTL:-15}
 REGISTRY_T_SERVICE=shipyard-registry-t
 REGISTRY_T_ISSUER=shipyard-token-server
 REGISTRY_B_USER=shipyard

@@ -329,12 +329,13 @@ async def run_command(name: str, options: argparse.Namespace, progress: Progress
     command: Callable[..., Awaitable[Report]] = getattr(commands, name)
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
-    commands.preflight(name, (await commands.settle(name, kwargs)).arguments, door)  # bad input exits 2 before an engine starts
+    settled = (await commands.settle(name, kwargs)).arguments  # flags over shipyard.toml over defaults
+    commands.preflight(name, settled, door)  # bad input exits 2 before an engine starts
     if door.cache.door is CacheDoor.CLI and kwargs.get("build_secret"):
         values = [value.reveal() for _, value in kwargs["build_secret"]]
         door = dataclasses.replace(door, cache=door.cache.scoped_by_secrets(values))
     cache = door.cache
-    refs = commands.cache_export_refs(door, kwargs.get("platform", []))
+    refs = commands.cache_export_refs(door, settled.get("platform") or [])
     before = {k: v for k, v in (await export_digests(refs, door.credentials, door.endpoint)).items() if not isinstance(v, Exception)}
     own = cache if cache.door is CacheDoor.CLI else CacheConfig()
     with session_environment(own, door.credentials) as environment:

@@ -31,7 +31,7 @@ func (m *App) Publish(
 \t// +defaultPath="/"
 \tsource *dagger.Directory,
 \ttag string,
-\ttarget string,
+\timage string,
 \t// +optional
 \tregistry *dagger.Service,
 \t// +optional
@@ -39,7 +39,7 @@ func (m *App) Publish(
 ) *dagger.Directory {
 \topts := dagger.ShipyardPublishOpts{
 \t\tSource:       source,
-\t\tTarget:       []string{target},
+\t\tImage:        []string{image},
 \t\tPlatform:     []string{"linux/amd64"},
 \t\tNoSbom:       true,
 \t\tNoProvenance: true,
