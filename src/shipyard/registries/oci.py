@@ -144,9 +144,12 @@ class OciRegistry(ApiClient):
                     attempts += 1
                     if attempts > 1 and (await self.request("HEAD", f"/v2/{repository}/blobs/{digest}")).status_code == 200:
                         return True
-                    started = await self.request("POST", f"/v2/{repository}/blobs/uploads/")
+                    # Starting a session changes nothing a retry could duplicate: it is retried on
+                    # its own, so only a lost PUT costs a whole new attempt.
+                    starting = f"starting the upload of {digest} to {repository}"
+                    started = await self.send("POST", f"/v2/{repository}/blobs/uploads/", starting)
                     if started.status_code in RETRY_STATUSES:
-                        raise RetryableStatus(started)
+                        raise fail(self.registry, started, f"{starting} ({self.retries + 1} attempts)")
                     if started.status_code != 202 or "location" not in started.headers:
                         raise fail(self.registry, started, f"starting the upload of {digest} to {repository}")
                     location = started.headers["location"]  # keeps its own query (the upload state): append to it
