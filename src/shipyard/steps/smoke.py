@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 
 import anyio
 import dagger
@@ -30,6 +29,7 @@ from dagger import dag
 from shipyard.plan.errors import GateFailed
 from shipyard.plan.platforms import Platform, parse_platforms
 from shipyard.plan.smoke import CheckKind, Healthcheck, PlatformSmoke, ServiceRun, SmokePlan, SmokeReport, deadline, platform_result
+from shipyard.steps.tools import go_helper
 
 SUPERVISOR = "/.shipyard-smoke/supervisor"
 READY_PORT = 64999
@@ -40,34 +40,9 @@ class SmokeFailed(GateFailed):
     """The image did not pass its health check on some platform; no tag was moved."""
 
 
-def supervisor_source() -> dagger.Directory:
-    """The supervisor's Go module, from this package's files (both doors ship them)."""
-    folder = resources.files("shipyard.steps") / "supervisor"
-    directory = dag.directory()
-    for name in ("go.mod", "main.go"):
-        directory = directory.with_new_file(name, (folder / name).read_text())
-    return directory
-
-
 def supervisor_binary(golang_image: str, platform: Platform) -> dagger.File:
     """The supervisor built for ``platform`` (static; cross-compiled on the engine's platform)."""
-    goarm = platform.variant.lstrip("v") if platform.architecture == "arm" and platform.variant else ""
-    build = (
-        dag.container()
-        .from_(golang_image)
-        .with_directory("/src", supervisor_source())
-        .with_workdir("/src")
-        .with_env_variable("CGO_ENABLED", "0")
-        .with_env_variable("GOTOOLCHAIN", "local")
-        .with_env_variable("GOFLAGS", "-mod=mod")
-        .with_env_variable("GOCACHE", "/tmp/gocache")
-        .with_env_variable("HOME", "/tmp")
-        .with_env_variable("GOOS", platform.os)
-        .with_env_variable("GOARCH", platform.architecture)
-        .with_env_variable("GOARM", goarm)
-        .with_exec(["/usr/local/go/bin/go", "build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o", "/out/supervisor", "."])
-    )
-    return build.file("/out/supervisor")
+    return go_helper(golang_image, "supervisor", platform)
 
 
 async def native_platform(platforms: Mapping[Platform, object]) -> Platform:

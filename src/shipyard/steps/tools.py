@@ -36,6 +36,7 @@ from shipyard.plan.cosign import (
     trust_files,
 )
 from shipyard.plan.errors import GateFailed, InvalidInput
+from shipyard.plan.platforms import Platform
 from shipyard.plan.refs import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, parse_reference
 from shipyard.plan.toolrun import OUT_DIR, PLAN_DIR, TOOLRUN, ToolCommand, ToolResult, ToolrunOutputError, parse_results, toolrun_plan
 from shipyard.secrets import Credentials
@@ -217,31 +218,36 @@ def tool_container(image: str, access: RegistryAccess) -> dagger.Container:
     return access.attach(fresh_container(image))
 
 
-def toolrun_source() -> dagger.Directory:
-    """toolrun's Go module, from this package's files (both doors ship them)."""
-    folder = resources.files("shipyard.steps") / "toolrun"
-    directory = dag.directory()
-    for name in ("go.mod", "main.go"):
-        directory = directory.with_new_file(name, (folder / name).read_text())
-    return directory
-
-
-def toolrun_binary(golang_image: str) -> dagger.File:
-    """toolrun, static, for the engine's own platform (where tool containers run); the engine
-    caches it by its source, so a release after the first only mounts it."""
+def go_helper(golang_image: str, name: str, platform: Platform | None = None) -> dagger.File:
+    """One of Shipyard's own Go helpers (``steps/<name>/``: toolrun, the smoke test's supervisor),
+    built static from this package's files (both doors ship them) for ``platform`` (cross-compiled
+    on the engine's platform; default: the engine's own). The engine caches it by its source."""
+    folder = resources.files("shipyard.steps") / name
+    source = dag.directory()
+    for file in ("go.mod", "main.go"):
+        source = source.with_new_file(file, (folder / file).read_text())
     build = (
         dag.container()
         .from_(golang_image)
-        .with_directory("/src", toolrun_source())
+        .with_directory("/src", source)
         .with_workdir("/src")
         .with_env_variable("CGO_ENABLED", "0")
         .with_env_variable("GOTOOLCHAIN", "local")
         .with_env_variable("GOFLAGS", "-mod=mod")
         .with_env_variable("GOCACHE", "/tmp/gocache")
         .with_env_variable("HOME", "/tmp")
-        .with_exec(["/usr/local/go/bin/go", "build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o", "/out/toolrun", "."])
     )
-    return build.file("/out/toolrun")
+    if platform is not None:
+        goarm = platform.variant.lstrip("v") if platform.architecture == "arm" and platform.variant else ""
+        build = build.with_env_variable("GOOS", platform.os).with_env_variable("GOARCH", platform.architecture)
+        build = build.with_env_variable("GOARM", goarm)
+    build = build.with_exec(["/usr/local/go/bin/go", "build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o", f"/out/{name}", "."])
+    return build.file(f"/out/{name}")
+
+
+def toolrun_binary(golang_image: str) -> dagger.File:
+    """toolrun for the engine's own platform (where tool containers run)."""
+    return go_helper(golang_image, "toolrun")
 
 
 async def run_tool_plan(
