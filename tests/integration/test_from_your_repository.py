@@ -147,46 +147,18 @@ def test_called_by_version_from_packed_and_shallow_checkouts_gives_the_cli_s_dig
     checkout = f"{a}/{repo_name}-checkout"
     args = ["call", "publish", "--source", str(app), *common, "--image", checkout, *loopback(stack)]
     ok(dagger(stack, *args, "-o", str(tmp_path / "k"), cwd=ROOT))
+
+    def by_version(image: str, cwd: Path) -> None:
+        """``dagger call -m Shipyard@tag publish --source .`` as a user types it in ``cwd``."""
+        args = ["call", "-m", module_ref, "publish", "--source", ".", *common, "--image", image, *loopback(stack), "-o", "dist"]
+        ok(dagger(stack, *args, cwd=cwd))
+
     # 3. dagger call -m Shipyard@tag, from the packed application repository
     remote = f"{a}/{repo_name}-remote"
-    ok(
-        dagger(
-            stack,
-            "call",
-            "-m",
-            module_ref,
-            "publish",
-            "--source",
-            ".",
-            *common,
-            "--image",
-            remote,
-            *loopback(stack),
-            "-o",
-            "dist",
-            cwd=app,
-        )
-    )
+    by_version(remote, app)
     # 4. the same from a shallow clone (fetch-depth: 1)
     ci = f"{a}/{repo_name}-shallow"
-    ok(
-        dagger(
-            stack,
-            "call",
-            "-m",
-            module_ref,
-            "publish",
-            "--source",
-            ".",
-            *common,
-            "--image",
-            ci,
-            *loopback(stack),
-            "-o",
-            "dist",
-            cwd=shallow,
-        )
-    )
+    by_version(ci, shallow)
 
     digests = {repo: tools.digest(f"{repo}:1.2.3") for repo in (cli, checkout, remote, ci)}
     print(json.dumps(digests, indent=2))
