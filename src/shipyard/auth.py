@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.refs import DOCKER_HUB, parse_registry
+from shipyard.errors import InvalidInput
 from shipyard.secrets import Credentials, SecretValue, resolve_secret
+from shipyard.values.refs import DOCKER_HUB, parse_registry
 
 # Docker Hub answers under several names; credentials for any of them are Docker Hub's.
 DOCKER_HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", "registry-1.docker.io", "hub.docker.com"})

@@ -3,7 +3,7 @@
 Dagger v0.19 configures a session's cache from the environment of the CLI that opens it, and
 authenticates to a cache registry with the Docker config that CLI attaches to the session. So a
 session that uses a cache is started with :func:`session_environment`: the engine cache variables
-(``plan/cache.py`` writes them) and ``DOCKER_CONFIG`` pointing at a temporary copy of the host's
+(``release/cache.py`` writes them) and ``DOCKER_CONFIG`` pointing at a temporary copy of the host's
 Docker config with the cache registries' credentials added (from the same lookup as the targets;
 the directory is private and removed with the session). The engine exports when the session
 closes and only logs a failure, so :func:`export_digests` reads each cache manifest before and
@@ -24,12 +24,12 @@ import anyio
 import httpx
 
 from shipyard.auth import DOCKER_HUB_ALIASES, credentials_for
+from shipyard.errors import ShipyardError
 from shipyard.pipeline import registry_client
-from shipyard.plan.cache import CACHE_ENVS, CacheConfig
-from shipyard.plan.errors import ShipyardError
-from shipyard.plan.refs import ImageRef
+from shipyard.release.cache import CACHE_ENVS, CacheConfig
 from shipyard.secrets import Credentials
 from shipyard.steps.tools import RegistryAccess, RegistryEndpoint
+from shipyard.values.refs import ImageRef
 
 DOCKER_CONFIG_ENV = "DOCKER_CONFIG"
 _DOCKER_HUB_KEY = "https://index.docker.io/v1/"  # how Docker's config names Docker Hub

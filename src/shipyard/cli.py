@@ -36,19 +36,19 @@ from shipyard.arguments import Argument, Kind, functions
 from shipyard.auth import canonical_registry, parse_registry_auth
 from shipyard.build_cache import DOCKER_CONFIG_ENV, export_digests, process_environment, session_environment
 from shipyard.engines import check_default_engine, unreachable
+from shipyard.errors import InvalidInput, shipyard_error_in
 from shipyard.local_files import read_text_file
 from shipyard.main import Shipyard
-from shipyard.plan.cache import CacheConfig, CacheDoor, cache_config, config_from_environment, export_outcomes
-from shipyard.plan.errors import InvalidInput, shipyard_error_in
-from shipyard.plan.github import OUTPUTS_FILE, SUMMARY_FILE, annotation, failure_title, without_trace_ids
-from shipyard.plan.progress import SILENT, Progress
-from shipyard.plan.refs import parse_repository
-from shipyard.plan.report import NOT_OK_EXIT_CODE, OutputFormat, PublishReport, Report, render
-from shipyard.plan.settings import KEYS as SETTINGS_KEYS
 from shipyard.progress import ProgressMode, follow_engine_log, in_github_actions, live_progress, resolve_mode
+from shipyard.release.cache import CacheConfig, CacheDoor, cache_config, config_from_environment, export_outcomes
+from shipyard.release.settings import KEYS as SETTINGS_KEYS
+from shipyard.reports.events import SILENT, Progress
+from shipyard.reports.github import OUTPUTS_FILE, SUMMARY_FILE, annotation, failure_title, without_trace_ids
+from shipyard.reports.report import NOT_OK_EXIT_CODE, OutputFormat, PublishReport, Report, render
 from shipyard.secrets import Credentials, parse_build_secret, resolve_secret
 from shipyard.source import HostSource
 from shipyard.steps.tools import host_endpoint
+from shipyard.values.refs import parse_repository
 
 DEBUG_ENV = "SHIPYARD_DEBUG"
 ENGINE_STEP = "engine session"  # the CLI's own step before the release's: connecting to the engine

@@ -40,6 +40,7 @@ import dagger
 from dagger import dag
 
 from shipyard.auth import credentials_for
+from shipyard.errors import InvalidInput, shipyard_error_in
 from shipyard.pipeline import (
     BuildState,
     ReleaseState,
@@ -51,9 +52,12 @@ from shipyard.pipeline import (
     run_verify,
     shipyard_version,
 )
-from shipyard.plan.builders import Builder, grouped, parse_builders
-from shipyard.plan.cache import CacheConfig, CacheDoor, ExportOutcome, cache_summary, group_suffix
-from shipyard.plan.config import (
+from shipyard.registries.backends.apply import run_cleanup
+from shipyard.registries.backends.dockerhub import DockerHub, validate_description
+from shipyard.registries.backends.select import BackendKind, open_backend
+from shipyard.release.builders import Builder, grouped, parse_builders
+from shipyard.release.cache import CacheConfig, CacheDoor, ExportOutcome, cache_summary, group_suffix
+from shipyard.release.config import (
     SbomFormat,
     ScanPolicy,
     SigningMode,
@@ -66,26 +70,17 @@ from shipyard.plan.config import (
     sbom_formats_from_args,
     scan_policy_from_args,
 )
-from shipyard.plan.cosign import TrustPolicy, rewrite_loopback_url, signing_identity, token_expiry, trust_files, trust_policy
-from shipyard.plan.errors import InvalidInput, shipyard_error_in
-from shipyard.plan.github import OUTPUTS_FILE, SUMMARY_FILE, job_summary, outputs_file, step_outputs
-from shipyard.plan.image import sha256_digest
-from shipyard.plan.labels import parse_epoch
-from shipyard.plan.layouts import BuildRecord, BuildReport, LayoutImage, ReleaseInputs, check_layouts, resolve_epoch
-from shipyard.plan.notes import Verification, render_release_notes
-from shipyard.plan.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan, check_custom_tag, check_release_tag
-from shipyard.plan.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
-from shipyard.plan.progress import SILENT, Progress
-from shipyard.plan.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
-from shipyard.plan.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport, Report, ReportCheck
-from shipyard.plan.retention import policy_from_args
-from shipyard.plan.settings import KEYS, PYPROJECT, SETTINGS_FILE, Origin, SettingsFile, parse_settings, resolve_settings
-from shipyard.plan.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
-from shipyard.plan.verification import VerifyReport, parse_attestation_types
-from shipyard.plan.vocabulary import attestation_spellings, renamed_arguments
-from shipyard.registries.cleanup import run_cleanup
-from shipyard.registries.dockerhub import DockerHub, validate_description
-from shipyard.registries.select import BackendKind, open_backend
+from shipyard.release.image import sha256_digest
+from shipyard.release.layouts import BuildRecord, BuildReport, LayoutImage, ReleaseInputs, check_layouts, resolve_epoch
+from shipyard.release.plan import EPHEMERAL_REGISTRY, ReleasePlan, build_release_plan, check_custom_tag, check_release_tag
+from shipyard.release.settings import KEYS, PYPROJECT, SETTINGS_FILE, Origin, SettingsFile, parse_settings, resolve_settings
+from shipyard.release.vocabulary import attestation_spellings, renamed_arguments
+from shipyard.reports.events import SILENT, Progress
+from shipyard.reports.github import OUTPUTS_FILE, SUMMARY_FILE, job_summary, outputs_file, step_outputs
+from shipyard.reports.notes import Verification, render_release_notes
+from shipyard.reports.report import CleanupReport, PublishReport, ReadmeReport, RebuildReport, Report, ReportCheck
+from shipyard.reports.verification import VerifyReport, parse_attestation_types
+from shipyard.retention.policy import policy_from_args
 from shipyard.secrets import Credentials, SecretValue
 from shipyard.smoke_inputs import read_smoke_plan
 from shipyard.source import HostSource, SourceInfo, SourceTree
@@ -102,6 +97,11 @@ from shipyard.steps.tools import (
     keep_running,
     sigstore_hosts,
 )
+from shipyard.supply_chain.cosign import TrustPolicy, rewrite_loopback_url, signing_identity, token_expiry, trust_files, trust_policy
+from shipyard.tagging.labels import parse_epoch
+from shipyard.tagging.tags import TagResult, parse_flavor, parse_tag_specs, tags_for
+from shipyard.values.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
+from shipyard.values.refs import DOCKER_HUB, ImageRef, parse_reference, parse_repository
 
 TOOL_IMAGES_ENV = "SHIPYARD_TOOL_IMAGES"
 TRIVYIGNORE = ".trivyignore"  # read from the source when no --trivyignore is given
@@ -320,7 +320,7 @@ class Settled:
 
 async def settle(name: str, arguments: Mapping[str, Any]) -> Settled:
     """The one place both doors turn what was given into a command's arguments: deprecated names
-    (plan/vocabulary.py), then the settings file (a setting not given arrives as ``None``)."""
+    (release/vocabulary.py), then the settings file (a setting not given arrives as ``None``)."""
     spoken, warnings = renamed_arguments(name, arguments)
     if name == "verify":
         spoken["attestation"], old = attestation_spellings(list(spoken.get("attestation") or []))
@@ -870,7 +870,7 @@ async def publish(
 
 
 def _write_publish_files(report: PublishReport, door: Door, sign: SigningMode) -> None:
-    """``report.json``, the GitHub Actions job summary and step outputs (plan/github.py) and,
+    """``report.json``, the GitHub Actions job summary and step outputs (reports/github.py) and,
     for a release that succeeded, ``release-notes.md`` in ``door.out``."""
     if door.out is not None:
         door.out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 from dagger.mod._exceptions import FunctionError
 
-from shipyard.plan.errors import shipyard_error_in
+from shipyard.errors import shipyard_error_in
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -25,8 +25,8 @@ from typing import TextIO
 import anyio
 import dagger
 
-from shipyard.plan.cache import CACHE_ENVS
-from shipyard.plan.errors import ShipyardError
+from shipyard.errors import ShipyardError
+from shipyard.release.cache import CACHE_ENVS
 from shipyard.steps.build import plain_lines
 
 RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipyard.plan.errors import InvalidInput
+from shipyard.errors import InvalidInput
 
 MAX_BYTES = 1 << 20  # far above any token or Docker Hub overview; stops /dev/zero and the like
 

@@ -15,10 +15,10 @@ from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_typ
 from shipyard import __version__, commands
 from shipyard.auth import canonical_registry, read_auths
 from shipyard.dagger_errors import clear_errors
-from shipyard.plan.config import SbomFormat, SigningMode
-from shipyard.plan.errors import GateFailed
-from shipyard.plan.report import OutputFormat, Report, render
-from shipyard.registries.select import BackendKind
+from shipyard.errors import GateFailed
+from shipyard.registries.backends.select import BackendKind
+from shipyard.release.config import SbomFormat, SigningMode
+from shipyard.reports.report import OutputFormat, Report, render
 from shipyard.secrets import SecretValue
 from shipyard.source import ModuleSource, refuse_shipyard_readme, refuse_shipyard_tree
 from shipyard.steps.tools import RegistryEndpoint, module_endpoints

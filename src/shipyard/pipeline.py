@@ -31,33 +31,22 @@ import dagger
 from dagger import dag
 
 from shipyard.engines import engine_session
-from shipyard.plan.builders import Builder, default_platforms
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
-from shipyard.plan.cosign import (
-    BUNDLE_ARTIFACT_TYPE,
-    CERTIFICATE_ANNOTATION,
-    TrustPolicy,
-    certificate_identity,
-    referrers_fallback_subjects,
-)
-from shipyard.plan.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
-from shipyard.plan.github import without_trace_ids
-from shipyard.plan.image import AssembledRelease, Descriptor, platform_key
-from shipyard.plan.labels import oci_annotations
-from shipyard.plan.layouts import RECORD_FILE, BuildRecord, BuildReport, layout_builders, layout_dependencies
-from shipyard.plan.plan import ReleasePlan
-from shipyard.plan.platforms import Platform, parse_platforms
-from shipyard.plan.progress import SILENT, Progress
-from shipyard.plan.promote import check_release_tags, tag_rules
-from shipyard.plan.provenance import provenance_predicate
-from shipyard.plan.refs import ImageRef, parse_repository
-from shipyard.plan.report import PublishReport, RebuildReport, TargetReport
-from shipyard.plan.sarif import merge_trivy_sarif
-from shipyard.plan.scan import GateResult, evaluate_gate
-from shipyard.plan.smoke import SmokeReport
-from shipyard.plan.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
+from shipyard.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
+from shipyard.gates.scan import GateResult, evaluate_gate
+from shipyard.gates.smoke import SmokeReport
 from shipyard.registries.http import DEFAULT_TIMEOUT
 from shipyard.registries.oci import FetchedManifest, OciRegistry
+from shipyard.release.builders import Builder, default_platforms
+from shipyard.release.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
+from shipyard.release.image import AssembledRelease, Descriptor, platform_key
+from shipyard.release.layouts import RECORD_FILE, BuildRecord, BuildReport, layout_builders, layout_dependencies
+from shipyard.release.plan import ReleasePlan
+from shipyard.release.promote import check_release_tags, tag_rules
+from shipyard.reports.events import SILENT, Progress
+from shipyard.reports.github import without_trace_ids
+from shipyard.reports.report import PublishReport, RebuildReport, TargetReport
+from shipyard.reports.sarif import merge_trivy_sarif
+from shipyard.reports.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
 from shipyard.steps.assemble import assemble_from_layouts, assemble_release, export_platform_images, write_platform_layout
 from shipyard.steps.base import base_layers
 from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
@@ -71,6 +60,17 @@ from shipyard.steps.sign import Attestation, sign_and_attest
 from shipyard.steps.smoke import SmokeFailed, smoke_test
 from shipyard.steps.tools import RegistryAccess, Signer, Sigstore, pull_ahead
 from shipyard.steps.verify import verify_attestation, verify_signature
+from shipyard.supply_chain.cosign import (
+    BUNDLE_ARTIFACT_TYPE,
+    CERTIFICATE_ANNOTATION,
+    TrustPolicy,
+    certificate_identity,
+    referrers_fallback_subjects,
+)
+from shipyard.supply_chain.provenance import provenance_predicate
+from shipyard.tagging.labels import oci_annotations
+from shipyard.values.platforms import Platform, parse_platforms
+from shipyard.values.refs import ImageRef, parse_repository
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
 # registry that fails half its requests (an overloaded mirror, a flaky proxy) must still converge.

@@ -29,8 +29,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from shipyard.plan.github import annotation, failure_title
-from shipyard.plan.progress import SILENT, BuildLines, Progress, human_size
+from shipyard.reports.events import SILENT, BuildLines, Progress, human_size
+from shipyard.reports.github import annotation, failure_title
 
 GITHUB_ACTIONS_ENV = "GITHUB_ACTIONS"
 _BUILD_STEP = "build+assemble"  # the step whose detail lines are the platforms' builds

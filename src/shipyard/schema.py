@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from shipyard.plan.settings import settings_schema
+from shipyard.release.settings import settings_schema
 
 SCHEMA_PATH = Path("schema/shipyard.schema.json")
 

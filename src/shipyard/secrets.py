@@ -10,8 +10,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from shipyard.errors import InvalidInput
 from shipyard.local_files import read_text_file
-from shipyard.plan.errors import InvalidInput
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

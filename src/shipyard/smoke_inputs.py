@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shipyard.plan.compose import COMPOSE_FILE_NAMES, FLAG, compose_runs, find_service, load_compose
-from shipyard.plan.config import SmokeTest
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.platforms import DEFAULT_PLATFORMS, parse_platforms
-from shipyard.plan.smoke import ServiceRun, SmokePlan, parse_env_file, smoke_plan, smoke_platforms
+from shipyard.errors import InvalidInput
+from shipyard.gates.compose import COMPOSE_FILE_NAMES, FLAG, compose_runs, find_service, load_compose
+from shipyard.gates.smoke import ServiceRun, SmokePlan, parse_env_file, smoke_plan, smoke_platforms
+from shipyard.release.config import SmokeTest
 from shipyard.source import SourceTree
+from shipyard.values.platforms import DEFAULT_PLATFORMS, parse_platforms
 
 
 async def read_smoke_plan(source: SourceTree, test: SmokeTest, *, dockerfile: str, platform: Sequence[str]) -> SmokePlan | None:

@@ -27,8 +27,8 @@ from dulwich.errors import NotGitRepository
 from dulwich.objects import Commit
 from dulwich.repo import Repo
 
+from shipyard.errors import InvalidInput
 from shipyard.local_files import read_text_file
-from shipyard.plan.errors import InvalidInput
 
 
 @dataclass(frozen=True)

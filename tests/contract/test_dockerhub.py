@@ -12,12 +12,12 @@ from pathlib import Path
 import anyio
 import pytest
 
-from shipyard.plan.errors import InvalidInput, RegistryError
-from shipyard.plan.report import CleanupReport
-from shipyard.plan.retention import policy_from_args
-from shipyard.registries.cleanup import run_cleanup
-from shipyard.registries.dockerhub import DockerHub
-from shipyard.registries.select import BackendKind, open_backend
+from shipyard.errors import InvalidInput, RegistryError
+from shipyard.registries.backends.apply import run_cleanup
+from shipyard.registries.backends.dockerhub import DockerHub
+from shipyard.registries.backends.select import BackendKind, open_backend
+from shipyard.reports.report import CleanupReport
+from shipyard.retention.policy import policy_from_args
 from shipyard.secrets import Credentials, SecretValue
 from tests.contract.fakes import FakeDockerHub, HubTag
 

@@ -10,11 +10,11 @@ import anyio
 import pytest
 
 from shipyard.cli import main
-from shipyard.plan.errors import RegistryError
-from shipyard.plan.report import CleanupReport
-from shipyard.plan.retention import policy_from_args
-from shipyard.registries.cleanup import run_cleanup
-from shipyard.registries.select import BackendKind, open_backend
+from shipyard.errors import RegistryError
+from shipyard.registries.backends.apply import run_cleanup
+from shipyard.registries.backends.select import BackendKind, open_backend
+from shipyard.reports.report import CleanupReport
+from shipyard.retention.policy import policy_from_args
 from shipyard.secrets import Credentials, SecretValue
 from tests.contract.fakes import INDEX, MANIFEST, FakeGitHub, Version
 

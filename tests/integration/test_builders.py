@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.plan.dockerfile import BASE_DOCKERFILE
+from shipyard.release.dockerfile import BASE_DOCKERFILE
 from tests.integration.conftest import ROOT, Stack
 from tests.integration.test_publish import report_of, subprocess_env
 from tests.integration.tools import Tools

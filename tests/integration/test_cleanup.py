@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
-from shipyard.plan.errors import RegistryError
-from shipyard.plan.report import CleanupReport
-from shipyard.plan.retention import RetentionPolicy, policy_from_args
-from shipyard.registries.cleanup import run_cleanup
+from shipyard.errors import RegistryError
+from shipyard.registries.backends.apply import run_cleanup
+from shipyard.registries.backends.oci import OciCleanupBackend
 from shipyard.registries.oci import OciRegistry
-from shipyard.registries.oci_cleanup import OciCleanupBackend
+from shipyard.reports.report import CleanupReport
+from shipyard.retention.policy import RetentionPolicy, policy_from_args
 from shipyard.secrets import Credentials, SecretValue
 from tests.integration.conftest import Stack
 from tests.integration.seed import Seed, seed_repository

@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 import pytest
 
-from shipyard.plan.errors import RegistryError
+from shipyard.errors import RegistryError
 from shipyard.registries.oci import OciRegistry, read_inventory
 from shipyard.secrets import Credentials, SecretValue
 from tests.integration.conftest import Stack

@@ -74,7 +74,7 @@ def test_retry_delay(header: str, attempt: int, expected: float) -> None:
 
 # One retry layer: every server error but 501, timeouts and broken connections -----------------
 
-from shipyard.plan.errors import RegistryError  # noqa: E402
+from shipyard.errors import RegistryError  # noqa: E402
 from shipyard.registries.http import OutcomeUnknown, should_retry  # noqa: E402
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from shipyard.build_cache import docker_config_with, process_environment, session_environment
-from shipyard.plan.cache import (
+from shipyard.errors import InvalidInput
+from shipyard.release.cache import (
     BOTH_ENV,
     EXPORT_ENV,
     IMPORT_ENV,
@@ -28,7 +29,6 @@ from shipyard.plan.cache import (
     export_outcomes,
     parse_cache_entry,
 )
-from shipyard.plan.errors import InvalidInput
 from shipyard.secrets import Credentials, SecretValue
 
 ROOT = Path(__file__).resolve().parents[2]

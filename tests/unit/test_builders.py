@@ -10,13 +10,13 @@ import pytest
 
 from shipyard.cli import main
 from shipyard.commands import Door, SourceBuild, _split_build, release_builders
-from shipyard.plan.builders import Builder, default_platforms, grouped, parse_builders
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.plan import build_release_plan
-from shipyard.plan.platforms import parse_platforms
-from shipyard.plan.provenance import provenance_predicate
+from shipyard.errors import InvalidInput
+from shipyard.release.builders import Builder, default_platforms, grouped, parse_builders
+from shipyard.release.plan import build_release_plan
 from shipyard.secrets import Credentials, SecretValue
 from shipyard.source import HostSource
+from shipyard.supply_chain.provenance import provenance_predicate
+from shipyard.values.platforms import parse_platforms
 from tests.schemas import validate_slsa_predicate
 
 RELEASE = parse_platforms(["linux/amd64", "linux/arm64", "linux/arm/v7"])

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import anyio
 
-from shipyard.plan.errors import RegistryError
-from shipyard.plan.inventory import Inventory, Manifest
-from shipyard.plan.report import CleanupReport
-from shipyard.plan.retention import RetentionPolicy
-from shipyard.registries.cleanup import run_cleanup
+from shipyard.errors import RegistryError
+from shipyard.registries.backends.apply import run_cleanup
+from shipyard.reports.report import CleanupReport
+from shipyard.retention.inventory import Inventory, Manifest
+from shipyard.retention.policy import RetentionPolicy
 
 
 def dg(n: int) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.plan.compose import compose_runs, find_service, load_compose
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.smoke import CheckKind, Healthcheck, ServiceRun
+from shipyard.errors import InvalidInput
+from shipyard.gates.compose import compose_runs, find_service, load_compose
+from shipyard.gates.smoke import CheckKind, Healthcheck, ServiceRun
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "compose-app" / "compose.yaml"
 

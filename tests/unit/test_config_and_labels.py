@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shipyard.plan.config import ScanPolicy, Severity, Target, ToolImages, is_loopback_registry, parse_ignore_list
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.labels import created_timestamp, oci_annotations, parse_epoch
+from shipyard.errors import InvalidInput
+from shipyard.release.config import ScanPolicy, Severity, Target, ToolImages, is_loopback_registry, parse_ignore_list
+from shipyard.tagging.labels import created_timestamp, oci_annotations, parse_epoch
 
 
 def test_target_syntax() -> None:

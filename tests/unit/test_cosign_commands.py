@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 from cryptography import x509
 
-from shipyard.plan.config import SigningMode
-from shipyard.plan.cosign import (
+from shipyard.errors import InvalidInput
+from shipyard.release.config import SigningMode
+from shipyard.supply_chain.cosign import (
     DEFAULT_FULCIO_URL,
     DEFAULT_REKOR_URL,
     KEY_PATH,
@@ -20,7 +21,6 @@ from shipyard.plan.cosign import (
     signing_identity,
     trust_policy,
 )
-from shipyard.plan.errors import InvalidInput
 
 REF = "ghcr.io/acme/app@sha256:" + "a" * 64
 
@@ -156,7 +156,7 @@ def test_provenance_is_attested_under_its_type_uri_so_cosign_keeps_the_predicate
 
 
 def test_loopback_sigstore_urls_are_rewritten_to_the_host_tool_containers_reach() -> None:
-    from shipyard.plan.cosign import loopback_address, rewrite_loopback_url
+    from shipyard.supply_chain.cosign import loopback_address, rewrite_loopback_url
 
     assert loopback_address("http://127.0.0.1:5555") == "127.0.0.1:5555"
     assert loopback_address("http://localhost:5550/actions/token?ref=x") == "localhost:5550"
@@ -194,7 +194,7 @@ def test_a_trusted_root_becomes_the_pem_files_cosign_reads() -> None:
     import base64
     import json
 
-    from shipyard.plan.cosign import trust_files
+    from shipyard.supply_chain.cosign import trust_files
 
     der = base64.b64encode(b"\x30\x03\x02\x01\x01").decode()
     root = {
@@ -224,7 +224,7 @@ def test_keyless_verification_failures_are_named() -> None:
 
 
 def test_signing_failures_name_the_sigstore_service_as_the_user_wrote_it() -> None:
-    from shipyard.plan.cosign import explain_signing_error
+    from shipyard.supply_chain.cosign import explain_signing_error
 
     identity = signing_identity(SigningMode.KEYLESS, has_key=False, has_token=True, fulcio_url="http://127.0.0.1:5549")
     assert identity is not None
@@ -240,7 +240,7 @@ def test_a_tokens_expiry_is_read_without_verifying_it() -> None:
     import base64
     import json
 
-    from shipyard.plan.cosign import token_expiry
+    from shipyard.supply_chain.cosign import token_expiry
 
     def jwt(claims: dict[str, object]) -> str:
         part = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
@@ -258,7 +258,7 @@ def test_the_signers_identity_and_issuer_come_from_the_fulcio_certificate() -> N
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    from shipyard.plan.cosign import certificate_identity
+    from shipyard.supply_chain.cosign import certificate_identity
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipyard.plan.dockerfile import BuildStage, base_image_dockerfile, dockerfile_stages
+from shipyard.release.dockerfile import BuildStage, base_image_dockerfile, dockerfile_stages
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "app" / "Dockerfile"
 

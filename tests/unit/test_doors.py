@@ -18,10 +18,10 @@ import pytest
 from dagger.mod._exceptions import FunctionError
 
 from shipyard.cli import main
+from shipyard.errors import RegistryError
 from shipyard.main import Shipyard
-from shipyard.plan.errors import RegistryError
-from shipyard.plan.inventory import Inventory, Manifest
-from shipyard.plan.report import OutputFormat
+from shipyard.reports.report import OutputFormat
+from shipyard.retention.inventory import Inventory, Manifest
 
 COMMIT_TIME = 1612325106  # 2021-02-03T04:05:06Z
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 
-from shipyard.plan.image import OCI_CONFIG, OCI_MANIFEST, Descriptor, canonical_json, image_index, normalise_config, platform_layout_index
-from shipyard.plan.platforms import Platform
+from shipyard.release.image import (
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    Descriptor,
+    canonical_json,
+    image_index,
+    normalise_config,
+    platform_layout_index,
+)
+from shipyard.values.platforms import Platform
 
 AMD64, ARM64, ARMV7 = Platform("linux", "amd64"), Platform("linux", "arm64"), Platform("linux", "arm", "v7")
 

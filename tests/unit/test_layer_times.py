@@ -11,8 +11,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from shipyard.plan.platforms import Platform
 from shipyard.steps.assemble import assemble_release, built_by_the_build
+from shipyard.values.platforms import Platform
 
 EPOCH = 1700086400
 STEP = "buildkit.dockerfile.v0"

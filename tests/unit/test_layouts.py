@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.image import sha256_digest
-from shipyard.plan.labels import oci_annotations
-from shipyard.plan.layouts import (
+from shipyard.errors import InvalidInput
+from shipyard.release.image import sha256_digest
+from shipyard.release.layouts import (
     RECORD_FILE,
     BuildRecord,
     LayoutImage,
@@ -27,9 +26,10 @@ from shipyard.plan.layouts import (
     parse_build_record,
     resolve_epoch,
 )
-from shipyard.plan.platforms import parse_platform, parse_platforms
 from shipyard.steps.assemble import assemble_from_layouts, assemble_release, write_platform_layout
 from shipyard.steps.layouts import LayoutCorrupted, platform_tarball, read_layout, verify_layout
+from shipyard.tagging.labels import oci_annotations
+from shipyard.values.platforms import parse_platform, parse_platforms
 
 SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
 OTHER_SHA = "1111111111111111111111111111111111111111"

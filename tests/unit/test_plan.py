@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from shipyard.plan.config import SbomFormat, ScanPolicy, SigningMode, Target
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.plan import EPHEMERAL_REGISTRY, build_release_plan
-from shipyard.plan.tags import parse_tag_specs
+from shipyard.errors import InvalidInput
+from shipyard.release.config import SbomFormat, ScanPolicy, SigningMode, Target
+from shipyard.release.plan import EPHEMERAL_REGISTRY, build_release_plan
+from shipyard.tagging.tags import parse_tag_specs
 
 SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
 
@@ -124,7 +124,7 @@ def test_json_rendering_round_trips() -> None:
 
 
 def test_date_expressions_in_a_plan_use_source_date_epoch_not_the_clock() -> None:
-    from shipyard.plan.tags import parse_tag_specs
+    from shipyard.tagging.tags import parse_tag_specs
 
     plan = build_release_plan(tag="v1.2.3", tag_specs=parse_tag_specs(["type=raw,value={{date 'YYYYMMDD'}}"]), source_date_epoch=1700000000)
     assert plan.tags[0] == "20231114"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.platforms import KNOWN_PLATFORMS, parse_platform, parse_platforms
+from shipyard.errors import InvalidInput
+from shipyard.values.platforms import KNOWN_PLATFORMS, parse_platform, parse_platforms
 
 
 @pytest.mark.parametrize(

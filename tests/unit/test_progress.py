@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from shipyard.plan.github import annotation, failure_title, job_summary, outputs_file, step_outputs, without_trace_ids
-from shipyard.plan.progress import BuildLines, human_size
-from shipyard.plan.report import PublishReport, TargetReport
 from shipyard.progress import PlainProgress, ProgressMode, resolve_mode
+from shipyard.reports.events import BuildLines, human_size
+from shipyard.reports.github import annotation, failure_title, job_summary, outputs_file, step_outputs, without_trace_ids
+from shipyard.reports.report import PublishReport, TargetReport
 
 # Dagger's plain progress as the v0.19.10 CLI writes it (colours as in the real log): a build
 # call whose arguments span lines, Shipyard's base-image probe, and instructions nested under

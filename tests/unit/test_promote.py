@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.plan.promote import plan_promotion
+from shipyard.release.promote import plan_promotion
 
 RELEASE = ["1.2.4", "1.2", "1", "sha-860c190", "latest"]
 
@@ -60,8 +60,8 @@ def test_non_semver_versions_have_no_floating_tags(version: str | None) -> None:
 
 # Floating tags as a function of the version tags present ---------------------------------------
 
-from shipyard.plan.errors import InvalidInput  # noqa: E402
-from shipyard.plan.promote import (  # noqa: E402
+from shipyard.errors import InvalidInput  # noqa: E402
+from shipyard.release.promote import (  # noqa: E402
     Outcome,
     ReleaseTagTaken,
     check_release_tags,

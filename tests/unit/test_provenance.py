@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from shipyard.plan.provenance import provenance_predicate
+from shipyard.supply_chain.provenance import provenance_predicate
 from tests.schemas import validate_slsa_predicate, validate_slsa_statement
 
 SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"

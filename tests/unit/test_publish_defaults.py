@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from shipyard.cli import _parser, main
-from shipyard.plan.config import (
+from shipyard.errors import InvalidInput
+from shipyard.release.config import (
     SbomFormat,
     Severity,
     SigningMode,
@@ -16,8 +17,7 @@ from shipyard.plan.config import (
     sbom_formats_from_args,
     scan_policy_from_args,
 )
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.settings import ReleaseSettings
+from shipyard.release.settings import ReleaseSettings
 
 
 def test_the_cli_defaults_are_the_seed_workflows() -> None:

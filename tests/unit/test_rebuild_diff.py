@@ -7,7 +7,7 @@ import hashlib
 import io
 import tarfile
 
-from shipyard.plan.rebuild import (
+from shipyard.release.rebuild import (
     FileEntry,
     LayerPair,
     diff_config,

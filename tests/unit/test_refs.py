@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.refs import ImageRef, parse_reference, parse_repository
+from shipyard.errors import InvalidInput
+from shipyard.values.refs import ImageRef, parse_reference, parse_repository
 
 D = "sha256:" + "ab" * 32
 

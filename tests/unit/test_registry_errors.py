@@ -6,7 +6,7 @@ import anyio
 import httpx
 import pytest
 
-from shipyard.plan.errors import RegistryError
+from shipyard.errors import RegistryError
 from shipyard.registries.http import fail
 from shipyard.registries.oci import OciRegistry
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from shipyard.plan.config import SigningMode
-from shipyard.plan.notes import Verification, render_release_notes
-from shipyard.plan.report import PublishReport, TargetReport
-from shipyard.plan.smoke import PlatformSmoke, SmokeReport
+from shipyard.gates.smoke import PlatformSmoke, SmokeReport
+from shipyard.release.config import SigningMode
+from shipyard.reports.notes import Verification, render_release_notes
+from shipyard.reports.report import PublishReport, TargetReport
 
 INDEX = "sha256:" + "a" * 64
 AMD, ARM = "sha256:" + "b" * 64, "sha256:" + "c" * 64

@@ -12,9 +12,9 @@ import dagger
 import pytest
 from dagger.mod._exceptions import FunctionError
 
+from shipyard.errors import InvalidInput
 from shipyard.main import Shipyard
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.report import ReportCheck
+from shipyard.reports.report import ReportCheck
 from tests.unit.test_doors import LocalFile
 
 FAILED = {"ok": False, "version": "1.2.3", "error": "scan gate: 2 CRITICAL,HIGH finding(s) on linux/amd64", "tags": []}

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipyard.plan.cleanup import Action, plan_cleanup
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.inventory import Inventory, Manifest, artifact_tag
-from shipyard.plan.report import cleanup_plan_dict, render_cleanup_plan
-from shipyard.plan.retention import RetentionPolicy, parse_duration, policy_from_args
+from shipyard.errors import InvalidInput
+from shipyard.reports.report import cleanup_plan_dict, render_cleanup_plan
+from shipyard.retention.inventory import Inventory, Manifest, artifact_tag
+from shipyard.retention.planner import Action, plan_cleanup
+from shipyard.retention.policy import RetentionPolicy, parse_duration, policy_from_args
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

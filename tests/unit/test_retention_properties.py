@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipyard.plan.cleanup import Action, plan_cleanup
-from shipyard.plan.inventory import Inventory, Manifest
-from shipyard.plan.retention import RetentionPolicy
+from shipyard.retention.inventory import Inventory, Manifest
+from shipyard.retention.planner import Action, plan_cleanup
+from shipyard.retention.policy import RetentionPolicy
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TAG_NAMES = [

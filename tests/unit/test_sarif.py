@@ -7,7 +7,7 @@ import copy
 import jsonschema
 import pytest
 
-from shipyard.plan.sarif import merge_trivy_sarif
+from shipyard.reports.sarif import merge_trivy_sarif
 from tests.schemas import validate_sarif
 
 

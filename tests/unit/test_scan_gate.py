@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shipyard.plan.config import ScanPolicy
-from shipyard.plan.scan import evaluate_gate
+from shipyard.gates.scan import evaluate_gate
+from shipyard.release.config import ScanPolicy
 
 
 def _report(*vulns: tuple[str, str, str]) -> dict[str, object]:

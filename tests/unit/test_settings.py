@@ -10,11 +10,20 @@ from pathlib import Path
 import pytest
 
 from shipyard.arguments import Kind, functions
+from shipyard.errors import InvalidInput
 from shipyard.main import Shipyard
-from shipyard.plan.config import SbomFormat, SigningMode
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.settings import KEYS, PER_RUN_KEYS, SECRET_KEYS, Origin, ReleaseSettings, SettingsFile, parse_settings, resolve_settings
-from shipyard.plan.vocabulary import RENAMED
+from shipyard.release.config import SbomFormat, SigningMode
+from shipyard.release.settings import (
+    KEYS,
+    PER_RUN_KEYS,
+    SECRET_KEYS,
+    Origin,
+    ReleaseSettings,
+    SettingsFile,
+    parse_settings,
+    resolve_settings,
+)
+from shipyard.release.vocabulary import RENAMED
 from shipyard.schema import SCHEMA_PATH, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]

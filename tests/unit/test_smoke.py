@@ -8,11 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipyard.plan.config import SmokeTest
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.plan import build_release_plan
-from shipyard.plan.platforms import parse_platforms
-from shipyard.plan.smoke import (
+from shipyard.errors import InvalidInput
+from shipyard.gates.smoke import (
     CheckKind,
     Health,
     Healthcheck,
@@ -27,6 +24,9 @@ from shipyard.plan.smoke import (
     smoke_plan,
     smoke_platforms,
 )
+from shipyard.release.config import SmokeTest
+from shipyard.release.plan import build_release_plan
+from shipyard.values.platforms import parse_platforms
 
 RELEASE = parse_platforms(["linux/amd64", "linux/arm64", "linux/arm/v7"])
 SHELL = Healthcheck(CheckKind.CMD_SHELL, ("wget -q -O - http://localhost:8080/health",), interval=2, timeout=5, retries=3, start_period=10)

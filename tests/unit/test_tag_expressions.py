@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.plan import template
-from shipyard.plan.dates import format_instant
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.jsregex import compile_js
-from shipyard.plan.template import TemplateError
-from shipyard.plan.versions import pep440_fields, semver_fields
+from shipyard.errors import InvalidInput
+from shipyard.tagging import template
+from shipyard.tagging.dates import format_instant
+from shipyard.tagging.jsregex import compile_js
+from shipyard.tagging.template import TemplateError
+from shipyard.values.versions import pep440_fields, semver_fields
 
 JAN_10_2020 = 1578616200  # 2020-01-10T00:30:00Z, the instant metadata-action's tests use
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.refs import TAG_PATTERN
-from shipyard.plan.tags import GitContext, compute_tags, parse_flavor, parse_tag_specs, tags_for
+from shipyard.errors import InvalidInput
+from shipyard.tagging.tags import GitContext, compute_tags, parse_flavor, parse_tag_specs, tags_for
+from shipyard.values.refs import TAG_PATTERN
 
 SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
 

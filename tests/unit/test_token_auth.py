@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from shipyard.auth import canonical_registry, credentials_for
-from shipyard.plan.refs import api_host, parse_reference, parse_repository
+from shipyard.registries.backends.select import BackendKind, resolve_kind
 from shipyard.registries.http import (
     ChallengeAuth,
     challenge_scopes,
@@ -21,8 +21,8 @@ from shipyard.registries.http import (
     repository_of,
 )
 from shipyard.registries.oci import OciRegistry
-from shipyard.registries.select import BackendKind, resolve_kind
 from shipyard.secrets import Credentials, SecretValue
+from shipyard.values.refs import api_host, parse_reference, parse_repository
 
 REALM = "http://127.0.0.1:5010/token"
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shipyard.plan.toolrun import ToolCommand, ToolResult, ToolrunOutputError, parse_results, toolrun_plan
+from shipyard.supply_chain.toolrun import ToolCommand, ToolResult, ToolrunOutputError, parse_results, toolrun_plan
 
 CHAINS = [
     [ToolCommand("sign", ("cosign", "sign", "r/a@sha256:1")), ToolCommand("attest-0", ("cosign", "attest", "r/a@sha256:1"))],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.plan.errors import InvalidInput
-from shipyard.plan.verification import Check, VerifyReport, expected_checks, inspect_image, parse_attestation_types, signed_digests
+from shipyard.errors import InvalidInput
+from shipyard.reports.verification import Check, VerifyReport, expected_checks, inspect_image, parse_attestation_types, signed_digests
 
 D = "sha256:" + "a" * 64
 

@@ -15,9 +15,9 @@ from dagger.mod._exceptions import FunctionError
 
 from shipyard.cli import main
 from shipyard.main import Shipyard
-from shipyard.plan.report import OutputFormat
-from shipyard.plan.verification import parse_attestation_types
-from shipyard.plan.vocabulary import RENAMED, attestation_spellings, renamed_arguments
+from shipyard.release.vocabulary import RENAMED, attestation_spellings, renamed_arguments
+from shipyard.reports.report import OutputFormat
+from shipyard.reports.verification import parse_attestation_types
 from tests.unit.test_doors import LocalDirectory
 
 EMPTY = cast(dagger.Directory, LocalDirectory(Path(tempfile.mkdtemp(prefix="shipyard-empty-"))))

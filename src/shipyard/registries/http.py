@@ -14,8 +14,8 @@ import anyio
 import httpx
 import stamina
 
-from shipyard.plan.config import is_loopback_registry
-from shipyard.plan.errors import RegistryError
+from shipyard.errors import RegistryError
+from shipyard.release.config import is_loopback_registry
 from shipyard.secrets import Credentials
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')

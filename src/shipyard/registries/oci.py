@@ -12,10 +12,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from shipyard.plan.config import is_loopback_registry
-from shipyard.plan.errors import RegistryError
-from shipyard.plan.inventory import Inventory, Manifest, artifact_kind, artifact_tag
-from shipyard.plan.refs import api_host, parse_repository
+from shipyard.errors import RegistryError
 from shipyard.registries.http import (
     DEFAULT_TIMEOUT,
     RETRY_STATUSES,
@@ -27,7 +24,10 @@ from shipyard.registries.http import (
     next_link,
     transport_failure,
 )
+from shipyard.release.config import is_loopback_registry
+from shipyard.retention.inventory import Inventory, Manifest, artifact_kind, artifact_tag
 from shipyard.secrets import Credentials
+from shipyard.values.refs import api_host, parse_repository
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")

@@ -5,7 +5,7 @@ byte (registries deduplicate them); every layer the build wrote gets all its tim
 ``SOURCE_DATE_EPOCH`` and is re-compressed deterministically, as ko and rules_oci do: its bytes
 then depend on the release only, not on when the engine (or an imported build cache) happened to
 build that step. Which layers the build wrote is read from the image's history (see
-:func:`built_by_the_build`). The configs, manifests and the index come from ``plan/image.py``.
+:func:`built_by_the_build`). The configs, manifests and the index come from ``release/image.py``.
 The result is an OCI layout on local disk whose ``index.json`` names the release index.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, cast
 import anyio
 import dagger
 
-from shipyard.plan.image import (
+from shipyard.release.image import (
     OCI_CONFIG,
     OCI_INDEX,
     OCI_LAYER,
@@ -39,7 +39,7 @@ from shipyard.plan.image import (
     normalise_config,
     oci_media_type,
 )
-from shipyard.plan.platforms import Platform
+from shipyard.values.platforms import Platform
 
 _CHUNK = 1 << 20
 

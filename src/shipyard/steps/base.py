@@ -4,7 +4,7 @@ The engine names a layer in an exported image by where its cache got it (``pulle
 or ``imported sha256:…`` after a cache import, for a base layer and a built one alike), so the
 history cannot tell base layers from built ones once a cache was imported. Instead the base
 image alone is built here from the same Dockerfile, cut after the ``FROM`` of the built stage's
-root (``plan/dockerfile.py``), with the same arguments and platform, and its layers are read.
+root (``release/dockerfile.py``), with the same arguments and platform, and its layers are read.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 import anyio
 import dagger
 
-from shipyard.plan.dockerfile import BASE_DOCKERFILE, base_image_dockerfile
-from shipyard.plan.errors import ShipyardError
-from shipyard.plan.platforms import Platform
+from shipyard.errors import ShipyardError
+from shipyard.release.dockerfile import BASE_DOCKERFILE, base_image_dockerfile
+from shipyard.values.platforms import Platform
 
 
 async def base_layers(

@@ -15,8 +15,8 @@ from pathlib import Path
 import anyio
 import dagger
 
-from shipyard.plan.errors import ShipyardError
-from shipyard.plan.platforms import Platform
+from shipyard.errors import ShipyardError
+from shipyard.values.platforms import Platform
 
 
 class BuildFailed(ShipyardError):

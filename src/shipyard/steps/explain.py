@@ -2,7 +2,7 @@
 
 The published image comes from its registry, the rebuilt one from the release's OCI layout.
 Only the layers whose ``diff_id`` differs are read (base layers are the same); what differs is
-decided in ``plan/rebuild.py``.
+decided in ``release/rebuild.py``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from shipyard.plan.image import AssembledRelease
-from shipyard.plan.platforms import Platform
-from shipyard.plan.rebuild import FileEntry, LayerPair, diff_config, diff_files, differing_layers, platform_difference
 from shipyard.registries.oci import OciRegistry
+from shipyard.release.image import AssembledRelease
+from shipyard.release.rebuild import FileEntry, LayerPair, diff_config, diff_files, differing_layers, platform_difference
+from shipyard.values.platforms import Platform
 
 _KINDS = {
     tarfile.REGTYPE: "file",

@@ -18,10 +18,10 @@ from typing import Any
 
 import dagger
 
-from shipyard.plan.errors import InvalidInput, ShipyardError
-from shipyard.plan.image import OCI_MANIFEST, Descriptor, canonical_json, platform_layout_index
-from shipyard.plan.layouts import RECORD_FILE, BuildRecord, parse_build_record
-from shipyard.plan.platforms import Platform, parse_platform
+from shipyard.errors import InvalidInput, ShipyardError
+from shipyard.release.image import OCI_MANIFEST, Descriptor, canonical_json, platform_layout_index
+from shipyard.release.layouts import RECORD_FILE, BuildRecord, parse_build_record
+from shipyard.values.platforms import Platform, parse_platform
 
 _CHUNK = 1 << 20
 _FIX = "the layout is damaged: download the artifact again or run its `shipyard build` again; nothing was pushed."

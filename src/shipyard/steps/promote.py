@@ -2,7 +2,7 @@
 
 Runs only after every required target holds the release (and its signatures, attestations and a
 passing scan). Each floating tag is computed from the version tags the registry holds at that
-moment (``plan/promote.py``), written, read back and computed again until it settles, so two
+moment (``release/promote.py``), written, read back and computed again until it settles, so two
 releases running at once end with the highest version on every floating tag. If anything fails
 on a required target, every tag this release wrote is put back where it was and every tag it
 created is deleted (where the registry can delete a tag), on every target; then all are read
@@ -22,8 +22,10 @@ from typing import Any
 
 import anyio
 
-from shipyard.plan.errors import GateFailed, RegistryError, ShipyardError, shipyard_error_in
-from shipyard.plan.promote import (
+from shipyard.errors import GateFailed, RegistryError, ShipyardError, shipyard_error_in
+from shipyard.registries.http import OutcomeUnknown
+from shipyard.registries.oci import OciRegistry
+from shipyard.release.promote import (
     VERSION_ANNOTATION,
     HeldBack,
     Outcome,
@@ -33,9 +35,7 @@ from shipyard.plan.promote import (
     is_foreign,
     tag_outcome,
 )
-from shipyard.plan.refs import parse_repository
-from shipyard.registries.http import OutcomeUnknown
-from shipyard.registries.oci import OciRegistry
+from shipyard.values.refs import parse_repository
 
 ROUNDS = 5  # write-read-recompute rounds before a floating tag that keeps moving fails the release
 UNDO_SECONDS = 20.0  # the longest an undo after a failure or an interrupt may take

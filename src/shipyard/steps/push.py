@@ -18,12 +18,12 @@ from pathlib import Path
 
 import anyio
 
-from shipyard.plan.errors import ShipyardError, shipyard_error_in
-from shipyard.plan.image import AssembledRelease, Descriptor
-from shipyard.plan.plan import PlannedTarget
-from shipyard.plan.progress import SILENT, Progress
-from shipyard.plan.refs import parse_repository
+from shipyard.errors import ShipyardError, shipyard_error_in
 from shipyard.registries.oci import OciRegistry
+from shipyard.release.image import AssembledRelease, Descriptor
+from shipyard.release.plan import PlannedTarget
+from shipyard.reports.events import SILENT, Progress
+from shipyard.values.refs import parse_repository
 
 
 @dataclass(frozen=True)

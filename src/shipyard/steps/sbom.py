@@ -17,11 +17,11 @@ from collections.abc import Mapping, Sequence
 
 import dagger
 
-from shipyard.plan.config import SbomFormat
-from shipyard.plan.errors import GateFailed
-from shipyard.plan.platforms import Platform
-from shipyard.plan.toolrun import OUT_DIR, ToolCommand
+from shipyard.errors import GateFailed
+from shipyard.release.config import SbomFormat
 from shipyard.steps.tools import fresh_container, run_tool_plan
+from shipyard.supply_chain.toolrun import OUT_DIR, ToolCommand
+from shipyard.values.platforms import Platform
 
 LAYOUTS = "/run/shipyard/oci"
 

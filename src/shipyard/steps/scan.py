@@ -7,7 +7,7 @@ very manifests that are pushed. ``verify`` scans what the registry serves, by di
 consumer would. (``trivy sbom`` on syft's SPDX document was the other way to scan without a
 download; it finds no operating system in it, so it misses every OS package's advisory.)
 
-The gate's decision is ``plan/scan.py``'s. With a DB image configured (``trivy_db`` in the tool
+The gate's decision is ``gates/scan.py``'s. With a DB image configured (``trivy_db`` in the tool
 images: air-gapped users, the test stack) Trivy runs offline against it; otherwise it downloads
 its DB as usual, once for every platform.
 """
@@ -21,11 +21,11 @@ from typing import Any
 import dagger
 from dagger import dag
 
-from shipyard.plan.errors import GateFailed
-from shipyard.plan.image import Descriptor
-from shipyard.plan.platforms import Platform
-from shipyard.plan.toolrun import OUT_DIR, ToolCommand
+from shipyard.errors import GateFailed
+from shipyard.release.image import Descriptor
 from shipyard.steps.tools import RegistryAccess, fresh_container, run_tool_plan, tool_container
+from shipyard.supply_chain.toolrun import OUT_DIR, ToolCommand
+from shipyard.values.platforms import Platform
 
 CACHE = "/run/shipyard/trivy"
 LAYOUTS = "/run/shipyard/oci"

@@ -11,7 +11,7 @@ append to one tag. With Sigstore bundles, whose referrers fallback tag every bun
 subject rewrites, everything takes turns in one chain.
 
 Key mode is offline by default (no transparency-log upload); keyless mode gets a Fulcio
-certificate for an OIDC identity. The command lines are ``plan/cosign.py``'s; the key, its
+certificate for an OIDC identity. The command lines are ``supply_chain/cosign.py``'s; the key, its
 password and tokens reach cosign only as Secrets (mounted files and secret variables,
 ``steps/tools.py``), never as arguments.
 """
@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.plan.errors import GateFailed
-from shipyard.plan.toolrun import ToolCommand
+from shipyard.errors import GateFailed
 from shipyard.steps.tools import RegistryAccess, Signer, cosign_container, run_tool_plan
+from shipyard.supply_chain.toolrun import ToolCommand
 
 PREDICATES = "/run/shipyard/predicates"
 

@@ -26,10 +26,10 @@ import anyio
 import dagger
 from dagger import dag
 
-from shipyard.plan.errors import GateFailed
-from shipyard.plan.platforms import Platform, parse_platforms
-from shipyard.plan.smoke import CheckKind, Healthcheck, PlatformSmoke, ServiceRun, SmokePlan, SmokeReport, deadline, platform_result
+from shipyard.errors import GateFailed
+from shipyard.gates.smoke import CheckKind, Healthcheck, PlatformSmoke, ServiceRun, SmokePlan, SmokeReport, deadline, platform_result
 from shipyard.steps.tools import go_helper
+from shipyard.values.platforms import Platform, parse_platforms
 
 SUPERVISOR = "/.shipyard-smoke/supervisor"
 READY_PORT = 64999

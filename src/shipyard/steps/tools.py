@@ -24,8 +24,10 @@ import anyio
 import dagger
 from dagger import dag
 
-from shipyard.plan.config import is_loopback_registry
-from shipyard.plan.cosign import (
+from shipyard.errors import GateFailed, InvalidInput
+from shipyard.release.config import is_loopback_registry
+from shipyard.secrets import Credentials
+from shipyard.supply_chain.cosign import (
     KEY_PATH,
     TOKEN_PATH,
     TRUST_FILES,
@@ -35,11 +37,18 @@ from shipyard.plan.cosign import (
     loopback_address,
     trust_files,
 )
-from shipyard.plan.errors import GateFailed, InvalidInput
-from shipyard.plan.platforms import Platform
-from shipyard.plan.refs import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, parse_reference
-from shipyard.plan.toolrun import OUT_DIR, PLAN_DIR, TOOLRUN, ToolCommand, ToolResult, ToolrunOutputError, parse_results, toolrun_plan
-from shipyard.secrets import Credentials
+from shipyard.supply_chain.toolrun import (
+    OUT_DIR,
+    PLAN_DIR,
+    TOOLRUN,
+    ToolCommand,
+    ToolResult,
+    ToolrunOutputError,
+    parse_results,
+    toolrun_plan,
+)
+from shipyard.values.platforms import Platform
+from shipyard.values.refs import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, parse_reference
 
 DOCKER_CONFIG = "/shipyard/docker"
 
@@ -253,7 +262,7 @@ def toolrun_binary(golang_image: str) -> dagger.File:
 async def run_tool_plan(
     container: dagger.Container, tool: str, chains: Sequence[Sequence[ToolCommand]], golang_image: str, *, image: str = ""
 ) -> tuple[dagger.Container, dict[str, ToolResult]]:
-    """Run a tool's commands (``plan/toolrun.py``) in one exec of ``container``: the container
+    """Run a tool's commands (``supply_chain/toolrun.py``) in one exec of ``container``: the container
     after it (files its commands wrote are under OUT_DIR) and each command's result by name.
     A tool image the engine cannot pull is :class:`ToolUnavailable`."""
     plan = f"{PLAN_DIR}/{tool}.json"
@@ -336,7 +345,7 @@ def sigstore_hosts(
 
 @dataclass(frozen=True)
 class Signer:
-    """What cosign signs with: the checked identity (``plan/cosign.py``) and its secrets."""
+    """What cosign signs with: the checked identity (``supply_chain/cosign.py``) and its secrets."""
 
     identity: SigningIdentity
     key: dagger.Secret | None = None

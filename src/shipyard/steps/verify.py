@@ -1,7 +1,7 @@
 """cosign verification of a published release, in its tool container (``verify``).
 
 Each check is one ``cosign verify`` or ``cosign verify-attestation`` by digest, with the trust
-(a public key, or a keyless identity and issuer) from ``plan/cosign.py``. A failed check comes
+(a public key, or a keyless identity and issuer) from ``supply_chain/cosign.py``. A failed check comes
 back as cosign's reason, never as an exception: ``verify`` reports every failure at once.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import dagger
 
-from shipyard.plan.cosign import PREDICATE_TYPES, PUBLIC_KEY_PATH, TrustPolicy
 from shipyard.steps.tools import RegistryAccess, Sigstore, tool_container, tool_unavailable
+from shipyard.supply_chain.cosign import PREDICATE_TYPES, PUBLIC_KEY_PATH, TrustPolicy
 
 _COSIGN_PREFIX = re.compile(r"^(?:main\.go:\d+: )?(?:error during command execution: |Error: )?")
 

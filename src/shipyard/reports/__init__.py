@@ -1,0 +1,1 @@
+"""What Shipyard tells its users (pure): reports, release notes, SARIF, verification, CI output, progress events."""

@@ -1,0 +1,1 @@
+"""Supply-chain documents and command lines (pure): cosign commands, toolrun plans, SLSA provenance."""

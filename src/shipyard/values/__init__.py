@@ -1,0 +1,1 @@
+"""Value types (pure): image references, platforms, versions; each parses and prints back."""
