@@ -35,6 +35,10 @@ from shipyard import __version__, commands
 from shipyard.arguments import Argument, Kind, functions
 from shipyard.auth import canonical_registry, parse_registry_auth
 from shipyard.build_cache import DOCKER_CONFIG_ENV, export_digests, process_environment, session_environment
+from shipyard.commands.door import tool_images_from_env
+from shipyard.commands.preflight import preflight
+from shipyard.commands.publish import cache_export_refs, with_cache_check
+from shipyard.commands.settings import settle
 from shipyard.engines import check_default_engine, unreachable
 from shipyard.errors import InvalidInput, shipyard_error_in
 from shipyard.local_files import read_text_file
@@ -278,7 +282,7 @@ def _door(name: str, options: argparse.Namespace) -> commands.Door:
         declared_registries=frozenset(getattr(options, "registry_credentials", [])),
         endpoint=host_endpoint,
         tunnel=True,
-        tools=commands.tool_images_from_env,
+        tools=tool_images_from_env,
         environment_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
         out=Path(options.out) if getattr(options, "out", None) else None,
         out_name=getattr(options, "out", None) or "dist",
@@ -326,16 +330,16 @@ async def run_command(name: str, options: argparse.Namespace, progress: Progress
     engine's log as it is written."""
     kwargs = command_arguments(name, options)
     door = dataclasses.replace(_door(name, options), progress=progress)
-    command: Callable[..., Awaitable[Report]] = getattr(commands, name)
+    command: Callable[..., Awaitable[Report]] = commands.COMMANDS[name]
     if name not in ENGINE_COMMANDS:
         return await command(**kwargs, door=door)
-    settled = (await commands.settle(name, kwargs)).arguments  # flags over shipyard.toml over defaults
-    commands.preflight(name, settled, door)  # bad input exits 2 before an engine starts
+    settled = (await settle(name, kwargs)).arguments  # flags over shipyard.toml over defaults
+    preflight(name, settled, door)  # bad input exits 2 before an engine starts
     if door.cache.door is CacheDoor.CLI and kwargs.get("build_secret"):
         values = [value.reveal() for _, value in kwargs["build_secret"]]
         door = dataclasses.replace(door, cache=door.cache.scoped_by_secrets(values))
     cache = door.cache
-    refs = commands.cache_export_refs(door, settled.get("platform") or [])
+    refs = cache_export_refs(door, settled.get("platform") or [])
     before = {k: v for k, v in (await export_digests(refs, door.credentials, door.endpoint)).items() if not isinstance(v, Exception)}
     own = cache if cache.door is CacheDoor.CLI else CacheConfig()
     with session_environment(own, door.credentials) as environment:
@@ -358,7 +362,7 @@ async def run_command(name: str, options: argparse.Namespace, progress: Progress
     for outcome in outcomes:
         if not outcome.ok:
             print(f"shipyard: warning: cache: {outcome.message()}", file=sys.stderr)
-    return commands.with_cache_check(report, door, outcomes, export_seconds if cache.exports else None)
+    return with_cache_check(report, door, outcomes, export_seconds if cache.exports else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

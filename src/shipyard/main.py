@@ -139,7 +139,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
-        report = await commands.cleanup(
+        report = await commands.cleanup.cleanup(
             image=image,
             repository=repository,
             keep_untagged=keep_untagged,
@@ -266,7 +266,7 @@ class Shipyard:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report, release notes, OCI layout)."""
         await refuse_shipyard_tree(source, flag="--source")
         door = await self._door(registry, engine=True)
-        report = await commands.publish(
+        report = await commands.publish.publish(
             tag=tag,
             source=ModuleSource(source),
             from_=[ModuleSource(d) for d in from_ or []],
@@ -347,7 +347,7 @@ class Shipyard:
         """Build platforms as publish would and return them as an OCI layout with a record (shipyard-build.json); nothing is pushed."""
         await refuse_shipyard_tree(source, flag="--source")
         door = await self._door(engine=True)
-        report = await commands.build(
+        report = await commands.build.build(
             source=ModuleSource(source),
             platform=platform,
             dockerfile=dockerfile,
@@ -389,7 +389,7 @@ class Shipyard:
     ) -> str:
         """Rebuild a release from source (nothing is pushed) and name any platform whose digest differs from the published one."""
         await refuse_shipyard_tree(source, flag="--source")
-        report = await commands.rebuild_check(
+        report = await commands.rebuild_check.rebuild_check(
             tag=tag,
             image=image,
             against=against,
@@ -425,7 +425,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')] = OutputFormat.TEXT,
     ) -> str:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
-        result = await commands.tags(
+        result = await commands.tags.tags(
             ref=ref,
             sha=sha,
             event=event,
@@ -477,7 +477,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
-        release_plan = await commands.plan(
+        release_plan = await commands.plan.plan(
             tag=tag,
             image=image,
             target=target,
@@ -530,7 +530,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Verify a published release without Docker: signatures on the index and every platform, attestations, SBOMs, re-scan."""
-        report = await commands.verify(
+        report = await commands.verify.verify(
             image=image,
             ref=ref,
             key=await _text(key),
@@ -555,7 +555,7 @@ class Shipyard:
         report: Annotated[dagger.File, Doc("The report.json a publish wrote, e.g. dist/report.json")],
     ) -> str:
         """Fail when a release's report.json says it failed: the last step after publish --keep-outputs handed over dist/."""
-        return finish(await commands.check_report(report=await report.contents(), door=await self._door(secrets=False)))
+        return finish(await commands.check_report.check_report(report=await report.contents(), door=await self._door(secrets=False)))
 
     @uncached_function
     @clear_errors
@@ -573,7 +573,7 @@ class Shipyard:
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
         await refuse_shipyard_readme(readme)
-        report = await commands.sync_readme(
+        report = await commands.sync_readme.sync_readme(
             image=image,
             repository=repository,
             readme=await readme.contents(),

@@ -20,7 +20,7 @@ import importlib.metadata
 import json
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,10 +35,10 @@ from shipyard.errors import GateFailed, InvalidInput, ShipyardError, shipyard_er
 from shipyard.gates.scan import GateResult, evaluate_gate
 from shipyard.gates.smoke import SmokeReport
 from shipyard.registries.http import DEFAULT_TIMEOUT
-from shipyard.registries.oci import FetchedManifest, OciRegistry
+from shipyard.registries.oci import OciRegistry
 from shipyard.release.builders import Builder, default_platforms
-from shipyard.release.config import SbomFormat, ScanPolicy, SigningMode, ToolImages
-from shipyard.release.image import AssembledRelease, Descriptor, platform_key
+from shipyard.release.config import SbomFormat, SigningMode
+from shipyard.release.image import AssembledRelease, platform_key
 from shipyard.release.layouts import RECORD_FILE, BuildRecord, BuildReport, layout_builders, layout_dependencies
 from shipyard.release.plan import ReleasePlan
 from shipyard.release.promote import check_release_tags, tag_rules
@@ -46,7 +46,6 @@ from shipyard.reports.events import SILENT, Progress
 from shipyard.reports.github import without_trace_ids
 from shipyard.reports.report import PublishReport, RebuildReport, TargetReport
 from shipyard.reports.sarif import merge_trivy_sarif
-from shipyard.reports.verification import PER_PLATFORM, Check, VerifyReport, expected_checks, inspect_image, signed_digests
 from shipyard.steps.assemble import assemble_from_layouts, assemble_release, export_platform_images, write_platform_layout
 from shipyard.steps.base import base_layers
 from shipyard.steps.build import BuildFailed, BuildSpec, build_platforms
@@ -55,17 +54,13 @@ from shipyard.steps.layouts import LoadedLayout, platform_layouts, platform_tarb
 from shipyard.steps.promote import PromotionInterrupted, ReleaseManifest, TargetTags, promote, read_tags, targets_for
 from shipyard.steps.push import PushResult, push_release
 from shipyard.steps.sbom import generate_sboms
-from shipyard.steps.scan import scan_layouts, scan_release
+from shipyard.steps.scan import scan_layouts
 from shipyard.steps.sign import Attestation, sign_and_attest
 from shipyard.steps.smoke import SmokeFailed, smoke_test
-from shipyard.steps.tools import RegistryAccess, Signer, Sigstore, pull_ahead
-from shipyard.steps.verify import verify_attestation, verify_signature
+from shipyard.steps.tools import RegistryAccess, Signer, pull_ahead
 from shipyard.supply_chain.cosign import (
-    BUNDLE_ARTIFACT_TYPE,
     CERTIFICATE_ANNOTATION,
-    TrustPolicy,
     certificate_identity,
-    referrers_fallback_subjects,
 )
 from shipyard.supply_chain.provenance import provenance_predicate
 from shipyard.tagging.labels import oci_annotations
@@ -695,154 +690,3 @@ async def run_rebuild_check(state: ReleaseState, published: ImageRef) -> Rebuild
 
 def _platform_of(entry: dict[str, str]) -> Platform:
     return Platform(entry.get("os", ""), entry.get("architecture", ""), entry.get("variant", ""))
-
-
-@dataclass
-class VerifyState:
-    """A verification's inputs: the published reference, whom to trust, what must be there."""
-
-    reference: ImageRef
-    policy: TrustPolicy
-    public_key: str | None  # the cosign public key (PEM), when verifying with a key
-    attestations: tuple[str, ...]
-    scan: ScanPolicy | None
-    tools: ToolImages
-    access: RegistryAccess
-    out: Path | None = None
-    sigstore: Sigstore = field(default_factory=Sigstore)  # keyless: a private Sigstore's services and trusted root
-
-
-async def run_verify(state: VerifyState) -> VerifyReport:
-    """Check a published release as a consumer would; every failure is reported, none raised."""
-    ref = state.reference
-    trusted = state.policy.describe()
-    try:
-        async with registry_client(state.access, ref.registry) as client:
-            fetched = await client.manifest(ref.repository, ref.digest or ref.tag or "latest")
-            if fetched is None:
-                return VerifyReport(str(ref), None, trusted, error=f"{ref} does not exist in {ref.registry}")
-            children = _platform_manifests(fetched)
-            images = [
-                inspect_image(str(p), d, m.body, await client.blob_json(ref.repository, m.body["config"]["digest"]))
-                for p, d in children.items()
-                if (m := await client.manifest(ref.repository, d)) is not None
-            ]
-            tags = await client.list_tags(ref.repository)
-            bundled = referrers_fallback_subjects(tags)  # digests with Sigstore bundles (or other referrers)
-            bundled |= await _api_bundled(client, ref.repository, [fetched.digest, *children.values()])
-    except Exception as exc:  # a ShipyardError (the registry refused), possibly in an exception group
-        error = shipyard_error_in(exc)
-        if error is None:
-            raise
-        return VerifyReport(str(ref), None, trusted, error=str(error))
-    subjects = {"index": fetched.digest, **{str(p): d for p, d in children.items()}}
-    checks: dict[tuple[str, str], Check] = {}
-    statements: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
-
-    async def one(name: str, subject: str) -> None:
-        reference = f"{ref.name}@{subjects[subject]}"
-        cosign = state.tools.cosign
-        if name == "signature":
-            outcome = await verify_signature(
-                cosign, state.access, state.policy, state.public_key, reference, state.sigstore, bundles=subjects[subject] in bundled
-            )
-        else:
-            kind = name.split(" ", 1)[1]
-            outcome = await verify_attestation(
-                cosign, state.access, state.policy, state.public_key, reference, kind, state.sigstore, bundles=subjects[subject] in bundled
-            )
-            statements[(name, subject)] = outcome.statements
-        checks[(name, subject)] = Check(name, subject, subjects[subject], outcome.ok, outcome.detail)
-
-    order = expected_checks([str(p) for p in children], state.attestations)
-    async with anyio.create_task_group() as group:
-        for name, subject in order:
-            group.start_soon(one, name, subject)
-    sboms = _write_verified_sboms(statements, state.out)
-    scan = None
-    if state.scan is not None:
-        manifests = {p: Descriptor(media_type="", digest=d, size=0) for p, d in children.items()}
-        try:
-            reports = await scan_release(state.tools.trivy, state.tools.trivy_db, state.tools.golang, state.access, ref.name, manifests)
-            scan = evaluate_gate(reports, state.scan).to_dict()
-        except Exception as exc:
-            error = shipyard_error_in(exc)
-            if error is None:
-                raise
-            scan = {"gate": "failed", "failing": [str(error)]}
-    report_checks = tuple(checks[key] for key in order)
-    return VerifyReport(
-        str(ref),
-        fetched.digest,
-        trusted,
-        checks=report_checks,
-        images=tuple(images),
-        sboms=tuple(sboms),
-        scan=scan,
-        hints=tuple(_verify_hints(ref, fetched.digest, tags, report_checks, trusted)),
-    )
-
-
-async def _api_bundled(client: OciRegistry, repository: str, digests: Sequence[str]) -> set[str]:
-    """The digests the OCI 1.1 referrers API lists Sigstore bundles for (none where the registry
-    has no such API: the fallback tags say it there)."""
-    found: set[str] = set()
-    for digest in digests:
-        listed = await client.referrers(repository, digest, BUNDLE_ARTIFACT_TYPE)
-        if listed is None:
-            return found
-        if listed:
-            found.add(digest)
-    return found
-
-
-def _platform_manifests(fetched: FetchedManifest) -> dict[Platform, str]:
-    """Platform -> manifest digest of an index (attestation manifests of other tools skipped)."""
-    if not fetched.is_index:
-        return {}
-    out: dict[Platform, str] = {}
-    for entry in fetched.body.get("manifests", []):
-        platform = _platform_of(entry.get("platform", {}))
-        if platform.os and platform.os != "unknown":
-            out[platform] = entry["digest"]
-    return dict(sorted(out.items(), key=lambda item: platform_key(item[0])))
-
-
-def _write_verified_sboms(statements: Mapping[tuple[str, str], Sequence[dict[str, Any]]], out: Path | None) -> list[str]:
-    """Each platform's SBOM, taken from its verified attestation, as a file in ``out/sbom``."""
-    if out is None:
-        return []
-    written = []
-    for (name, subject), found in sorted(statements.items()):
-        kind = name.split(" ", 1)[1]
-        if subject == "index" or kind not in PER_PLATFORM or not found:
-            continue
-        folder = out / "sbom"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{subject.replace('/', '-')}.{kind}.json"
-        path.write_text(json.dumps(found[0]["predicate"], indent=2) + "\n")
-        written.append(str(path))
-    return written
-
-
-def _verify_hints(ref: ImageRef, digest: str, tags: Sequence[str], checks: Sequence[Check], trusted: str) -> list[str]:
-    """What the failures suggest, from what the repository holds."""
-    hints = []
-    signed = signed_digests(tags)
-    index_signature = next((c for c in checks if c.name == "signature" and c.subject == "index"), None)
-    if index_signature is not None and not index_signature.ok:
-        if not signed:
-            hints.append(f"{ref.name} holds no cosign signatures at all (no sha256-….sig tags): the release was never signed")
-        elif digest not in signed:
-            where = f"{ref.name}:{ref.tag}" if ref.tag else str(ref)
-            hints.append(
-                f"{where} points to {digest}, which has no signature, while {ref.name} holds signatures for "
-                f"{', '.join(signed)}: the tag was moved after the release was signed"
-            )
-        else:
-            hints.append(f"{digest} is signed, but not by {trusted}: check the key or identity you verify with")
-    attested = {t[len("sha256-") : -len(".att")] for t in tags if t.endswith(".att")}
-    for check in checks:
-        if check.name.startswith("attestation") and not check.ok and check.digest.split(":", 1)[1] not in attested:
-            hints.append(f"{check.subject} ({check.digest}) has no attestations stored at all: they were removed or never made")
-    return list(dict.fromkeys(hints))

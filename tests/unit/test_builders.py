@@ -9,7 +9,9 @@ import dagger
 import pytest
 
 from shipyard.cli import main
-from shipyard.commands import Door, SourceBuild, _split_build, release_builders
+from shipyard.commands.door import Door
+from shipyard.commands.publish import _split_build, release_builders
+from shipyard.commands.source_build import SourceBuild
 from shipyard.errors import InvalidInput
 from shipyard.release.builders import Builder, default_platforms, grouped, parse_builders
 from shipyard.release.plan import build_release_plan

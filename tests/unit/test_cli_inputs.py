@@ -233,7 +233,7 @@ def test_a_bug_is_one_line_with_a_hint_and_exit_1(capsys: pytest.CaptureFixture[
     def broken(**_: object) -> object:
         raise KeyError("boom")
 
-    monkeypatch.setattr("shipyard.commands.tags_for", broken)
+    monkeypatch.setattr("shipyard.commands.tags.tags_for", broken)
     monkeypatch.delenv("SHIPYARD_DEBUG", raising=False)
     code, out, err = run(["tags", "--ref", "refs/tags/v1"], capsys)
     assert code == 1 and out == ""

@@ -181,7 +181,7 @@ def test_a_failed_cleanup_fails_in_both_doors(capsys: pytest.CaptureFixture[str]
     async def refusing(*_: object) -> AsyncIterator[tuple[RefusingBackend, str]]:
         yield RefusingBackend(), "app"
 
-    monkeypatch.setattr("shipyard.commands.open_backend", refusing)
+    monkeypatch.setattr("shipyard.commands.cleanup.open_backend", refusing)
     code, out, _ = cli(["cleanup", "--image", "127.0.0.1:5000/app", "--keep-untagged", "0", "--apply"], capsys)
     assert code == 3 and "Failed 1:" in out and "delete refused" in out
     with pytest.raises(FunctionError) as err:  # `dagger call` exits non-zero with the report as the message
