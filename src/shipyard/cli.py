@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,10 +35,9 @@ from shipyard import __version__, commands
 from shipyard.arguments import Argument, Kind, functions
 from shipyard.auth import canonical_registry, parse_registry_auth
 from shipyard.build_cache import DOCKER_CONFIG_ENV, export_digests, process_environment, session_environment
+from shipyard.commands import DOOR_ARGUMENTS
 from shipyard.commands.door import tool_images_from_env
-from shipyard.commands.preflight import preflight
 from shipyard.commands.publish import cache_export_refs, with_cache_check
-from shipyard.commands.settings import settle
 from shipyard.engines import check_default_engine, unreachable
 from shipyard.errors import InvalidInput, shipyard_error_in
 from shipyard.local_files import read_text_file
@@ -259,7 +258,7 @@ def _value(arg: Argument, value: Any) -> Any:
 def command_arguments(name: str, options: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``commands.<name>``: every function argument but the excluded ones."""
     args = functions(Shipyard)[name]
-    return {a.name: _value(a, getattr(options, a.name)) for a in args if a.name not in NOT_IN_CLI and a.name != "format"}
+    return {a.name: _value(a, getattr(options, a.name)) for a in args if a.name not in NOT_IN_CLI and a.name not in DOOR_ARGUMENTS}
 
 
 def _credentials(name: str, options: argparse.Namespace) -> dict[str, Credentials]:
@@ -330,16 +329,15 @@ async def run_command(name: str, options: argparse.Namespace, progress: Progress
     engine's log as it is written."""
     kwargs = command_arguments(name, options)
     door = dataclasses.replace(_door(name, options), progress=progress)
-    command: Callable[..., Awaitable[Report]] = commands.COMMANDS[name]
+    command = commands.COMMANDS[name]
+    prepared = await command.prepare(kwargs, door)  # flags over shipyard.toml over defaults; bad input exits 2 here
     if name not in ENGINE_COMMANDS:
-        return await command(**kwargs, door=door)
-    settled = (await settle(name, kwargs)).arguments  # flags over shipyard.toml over defaults
-    preflight(name, settled, door)  # bad input exits 2 before an engine starts
+        return await command.run(prepared, door)
     if door.cache.door is CacheDoor.CLI and kwargs.get("build_secret"):
         values = [value.reveal() for _, value in kwargs["build_secret"]]
         door = dataclasses.replace(door, cache=door.cache.scoped_by_secrets(values))
     cache = door.cache
-    refs = cache_export_refs(door, settled.get("platform") or [])
+    refs = cache_export_refs(door, commands.build_platforms(prepared))
     before = {k: v for k, v in (await export_digests(refs, door.credentials, door.endpoint)).items() if not isinstance(v, Exception)}
     own = cache if cache.door is CacheDoor.CLI else CacheConfig()
     with session_environment(own, door.credentials) as environment:
@@ -352,7 +350,7 @@ async def run_command(name: str, options: argparse.Namespace, progress: Progress
             async with anyio.create_task_group() as group:
                 if log is not None and progress is not SILENT:
                     group.start_soon(follow_engine_log, log, progress)
-                report = await command(**kwargs, door=dataclasses.replace(door, workdir=scratch, progress_log=log))
+                report = await command.run(prepared, dataclasses.replace(door, workdir=scratch, progress_log=log))
                 group.cancel_scope.cancel()
             closing = time.monotonic()
         export_seconds = time.monotonic() - closing  # the engine exports the cache as the session closes

@@ -5,7 +5,7 @@ from these signatures): thin functions that convert their arguments and run ``co
 # the evaluated annotation, and string annotations would silently drop every description.
 import dataclasses
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
@@ -13,13 +13,14 @@ import dagger
 from dagger import DefaultPath, Doc, dag, enum_type, field, function, object_type
 
 from shipyard import __version__, commands
+from shipyard.arguments import Argument, Kind, functions
 from shipyard.auth import canonical_registry, read_auths
 from shipyard.dagger_errors import clear_errors
 from shipyard.errors import GateFailed
 from shipyard.registries.backends.select import BackendKind
 from shipyard.release.config import SbomFormat, SigningMode
+from shipyard.release.settings import KEYS as SETTINGS_KEYS
 from shipyard.reports.report import OutputFormat, Report, render
-from shipyard.secrets import SecretValue
 from shipyard.source import ModuleSource, refuse_shipyard_readme, refuse_shipyard_tree
 from shipyard.steps.tools import RegistryEndpoint, module_endpoints
 
@@ -61,13 +62,33 @@ def uncached_function(fn: _F) -> _F:
     return decorate(fn)
 
 
-async def _text(file: dagger.File | None) -> str | None:
-    return await file.contents() if file is not None else None
+async def _given(function: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A function's own arguments (its ``locals()`` on entry) as the commands take them
+    (commands/__init__.py), converted by their declared kind (arguments.py): files read, each
+    build secret named by its id, directories as sources. The door's own arguments stay here."""
+    given: dict[str, Any] = {}
+    for arg in functions(Shipyard)[function]:
+        if arg.name in commands.DOOR_ARGUMENTS:
+            continue
+        given[arg.name] = await _module_value(arg, values[arg.name])
+    return given
 
 
-async def _build_secrets(secrets: list[dagger.Secret] | None) -> list[tuple[str, dagger.Secret | SecretValue]]:
-    """Each build secret with its id (its name: ``env:NPM_TOKEN`` mounts as ``/run/secrets/NPM_TOKEN``)."""
-    return [(await secret.name(), secret) for secret in secrets or []]
+async def _module_value(arg: Argument, value: Any) -> Any:
+    if value is None and arg.name in SETTINGS_KEYS:  # not given: the settings file or the default decides
+        return None
+    if arg.repeatable:
+        items = list(value or [])
+        if arg.kind is Kind.SECRET:  # ``env:NPM_TOKEN`` mounts as ``/run/secrets/NPM_TOKEN``
+            return [(await secret.name(), secret) for secret in items]
+        if arg.kind is Kind.DIRECTORY:
+            return [ModuleSource(directory) for directory in items]
+        return items
+    if arg.kind is Kind.FILE:
+        return await value.contents() if value is not None else None
+    if arg.kind is Kind.DIRECTORY:
+        return ModuleSource(value) if value is not None else None
+    return value
 
 
 def finish(report: Report, fmt: OutputFormat = OutputFormat.TEXT) -> str:
@@ -139,21 +160,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Delete old images, signatures and attestations by policy; a dry run unless --apply."""
-        report = await commands.cleanup.cleanup(
-            image=image,
-            repository=repository,
-            keep_untagged=keep_untagged,
-            keep_prereleases=keep_prereleases,
-            older_than=older_than,
-            protect=protect or [],
-            protect_regex=protect_regex or [],
-            no_default_protection=no_default_protection,
-            only_untagged=only_untagged,
-            backend=backend,
-            api_url=api_url,
-            apply=apply,
-            door=await self._door(),
-        )
+        report = await commands.run("cleanup", await _given("cleanup", locals()), await self._door())
         return finish(report, format)
 
     @uncached_function
@@ -264,57 +271,10 @@ class Shipyard:
         ] = False,
     ) -> dagger.Directory:
         """Build every platform, push the index by digest, move the tags last, verify; returns dist/ (report, release notes, OCI layout)."""
+        given = await _given("publish", locals())
         await refuse_shipyard_tree(source, flag="--source")
         door = await self._door(registry, engine=True)
-        report = await commands.publish.publish(
-            tag=tag,
-            source=ModuleSource(source),
-            from_=[ModuleSource(d) for d in from_ or []],
-            image=image,
-            target=target,
-            platform=platform,
-            dockerfile=dockerfile,
-            build_target=build_target,
-            build_arg=build_arg,
-            build_secret=await _build_secrets(build_secret),
-            sha=sha,
-            event=event,
-            spec=spec,
-            flavor=flavor,
-            source_date_epoch=source_date_epoch,
-            allow_backwards=allow_backwards,
-            allow_overwrite=allow_overwrite,
-            allow_floating_tags=allow_floating_tags,
-            registry_timeout=registry_timeout,
-            sign=sign,
-            key=key,
-            cosign_key=cosign_key,
-            cosign_password=cosign_password,
-            oidc_token=oidc_token,
-            oidc_request_url=oidc_request_url,
-            oidc_request_token=oidc_request_token,
-            fulcio_url=fulcio_url,
-            rekor_url=rekor_url,
-            timestamp_url=timestamp_url,
-            sigstore_trusted_root=await _text(sigstore_trusted_root),
-            sigstore_bundle=sigstore_bundle,
-            scan_fail_on=scan_fail_on,
-            trivyignore=await _text(trivyignore),
-            sbom=sbom,
-            provenance=provenance,
-            tool_images=await _text(tool_images),
-            smoke_port=smoke_port,
-            smoke_path=smoke_path,
-            smoke_cmd=smoke_cmd,
-            smoke_timeout=smoke_timeout,
-            smoke_compose=smoke_compose,
-            smoke_service=smoke_service,
-            smoke_platforms=smoke_platforms,
-            no_sbom=no_sbom,
-            no_provenance=no_provenance,
-            no_scan=no_scan,
-            door=door,
-        )
+        report = await commands.run("publish", given, door)
         if not keep_outputs:
             finish(report)
         assert door.out is not None
@@ -345,20 +305,10 @@ class Shipyard:
         runner: Annotated[str, Doc("Who builds, recorded in the layout and the release's provenance, e.g. the CI runner's label")] = "",
     ) -> dagger.Directory:
         """Build platforms as publish would and return them as an OCI layout with a record (shipyard-build.json); nothing is pushed."""
+        given = await _given("build", locals())
         await refuse_shipyard_tree(source, flag="--source")
         door = await self._door(engine=True)
-        report = await commands.build.build(
-            source=ModuleSource(source),
-            platform=platform,
-            dockerfile=dockerfile,
-            build_target=build_target,
-            build_arg=build_arg,
-            build_secret=await _build_secrets(build_secret),
-            sha=sha,
-            source_date_epoch=source_date_epoch,
-            runner=runner,
-            door=door,
-        )
+        report = await commands.run("build", given, door)
         finish(report)
         assert door.out is not None
         return dag.current_module().workdir(str(door.out.relative_to(Path.cwd())))
@@ -388,21 +338,9 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Rebuild a release from source (nothing is pushed) and name any platform whose digest differs from the published one."""
+        given = await _given("rebuild_check", locals())
         await refuse_shipyard_tree(source, flag="--source")
-        report = await commands.rebuild_check.rebuild_check(
-            tag=tag,
-            image=image,
-            against=against,
-            source=ModuleSource(source),
-            platform=platform,
-            dockerfile=dockerfile,
-            build_target=build_target,
-            build_arg=build_arg,
-            build_secret=await _build_secrets(build_secret),
-            sha=sha,
-            source_date_epoch=source_date_epoch,
-            door=await self._door(registry, engine=True),
-        )
+        report = await commands.run("rebuild_check", given, await self._door(registry, engine=True))
         return finish(report, format)
 
     @function
@@ -425,18 +363,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc('text: one tag a line; json: {"version", "tags", "latest"}')] = OutputFormat.TEXT,
     ) -> str:
         """Compute the image tags for a Git ref, exactly as docker/metadata-action would."""
-        result = await commands.tags.tags(
-            ref=ref,
-            sha=sha,
-            event=event,
-            default_branch=default_branch,
-            spec=spec,
-            flavor=flavor,
-            base_ref=base_ref,
-            source_date_epoch=source_date_epoch,
-            source=ModuleSource(source),
-            door=await self._door(),
-        )
+        result = await commands.run("tags", await _given("tags", locals()), await self._door())
         return finish(result, format)
 
     @function
@@ -477,28 +404,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""
-        release_plan = await commands.plan.plan(
-            tag=tag,
-            image=image,
-            target=target,
-            platform=platform,
-            sha=sha,
-            event=event,
-            spec=spec,
-            flavor=flavor,
-            sign=sign,
-            sbom=sbom,
-            provenance=provenance,
-            scan_fail_on=scan_fail_on,
-            no_sbom=no_sbom,
-            no_provenance=no_provenance,
-            no_scan=no_scan,
-            allow_floating_tags=allow_floating_tags,
-            source_date_epoch=source_date_epoch,
-            source=ModuleSource(source),
-            dockerfile=dockerfile,
-            door=await self._door(secrets=False),
-        )
+        release_plan = await commands.run("plan", await _given("plan", locals()), await self._door(secrets=False))
         return finish(release_plan, format)
 
     @uncached_function
@@ -530,22 +436,7 @@ class Shipyard:
         format: Annotated[OutputFormat, Doc("Report format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Verify a published release without Docker: signatures on the index and every platform, attestations, SBOMs, re-scan."""
-        report = await commands.verify.verify(
-            image=image,
-            ref=ref,
-            key=await _text(key),
-            certificate_identity=certificate_identity,
-            certificate_identity_regexp=certificate_identity_regexp,
-            certificate_oidc_issuer=certificate_oidc_issuer,
-            certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
-            rekor_url=rekor_url,
-            sigstore_trusted_root=await _text(sigstore_trusted_root),
-            attestation=attestation or [],
-            scan_fail_on=scan_fail_on,
-            trivyignore=await _text(trivyignore),
-            tool_images=await _text(tool_images),
-            door=await self._door(registry, engine=True),
-        )
+        report = await commands.run("verify", await _given("verify", locals()), await self._door(registry, engine=True))
         return finish(report, format)
 
     @function
@@ -555,7 +446,7 @@ class Shipyard:
         report: Annotated[dagger.File, Doc("The report.json a publish wrote, e.g. dist/report.json")],
     ) -> str:
         """Fail when a release's report.json says it failed: the last step after publish --keep-outputs handed over dist/."""
-        return finish(await commands.check_report.check_report(report=await report.contents(), door=await self._door(secrets=False)))
+        return finish(await commands.run("check_report", await _given("check_report", locals()), await self._door(secrets=False)))
 
     @uncached_function
     @clear_errors
@@ -572,13 +463,7 @@ class Shipyard:
         api_url: Annotated[str, Doc("Override the Docker Hub API address")] = "",
     ) -> str:
         """Push a README as the Docker Hub repository overview; needs with-registry-auth for docker.io."""
+        given = await _given("sync_readme", locals())
         await refuse_shipyard_readme(readme)
-        report = await commands.sync_readme.sync_readme(
-            image=image,
-            repository=repository,
-            readme=await readme.contents(),
-            short_description=short_description,
-            api_url=api_url,
-            door=await self._door(),
-        )
+        report = await commands.run("sync_readme", given, await self._door())
         return finish(report)

@@ -186,7 +186,7 @@ def test_a_builder_gets_the_source_and_the_build_secrets_and_nothing_else(tmp_pa
         builders=("linux/arm64=tcp://arm64-host:1234",),
         out=tmp_path,
     )
-    builders = release_builders([], door)
+    builders = release_builders([], door.builders)
     split = _split_build(builders, build, HostSource(str(tmp_path)), door)
     assert split is not None and split.builders == builders and split.log_dir == tmp_path
     client = RecordingClient()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 from shipyard.commands.door import (
     Door,
-    SecretInput,
 )
-from shipyard.commands.settings import with_settings
+from shipyard.commands.options import BuildRunOptions, build_run_options
 from shipyard.commands.source_build import _source_build
+from shipyard.errors import InvalidInput
 from shipyard.pipeline import (
     BuildState,
     run_build,
@@ -17,37 +18,23 @@ from shipyard.pipeline import (
 )
 from shipyard.release.image import sha256_digest
 from shipyard.release.layouts import BuildRecord, BuildReport, LayoutImage, resolve_epoch
-from shipyard.source import SourceTree
 from shipyard.values.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
 
 
-@with_settings
-async def build(
-    *,
-    source: SourceTree,
-    platform: Sequence[str],
-    dockerfile: str,
-    build_target: str,
-    build_arg: Sequence[str],
-    build_secret: Sequence[tuple[str, SecretInput]],
-    sha: str,
-    source_date_epoch: int | None,
-    runner: str,
-    door: Door,
-) -> BuildReport:
+async def prepare(given: Mapping[str, Any], door: Door) -> BuildRunOptions:
+    """``build``'s options, built once from what the door gave."""
+    del door  # nothing of the door decides them
+    return await build_run_options(given)
+
+
+async def build(options: BuildRunOptions, door: Door) -> BuildReport:
     """Build platforms (as ``publish`` would) into an OCI layout in ``door.out`` with its record;
     nothing is pushed. ``publish --from`` releases what one or several builds wrote."""
-    platforms = parse_platforms(list(platform) or list(DEFAULT_PLATFORMS))
-    source_build = await _source_build(
-        source,
-        dockerfile=dockerfile,
-        build_target=build_target,
-        build_arg=build_arg,
-        build_secret=build_secret,
-        sha=sha,
-        source_date_epoch=source_date_epoch,
-        door=door,
-    )
+    platforms = parse_platforms(list(options.build.platforms) or list(DEFAULT_PLATFORMS))
+    source = options.build.source
+    if source is None:
+        raise InvalidInput("--source", None, "is missing", "Give the directory to build.")
+    source_build = await _source_build(source, options.build, door)
     epoch = resolve_epoch(source_build.source_date_epoch, source_build.commit_epoch)
     if door.out is None:
         raise RuntimeError("build needs an output directory")
@@ -63,7 +50,7 @@ async def build(
             target=source_build.target,
             build_args=source_build.build_args,
             build_secrets=tuple(sorted(name for name, _ in source_build.secrets)),
-            runner=runner,
+            runner=options.runner,
             engine=door.engine,
             engine_version=engine_version,
             shipyard_version=shipyard_version(),

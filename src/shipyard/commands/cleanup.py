@@ -10,7 +10,6 @@ from shipyard.commands.door import (
     Door,
     required_image,
 )
-from shipyard.commands.settings import with_settings
 from shipyard.errors import shipyard_error_in
 from shipyard.registries.backends.apply import run_cleanup
 from shipyard.registries.backends.select import BackendKind, open_backend
@@ -19,7 +18,6 @@ from shipyard.retention.policy import policy_from_args
 from shipyard.values.refs import parse_repository
 
 
-@with_settings
 async def cleanup(
     *,
     image: str,

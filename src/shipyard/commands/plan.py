@@ -3,88 +3,106 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from shipyard.commands.door import (
+    TRIVYIGNORE,
     Door,
     _block,
     _epoch,
     _info,
+    tool_images_from_text,
 )
-from shipyard.commands.settings import Settled, with_settings
+from shipyard.commands.options import ReleaseOptions, release_options
 from shipyard.release.config import (
-    SbomFormat,
-    SigningMode,
     lowercase_notice,
-    provenance_from_args,
-    sbom_formats_from_args,
-    scan_policy_from_args,
 )
 from shipyard.release.plan import ReleasePlan, build_release_plan
-from shipyard.source import SourceTree
+from shipyard.smoke_inputs import read_smoke_plan
 from shipyard.tagging.tags import parse_flavor, parse_tag_specs
 
 
-@with_settings
-async def plan(
-    *,
-    tag: str,
-    image: Sequence[str],
-    platform: Sequence[str],
-    sha: str,
-    event: str,
-    spec: str,
-    flavor: str,
-    sign: SigningMode,
-    sbom: Sequence[SbomFormat],
-    provenance: bool,
-    scan_fail_on: str,
-    no_sbom: bool,
-    no_provenance: bool,
-    no_scan: bool,
-    allow_floating_tags: bool,
-    source_date_epoch: int | None,
-    source: SourceTree | None,
-    dockerfile: str,
-    door: Door,
-    settings: Settled | None = None,
-) -> ReleasePlan:
-    """The whole release plan, touching nothing: what ``publish`` with the same arguments (and
-    the same settings file) would do; ``sign auto`` plans no signing, as no key is read here."""
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the planner reads of the source: its commit, commit time, origin and Dockerfile."""
+
+    sha: str
+    commit_epoch: int | None
+    url: str
+    dockerfile_text: str | None
+    secret_ids: tuple[str, ...] | None = None  # publish --from: the build secrets the layouts were built with
+
+
+async def source_facts(options: ReleaseOptions) -> SourceFacts:
+    """The source as ``plan`` reads it (``publish`` reads it with its build: source_build.py)."""
+    source = options.build.source
     info = await _info(source)
-    shown = settings.origins if settings is not None else {}
-    release_plan = build_release_plan(
-        tag=tag,
-        sha=sha or info.sha,
-        event=event,
-        targets=image,
-        credentials=sorted({*door.credentials, *door.declared_registries}),
-        platforms=platform,
-        tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
-        flavor=parse_flavor(_block(flavor)) if _block(flavor) else None,
-        signing=sign.resolve(has_key=False),
-        sbom_formats=sbom_formats_from_args(list(sbom), off=no_sbom),
-        provenance=provenance_from_args(provenance, off=no_provenance),
-        scan=scan_policy_from_args(scan_fail_on, off=no_scan),
-        tools=door.tools(),
-        source_date_epoch=_epoch(source_date_epoch, door),
-        commit_epoch=info.commit_epoch,
-        annotations={"source": info.url or None},
-        dockerfile=await source.read_text(dockerfile, what="--dockerfile") if source is not None else None,
-        builders=door.builders,
-        allow_floating_tags=allow_floating_tags,
+    text = await source.read_text(options.build.dockerfile, what="--dockerfile") if source is not None else None
+    return SourceFacts(sha=options.build.sha or info.sha, commit_epoch=info.commit_epoch, url=info.url, dockerfile_text=text)
+
+
+async def release_plan(options: ReleaseOptions, door: Door, facts: SourceFacts) -> ReleasePlan:
+    """THE planner of a release, called by ``plan`` and by ``publish`` alike: every decision
+    publish acts on, from the options and the source (no engine, no key read)."""
+    source, targets = options.build.source, options.targets
+    ignore = options.scan.trivyignore
+    if ignore is None and not options.scan.off and options.scan.fail_on.strip() and source is not None:
+        ignore = await source.read_text(TRIVYIGNORE, what="the source's .trivyignore")  # as Trivy reads it from its directory
+    smoke = (
+        await read_smoke_plan(source, options.smoke.test(), dockerfile=options.build.dockerfile, platform=options.build.platforms)
+        if source is not None
+        else None
     )
-    return announce(release_plan).model_copy(
+    given_tools = options.supply_chain.tool_images
+    tools = tool_images_from_text(given_tools, "--tool-images") if given_tools is not None else door.tools()
+    planned = build_release_plan(
+        tag=targets.tag,
+        sha=facts.sha,
+        event=targets.event,
+        targets=targets.images,
+        credentials=sorted({*door.credentials, *door.declared_registries}),
+        platforms=options.build.platforms,
+        tag_specs=parse_tag_specs(_block(targets.spec)) if _block(targets.spec) else None,
+        flavor=parse_flavor(_block(targets.flavor)) if _block(targets.flavor) else None,
+        signing=options.signing.resolved(),
+        sbom_formats=options.supply_chain.sbom_formats(),
+        provenance=options.supply_chain.with_provenance(),
+        scan=options.scan.policy(ignore),
+        smoke=smoke,
+        tools=tools,
+        source_date_epoch=_epoch(options.build.source_date_epoch, door),
+        commit_epoch=facts.commit_epoch,
+        annotations={"source": facts.url or None},
+        dockerfile=facts.dockerfile_text,
+        builders=options.builders,
+        allow_floating_tags=options.promotion.allow_floating_tags,
+        allow_backwards=options.promotion.allow_backwards,
+        allow_overwrite=options.promotion.allow_overwrite,
+        build_secrets=facts.secret_ids if facts.secret_ids is not None else tuple(name for name, _ in options.build.secrets),
+    )
+    settings = options.settings
+    shown = {k: o for k, o in settings.origins.items() if k in settings.given}
+    return announce(planned).model_copy(
         update={
             "cache": door.cache.describe(),
-            "settings_file": settings.file.path if settings is not None else "",
-            "settings": {k: {"value": _shown_setting(settings.arguments[k]), "from": o.value} for k, o in shown.items()}
-            if settings is not None
-            else {},
+            "settings_file": settings.file.path,
+            "settings": {k: {"value": _shown_setting(settings.arguments[k]), "from": o.value} for k, o in shown.items()},
         }
     )
+
+
+async def prepare(given: Mapping[str, Any], door: Door) -> ReleaseOptions:
+    """``plan``'s options: a subset of ``publish``'s flags, the rest from the settings file or the defaults."""
+    return await release_options("plan", given, door.builders)
+
+
+async def plan(options: ReleaseOptions, door: Door) -> ReleasePlan:
+    """The whole release plan, touching nothing: what ``publish`` with the same arguments (and
+    the same settings file) would do; ``sign auto`` plans no signing, as no key is read here."""
+    return await release_plan(options, door, await source_facts(options))
 
 
 def announce(release_plan: ReleasePlan) -> ReleasePlan:

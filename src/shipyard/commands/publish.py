@@ -16,15 +16,14 @@ import dagger
 from dagger import dag
 
 from shipyard.commands.door import (
-    TRIVYIGNORE,
     Door,
     SecretInput,
     _block,
     engine_secret,
-    tool_images_from_text,
 )
-from shipyard.commands.plan import announce
-from shipyard.commands.settings import with_settings
+from shipyard.commands.options import ReleaseOptions, SigningOptions, release_options
+from shipyard.commands.plan import SourceFacts
+from shipyard.commands.plan import release_plan as release_plan_of
 from shipyard.commands.source_build import SourceBuild, _source_build
 from shipyard.errors import InvalidInput
 from shipyard.pipeline import (
@@ -35,23 +34,16 @@ from shipyard.pipeline import (
 from shipyard.release.builders import Builder, grouped, parse_builders
 from shipyard.release.cache import ExportOutcome, cache_summary, group_suffix
 from shipyard.release.config import (
-    SbomFormat,
-    ScanPolicy,
     SigningMode,
-    SmokeTest,
     Target,
-    provenance_from_args,
-    sbom_formats_from_args,
-    scan_policy_from_args,
 )
 from shipyard.release.image import sha256_digest
 from shipyard.release.layouts import ReleaseInputs, check_layouts, resolve_epoch
-from shipyard.release.plan import EPHEMERAL_REGISTRY, build_release_plan, check_custom_tag, check_release_tag
+from shipyard.release.plan import EPHEMERAL_REGISTRY, check_custom_tag, check_release_tag
 from shipyard.reports.github import OUTPUTS_FILE, SUMMARY_FILE, job_summary, outputs_file, step_outputs
 from shipyard.reports.notes import Verification, render_release_notes
 from shipyard.reports.report import PublishReport, RebuildReport, Report
 from shipyard.secrets import SecretValue
-from shipyard.smoke_inputs import read_smoke_plan
 from shipyard.source import HostSource, SourceTree
 from shipyard.steps.build import BuildSpec
 from shipyard.steps.layouts import LoadedLayout, read_layout, verify_layout
@@ -73,32 +65,23 @@ from shipyard.values.refs import ImageRef
 
 
 def signer_for(
-    sign: SigningMode,
-    *,
-    cosign_key: SecretInput | None,
-    cosign_password: SecretInput | None,
-    oidc_token: SecretInput | None,
-    oidc_request_url: SecretInput | None,
-    oidc_request_token: SecretInput | None,
-    fulcio_url: str,
-    rekor_url: str,
-    timestamp_url: str = "",
-    sigstore_trusted_root: str | None = None,
-    sigstore_bundle: bool = False,
+    signing: SigningOptions,
 ) -> Callable[[Callable[[str], RegistryEndpoint]], Awaitable[Signer | None]]:
     """Check the signing options (before anything runs); returns how to make the signer inside
     the engine session, where the secrets become ``dagger.Secret``s and a private Sigstore on
     the loopback is bound as services (``endpoint``: how the door reaches ``127.0.0.1:P``)."""
+    cosign_key, cosign_password, oidc_token = signing.key, signing.password, signing.oidc_token
+    oidc_request_url, oidc_request_token, sigstore_trusted_root = signing.oidc_request_url, signing.oidc_request_token, signing.trusted_root
     identity = signing_identity(
-        sign,
+        signing.resolved(),
         has_key=cosign_key is not None,
         has_token=oidc_token is not None,
         has_runner_request=(oidc_request_url is not None, oidc_request_token is not None),
-        fulcio_url=fulcio_url,
-        rekor_url=rekor_url,
-        timestamp_url=timestamp_url,
+        fulcio_url=signing.fulcio_url,
+        rekor_url=signing.rekor_url,
+        timestamp_url=signing.timestamp_url,
         has_trusted_root=sigstore_trusted_root is not None,
-        bundles=sigstore_bundle,
+        bundles=signing.bundle,
     )
     if sigstore_trusted_root is not None:
         trust_files(sigstore_trusted_root)  # bad JSON is bad input, before anything runs
@@ -148,88 +131,57 @@ def _check_token_expiry(token: str) -> None:
 
 @dataclass(frozen=True)
 class PublishSteps:
-    """Which steps a release runs, from publish's arguments, checked before anything runs."""
+    """What a release needs beyond its plan, checked before anything runs."""
 
-    sign: SigningMode  # resolved: never AUTO
     signer: Callable[[Callable[[str], RegistryEndpoint]], Awaitable[Signer | None]]  # made inside the engine session
-    sbom: tuple[SbomFormat, ...]
-    provenance: bool
-    smoke: SmokeTest  # whether it runs is decided with the source (its compose file)
-    scan: ScanPolicy | None  # with --trivyignore; the source's .trivyignore is read later
+    builders: tuple[Builder, ...]
 
 
-def publish_steps(
-    *,
-    sign: SigningMode,
-    key: SecretInput | None,
-    cosign_password: SecretInput | None,
-    oidc_token: SecretInput | None,
-    oidc_request_url: SecretInput | None,
-    oidc_request_token: SecretInput | None,
-    fulcio_url: str,
-    rekor_url: str,
-    timestamp_url: str,
-    sigstore_trusted_root: str | None,
-    sigstore_bundle: bool,
-    sbom: Sequence[SbomFormat],
-    no_sbom: bool,
-    provenance: bool,
-    no_provenance: bool,
-    smoke_port: int | None,
-    smoke_path: str,
-    smoke_cmd: Sequence[str],
-    smoke_timeout: int | None,
-    smoke_compose: str,
-    smoke_service: str,
-    smoke_platforms: str,
-    scan_fail_on: str,
-    trivyignore: str | None,
-    no_scan: bool,
-) -> PublishSteps:
-    """The steps publish's arguments ask for; contradicting or incomplete options raise InvalidInput."""
-    resolved = sign.resolve(has_key=key is not None)
-    return PublishSteps(
-        sign=resolved,
-        signer=signer_for(
-            resolved,
-            cosign_key=key,
-            cosign_password=cosign_password,
-            oidc_token=oidc_token,
-            oidc_request_url=oidc_request_url,
-            oidc_request_token=oidc_request_token,
-            fulcio_url=fulcio_url,
-            rekor_url=rekor_url,
-            timestamp_url=timestamp_url,
-            sigstore_trusted_root=sigstore_trusted_root,
-            sigstore_bundle=sigstore_bundle,
-        ),
-        sbom=sbom_formats_from_args(list(sbom), off=no_sbom),
-        provenance=provenance_from_args(provenance, off=no_provenance),
-        smoke=SmokeTest.from_args(smoke_port, smoke_path, list(smoke_cmd), smoke_timeout, smoke_compose, smoke_service, smoke_platforms),
-        scan=scan_policy_from_args(scan_fail_on, [trivyignore] if trivyignore else [], off=no_scan),
-    )
+def check_publish(options: ReleaseOptions, door: Door) -> PublishSteps:
+    """Every check of publish's options that needs neither the source nor an engine, so a door
+    runs them before it starts one (bad input exits 2 before anything starts or is written):
+    contradicting or incomplete options raise InvalidInput."""
+    if options.targets.registry_timeout < 1:
+        raise InvalidInput(
+            "--registry-timeout", options.targets.registry_timeout, "must be at least 1 second", "Give e.g. --registry-timeout 60."
+        )
+    signer = signer_for(options.signing)
+    options.supply_chain.sbom_formats()
+    options.supply_chain.with_provenance()
+    options.smoke.test()
+    options.scan.policy(options.scan.trivyignore)
+    check_release_inputs(options)
+    builders = release_builders(options.build.platforms, door.builders)
+    if options.build.layouts and door.builders:
+        raise InvalidInput(
+            "--builder", list(door.builders), "cannot go with --from: the layouts were built already", "Drop --builder or --from."
+        )
+    for tree in options.build.layouts:  # local layouts: each must be one build wrote (blobs are hashed later)
+        if isinstance(tree, HostSource):
+            _host_layout(tree)
+    return PublishSteps(signer=signer, builders=builders)
 
 
-def check_release_inputs(arguments: Mapping[str, Any]) -> None:
+def check_release_inputs(options: ReleaseOptions) -> None:
     """A release's inputs that need neither the source nor an engine: the tag, platforms,
-    targets and tag/flavor lines, checked as the plan will (bad input exits 2 before anything
-    starts or is written)."""
-    check_release_tag(arguments["tag"])
-    parse_platforms(list(arguments.get("platform") or []) or list(DEFAULT_PLATFORMS))
-    targets = Target.parse_all(arguments.get("image") or [])
-    if len({t.repository for t in targets}) != len(targets):
-        raise InvalidInput("--image", list(arguments["image"]), "names the same repository twice", "List each repository once.")
-    specs = parse_tag_specs(_block(arguments.get("spec") or "")) if _block(arguments.get("spec") or "") else None
-    check_custom_tag(arguments["tag"], specs, bool(arguments.get("allow_floating_tags")))
-    if _block(arguments.get("flavor") or ""):
-        parse_flavor(_block(arguments["flavor"]))
+    targets and tag/flavor lines, checked as the plan will."""
+    targets = options.targets
+    check_release_tag(targets.tag)
+    parse_platforms(list(options.build.platforms) or list(DEFAULT_PLATFORMS))
+    parsed = Target.parse_all(targets.images)
+    if len({t.repository for t in parsed}) != len(parsed):
+        raise InvalidInput("--image", list(targets.images), "names the same repository twice", "List each repository once.")
+    specs = parse_tag_specs(_block(targets.spec)) if _block(targets.spec) else None
+    check_custom_tag(targets.tag, specs, options.promotion.allow_floating_tags)
+    if _block(targets.flavor):
+        parse_flavor(_block(targets.flavor))
 
 
-def release_builders(platform: Sequence[str], door: Door) -> tuple[Builder, ...]:
+def release_builders(platform: Sequence[str], builders: Sequence[str]) -> tuple[Builder, ...]:
     """``--builder`` checked against the release's platforms (``--platform`` or the defaults)."""
-    if not door.builders:
+    if not builders:
         return ()
-    return parse_builders(door.builders, parse_platforms(list(platform) or list(DEFAULT_PLATFORMS)))
+    return parse_builders(builders, parse_platforms(list(platform) or list(DEFAULT_PLATFORMS)))
 
 
 def _split_build(builders: tuple[Builder, ...], build: SourceBuild, source: SourceTree, door: Door) -> SplitBuild | None:
@@ -255,7 +207,7 @@ def cache_export_refs(door: Door, platform: Sequence[str]) -> tuple[ImageRef, ..
     """Every registry reference the door's sessions export a cache to: the default session's and
     each builder's own (``…-linux-arm64``)."""
     refs = list(door.cache.export_refs())
-    for builder in release_builders(platform, door):
+    for builder in release_builders(platform, door.builders):
         refs += door.cache.for_group(group_suffix(builder.platforms)).export_refs()
     return tuple(dict.fromkeys(refs))
 
@@ -266,137 +218,39 @@ def _plaintext(name: str, value: SecretInput) -> SecretValue:
     raise InvalidInput("--builder", name, "cannot pass a module's build secret to another engine", "Run it from the shipyard command.")
 
 
-@with_settings
-async def publish(
-    *,
-    tag: str,
-    source: SourceTree,
-    from_: Sequence[SourceTree],
-    image: Sequence[str],
-    platform: Sequence[str],
-    dockerfile: str,
-    build_target: str,
-    build_arg: Sequence[str],
-    build_secret: Sequence[tuple[str, SecretInput]],
-    sha: str,
-    event: str,
-    spec: str,
-    flavor: str,
-    source_date_epoch: int | None,
-    allow_backwards: bool,
-    allow_overwrite: bool,
-    allow_floating_tags: bool,
-    registry_timeout: int,
-    sign: SigningMode,
-    key: SecretInput | None,
-    cosign_password: SecretInput | None,
-    oidc_token: SecretInput | None,
-    oidc_request_url: SecretInput | None,
-    oidc_request_token: SecretInput | None,
-    fulcio_url: str,
-    rekor_url: str,
-    timestamp_url: str,
-    sigstore_trusted_root: str | None,
-    sigstore_bundle: bool,
-    scan_fail_on: str,
-    trivyignore: str | None,
-    sbom: Sequence[SbomFormat],
-    provenance: bool,
-    tool_images: str | None,
-    smoke_port: int | None,
-    smoke_path: str,
-    smoke_cmd: Sequence[str],
-    smoke_timeout: int | None,
-    smoke_compose: str,
-    smoke_service: str,
-    smoke_platforms: str,
-    no_sbom: bool,
-    no_provenance: bool,
-    no_scan: bool,
-    door: Door,
-) -> PublishReport:
+async def prepare(given: Mapping[str, Any], door: Door) -> ReleaseOptions:
+    """``publish``'s options, built once from what the door gave, and checked."""
+    options = await release_options("publish", given, door.builders)
+    check_publish(options, door)
+    return options
+
+
+async def publish(options: ReleaseOptions, door: Door) -> PublishReport:
     """Plan, then build, assemble, push by digest, promote tags and verify; ``report.json`` in ``door.out``."""
-    if registry_timeout < 1:
-        raise InvalidInput("--registry-timeout", registry_timeout, "must be at least 1 second", "Give e.g. --registry-timeout 60.")
-    steps = publish_steps(
-        sign=sign,
-        key=key,
-        cosign_password=cosign_password,
-        oidc_token=oidc_token,
-        oidc_request_url=oidc_request_url,
-        oidc_request_token=oidc_request_token,
-        fulcio_url=fulcio_url,
-        rekor_url=rekor_url,
-        timestamp_url=timestamp_url,
-        sigstore_trusted_root=sigstore_trusted_root,
-        sigstore_bundle=sigstore_bundle,
-        sbom=sbom,
-        no_sbom=no_sbom,
-        provenance=provenance,
-        no_provenance=no_provenance,
-        smoke_port=smoke_port,
-        smoke_path=smoke_path,
-        smoke_cmd=smoke_cmd,
-        smoke_timeout=smoke_timeout,
-        smoke_compose=smoke_compose,
-        smoke_service=smoke_service,
-        smoke_platforms=smoke_platforms,
-        scan_fail_on=scan_fail_on,
-        trivyignore=trivyignore,
-        no_scan=no_scan,
-    )
-    sign, sbom_formats, with_provenance, make_signer = steps.sign, steps.sbom, steps.provenance, steps.signer
-    tools = tool_images_from_text(tool_images, "--tool-images") if tool_images is not None else door.tools()
-    if trivyignore is None and not no_scan and scan_fail_on.strip():
-        trivyignore = await source.read_text(TRIVYIGNORE, what="the source's .trivyignore")  # as Trivy reads it from its directory
-    scan = scan_policy_from_args(scan_fail_on, [trivyignore] if trivyignore else [], off=no_scan)
-    smoke = await read_smoke_plan(source, steps.smoke, dockerfile=dockerfile, platform=platform)
-    build = await _source_build(
-        source,
-        dockerfile=dockerfile,
-        build_target=build_target,
-        build_arg=build_arg,
-        build_secret=build_secret,
-        sha=sha,
-        source_date_epoch=source_date_epoch,
-        door=door,
-    )
+    steps = check_publish(options, door)
+    source = options.build.source
+    if source is None:
+        raise InvalidInput("--source", None, "is missing", "Give the directory to build.")
+    build = await _source_build(source, options.build, door)
     layouts: tuple[LoadedLayout, ...] = ()
-    if from_:
-        if door.builders:
-            raise InvalidInput("--builder", list(door.builders), "cannot go with --from: the layouts were built already", "Drop one.")
-        layouts = await load_layouts(from_, build, platform, door)
+    if options.build.layouts:
+        layouts = await load_layouts(options.build.layouts, build, options.build.platforms, door)
         build = dataclasses.replace(build, sha=build.sha or layouts[0].record.commit)
-    release_plan = build_release_plan(
-        tag=tag,
+    facts = SourceFacts(
         sha=build.sha,
-        signing=sign,
-        sbom_formats=sbom_formats,
-        scan=scan,
-        provenance=with_provenance,
-        smoke=smoke,
-        event=event,
-        targets=image,
-        credentials=list(door.credentials),
-        platforms=platform,
-        tag_specs=parse_tag_specs(_block(spec)) if _block(spec) else None,
-        flavor=parse_flavor(_block(flavor)) if _block(flavor) else None,
-        tools=tools,
-        source_date_epoch=build.source_date_epoch,
         commit_epoch=build.commit_epoch,
-        annotations={"source": build.source_url or None},
-        dockerfile=build.dockerfile_text,
-        builders=door.builders,
-        allow_floating_tags=allow_floating_tags,
+        url=build.source_url,
+        dockerfile_text=build.dockerfile_text,
+        secret_ids=layouts[0].record.build_secrets if layouts else None,
     )
-    announce(release_plan)
+    release_plan = await release_plan_of(options, door, facts)
     split = _split_build(grouped(release_plan.builders), build, source, door)
-    signer = await make_signer(door.endpoint)
+    signer = await steps.signer(door.endpoint)
     registries = sorted({t.registry for t in release_plan.active_targets if not t.ephemeral})
     endpoints = {r: door.endpoint(r) for r in registries}
     async with contextlib.AsyncExitStack() as stack:
         if any(t.ephemeral for t in release_plan.active_targets):
-            service = await ephemeral_registry_service(tools.registry, EPHEMERAL_REGISTRY)
+            service = await ephemeral_registry_service(release_plan.tools.registry, EPHEMERAL_REGISTRY)
             port = int(EPHEMERAL_REGISTRY.rpartition(":")[2])
             address = await stack.enter_async_context(host_tunnel(service, port)) if door.tunnel else await service.endpoint(port=port)
             endpoints[EPHEMERAL_REGISTRY] = RegistryEndpoint(
@@ -409,14 +263,14 @@ async def publish(
             build=build.spec(),
             access=RegistryAccess(endpoints=endpoints, credentials=door.credentials),
             workdir=door.scratch(),
-            allow_backwards=allow_backwards,
-            allow_overwrite=allow_overwrite,
-            registry_timeout=float(registry_timeout),
+            allow_backwards=release_plan.allow_backwards,
+            allow_overwrite=release_plan.allow_overwrite,
+            registry_timeout=float(options.targets.registry_timeout),
             out=door.out,
             progress_log=door.progress_log,
             signer=signer,
             source_url=build.source_url,
-            secret_ids=layouts[0].record.build_secrets if layouts else tuple(name for name, _ in build.secrets),
+            secret_ids=release_plan.build_secrets,
             split=split,
             layouts=layouts,
             local_file=door.local_file,
@@ -424,7 +278,7 @@ async def publish(
             local_directory=door.local_directory,
         )
         report = dataclasses.replace(await run_publish(state), cache=cache_summary(door.cache))
-    _write_publish_files(report, door, sign)
+    _write_publish_files(report, door, release_plan.signing)
     return report
 
 

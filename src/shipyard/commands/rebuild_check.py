@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 from shipyard.commands.door import (
     Door,
-    SecretInput,
     required_image,
 )
-from shipyard.commands.settings import with_settings
+from shipyard.commands.options import RebuildOptions, rebuild_options
 from shipyard.commands.source_build import _source_build
+from shipyard.errors import InvalidInput
 from shipyard.pipeline import (
     ReleaseState,
     run_rebuild_check,
@@ -19,7 +20,6 @@ from shipyard.pipeline import (
 from shipyard.release.cache import cache_summary
 from shipyard.release.plan import build_release_plan
 from shipyard.reports.report import RebuildReport
-from shipyard.source import SourceTree
 from shipyard.steps.tools import (
     RegistryAccess,
     keep_running,
@@ -27,37 +27,23 @@ from shipyard.steps.tools import (
 from shipyard.values.refs import parse_reference
 
 
-@with_settings
-async def rebuild_check(
-    *,
-    tag: str,
-    image: str,
-    source: SourceTree,
-    platform: Sequence[str],
-    dockerfile: str,
-    build_target: str,
-    build_arg: Sequence[str],
-    build_secret: Sequence[tuple[str, SecretInput]],
-    sha: str,
-    source_date_epoch: int | None,
-    door: Door,
-) -> RebuildReport:
+async def prepare(given: Mapping[str, Any], door: Door) -> RebuildOptions:
+    """``rebuild-check``'s options, built once from what the door gave."""
+    del door  # nothing of the door decides them
+    return await rebuild_options(given)
+
+
+async def rebuild_check(options: RebuildOptions, door: Door) -> RebuildReport:
     """Rebuild a release from source (nothing is pushed) and compare it with a published one."""
-    ref = parse_reference(required_image(image, "the published release to compare with"), what="--image")
-    build = await _source_build(
-        source,
-        dockerfile=dockerfile,
-        build_target=build_target,
-        build_arg=build_arg,
-        build_secret=build_secret,
-        sha=sha,
-        source_date_epoch=source_date_epoch,
-        door=door,
-    )
+    ref = parse_reference(required_image(options.image, "the published release to compare with"), what="--image")
+    source = options.build.source
+    if source is None:
+        raise InvalidInput("--source", None, "is missing", "Give the directory to build.")
+    build = await _source_build(source, options.build, door)
     release_plan = build_release_plan(
-        tag=tag,
+        tag=options.tag,
         sha=build.sha,
-        platforms=platform,
+        platforms=options.build.platforms,
         source_date_epoch=build.source_date_epoch,
         commit_epoch=build.commit_epoch,
         annotations={"source": build.source_url or None},

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
-import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,42 +36,22 @@ class Settled:
     origins: dict[str, Origin]
     file: SettingsFile
     warnings: tuple[str, ...] = ()
+    given: frozenset[str] = frozenset()  # the settings the command declares (plan shows their origins)
 
 
-async def settle(name: str, arguments: Mapping[str, Any]) -> Settled:
+async def settle(name: str, arguments: Mapping[str, Any], keys: tuple[str, ...] | None = None) -> Settled:
     """The one place both doors turn what was given into a command's arguments: deprecated names
-    (release/vocabulary.py), then the settings file (a setting not given arrives as ``None``)."""
+    (release/vocabulary.py), then the settings file (a setting not given arrives as ``None``).
+    ``keys``: the settings to resolve (default: those among the arguments, when a ``source`` is
+    among them: the file is read from it; a release resolves every one)."""
     spoken, warnings = renamed_arguments(name, arguments)
     if name == "verify":
         spoken["attestation"], old = attestation_spellings(list(spoken.get("attestation") or []))
         warnings += old
-    keys = settings_keys(name)
+    if keys is None:
+        keys = tuple(k for k in KEYS if k in spoken) if "source" in spoken else ()
     file = await read_settings(spoken.get("source")) if keys else SettingsFile()
     values, origins = resolve_settings(spoken, file, keys)
-    return Settled(arguments={**spoken, **values}, origins=origins, file=file, warnings=tuple(warnings))
-
-
-def settings_keys(name: str) -> tuple[str, ...]:
-    """The settings ``commands.<name>`` takes (the keys of the file that are its arguments)."""
-    from shipyard.commands import COMMANDS  # the commands import this module
-
-    parameters = inspect.signature(inspect.unwrap(COMMANDS[name])).parameters
-    if "source" not in parameters:  # the file is read from --source: commands without one take no settings
-        return ()
-    return tuple(k for k in KEYS if k in parameters)
-
-
-def with_settings(command: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """A command whose arguments go through :func:`settle` (old names warned about on stderr, the
-    source's settings file read); a command with a ``settings`` parameter also gets the
-    :class:`Settled` (``plan`` shows the origins)."""
-    wants = "settings" in inspect.signature(command).parameters
-
-    @functools.wraps(command)
-    async def run(**arguments: Any) -> Any:
-        settled = await settle(command.__name__, arguments)
-        for warning in settled.warnings:
-            print(f"shipyard: warning: {warning}", file=sys.stderr)
-        return await command(**settled.arguments, **({"settings": settled} if wants else {}))
-
-    return run
+    return Settled(
+        arguments={**spoken, **values}, origins=origins, file=file, warnings=tuple(warnings), given=frozenset(spoken) & frozenset(keys)
+    )

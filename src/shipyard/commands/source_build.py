@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagger
@@ -14,6 +13,7 @@ from shipyard.commands.door import (
     engine_secret,
     parse_build_args,
 )
+from shipyard.commands.options import BuildOptions
 from shipyard.errors import InvalidInput
 from shipyard.source import SourceTree
 from shipyard.steps.build import BuildSpec
@@ -46,19 +46,10 @@ class SourceBuild:
         )
 
 
-async def _source_build(
-    source: SourceTree,
-    *,
-    dockerfile: str,
-    build_target: str,
-    build_arg: Sequence[str],
-    build_secret: Sequence[tuple[str, SecretInput]],
-    sha: str,
-    source_date_epoch: int | None,
-    door: Door,
-) -> SourceBuild:
+async def _source_build(source: SourceTree, options: BuildOptions, door: Door) -> SourceBuild:
     """Read and check everything a build needs before the engine builds anything."""
-    build_args = parse_build_args(build_arg)
+    dockerfile = options.dockerfile
+    build_args = parse_build_args(options.build_args)
     text = await source.read_text(dockerfile, what="--dockerfile")
     if text is None:
         raise InvalidInput("--dockerfile", dockerfile, "is not in the source directory", "Pass --dockerfile relative to --source.")
@@ -67,11 +58,11 @@ async def _source_build(
         source=source.directory(),
         dockerfile=dockerfile,
         dockerfile_text=text,
-        target=build_target,
+        target=options.target,
         build_args=build_args,
-        secrets=tuple(build_secret),
-        sha=sha or info.sha,
-        source_date_epoch=_epoch(source_date_epoch, door),
+        secrets=options.secrets,
+        sha=options.sha or info.sha,
+        source_date_epoch=_epoch(options.source_date_epoch, door),
         commit_epoch=info.commit_epoch,
         source_url=info.url,
     )

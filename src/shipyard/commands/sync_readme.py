@@ -7,7 +7,6 @@ from shipyard.commands.door import (
     Door,
     required_image,
 )
-from shipyard.commands.settings import with_settings
 from shipyard.errors import InvalidInput
 from shipyard.registries.backends.dockerhub import DockerHub, validate_description
 from shipyard.release.config import (
@@ -17,7 +16,6 @@ from shipyard.reports.report import ReadmeReport
 from shipyard.values.refs import DOCKER_HUB, parse_repository
 
 
-@with_settings
 async def sync_readme(*, image: str, readme: str, short_description: str, api_url: str, door: Door) -> ReadmeReport:
     """Push a README as a Docker Hub repository's overview: sizes are checked before any request."""
     ref = parse_repository(required_image(image, "the Docker Hub repository"), what="--image")

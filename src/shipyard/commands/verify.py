@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from shipyard.commands.door import Door, required_image, tool_images_from_text
-from shipyard.commands.settings import with_settings
+from shipyard.commands.options import Arguments, settled
 from shipyard.errors import shipyard_error_in
 from shipyard.gates.scan import evaluate_gate
 
@@ -51,81 +51,86 @@ from shipyard.values.platforms import Platform
 from shipyard.values.refs import ImageRef, parse_reference
 
 
-def verify_checks(
-    *,
-    image: str,
-    key: str | None,
-    certificate_identity: str,
-    certificate_identity_regexp: str,
-    certificate_oidc_issuer: str,
-    certificate_oidc_issuer_regexp: str,
-    rekor_url: str,
-    sigstore_trusted_root: str | None,
-    attestation: Sequence[str],
-    scan_fail_on: str,
-    trivyignore: str | None,
-) -> tuple[ImageRef, TrustPolicy, tuple[str, ...], ScanPolicy | None]:
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What ``verify`` was asked, read once from the door's arguments."""
+
+    image: str
+    key: str | None  # the cosign public key (PEM)
+    certificate_identity: str
+    certificate_identity_regexp: str
+    certificate_oidc_issuer: str
+    certificate_oidc_issuer_regexp: str
+    rekor_url: str
+    trusted_root: str | None
+    attestations: tuple[str, ...]
+    scan_fail_on: str
+    trivyignore: str | None
+    tool_images: str | None
+
+
+def verify_options_from(read: Arguments) -> VerifyOptions:
+    options = VerifyOptions(
+        image=read("image", ""),
+        key=read("key"),
+        certificate_identity=read("certificate_identity", ""),
+        certificate_identity_regexp=read("certificate_identity_regexp", ""),
+        certificate_oidc_issuer=read("certificate_oidc_issuer", ""),
+        certificate_oidc_issuer_regexp=read("certificate_oidc_issuer_regexp", ""),
+        rekor_url=read("rekor_url", ""),
+        trusted_root=read("sigstore_trusted_root"),
+        attestations=tuple(read("attestation", ())),
+        scan_fail_on=read("scan_fail_on", ""),
+        trivyignore=read("trivyignore"),
+        tool_images=read("tool_images"),
+    )
+    read.done("verify")
+    return options
+
+
+def verify_checks(options: VerifyOptions) -> tuple[ImageRef, TrustPolicy, tuple[str, ...], ScanPolicy | None]:
     """verify's arguments checked and parsed: the reference, whom to trust, what must be there."""
     policy = trust_policy(
-        has_key=key is not None,
-        certificate_identity=certificate_identity,
-        certificate_identity_regexp=certificate_identity_regexp,
-        certificate_oidc_issuer=certificate_oidc_issuer,
-        rekor_url=rekor_url,
-        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
-        has_trusted_root=sigstore_trusted_root is not None,
+        has_key=options.key is not None,
+        certificate_identity=options.certificate_identity,
+        certificate_identity_regexp=options.certificate_identity_regexp,
+        certificate_oidc_issuer=options.certificate_oidc_issuer,
+        rekor_url=options.rekor_url,
+        certificate_oidc_issuer_regexp=options.certificate_oidc_issuer_regexp,
+        has_trusted_root=options.trusted_root is not None,
     )
-    if sigstore_trusted_root is not None:
-        trust_files(sigstore_trusted_root)
-    reference = parse_reference(required_image(image, "the release to verify"), what="--image")
-    return reference, policy, parse_attestation_types(attestation), _scan_policy(scan_fail_on, trivyignore)
+    if options.trusted_root is not None:
+        trust_files(options.trusted_root)
+    reference = parse_reference(required_image(options.image, "the release to verify"), what="--image")
+    return reference, policy, parse_attestation_types(options.attestations), _scan_policy(options.scan_fail_on, options.trivyignore)
 
 
 def _scan_policy(fail_on: str, ignore: str | None) -> ScanPolicy | None:
     return ScanPolicy.from_strings(fail_on, [ignore] if ignore else []) if fail_on else None
 
 
-@with_settings
-async def verify(
-    *,
-    image: str,
-    key: str | None,
-    certificate_identity: str,
-    certificate_identity_regexp: str,
-    certificate_oidc_issuer: str,
-    certificate_oidc_issuer_regexp: str,
-    rekor_url: str,
-    sigstore_trusted_root: str | None,
-    attestation: Sequence[str],
-    scan_fail_on: str,
-    trivyignore: str | None,
-    tool_images: str | None,
-    door: Door,
-) -> VerifyReport:
+async def prepare(given: Mapping[str, Any], door: Door) -> VerifyOptions:
+    """``verify``'s options, built once from what the door gave, and checked (before an engine starts)."""
+    del door  # nothing of the door decides them
+    options = verify_options_from(Arguments((await settled("verify", given)).arguments))
+    verify_checks(options)
+    return options
+
+
+async def verify(options: VerifyOptions, door: Door) -> VerifyReport:
     """Verify a published release as a consumer: signatures on the index and every platform, the
     expected attestations, the SBOMs read out of them, a re-scan, and an inspection."""
-    reference, policy, attestations, scan = verify_checks(
-        image=image,
-        key=key,
-        certificate_identity=certificate_identity,
-        certificate_identity_regexp=certificate_identity_regexp,
-        certificate_oidc_issuer=certificate_oidc_issuer,
-        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
-        rekor_url=rekor_url,
-        sigstore_trusted_root=sigstore_trusted_root,
-        attestation=attestation,
-        scan_fail_on=scan_fail_on,
-        trivyignore=trivyignore,
-    )
+    reference, policy, attestations, scan = verify_checks(options)
     hosts, services = sigstore_hosts({"rekor-url": policy.rekor_url} if not policy.key else {}, door.endpoint)
+    tools = options.tool_images
     state = VerifyState(
         reference=reference,
         policy=policy.reached_through(hosts),
-        sigstore=Sigstore(services=services, trusted_root=sigstore_trusted_root),
-        public_key=key,
+        sigstore=Sigstore(services=services, trusted_root=options.trusted_root),
+        public_key=options.key,
         attestations=attestations,
         scan=scan,
-        tools=tool_images_from_text(tool_images, "--tool-images") if tool_images is not None else door.tools(),
+        tools=tool_images_from_text(tools, "--tool-images") if tools is not None else door.tools(),
         access=RegistryAccess(endpoints={reference.registry: door.endpoint(reference.registry)}, credentials=door.credentials),
         out=door.out,
     )

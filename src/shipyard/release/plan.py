@@ -72,6 +72,9 @@ class ReleasePlan(BaseModel):
     stages: tuple[BuildStage, ...] = ()  # the Dockerfile's stages, when it was given
     notices: tuple[str, ...] = ()
     builders: dict[str, str] = {}  # platform -> the engine that builds it (--builder); others: the default engine
+    allow_backwards: bool = False  # floating tags (latest, X, X.Y) may move to an older release
+    allow_overwrite: bool = False  # a version tag may move to other content
+    build_secrets: tuple[str, ...] = ()  # the build secrets' ids (names only: the values never reach the plan)
     cache: str = ""  # the build cache, as release/cache.py describes it (who set it, from/to)
     settings_file: str = ""  # shipyard.toml or pyproject.toml, when the source has one
     settings: dict[str, dict[str, Any]] = {}  # key -> {"value", "from": flag|file|default} (release/settings.py)
@@ -146,6 +149,9 @@ def build_release_plan(
     dockerfile: str | None = None,
     builders: Iterable[str] = (),
     allow_floating_tags: bool = False,
+    allow_backwards: bool = False,
+    allow_overwrite: bool = False,
+    build_secrets: Iterable[str] = (),
     check_tag_kind: bool = True,
 ) -> ReleasePlan:
     """Validate the inputs and decide the whole release.
@@ -237,6 +243,9 @@ def build_release_plan(
         stages=dockerfile_stages(dockerfile) if dockerfile else (),
         notices=tuple(notices),
         builders=engines,
+        allow_backwards=allow_backwards,
+        allow_overwrite=allow_overwrite,
+        build_secrets=tuple(build_secrets),
     )
 
 
