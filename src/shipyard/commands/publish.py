@@ -277,7 +277,7 @@ async def publish(options: ReleaseOptions, door: Door) -> PublishReport:
             progress=door.progress,
             local_directory=door.local_directory,
         )
-        report = dataclasses.replace(await run_publish(state), cache=cache_summary(door.cache))
+        report = dataclasses.replace(await run_publish(state), cache=cache_summary(door.cache), plan=release_plan.to_dict())
     _write_publish_files(report, door, release_plan.signing)
     return report
 

@@ -127,6 +127,7 @@ class PublishReport:
     smoke: dict[str, Any] | None = None  # the smoke test: result, source, and per platform its verdict, time, check output, logs
     exit_code: int | None = None  # not the usual 3: 130/143 when a signal interrupted the promotion
     cache: dict[str, Any] | None = None  # the build cache: who set it, from/to, the export check (release/cache.py)
+    plan: dict[str, Any] | None = None  # the release plan publish acted on: what `shipyard plan` prints with the same flags
 
     @property
     def ok(self) -> bool:
@@ -151,6 +152,7 @@ class PublishReport:
             "scan": self.scan,
             "smoke": self.smoke,
             "cache": self.cache,
+            "plan": self.plan,
             "error": self.error,
             "exit_code": self.exit_code,
         }
