@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -59,3 +60,10 @@ def test_every_verify_argument_is_read() -> None:
 def test_an_argument_no_option_reads_is_a_wiring_error() -> None:
     with pytest.raises(RuntimeError, match=r"\['smoke_colour'\] reach no option"):
         release_options_from("publish", Arguments({**given("publish", tag="v1"), "smoke_colour": "red"}), SETTLED)
+
+
+def test_plan_and_publish_build_the_same_options_from_the_same_flags() -> None:
+    flags = {"tag": "v1.2.3", "image": ["ghcr.io/acme/app"], "platform": ["linux/arm64"], "sign": SigningMode.NONE, "no_scan": True}
+    planned = release_options_from("plan", Arguments(given("plan", **flags)), SETTLED, ("linux/arm64=tcp://arm:1234",))
+    published = release_options_from("publish", Arguments(given("publish", **flags)), SETTLED, ("linux/arm64=tcp://arm:1234",))
+    assert dataclasses.replace(planned, command="publish") == published
