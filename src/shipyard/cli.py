@@ -4,7 +4,8 @@ Each ``@function`` of :class:`shipyard.main.Shipyard` is a subcommand (``rebuild
 ``rebuild-check``) whose options are the function's arguments, with the same names, defaults,
 help and choices (:mod:`shipyard.arguments` reads them; a unit test holds the two equal). The
 values are converted as :mod:`shipyard.commands` documents, and the command runs the same
-``commands.<name>`` as ``dagger call``. What the CLI does differently is listed here, and only here:
+``commands.COMMANDS[name]`` as ``dagger call`` (its options prepared before an engine starts).
+What the CLI does differently is listed here, and only here:
 
 - :data:`NOT_IN_CLI`: function arguments the CLI leaves out, and why;
 - :data:`NOT_COMMANDS`: functions that are no subcommand, and the CLI's equivalent;

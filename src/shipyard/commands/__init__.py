@@ -1,18 +1,20 @@
 """The ONE implementation of each command, shared by both front doors: one module per command.
 
 ``main.py`` (module mode: ``dagger call``) and ``cli.py`` (client mode: ``shipyard``) declare
-nothing here: each command takes exactly the arguments of its Dagger function in ``main.py``
-(same names), converted the same way by both doors, plus a :class:`Door`:
+nothing here: each command is handed the mapping of its Dagger function's arguments in
+``main.py`` (same names; module mode: the function's own ``locals()``, the CLI: its options),
+converted the same way by both doors (by each argument's kind, ``arguments.py``), plus a :class:`Door`:
 
-- enums arrive as enum members, lists as lists (never ``None``);
+- enums arrive as enum members, lists as lists (``None``: a setting not given, which the
+  settings file or the default decides);
 - a ``dagger.Secret`` arrives as a :data:`SecretInput`: the Secret itself (module) or the
   :class:`SecretValue` read from ``env:``/``file:`` (CLI); ``None`` when not given. The list of
   build secrets arrives as ``(id, SecretInput)`` pairs;
 - a ``dagger.File`` arrives as its text (``None`` when not given);
 - a ``dagger.Directory`` arrives as a :class:`SourceTree` (``None`` when not given);
 - a ``list[dagger.Directory]`` arrives as a list of :class:`SourceTree` (``publish --from``);
-- ``registry`` (Services) and ``format`` never arrive: the door holds the endpoints, and
-  renders the returned report (``plan.report.render``).
+- :data:`DOOR_ARGUMENTS` never arrive: the door holds the endpoints (``registry``), keeps
+  the outputs (``keep_outputs``) and renders the returned report (``format``).
 
 A command is two steps (:class:`Command`): ``prepare`` builds its options ONCE from the mapping
 of its declared arguments the door hands over (old spellings and the settings file settled,
