@@ -63,6 +63,7 @@ class OciRegistry(ApiClient):
         address: str | None = None,
         retries: int = 3,
         timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.registry = registry
         super().__init__(
@@ -72,6 +73,7 @@ class OciRegistry(ApiClient):
             retries=retries,
             retry_base=0.2,
             timeout=timeout,
+            transport=transport,
         )
 
     @property
@@ -142,10 +144,10 @@ class OciRegistry(ApiClient):
             async for attempt in self.retrying():
                 with attempt:
                     attempts += 1
-                    if attempts > 1 and (await self.request("HEAD", f"/v2/{repository}/blobs/{digest}")).status_code == 200:
+                    if attempts > 1 and (await self.send("HEAD", f"/v2/{repository}/blobs/{digest}", doing)).status_code == 200:
                         return True
-                    # Starting a session changes nothing a retry could duplicate: it is retried on
-                    # its own, so only a lost PUT costs a whole new attempt.
+                    # Starting a session changes nothing a retry could duplicate: the transport
+                    # retries it on its own, so only a lost PUT costs a whole new attempt.
                     starting = f"starting the upload of {digest} to {repository}"
                     started = await self.send("POST", f"/v2/{repository}/blobs/uploads/", starting)
                     if started.status_code in RETRY_STATUSES:
@@ -153,7 +155,7 @@ class OciRegistry(ApiClient):
                     if started.status_code != 202 or "location" not in started.headers:
                         raise fail(self.registry, started, f"starting the upload of {digest} to {repository}")
                     location = started.headers["location"]  # keeps its own query (the upload state): append to it
-                    finished = await self.request(
+                    finished = await self.request_once(  # a session is used up by its PUT: retried as a whole
                         "PUT",
                         location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe=""),
                         content=data,
