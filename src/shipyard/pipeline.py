@@ -34,6 +34,7 @@ from shipyard.engines import engine_session
 from shipyard.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
 from shipyard.gates.scan import GateResult, evaluate_gate
 from shipyard.gates.smoke import SmokeReport
+from shipyard.oci_layout import OciLayout
 from shipyard.registries.http import DEFAULT_TIMEOUT
 from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.release.builders import Builder, default_platforms
@@ -574,7 +575,7 @@ async def _promote(state: ReleaseState) -> None:
     pushed = [(p.repository, p.optional) for p in state.pushes if p.ok]
     state.tags = targets_for(state.clients, pushed, _tag_rules(state))
     index = state.release.index
-    data = (Path(state.release.layout) / "blobs" / "sha256" / index.digest.split(":", 1)[1]).read_bytes()
+    data = OciLayout(Path(state.release.layout)).read_blob(index.digest)
     try:
         await promote(state.tags, ReleaseManifest(data, index.media_type, index.digest))
     finally:

@@ -113,6 +113,22 @@ def validate_digest(digest: str) -> str:
     return digest
 
 
+@dataclass(frozen=True)
+class Digest:
+    """A content digest, ``algorithm:hex``; ``str()`` round-trips through :meth:`parse`."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        algorithm, _, hexpart = validate_digest(text).partition(":")
+        return cls(algorithm, hexpart)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
 def parse_reference(text: str, *, what: str = "image reference") -> ImageRef:
     """Parse and normalise an image reference, raising :class:`InvalidInput` on any violation."""
     raw = text.strip()
