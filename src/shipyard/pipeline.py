@@ -211,10 +211,9 @@ def registry_client(access: RegistryAccess, registry: str, timeout: float = DEFA
     """A client for one registry as this process reaches it (direct, or through the engine's tunnel)."""
     endpoint = access.endpoint(registry)
     return OciRegistry(
-        registry,
+        endpoint.target,
         access.credentials.get(registry),
         address=endpoint.direct,
-        plain_http=True if endpoint.insecure else None,
         retries=RELEASE_RETRIES,
         timeout=timeout,
     )

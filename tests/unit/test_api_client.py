@@ -11,6 +11,7 @@ import pytest
 
 from shipyard.registries.http import ApiClient, retry_delay
 from shipyard.registries.oci import OciRegistry
+from shipyard.values.refs import Registry
 
 
 def test_at_most_eight_requests_are_in_flight() -> None:
@@ -172,7 +173,7 @@ def test_a_token_server_that_fails_once_is_asked_again() -> None:
         return httpx.Response(200, json={"tags": ["1"]})
 
     async def go() -> list[str]:
-        async with OciRegistry("registry.test", plain_http=True, retries=2, transport=httpx.MockTransport(handler)) as reg:
+        async with OciRegistry(Registry("registry.test", insecure=True), retries=2, transport=httpx.MockTransport(handler)) as reg:
             return await reg.list_tags("app")
 
     assert anyio.run(go) == ["1"] and calls.count("/token") == 2
@@ -190,7 +191,7 @@ def test_a_lost_put_restarts_the_upload_from_a_new_session_and_the_put_is_not_re
         return httpx.Response(503 if request.url.path.endswith("/1") else 201)
 
     async def go() -> bool:
-        async with OciRegistry("registry.test", plain_http=True, transport=httpx.MockTransport(handler)) as reg:
+        async with OciRegistry(Registry("registry.test", insecure=True), transport=httpx.MockTransport(handler)) as reg:
             return await reg.push_blob("app", "sha256:" + "a" * 64, b"x")
 
     assert anyio.run(go) is True

@@ -15,17 +15,10 @@ import httpx
 import stamina
 
 from shipyard.errors import RegistryError
-from shipyard.release.config import is_loopback_registry
 from shipyard.secrets import Credentials
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-
-
-def base_url(registry: str, plain_http: bool | None = None) -> str:
-    """HTTPS, except for loopback registries (as Docker and the Dagger engine treat them)."""
-    insecure = is_loopback_registry(registry) if plain_http is None else plain_http
-    return f"{'http' if insecure else 'https'}://{registry}"
 
 
 def next_link(response: httpx.Response) -> str | None:

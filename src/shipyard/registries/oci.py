@@ -19,15 +19,13 @@ from shipyard.registries.http import (
     ApiClient,
     ChallengeAuth,
     RetryableStatus,
-    base_url,
     fail,
     next_link,
     transport_failure,
 )
-from shipyard.release.config import is_loopback_registry
 from shipyard.retention.inventory import Inventory, Manifest, artifact_kind, artifact_tag
 from shipyard.secrets import Credentials
-from shipyard.values.refs import api_host, parse_repository
+from shipyard.values.refs import Registry, parse_repository
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
@@ -50,25 +48,26 @@ class FetchedManifest:
 class OciRegistry(ApiClient):
     """An async client for one registry; use as ``async with OciRegistry(...) as reg``.
 
-    ``registry`` is the name users write (and errors show); ``address`` where this process
-    reaches it, when that differs (a module reaches a loopback registry through a service).
+    ``registry`` is the name users write (and errors show), a :class:`Registry` value (which
+    decides http or https) or its name; ``address`` where this process reaches it, when that
+    differs (a module reaches a loopback registry through a service).
     """
 
     def __init__(
         self,
-        registry: str,
+        registry: str | Registry,
         credentials: Credentials | None = None,
         *,
-        plain_http: bool | None = None,
         address: str | None = None,
         retries: int = 3,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.registry = registry
+        target = registry if isinstance(registry, Registry) else Registry(registry)
+        self.registry = target.name
         super().__init__(
-            base_url(address or api_host(registry), plain_http if plain_http is not None else is_loopback_registry(registry)),
-            auth=ChallengeAuth(registry, credentials),
+            target.base_url(address),
+            auth=ChallengeAuth(target.name, credentials),
             follow_redirects=True,
             retries=retries,
             retry_base=0.2,
