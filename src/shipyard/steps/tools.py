@@ -157,8 +157,9 @@ class RegistryAccess:
         return f"{host}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
 
     def insecure(self, references: Iterable[str | ImageRef]) -> bool:
-        """Does any of these references' registries speak plain HTTP (a tool's ``--insecure``)?"""
-        return any(self.endpoint(_ref(r).registry).insecure for r in references)
+        """Does any of these references' registries speak plain HTTP (a tool's ``--insecure``)? As
+        the registry value decides (:attr:`RegistryEndpoint.target`), for tools as for Shipyard's client."""
+        return any(self.endpoint(_ref(r).registry).target.plain_http for r in references)
 
     def inside_name(self, repository: str | ImageRef) -> str:
         """``registry/repository`` as a tool container writes it (no tag, no digest)."""
