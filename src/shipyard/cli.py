@@ -30,7 +30,6 @@ from typing import Any, TextIO
 
 import anyio
 import dagger
-from dagger._engine._version import CLI_VERSION
 
 from shipyard import __version__, commands
 from shipyard.arguments import Argument, Kind, functions
@@ -49,6 +48,7 @@ from shipyard.release.settings import KEYS as SETTINGS_KEYS
 from shipyard.reports.events import SILENT, Progress
 from shipyard.reports.github import OUTPUTS_FILE, SUMMARY_FILE, annotation, failure_title, without_trace_ids
 from shipyard.reports.report import NOT_OK_EXIT_CODE, OutputFormat, PublishReport, Report, render
+from shipyard.sdk import cli_version
 from shipyard.secrets import Credentials, parse_build_secret, resolve_secret
 from shipyard.source import HostSource
 from shipyard.steps.tools import host_endpoint
@@ -306,7 +306,7 @@ async def _engine_session(log_dir: Path | None, environment: Mapping[str, str] |
     build cache (build_cache.py), given to the CLI the SDK starts and to nothing else. An engine
     that cannot answer fails before the log is opened; one that gives no session is an
     :class:`EngineUnreachable` saying what was tried."""
-    check_default_engine(os.environ, CLI_VERSION)
+    check_default_engine(os.environ, cli_version())
     with contextlib.ExitStack() as stack:
         if os.environ.get(DEBUG_ENV):
             log: TextIO = sys.stderr
@@ -320,7 +320,7 @@ async def _engine_session(log_dir: Path | None, environment: Mapping[str, str] |
                 try:
                     await session.enter_async_context(dagger.connection(dagger.Config(log_output=log)))
                 except dagger.DaggerError as exc:
-                    raise unreachable(exc, os.environ, CLI_VERSION) from None
+                    raise unreachable(exc, os.environ, cli_version()) from None
             yield Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipyard-")))
 
 

@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from dagger.mod._exceptions import FunctionError
-
 from shipyard.errors import shipyard_error_in
+from shipyard.sdk import FunctionError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -27,6 +27,7 @@ import dagger
 
 from shipyard.errors import ShipyardError
 from shipyard.release.cache import CACHE_ENVS
+from shipyard.sdk import session_classes
 from shipyard.steps.build import plain_lines
 
 RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"
@@ -105,8 +106,7 @@ async def engine_session(
     ``docker-container://``, …); its progress goes to ``log``. Closing it ends the session (and
     exports its build cache). ``environment``: the session's own cache settings (build_cache.py);
     no other session's cache variables reach it."""
-    from dagger.client._config import ConnectConfig  # the SDK's own classes, in the CLI's SDK only
-    from dagger.client._session import ConnectParams, SingleConnection
+    sdk = session_classes()  # the SDK's own classes, in the CLI's SDK only
 
     scheme, _, location = address.partition("://")
     if scheme == "unix" and not Path(location).is_socket():
@@ -126,12 +126,12 @@ async def engine_session(
             with anyio.fail_after(timeout):
                 line = await anyio.to_thread.run_sync(_first_line, proc, abandon_on_cancel=True)
             fields = json.loads(line)
-            params = ConnectParams(port=int(fields["port"]), session_token=str(fields["session_token"]))
+            params = sdk.connect_params(port=int(fields["port"]), session_token=str(fields["session_token"]))
         except TimeoutError:
             raise EngineUnreachable(f"the engine at {address} gave no session within {timeout:.0f} s") from None
         except Exception as exc:  # the CLI exited: the engine is unreachable (its reason is in the log)
             raise EngineUnreachable(f"no session with the engine at {address}: {_cli_error(log_path) or exc}") from None
-        async with SingleConnection(params, ConnectConfig()) as connection:
+        async with sdk.single_connection(params, sdk.connect_config()) as connection:
             yield dagger.Client.from_connection(connection)
     except BaseException:
         # A session whose engine went away does not end when asked to: stop it now.

@@ -34,6 +34,7 @@ from shipyard.engines import engine_session
 from shipyard.errors import GateFailed, InvalidInput, ShipyardError, shipyard_error_in
 from shipyard.gates.scan import GateResult, evaluate_gate
 from shipyard.gates.smoke import SmokeReport
+from shipyard.oci_layout import OciLayout
 from shipyard.registries.http import DEFAULT_TIMEOUT
 from shipyard.registries.oci import OciRegistry
 from shipyard.release.builders import Builder, default_platforms
@@ -205,10 +206,9 @@ def registry_client(access: RegistryAccess, registry: str, timeout: float = DEFA
     """A client for one registry as this process reaches it (direct, or through the engine's tunnel)."""
     endpoint = access.endpoint(registry)
     return OciRegistry(
-        registry,
+        endpoint.target,
         access.credentials.get(registry),
         address=endpoint.direct,
-        plain_http=True if endpoint.insecure else None,
         retries=RELEASE_RETRIES,
         timeout=timeout,
     )
@@ -569,7 +569,7 @@ async def _promote(state: ReleaseState) -> None:
     pushed = [(p.repository, p.optional) for p in state.pushes if p.ok]
     state.tags = targets_for(state.clients, pushed, _tag_rules(state))
     index = state.release.index
-    data = (Path(state.release.layout) / "blobs" / "sha256" / index.digest.split(":", 1)[1]).read_bytes()
+    data = OciLayout(Path(state.release.layout)).read_blob(index.digest)
     try:
         await promote(state.tags, ReleaseManifest(data, index.media_type, index.digest))
     finally:

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from shipyard.registries.http import ApiClient, retry_delay
+from shipyard.registries.oci import OciRegistry
+from shipyard.values.refs import Registry
 
 
 def test_at_most_eight_requests_are_in_flight() -> None:
@@ -154,3 +156,43 @@ def test_a_registry_that_never_accepts_a_connection_is_not_an_unknown_outcome() 
     with pytest.raises(RegistryError) as caught:
         anyio.run(go)
     assert not isinstance(caught.value, OutcomeUnknown) and "is it reachable" in str(caught.value)
+
+
+# Auth sits on the retry layer: a token request is retried like any other -----------------------
+
+
+def test_a_token_server_that_fails_once_is_asked_again() -> None:
+    calls: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path == "/token":
+            return httpx.Response(503) if calls.count("/token") == 1 else httpx.Response(200, json={"token": "t"})
+        if request.headers.get("authorization") != "Bearer t":
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="http://registry.test/token",scope="x"'})
+        return httpx.Response(200, json={"tags": ["1"]})
+
+    async def go() -> list[str]:
+        async with OciRegistry(Registry("registry.test", insecure=True), retries=2, transport=httpx.MockTransport(handler)) as reg:
+            return await reg.list_tags("app")
+
+    assert anyio.run(go) == ["1"] and calls.count("/token") == 2
+
+
+def test_a_lost_put_restarts_the_upload_from_a_new_session_and_the_put_is_not_resent_on_its_own() -> None:
+    calls: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        if request.method == "HEAD":
+            return httpx.Response(404)
+        if request.method == "POST":
+            return httpx.Response(202, headers={"Location": f"/v2/app/blobs/uploads/{calls.count('POST /v2/app/blobs/uploads/')}"})
+        return httpx.Response(503 if request.url.path.endswith("/1") else 201)
+
+    async def go() -> bool:
+        async with OciRegistry(Registry("registry.test", insecure=True), transport=httpx.MockTransport(handler)) as reg:
+            return await reg.push_blob("app", "sha256:" + "a" * 64, b"x")
+
+    assert anyio.run(go) is True
+    assert [c for c in calls if c.startswith("PUT")] == ["PUT /v2/app/blobs/uploads/1", "PUT /v2/app/blobs/uploads/2"]

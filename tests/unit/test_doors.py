@@ -15,13 +15,13 @@ from typing import Any, cast
 import anyio
 import dagger
 import pytest
-from dagger.mod._exceptions import FunctionError
 
 from shipyard.cli import main
 from shipyard.errors import RegistryError
 from shipyard.main import Shipyard
 from shipyard.reports.report import OutputFormat
 from shipyard.retention.inventory import Inventory, Manifest
+from shipyard.sdk import FunctionError
 
 COMMIT_TIME = 1612325106  # 2021-02-03T04:05:06Z
 

@@ -9,10 +9,10 @@ from typing import Any, cast
 
 import anyio
 import pytest
-from dagger.mod._exceptions import FunctionError
 
 from shipyard.dagger_errors import one_line_errors
 from shipyard.main import Shipyard
+from shipyard.sdk import FunctionError
 from tests.unit.test_doors import LocalDirectory
 
 EMPTY = cast(Any, LocalDirectory(Path(tempfile.mkdtemp(prefix="shipyard-empty-"))))  # a source without settings or Git

@@ -12,10 +12,10 @@ from typing import Any, cast
 import anyio
 import dagger
 import pytest
-from dagger.mod._exceptions import FunctionError
 
 import shipyard.source
 from shipyard.main import Shipyard
+from shipyard.sdk import FunctionError
 from shipyard.source import is_shipyard_tree
 from tests.unit.test_doors import LocalDirectory, LocalFile
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import anyio
 import dagger
 import pytest
-from dagger.mod._exceptions import FunctionError
 
 from shipyard.errors import InvalidInput
 from shipyard.main import Shipyard
 from shipyard.reports.report import ReportCheck
+from shipyard.sdk import FunctionError
 from tests.unit.test_doors import LocalFile
 
 FAILED = {"ok": False, "version": "1.2.3", "error": "scan gate: 2 CRITICAL,HIGH finding(s) on linux/amd64", "tags": []}

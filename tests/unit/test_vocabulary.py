@@ -11,13 +11,13 @@ from typing import Any, cast
 import anyio
 import dagger
 import pytest
-from dagger.mod._exceptions import FunctionError
 
 from shipyard.cli import main
 from shipyard.main import Shipyard
 from shipyard.release.vocabulary import RENAMED, attestation_spellings, renamed_arguments
 from shipyard.reports.report import OutputFormat
 from shipyard.reports.verification import parse_attestation_types
+from shipyard.sdk import FunctionError
 from tests.unit.test_doors import LocalDirectory
 
 EMPTY = cast(dagger.Directory, LocalDirectory(Path(tempfile.mkdtemp(prefix="shipyard-empty-"))))

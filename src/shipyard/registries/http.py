@@ -15,17 +15,10 @@ import httpx
 import stamina
 
 from shipyard.errors import RegistryError
-from shipyard.release.config import is_loopback_registry
 from shipyard.secrets import Credentials
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-
-
-def base_url(registry: str, plain_http: bool | None = None) -> str:
-    """HTTPS, except for loopback registries (as Docker and the Dagger engine treat them)."""
-    insecure = is_loopback_registry(registry) if plain_http is None else plain_http
-    return f"{'http' if insecure else 'https'}://{registry}"
 
 
 def next_link(response: httpx.Response) -> str | None:
@@ -266,11 +259,70 @@ def _maybe_sent(exc: httpx.TransportError) -> bool:
     return not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
+NOT_RETRIED = "shipyard_not_retried"  # a request extension: this request is part of a unit retried as a whole
+_ATTEMPTS = "shipyard_attempts"  # a request extension the transport sets: how many times it was sent
+
+
+class RetryingTransport(httpx.AsyncBaseTransport):
+    """The one retry layer, under auth (go-containerregistry's ``transport/retry.go``): every request
+    a client sends (token requests too) is retried by :func:`retrying`'s policy on 429, 5xx,
+    timeouts and broken connections, at most ``concurrency`` in flight. The last answer is returned
+    even when it is an error status; a request that never got one raises httpx's error, with the
+    number of attempts in its request's extensions (:func:`attempts_of`). A request sent with the
+    extension ``NOT_RETRIED`` goes once: it belongs to a sequence its caller retries as a whole."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, attempts: int, base: float, concurrency: int = 8) -> None:
+        self.inner = inner
+        self.attempts = attempts
+        self.base = base
+        self._limit = anyio.CapacityLimiter(concurrency)
+
+    async def _once(self, request: httpx.Request) -> httpx.Response:
+        request.extensions[_ATTEMPTS] = int(request.extensions.get(_ATTEMPTS, 0)) + 1
+        async with self._limit:
+            return await self.inner.handle_async_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.extensions.get(NOT_RETRIED):
+            return await self._once(request)
+        try:
+            async for attempt in retrying(self.attempts, self.base):
+                with attempt:
+                    response = await self._once(request)
+                    if response.status_code in RETRY_STATUSES:
+                        await response.aread()  # small error bodies: kept for the last answer's message
+                        await response.aclose()
+                        raise RetryableStatus(response)
+                    return response
+        except RetryableStatus as exc:
+            return exc.response
+        except httpx.TransportError as exc:
+            if not _has_request(exc):  # a transport that raised its own error (a test's): name the request
+                exc.request = request
+            raise
+        raise AssertionError("unreachable: the retry context returns or raises")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _has_request(exc: httpx.TransportError) -> bool:
+    try:
+        return exc.request is not None
+    except RuntimeError:  # httpx raises for an error created without one
+        return False
+
+
+def attempts_of(exc: httpx.TransportError) -> int:
+    """How many times the request that failed with ``exc`` was sent (by :class:`RetryingTransport`)."""
+    return int(exc.request.extensions.get(_ATTEMPTS, 1)) if _has_request(exc) else 1
+
+
 class ApiClient:
-    """An async HTTP client for one registry or API: ``async with``; at most ``concurrency``
-    requests in flight; every request retried through one layer (:func:`retrying`) on 429, 5xx,
-    timeouts and broken connections; failures become a :class:`RegistryError` naming the service
-    and what was slow."""
+    """An async HTTP client for one registry or API: ``async with``; every request goes through
+    one :class:`RetryingTransport` (at most ``concurrency`` in flight; retried on 429, 5xx,
+    timeouts and broken connections), under the client's auth; failures become a
+    :class:`RegistryError` naming the service and what was slow."""
 
     def __init__(
         self,
@@ -280,14 +332,15 @@ class ApiClient:
         retries: int = 3,
         retry_base: float = 0.5,
         timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
         **client_options: Any,
     ) -> None:
         self.base = base.rstrip("/")
         self.timeout = timeout
-        self.http = httpx.AsyncClient(base_url=self.base, timeout=timeout, **client_options)
         self.retries = retries
         self.retry_base = retry_base
-        self._limit = anyio.CapacityLimiter(concurrency)
+        layer = RetryingTransport(transport or httpx.AsyncHTTPTransport(), attempts=retries + 1, base=retry_base, concurrency=concurrency)
+        self.http = httpx.AsyncClient(base_url=self.base, timeout=timeout, transport=layer, **client_options)
 
     @property
     def name(self) -> str:
@@ -303,27 +356,16 @@ class ApiClient:
         """This client's retry policy, for a sequence of requests retried as one (a blob upload)."""
         return retrying(self.retries + 1, self.retry_base)
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request, not retried, httpx's errors as they are: for a caller that retries a
-        larger unit through :meth:`retrying` and turns failures into errors itself."""
-        async with self._limit:
-            return await self.http.request(method, url, **kwargs)
+    async def request_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request sent once, httpx's errors as they are: a step of a sequence its caller
+        retries as a whole through :meth:`retrying` (and turns failures into errors itself)."""
+        return await self.http.request(method, url, extensions={NOT_RETRIED: True}, **kwargs)
 
     async def send(self, method: str, url: str, doing: str, **kwargs: Any) -> httpx.Response:
-        """One request, retried; returns the last answer, even an error status; raises a
-        :class:`RegistryError` (an :class:`OutcomeUnknown` if it may have been acted on) only
-        when no answer came."""
-        attempts = 0
+        """One request, retried by the transport; returns the last answer, even an error status;
+        raises a :class:`RegistryError` (an :class:`OutcomeUnknown` if it may have been acted on)
+        only when no answer came."""
         try:
-            async for attempt in self.retrying():
-                with attempt:
-                    attempts += 1
-                    response = await self.request(method, url, **kwargs)
-                    if response.status_code in RETRY_STATUSES:
-                        raise RetryableStatus(response)
-                    return response
-        except RetryableStatus as exc:
-            return exc.response
+            return await self.http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            raise transport_failure(self.name, doing, exc, self.timeout, attempts) from None
-        raise AssertionError("unreachable: the retry context returns or raises")  # pragma: no cover
+            raise transport_failure(self.name, doing, exc, self.timeout, attempts_of(exc)) from None

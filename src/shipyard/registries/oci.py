@@ -19,15 +19,13 @@ from shipyard.registries.http import (
     ApiClient,
     ChallengeAuth,
     RetryableStatus,
-    base_url,
     fail,
     next_link,
     transport_failure,
 )
-from shipyard.release.config import is_loopback_registry
 from shipyard.retention.inventory import Inventory, Manifest, artifact_kind, artifact_tag
 from shipyard.secrets import Credentials
-from shipyard.values.refs import api_host, parse_repository
+from shipyard.values.refs import Registry, parse_repository
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
@@ -50,28 +48,31 @@ class FetchedManifest:
 class OciRegistry(ApiClient):
     """An async client for one registry; use as ``async with OciRegistry(...) as reg``.
 
-    ``registry`` is the name users write (and errors show); ``address`` where this process
-    reaches it, when that differs (a module reaches a loopback registry through a service).
+    ``registry`` is the name users write (and errors show), a :class:`Registry` value (which
+    decides http or https) or its name; ``address`` where this process reaches it, when that
+    differs (a module reaches a loopback registry through a service).
     """
 
     def __init__(
         self,
-        registry: str,
+        registry: str | Registry,
         credentials: Credentials | None = None,
         *,
-        plain_http: bool | None = None,
         address: str | None = None,
         retries: int = 3,
         timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.registry = registry
+        target = registry if isinstance(registry, Registry) else Registry(registry)
+        self.registry = target.name
         super().__init__(
-            base_url(address or api_host(registry), plain_http if plain_http is not None else is_loopback_registry(registry)),
-            auth=ChallengeAuth(registry, credentials),
+            target.base_url(address),
+            auth=ChallengeAuth(target.name, credentials),
             follow_redirects=True,
             retries=retries,
             retry_base=0.2,
             timeout=timeout,
+            transport=transport,
         )
 
     @property
@@ -142,10 +143,10 @@ class OciRegistry(ApiClient):
             async for attempt in self.retrying():
                 with attempt:
                     attempts += 1
-                    if attempts > 1 and (await self.request("HEAD", f"/v2/{repository}/blobs/{digest}")).status_code == 200:
+                    if attempts > 1 and (await self.send("HEAD", f"/v2/{repository}/blobs/{digest}", doing)).status_code == 200:
                         return True
-                    # Starting a session changes nothing a retry could duplicate: it is retried on
-                    # its own, so only a lost PUT costs a whole new attempt.
+                    # Starting a session changes nothing a retry could duplicate: the transport
+                    # retries it on its own, so only a lost PUT costs a whole new attempt.
                     starting = f"starting the upload of {digest} to {repository}"
                     started = await self.send("POST", f"/v2/{repository}/blobs/uploads/", starting)
                     if started.status_code in RETRY_STATUSES:
@@ -153,7 +154,7 @@ class OciRegistry(ApiClient):
                     if started.status_code != 202 or "location" not in started.headers:
                         raise fail(self.registry, started, f"starting the upload of {digest} to {repository}")
                     location = started.headers["location"]  # keeps its own query (the upload state): append to it
-                    finished = await self.request(
+                    finished = await self.request_once(  # a session is used up by its PUT: retried as a whole
                         "PUT",
                         location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe=""),
                         content=data,

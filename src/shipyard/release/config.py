@@ -5,7 +5,6 @@ Frozen pydantic models at the boundary; every validation error names the input a
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 from enum import StrEnum
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from shipyard.errors import InvalidInput
 from shipyard.values.refs import ImageRef, parse_reference, parse_repository
+from shipyard.values.refs import is_loopback_registry as is_loopback_registry  # where it lived before #25
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -74,18 +74,6 @@ class Severity(StrEnum):
     MEDIUM = "MEDIUM"
     HIGH = "HIGH"
     CRITICAL = "CRITICAL"
-
-
-def is_loopback_registry(registry: str) -> bool:
-    """Loopback registries (a local test or mirror registry) need no credentials."""
-    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _API_URL = re.compile(r"(https?)://([^/?#@\s]+?)(?::([0-9]+))?(/[^?#\s]*)?")

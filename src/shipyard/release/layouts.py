@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shipyard.errors import InvalidInput
 from shipyard.tagging.labels import FALLBACK_EPOCH
 from shipyard.values.platforms import Platform, parse_platform
+from shipyard.values.refs import Digest
 
 RECORD_FILE = "shipyard-build.json"
 RECORD_FORMAT = "shipyard-build/v1"
@@ -212,7 +213,7 @@ def layout_dependencies(layouts: Sequence[tuple[str, BuildRecord]]) -> list[dict
                 {
                     "uri": f"oci-layout:{name}@{image.digest}",
                     "name": f"{image.platform} (built by {record.runner or record.engine})",
-                    "digest": {"sha256": image.digest.split(":", 1)[1]},
+                    "digest": {"sha256": Digest.parse(image.digest).hex},
                 }
             )
     return out

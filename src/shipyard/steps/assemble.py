@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, NotRequired, TypedDict, Unpack, cast
 
 import anyio
 import dagger
 
+from shipyard.oci_layout import OciLayout
 from shipyard.release.image import (
     OCI_CONFIG,
     OCI_INDEX,
@@ -60,58 +59,45 @@ async def export_platform_images(containers: Mapping[Platform, dagger.Container]
     return paths
 
 
-def assemble_release(
-    exports: Mapping[Platform, Path],
-    *,
-    epoch: int,
-    annotations: Mapping[str, str],
-    layout: Path,
-    base_layers: Mapping[Platform, Sequence[str]] | None = None,
-) -> AssembledRelease:
-    """Normalise every exported platform image into ``layout`` and write the release index.
+class Normalising(TypedDict):
+    """How exported platform images are normalised (the same for a release and ``shipyard build``).
     ``base_layers``: each platform's base-image ``diff_id``s (``steps/base.py``), kept byte for
     byte; without them the image history decides, which an imported cache can blur."""
-    store = _BlobStore(layout)
-    manifests = _normalise_exports(exports, epoch, annotations, store, layout, base_layers)
-    return _write_index(store, layout, manifests, annotations)
+
+    epoch: int
+    annotations: Mapping[str, str]
+    layout: Path
+    base_layers: NotRequired[Mapping[Platform, Sequence[str]] | None]
 
 
-def write_platform_layout(
-    exports: Mapping[Platform, Path],
-    *,
-    epoch: int,
-    annotations: Mapping[str, str],
-    layout: Path,
-    base_layers: Mapping[Platform, Sequence[str]] | None = None,
-) -> dict[Platform, Descriptor]:
+def assemble_release(exports: Mapping[Platform, Path], **options: Unpack[Normalising]) -> AssembledRelease:
+    """Normalise every exported platform image into ``layout`` and write the release index."""
+    store, manifests = _normalise_exports(exports, options)
+    return _write_index(store, manifests, options["annotations"])
+
+
+def write_platform_layout(exports: Mapping[Platform, Path], **options: Unpack[Normalising]) -> dict[Platform, Descriptor]:
     """Normalise every exported platform image into ``layout`` exactly as a release does, without
     a release index: ``index.json`` lists each platform's manifest (``shipyard build``)."""
-    store = _BlobStore(layout)
-    manifests = _normalise_exports(exports, epoch, annotations, store, layout, base_layers)
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    store, manifests = _normalise_exports(exports, options)
     entries = [m.to_dict() for m in manifests.values()]
-    (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
+    store.layout.write_index(canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
     return manifests
 
 
-def _normalise_exports(
-    exports: Mapping[Platform, Path],
-    epoch: int,
-    annotations: Mapping[str, str],
-    store: _BlobStore,
-    layout: Path,
-    base_layers: Mapping[Platform, Sequence[str]] | None,
-) -> dict[Platform, Descriptor]:
-    """Each exported platform image, normalised into ``store`` (one release's way, for both a
-    release index and ``shipyard build``'s layout)."""
+def _normalise_exports(exports: Mapping[Platform, Path], options: Normalising) -> tuple[_BlobStore, dict[Platform, Descriptor]]:
+    """Each exported platform image, normalised into the layout's store (one release's way, for
+    both a release index and ``shipyard build``'s layout)."""
+    store = _BlobStore(options["layout"])
+    base_layers = options.get("base_layers")
     manifests: dict[Platform, Descriptor] = {}
     for platform, tarball in exports.items():
-        with tempfile.TemporaryDirectory(dir=layout.parent) as tmp:
+        with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
             with tarfile.open(tarball) as archive:
                 _extract_layout(archive, Path(tmp))
             base = None if base_layers is None else tuple(base_layers.get(platform, ()))
-            manifests[platform] = _normalise_image(Path(tmp), platform, epoch, annotations, store, base)
-    return manifests
+            manifests[platform] = _normalise_image(OciLayout(Path(tmp)), platform, options["epoch"], options["annotations"], store, base)
+    return store, manifests
 
 
 def assemble_from_layouts(images: Mapping[Platform, tuple[Path, str]], *, annotations: Mapping[str, str], layout: Path) -> AssembledRelease:
@@ -122,26 +108,24 @@ def assemble_from_layouts(images: Mapping[Platform, tuple[Path, str]], *, annota
     store = _BlobStore(layout)
     manifests: dict[Platform, Descriptor] = {}
     for platform, (root, digest) in images.items():
-        built = _read_json(root, digest)
+        built_in = OciLayout(root)
+        built = built_in.read_json(digest)
         config = built["config"]
-        store.put_file(_blob_path(root, config["digest"]), OCI_CONFIG, digest=config["digest"])
+        store.put_file(built_in.blob_path(config["digest"]), OCI_CONFIG, digest=config["digest"])
         layers = []
         for layer in built["layers"]:
-            layers.append(store.put_file(_blob_path(root, layer["digest"]), layer["mediaType"], digest=layer["digest"]))
+            layers.append(store.put_file(built_in.blob_path(layer["digest"]), layer["mediaType"], digest=layer["digest"]))
         config_desc = Descriptor(media_type=OCI_CONFIG, digest=config["digest"], size=int(config["size"]))
         stored = store.put_bytes(canonical_json(image_manifest(config_desc, layers, annotations)), OCI_MANIFEST)
         manifests[platform] = Descriptor(media_type=OCI_MANIFEST, digest=stored.digest, size=stored.size, platform=platform)
-    return _write_index(store, layout, manifests, annotations)
+    return _write_index(store, manifests, annotations)
 
 
-def _write_index(
-    store: _BlobStore, layout: Path, manifests: dict[Platform, Descriptor], annotations: Mapping[str, str]
-) -> AssembledRelease:
+def _write_index(store: _BlobStore, manifests: dict[Platform, Descriptor], annotations: Mapping[str, str]) -> AssembledRelease:
     index_bytes = canonical_json(image_index(manifests.values(), annotations))
     index = store.put_bytes(index_bytes, "application/vnd.oci.image.index.v1+json")
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": [index.to_dict()]}))
-    return AssembledRelease(layout=str(layout), index=index, manifests=manifests, size=store.size)
+    store.layout.write_index(canonical_json({"schemaVersion": 2, "manifests": [index.to_dict()]}))
+    return AssembledRelease(layout=str(store.layout.root), index=index, manifests=manifests, size=store.size)
 
 
 def _extract_layout(archive: tarfile.TarFile, dest: Path) -> None:
@@ -155,13 +139,12 @@ def _extract_layout(archive: tarfile.TarFile, dest: Path) -> None:
 
 
 def _normalise_image(
-    exported: Path, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore, base: tuple[str, ...] | None
+    exported: OciLayout, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore, base: tuple[str, ...] | None
 ) -> Descriptor:
-    outer = json.loads((exported / "index.json").read_text())
-    manifest = _read_json(exported, outer["manifests"][0]["digest"])
+    manifest = exported.read_json(exported.read_index()["manifests"][0]["digest"])
     if oci_media_type(manifest.get("mediaType", OCI_MANIFEST)) != OCI_MANIFEST:
-        manifest = _read_json(exported, manifest["manifests"][0]["digest"])  # a one-entry index around it
-    config = _read_json(exported, manifest["config"]["digest"])
+        manifest = exported.read_json(manifest["manifests"][0]["digest"])  # a one-entry index around it
+    config = exported.read_json(manifest["config"]["digest"])
     layers: list[Descriptor] = []
     diff_ids: list[str] = []
     diff_ids_in = list(config["rootfs"]["diff_ids"])
@@ -171,7 +154,7 @@ def _normalise_image(
     else:
         built = built_by_the_build(config, len(manifest["layers"]))
     for layer, diff_id, rewrite in zip(manifest["layers"], config["rootfs"]["diff_ids"], built, strict=True):
-        blob = _blob_path(exported, layer["digest"])
+        blob = exported.blob_path(layer["digest"])
         media_type = oci_media_type(layer["mediaType"])
         clamped = _clamp_layer(blob, media_type, epoch, store.tmp_dir) if rewrite else None
         if clamped is None:
@@ -260,42 +243,21 @@ class _HashingWriter:
 
 
 class _BlobStore:
-    """``blobs/sha256/`` of an OCI layout; each blob is written once."""
+    """The blobs of the layout being written, and how many bytes were new."""
 
-    def __init__(self, layout: Path) -> None:
-        self.root = layout / "blobs" / "sha256"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir = layout.parent
+    def __init__(self, root: Path) -> None:
+        self.layout = OciLayout(root)
+        root.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir = root.parent
         self.size = 0
 
     def put_bytes(self, data: bytes, media_type: str) -> Descriptor:
-        desc = Descriptor.of(media_type, data)
-        path = self.root / desc.digest.split(":", 1)[1]
-        if not path.exists():
-            path.write_bytes(data)
-            self.size += len(data)
-        return desc
+        _, new = self.layout.write_blob(data)
+        self.size += len(data) if new else 0
+        return Descriptor.of(media_type, data)
 
     def put_file(self, path: Path, media_type: str, digest: str | None = None) -> Descriptor:
-        if digest is None:
-            sha = hashlib.sha256()
-            with open(path, "rb") as handle:
-                while chunk := handle.read(_CHUNK):
-                    sha.update(chunk)
-            digest = "sha256:" + sha.hexdigest()
+        named, new = self.layout.copy_blob(path, digest)
         size = path.stat().st_size
-        target = self.root / digest.split(":", 1)[1]
-        if not target.exists():
-            shutil.copyfile(path, target)
-            self.size += size
-        return Descriptor(media_type=media_type, digest=digest, size=size)
-
-
-def _blob_path(root: Path, digest: str) -> Path:
-    algorithm, hexdigest = digest.split(":", 1)
-    return root / "blobs" / algorithm / hexdigest
-
-
-def _read_json(root: Path, digest: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(_blob_path(root, digest).read_bytes())
-    return data
+        self.size += size if new else 0
+        return Descriptor(media_type=media_type, digest=str(named), size=size)

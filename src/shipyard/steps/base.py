@@ -18,6 +18,7 @@ import anyio
 import dagger
 
 from shipyard.errors import ShipyardError
+from shipyard.oci_layout import INDEX, OciLayout
 from shipyard.release.dockerfile import BASE_DOCKERFILE, base_image_dockerfile
 from shipyard.values.platforms import Platform
 
@@ -66,12 +67,12 @@ def _diff_ids(tarball: Path) -> tuple[str, ...]:
     with tarfile.open(tarball) as archive:
 
         def blob(digest: str) -> dict[str, object]:
-            member = archive.extractfile(f"blobs/{digest.replace(':', '/')}")
+            member = archive.extractfile(OciLayout.blob_name(digest))
             assert member is not None
             data: dict[str, object] = json.loads(member.read())
             return data
 
-        index = json.loads(archive.extractfile("index.json").read())  # type: ignore[union-attr]
+        index = json.loads(archive.extractfile(INDEX).read())  # type: ignore[union-attr]
         manifest = blob(index["manifests"][0]["digest"])
         if "manifests" in manifest:  # a one-entry index around it
             manifest = blob(manifest["manifests"][0]["digest"])  # type: ignore[index]

@@ -15,6 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from shipyard.oci_layout import OciLayout
 from shipyard.registries.oci import OciRegistry
 from shipyard.release.image import AssembledRelease
 from shipyard.release.rebuild import FileEntry, LayerPair, diff_config, diff_files, differing_layers, platform_difference
@@ -59,7 +60,7 @@ def layer_entries(data: bytes) -> list[FileEntry]:
 
 
 def _local_blob(layout: Path, digest: str) -> bytes:
-    return (layout / "blobs" / "sha256" / digest.split(":", 1)[1]).read_bytes()
+    return OciLayout(layout).read_blob(digest)
 
 
 async def explain_platform(

@@ -7,7 +7,6 @@ there. A platform image is handed to the engine (the smoke test runs it) as an O
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -19,11 +18,11 @@ from typing import Any
 import dagger
 
 from shipyard.errors import InvalidInput, ShipyardError
+from shipyard.oci_layout import INDEX, MARKER, OciLayout, sha256_of
 from shipyard.release.image import OCI_MANIFEST, Descriptor, canonical_json, platform_layout_index
 from shipyard.release.layouts import RECORD_FILE, BuildRecord, parse_build_record
 from shipyard.values.platforms import Platform, parse_platform
 
-_CHUNK = 1 << 20
 _FIX = "the layout is damaged: download the artifact again or run its `shipyard build` again; nothing was pushed."
 
 
@@ -61,7 +60,7 @@ def read_layout(name: str, root: Path) -> LoadedLayout:
         )
     record = parse_build_record(record_path.read_text(errors="replace"), name)
     try:
-        index = json.loads((root / "index.json").read_text())
+        index = OciLayout(root).read_index()
         listed = {(m["digest"], json.dumps(m.get("platform", {}), sort_keys=True)) for m in index["manifests"]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(
@@ -83,13 +82,11 @@ def read_layout(name: str, root: Path) -> LoadedLayout:
 def verify_layout(layout: LoadedLayout) -> int:
     """Hash every blob of the layout against its name, and check that every blob its platform
     manifests name is there (with the size they give). Returns the number of blobs checked."""
-    blobs = layout.root / "blobs" / "sha256"
     checked = 0
-    for path in sorted(blobs.iterdir()) if blobs.is_dir() else []:
-        digest = f"sha256:{path.name}"
-        actual = _sha256(path)
-        if actual != digest:
-            raise LayoutCorrupted(layout.name, digest, f"does not match its digest (its bytes hash to {actual})")
+    for named, path in OciLayout(layout.root).blobs():
+        actual = sha256_of(path)
+        if actual != named:
+            raise LayoutCorrupted(layout.name, str(named), f"does not match its digest (its bytes hash to {actual})")
         checked += 1
     for digest in layout.images().values():
         manifest = _json_blob(layout, digest)
@@ -116,36 +113,30 @@ def _json_blob(layout: LoadedLayout, digest: str) -> dict[str, Any]:
 
 
 def _blob(root: Path, digest: str) -> Path | None:
-    algorithm, _, hexdigest = digest.partition(":")
-    if algorithm != "sha256" or len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
+    """Where the blob ``digest`` names is, or ``None`` for a name that is no digest."""
+    try:
+        return OciLayout(root).blob_path(digest)
+    except InvalidInput:
         return None
-    return root / "blobs" / "sha256" / hexdigest
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            sha.update(chunk)
-    return "sha256:" + sha.hexdigest()
 
 
 def platform_tarball(layout: Path, manifest: Descriptor, dest: Path) -> Path:
     """One platform image of an OCI layout as an OCI tarball (for ``Container.import_``)."""
-    body = json.loads((layout / "blobs" / "sha256" / manifest.digest.split(":", 1)[1]).read_bytes())
+    source = OciLayout(layout)
+    body = source.read_json(manifest.digest)
     digests = [manifest.digest, body["config"]["digest"], *(layer["digest"] for layer in body["layers"])]
     index = canonical_json({"schemaVersion": 2, "manifests": [manifest.to_dict()]})
     with tarfile.open(dest, "w") as tar:
-        for name, data in (("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)):
+        for name, data in (("oci-layout", MARKER), (INDEX, index)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         for digest in dict.fromkeys(digests):
-            tar.add(layout / "blobs" / "sha256" / digest.split(":", 1)[1], arcname=f"blobs/sha256/{digest.split(':', 1)[1]}")
+            tar.add(source.blob_path(digest), arcname=source.blob_name(digest))
     return dest
 
 
 def platform_layouts(root: dagger.Directory, manifests: Mapping[Platform, Descriptor]) -> dict[Platform, dagger.Directory]:
     """Each platform of an assembled release (``root``: its OCI layout in the engine) as a
     one-image layout: the same blobs under an ``index.json`` naming that platform's manifest."""
-    return {p: root.with_new_file("index.json", platform_layout_index(d, p).decode()) for p, d in manifests.items()}
+    return {p: root.with_new_file(INDEX, platform_layout_index(d, p).decode()) for p, d in manifests.items()}

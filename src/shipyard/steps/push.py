@@ -11,7 +11,6 @@ is reported and skipped.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import anyio
 
 from shipyard.errors import ShipyardError, shipyard_error_in
+from shipyard.oci_layout import OciLayout
 from shipyard.registries.oci import OciRegistry
 from shipyard.release.image import AssembledRelease, Descriptor
 from shipyard.release.plan import PlannedTarget
@@ -87,11 +87,11 @@ async def push_layout(
     """Blobs (mounted from ``mount_from`` where the registry will), then platform manifests,
     then the index, all by digest; ``sent(blobs, of, bytes, of)`` after each blob;
     ``blobs_done`` is set once the blobs are in."""
-    blobs = Path(release.layout) / "blobs" / "sha256"
+    blobs = OciLayout(Path(release.layout))
     manifests = {d.digest: d for d in release.manifests.values()}
     referenced: dict[str, int] = {}
     for descriptor in manifests.values():
-        body = json.loads(_read(blobs, descriptor.digest))
+        body = blobs.read_json(descriptor.digest)
         for item in [body["config"], *body["layers"]]:
             referenced.setdefault(item["digest"], int(item.get("size", 0)))
     done = [0, 0]
@@ -119,17 +119,13 @@ async def push_layout(
         raise ShipyardError(f"registry {client.registry} stored the index of {repository} as {pushed}, not {release.index.digest}")
 
 
-async def _push_manifest(client: OciRegistry, repository: str, blobs: Path, descriptor: Descriptor) -> str:
+async def _push_manifest(client: OciRegistry, repository: str, blobs: OciLayout, descriptor: Descriptor) -> str:
     """Store a manifest by digest unless the repository already has it (a re-run sends nothing)."""
     if await client.manifest_digest(repository, descriptor.digest) == descriptor.digest:
         return descriptor.digest
-    return await client.put_manifest(repository, descriptor.digest, _read(blobs, descriptor.digest), descriptor.media_type)
+    return await client.put_manifest(repository, descriptor.digest, blobs.read_blob(descriptor.digest), descriptor.media_type)
 
 
-async def _push_blob(client: OciRegistry, repository: str, blobs: Path, digest: str, mount_from: str | None) -> None:
-    data = await anyio.to_thread.run_sync(_read, blobs, digest)
+async def _push_blob(client: OciRegistry, repository: str, blobs: OciLayout, digest: str, mount_from: str | None) -> None:
+    data = await anyio.to_thread.run_sync(blobs.read_blob, digest)
     await client.push_blob(repository, digest, data, mount_from=mount_from)
-
-
-def _read(blobs: Path, digest: str) -> bytes:
-    return (blobs / digest.split(":", 1)[1]).read_bytes()

@@ -55,7 +55,7 @@ async def scan_release(
     image: str, db_image: str, golang_image: str, access: RegistryAccess, repository: str, manifests: Mapping[Platform, Descriptor]
 ) -> dict[str, dict[str, Any]]:
     """One Trivy JSON report per platform, from ``repository`` by digest."""
-    insecure = ("--insecure",) if access.insecure([repository.split("/", 1)[0]]) else ()
+    insecure = ("--insecure",) if access.insecure([repository]) else ()
     targets = {p: (*insecure, access.inside(f"{repository}@{d.digest}")) for p, d in manifests.items()}
     return await _scan(tool_container(image, access), image, db_image, golang_image, targets)
 

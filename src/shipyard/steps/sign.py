@@ -72,7 +72,7 @@ async def sign_and_attest(
     # so a TLS registry is never reached with its certificate checks relaxed.
     groups: dict[bool, list[str]] = {}
     for repository in repositories:
-        groups.setdefault(access.insecure([repository.split("/", 1)[0]]), []).append(repository)
+        groups.setdefault(access.insecure([repository]), []).append(repository)
     passes = (False, True) if signer.identity.bundles else (False,)  # True: again, as Sigstore bundles (OCI referrers)
     signing: list[ToolCommand] = []
     attesting: list[ToolCommand] = []
@@ -122,5 +122,5 @@ async def sign_and_attest(
 def _blamed(reason: str, repositories: Sequence[str], access: RegistryAccess) -> str:
     """The repositories a failed cosign command names in its reason (cosign stops at the first
     reference that fails), or all it was given."""
-    named = [r for r in repositories if access.inside(f"{r}@sha256:{'0' * 64}").split("@", 1)[0] in reason or r in reason]
+    named = [r for r in repositories if access.inside_name(r) in reason or r in reason]
     return ", ".join(named or repositories)

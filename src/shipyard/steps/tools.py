@@ -25,7 +25,6 @@ import dagger
 from dagger import dag
 
 from shipyard.errors import GateFailed, InvalidInput
-from shipyard.release.config import is_loopback_registry
 from shipyard.secrets import Credentials
 from shipyard.supply_chain.cosign import (
     KEY_PATH,
@@ -48,7 +47,7 @@ from shipyard.supply_chain.toolrun import (
     toolrun_plan,
 )
 from shipyard.values.platforms import Platform
-from shipyard.values.refs import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, parse_reference
+from shipyard.values.refs import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, ImageRef, Registry, parse_reference
 
 DOCKER_CONFIG = "/shipyard/docker"
 
@@ -64,8 +63,19 @@ class RegistryEndpoint:
     insecure: bool = False  # plain HTTP
 
     @property
+    def target(self) -> Registry:
+        """The registry as a value: plain HTTP when bound as a loopback service, else as the
+        registry's name decides (loopback: http, anything else: https)."""
+        return Registry(self.registry, True if self.insecure else None)
+
+    @property
     def direct(self) -> str:
         return self.address or self.registry
+
+    @property
+    def alias(self) -> str:
+        """The host name tool containers bind the service under (``registry-5000``)."""
+        return Registry(self.host).hostname
 
     @property
     def http_host(self) -> str:
@@ -74,20 +84,18 @@ class RegistryEndpoint:
         ignores ``--allow-http-registry``. The registry itself when it is not bound."""
         if self.service is None or not self.insecure:
             return self.host
-        alias, _, port = self.host.partition(":")
-        return f"{alias}.localhost:{port}"
+        return f"{self.alias}.localhost:{Registry(self.host).port}"
 
 
 def loopback_alias(registry: str) -> str:
-    port = registry.rsplit(":", 1)[1] if ":" in registry else "80"
-    return f"registry-{port}"
+    return f"registry-{Registry(registry).port or 80}"
 
 
 def host_endpoint(registry: str) -> RegistryEndpoint:
     """The endpoint for a registry as the client's host sees it (client mode only: ``dag.host()``)."""
-    if not is_loopback_registry(registry):
+    if not Registry(registry).loopback:
         return RegistryEndpoint(registry=registry, host=registry)
-    port = int(registry.rsplit(":", 1)[1]) if ":" in registry else 80
+    port = Registry(registry).port or 80
     service = dag.host().service([dagger.PortForward(backend=port, frontend=port)])
     return RegistryEndpoint(registry=registry, host=f"{loopback_alias(registry)}:{port}", service=service, insecure=True)
 
@@ -148,8 +156,16 @@ class RegistryAccess:
             return str(ref)
         return f"{host}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
 
-    def insecure(self, registries: Iterable[str]) -> bool:
-        return any(self.endpoint(r).insecure for r in registries)
+    def insecure(self, references: Iterable[str | ImageRef]) -> bool:
+        """Does any of these references' registries speak plain HTTP (a tool's ``--insecure``)? As
+        the registry value decides (:attr:`RegistryEndpoint.target`), for tools as for Shipyard's client."""
+        return any(self.endpoint(_ref(r).registry).target.plain_http for r in references)
+
+    def inside_name(self, repository: str | ImageRef) -> str:
+        """``registry/repository`` as a tool container writes it (no tag, no digest)."""
+        ref = _ref(repository)
+        host = self.endpoint(ref.registry).host
+        return ref.name if host == ref.registry else f"{host}/{ref.repository}"
 
     def auth_secret(self) -> dagger.Secret | None:
         """One Docker config naming every registry with credentials, as a Secret (built once)."""
@@ -176,9 +192,9 @@ class RegistryAccess:
         """Bind the loopback registries and mount the credentials into a tool container."""
         for endpoint in sorted(self.endpoints.values(), key=lambda e: e.registry):
             if endpoint.service is not None:
-                container = container.with_service_binding(endpoint.host.split(":", 1)[0], endpoint.service)
+                container = container.with_service_binding(endpoint.alias, endpoint.service)
                 if endpoint.http_host != endpoint.host:
-                    container = container.with_service_binding(endpoint.http_host.split(":", 1)[0], endpoint.service)
+                    container = container.with_service_binding(Registry(endpoint.http_host).hostname, endpoint.service)
         secret = self.auth_secret()
         container = container.with_env_variable("DOCKER_CONFIG", DOCKER_CONFIG)
         if secret is not None:
@@ -189,7 +205,7 @@ class RegistryAccess:
 async def ephemeral_registry_service(image: str, name: str) -> dagger.Service:
     """A registry run as a service in the engine for the zero-config release; started now so it
     keeps its content until the session ends (a bound-only service restarts empty)."""
-    port = int(name.rpartition(":")[2])
+    port = Registry(name).port or 80
     service = dag.container().from_(image).with_exposed_port(port).as_service(use_entrypoint=True)
     return await service.start()
 
@@ -213,6 +229,10 @@ async def host_tunnel(service: dagger.Service, port: int) -> AsyncIterator[str]:
             yield address
         finally:
             group.cancel_scope.cancel()
+
+
+def _ref(reference: str | ImageRef) -> ImageRef:
+    return reference if isinstance(reference, ImageRef) else parse_reference(reference)
 
 
 def fresh_container(image: str) -> dagger.Container:
@@ -309,7 +329,7 @@ class Sigstore:
     def attach(self, container: dagger.Container) -> dagger.Container:
         for endpoint in self.services:
             assert endpoint.service is not None
-            container = container.with_service_binding(endpoint.host.split(":", 1)[0], endpoint.service)
+            container = container.with_service_binding(endpoint.alias, endpoint.service)
         if self.trusted_root is not None:
             container = container.with_new_file(TRUSTED_ROOT_PATH, self.trusted_root)
             for variable, pem in trust_files(self.trusted_root).items():
@@ -331,7 +351,7 @@ def sigstore_hosts(
             continue
         found = endpoint(address)
         if found.service is None:
-            port = address.rsplit(":", 1)[1]
+            port = Registry(address).port
             raise InvalidInput(
                 f"--{option}",
                 url,

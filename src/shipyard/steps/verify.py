@@ -53,7 +53,7 @@ async def verify_signature(
     outcome = Outcome(False)
     for bundle in (False, True) if bundles else (False,):
         inside = access.inside(reference, http_name=bundle)
-        args = policy.verify_args(inside, insecure=access.insecure([reference.split("/", 1)[0]]), bundle=bundle)
+        args = policy.verify_args(inside, insecure=access.insecure([reference]), bundle=bundle)
         try:
             await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).sync()
         except dagger.ExecError as exc:
@@ -82,7 +82,7 @@ async def verify_attestation(
     failure = Outcome(False)
     for bundle in (False, True) if bundles else (False,):
         args = policy.verify_attestation_args(
-            access.inside(reference, http_name=bundle), kind, insecure=access.insecure([reference.split("/", 1)[0]]), bundle=bundle
+            access.inside(reference, http_name=bundle), kind, insecure=access.insecure([reference]), bundle=bundle
         )
         try:
             out = await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).stdout()

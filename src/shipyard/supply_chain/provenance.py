@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from shipyard.errors import InvalidInput
+from shipyard.values.refs import Digest, parse_reference
+
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "https://github.com/shipyard-release/shipyard/publish/v1"
 BUILDER_ID = "https://github.com/shipyard-release/shipyard"
@@ -45,8 +48,9 @@ def provenance_predicate(
     for name, ref in sorted(tool_images.items()):
         if ref:
             entry: dict[str, Any] = {"uri": ref, "name": name}
-            if "@sha256:" in ref:
-                entry["digest"] = {"sha256": ref.rsplit("@sha256:", 1)[1]}
+            pinned = _pinned(ref)
+            if pinned is not None:
+                entry["digest"] = {pinned.algorithm: pinned.hex}
             dependencies.append(entry)
     dependencies.extend(dict(i) for i in inputs)
     return {
@@ -67,6 +71,15 @@ def provenance_predicate(
         "runDetails": {
             "builder": {"id": BUILDER_ID, "version": {"shipyard": shipyard_version, "dagger": engine_version}},
             "metadata": {"invocationId": f"{index}", "startedOn": started, "finishedOn": finished},
-            "byproducts": [{"name": p, "digest": {"sha256": d.split(":", 1)[1]}} for p, d in sorted(platforms.items())],
+            "byproducts": [{"name": p, "digest": {"sha256": Digest.parse(d).hex}} for p, d in sorted(platforms.items())],
         },
     }
+
+
+def _pinned(reference: str) -> Digest | None:
+    """The ``sha256`` digest a tool image reference pins, if it pins one."""
+    try:
+        digest = parse_reference(reference, what="tool image").digest
+    except InvalidInput:
+        return None
+    return Digest.parse(digest) if digest and digest.startswith("sha256:") else None

@@ -8,6 +8,7 @@ known algorithm with the right length of hex.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 
@@ -23,6 +24,65 @@ def api_host(registry: str) -> str:
     """The host that serves a registry's API: ``registry-1.docker.io`` for Docker Hub under any
     of its names, the registry itself otherwise."""
     return DOCKER_HUB_API if registry in _HUB_ALIASES else registry
+
+
+def is_loopback_registry(registry: str) -> bool:
+    """Loopback registries (a local test or mirror registry): plain HTTP, no credentials needed."""
+    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A registry as references name it (``ghcr.io``, ``127.0.0.1:5000``, ``docker.io``) and how
+    it is spoken to: the scheme is decided here, once (go-containerregistry's ``name.Registry``).
+
+    ``insecure``: plain HTTP; ``None`` (the default) means loopback registries only, as Docker and
+    the Dagger engine treat them."""
+
+    name: str
+    insecure: bool | None = None
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback_registry(self.name)
+
+    @property
+    def plain_http(self) -> bool:
+        return self.loopback if self.insecure is None else self.insecure
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.plain_http else "https"
+
+    @property
+    def api_host(self) -> str:
+        """Where its API is served: ``registry-1.docker.io`` for Docker Hub, itself otherwise."""
+        return api_host(self.name)
+
+    @property
+    def port(self) -> int | None:
+        """The port written in its name, if any (``127.0.0.1:5000`` -> 5000)."""
+        match = re.search(r":([0-9]+)$", self.name)
+        return int(match.group(1)) if match else None
+
+    @property
+    def hostname(self) -> str:
+        """Its name without the port (``registry-5000:5000`` -> ``registry-5000``)."""
+        return self.name.removesuffix(f":{self.port}") if self.port is not None else self.name
+
+    def base_url(self, address: str | None = None) -> str:
+        """``scheme://host`` of its API; ``address``: where this process reaches it when that differs."""
+        return f"{self.scheme}://{address or self.api_host}"
+
+    def __str__(self) -> str:
+        return self.name
 
 
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
@@ -48,6 +108,11 @@ class ImageRef:
         return f"{self.registry}/{self.repository}"
 
     @property
+    def domain(self) -> Registry:
+        """The registry it lives in, as a value that knows its scheme."""
+        return Registry(self.registry)
+
+    @property
     def familiar(self) -> str:
         """The short form people type: ``nginx:1.25`` rather than ``docker.io/library/nginx:1.25``."""
         text = str(self)
@@ -70,6 +135,13 @@ class ImageRef:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def split_namespace(repository: str) -> tuple[str, str]:
+    """A repository path's first component and the rest: a Docker Hub namespace and its
+    repository, a GitHub owner and its package (``acme/app/web`` -> ``("acme", "app/web")``)."""
+    namespace, _, rest = repository.partition("/")
+    return namespace, rest
 
 
 def validate_tag(tag: str, *, what: str = "image tag") -> str:
@@ -111,6 +183,22 @@ def validate_digest(digest: str) -> str:
             "Copy the digest exactly as the registry printed it.",
         )
     return digest
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A content digest, ``algorithm:hex``; ``str()`` round-trips through :meth:`parse`."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        algorithm, _, hexpart = validate_digest(text).partition(":")
+        return cls(algorithm, hexpart)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
 
 
 def parse_reference(text: str, *, what: str = "image reference") -> ImageRef:
@@ -194,8 +282,8 @@ def _split_registry(text: str, *, what: str = "registry", whole: str | None = No
             f"registry {first!r} is not a valid host[:port]",
             "Use a host name or IP address, optionally with a port (e.g. ghcr.io, localhost:5000).",
         )
-    port = first.rsplit(":", 1)[1] if re.search(r":[0-9]+$", first) else None
-    if port is not None and not 0 < int(port) <= 65535:
+    port = Registry(first).port
+    if port is not None and not 0 < port <= 65535:
         raise InvalidInput(what, shown_text, f"port {port} is out of range", "Ports are 1-65535 (e.g. localhost:5000).")
     host = first.lower()
     return (DOCKER_HUB if host in _HUB_ALIASES else host), rest

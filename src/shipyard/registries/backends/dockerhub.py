@@ -19,6 +19,7 @@ from shipyard.errors import InvalidInput, RegistryError
 from shipyard.registries.http import ApiClient, fail
 from shipyard.retention.inventory import Inventory, Manifest, artifact_tag
 from shipyard.secrets import Credentials
+from shipyard.values.refs import split_namespace
 
 HUB_API = "https://hub.docker.com"
 FULL_DESCRIPTION_LIMIT = 25_000  # bytes, Docker Hub's limit for the repository overview
@@ -69,7 +70,7 @@ class DockerHub(ApiClient):
         self._logged_in = True
 
     async def inventory(self, repository: str) -> Inventory:
-        namespace, _, name = repository.partition("/")
+        namespace, name = split_namespace(repository)
         url: str | None = f"/v2/namespaces/{namespace}/repositories/{name}/tags?page_size=100"
         tags: dict[str, str] = {}
         manifests: dict[str, Manifest] = {}
@@ -93,7 +94,7 @@ class DockerHub(ApiClient):
         return Inventory(f"docker.io/{repository}", dict(sorted(tags.items())), manifests, deletes_tags_individually=True)
 
     async def delete(self, repository: str, item: str) -> None:
-        namespace, _, name = repository.partition("/")
+        namespace, name = split_namespace(repository)
         response = await self._call("DELETE", f"/v2/namespaces/{namespace}/repositories/{name}/tags/{item}", f"deleting tag {item}")
         if response.status_code not in (200, 202, 204, 404):
             raise fail(self.name, response, f"deleting docker.io/{repository}:{item}")
@@ -101,7 +102,7 @@ class DockerHub(ApiClient):
     async def update_description(self, repository: str, readme: str, short: str = "") -> dict[str, Any]:
         """Set the repository overview (and, if given, the short description)."""
         validate_description(readme, short)
-        namespace, _, name = repository.partition("/")
+        namespace, name = split_namespace(repository)
         body: dict[str, str] = {"full_description": readme}
         if short:
             body["description"] = short

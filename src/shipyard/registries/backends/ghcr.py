@@ -18,6 +18,7 @@ from shipyard.registries.http import ApiClient, fail, next_link
 from shipyard.registries.oci import OciRegistry
 from shipyard.retention.inventory import Inventory, Manifest, artifact_tag
 from shipyard.secrets import Credentials
+from shipyard.values.refs import split_namespace
 
 GITHUB_API = "https://api.github.com"
 
@@ -54,7 +55,7 @@ class GhcrBackend(ApiClient):
         raise RegistryError(self.name, f"package {self.registry.registry}/{owner}/{package} not found (check --image)", 404)
 
     async def inventory(self, repository: str) -> Inventory:
-        owner, _, package = repository.partition("/")
+        owner, package = split_namespace(repository)
         path, versions = await self._versions(owner, package)
         self._versions_path[repository] = path
         manifests: dict[str, Manifest] = {}
