@@ -35,6 +35,15 @@ SPEC_DOC = "docker/metadata-action tags: block, pasted verbatim as one value (on
 PROVENANCE_DOC = "Deprecated (provenance is on by default; --no-provenance turns it off): accepted until 0.3 with a warning"
 FLAVOR_DOC = "docker/metadata-action flavor: block as one value (one line each: latest=auto|true|false, prefix=, suffix=)"
 
+# Arguments several functions take, each declared once: an alias of ``Annotated`` is the same
+# annotation to dagger-io and to the CLI (arguments.py).
+Dockerfile = Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")]
+BuildTarget = Annotated[str | None, Doc("The Dockerfile stage to build")]
+BuildArgs = Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")]
+BuildSecrets = Annotated[
+    list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
+]
+
 
 def construct(cls: type[_T], **values: Any) -> _T:
     """An instance of an ``@object_type`` class. dagger's ``object_type`` is a bound method whose
@@ -186,12 +195,10 @@ class Shipyard:
             list[dagger.Service] | None,
             Doc("Registries (and a private Sigstore's services) on your machine's loopback, e.g. tcp://localhost:5000 (matched by port)"),
         ] = None,
-        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
-        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
-        build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
-        build_secret: Annotated[
-            list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
-        ] = None,
+        dockerfile: Dockerfile = None,
+        build_target: BuildTarget = None,
+        build_arg: BuildArgs = None,
+        build_secret: BuildSecrets = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (for sha-<7> tags and labels)")] = "",
         event: Annotated[str, Doc("CI event: push, pull_request, workflow_dispatch, release")] = "push",
         spec: Annotated[str | None, Doc(SPEC_DOC)] = None,
@@ -292,12 +299,10 @@ class Shipyard:
         platform: Annotated[
             list[str] | None, Doc("Platforms to build here, e.g. this runner's own (default linux/amd64,linux/arm64)")
         ] = None,
-        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
-        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
-        build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
-        build_secret: Annotated[
-            list[dagger.Secret] | None, Doc("Build secrets, mounted at /run/secrets/<name> for RUN --mount=type=secret (repeatable)")
-        ] = None,
+        dockerfile: Dockerfile = None,
+        build_target: BuildTarget = None,
+        build_arg: BuildArgs = None,
+        build_secret: BuildSecrets = None,
         sha: Annotated[str, Doc("Full commit SHA of the source (default: HEAD of the source)")] = "",
         source_date_epoch: Annotated[
             int | None, Doc("Timestamp for reproducible images (default: $SOURCE_DATE_EPOCH in the CLI, else the commit time, else 0)")
@@ -327,9 +332,9 @@ class Shipyard:
         against: Annotated[str, Doc("Deprecated (until 0.3): the old name of --image")] = "",
         platform: Annotated[list[str] | None, Doc("Platforms to build (default linux/amd64,linux/arm64)")] = None,
         registry: Annotated[list[dagger.Service] | None, Doc("Registries on your machine's loopback, e.g. tcp://localhost:5000")] = None,
-        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
-        build_target: Annotated[str | None, Doc("The Dockerfile stage to build")] = None,
-        build_arg: Annotated[list[str] | None, Doc("Build arguments, NAME=VALUE (repeatable)")] = None,
+        dockerfile: Dockerfile = None,
+        build_target: BuildTarget = None,
+        build_arg: BuildArgs = None,
         build_secret: Annotated[
             list[dagger.Secret] | None, Doc("The release's build secrets, mounted at /run/secrets/<name> (repeatable)")
         ] = None,
@@ -400,7 +405,7 @@ class Shipyard:
             bool, Doc("Let a custom (non-semver) tag rule write X, X.Y or latest, the tags semver releases move")
         ] = False,
         source_date_epoch: Annotated[int | None, Doc("Timestamp for reproducible images (default: commit time)")] = None,
-        dockerfile: Annotated[str | None, Doc("Path of the Dockerfile, relative to the source (default Dockerfile)")] = None,
+        dockerfile: Dockerfile = None,
         format: Annotated[OutputFormat, Doc("Plan format: text or json")] = OutputFormat.TEXT,
     ) -> str:
         """Print the full release plan (a dry run): tags, targets, platforms and every step, touching nothing."""

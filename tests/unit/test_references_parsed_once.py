@@ -29,12 +29,6 @@ NOT_REFERENCES = {
     "release/plan.py": "a Git ref, refs/tags/NAME",
     "reports/notes.py": "an SBOM file's path",
 }
-# Reference re-parsing still standing in modules the restructure's other halves rewrite (#25,
-# helpers A and B); the test fails when one is gone, so the list only shrinks.
-KNOWN = {
-    "commands.py": 'port = int(EPHEMERAL_REGISTRY.rpartition(":")[2])',
-    "pipeline.py": 'check.digest.split(":", 1)[1] not in attested',
-}
 
 
 def re_parsing(src: Path) -> list[str]:
@@ -64,7 +58,4 @@ def test_the_patterns_find_what_the_steps_used_to_do() -> None:
 
 def test_no_reference_is_re_parsed_outside_the_value_types() -> None:
     found = re_parsing(SRC)
-    unknown = [f for f in found if not any(f.startswith(f"{n}:") and code in f for n, code in KNOWN.items())]
-    assert unknown == [], "parse it once with shipyard.values.refs (parse_reference, Registry, Digest) and pass the value"
-    gone = [n for n, code in KNOWN.items() if not any(f.startswith(f"{n}:") and code in f for f in found)]
-    assert gone == [], "these re-parsings are gone: remove them from KNOWN"
+    assert found == [], "parse it once with shipyard.values.refs (parse_reference, Registry, Digest) and pass the value"

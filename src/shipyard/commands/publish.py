@@ -61,7 +61,7 @@ from shipyard.steps.tools import (
 from shipyard.supply_chain.cosign import rewrite_loopback_url, signing_identity, token_expiry, trust_files
 from shipyard.tagging.tags import parse_flavor, parse_tag_specs
 from shipyard.values.platforms import DEFAULT_PLATFORMS, parse_platforms
-from shipyard.values.refs import ImageRef
+from shipyard.values.refs import ImageRef, Registry
 
 
 def signer_for(
@@ -251,7 +251,8 @@ async def publish(options: ReleaseOptions, door: Door) -> PublishReport:
     async with contextlib.AsyncExitStack() as stack:
         if any(t.ephemeral for t in release_plan.active_targets):
             service = await ephemeral_registry_service(release_plan.tools.registry, EPHEMERAL_REGISTRY)
-            port = int(EPHEMERAL_REGISTRY.rpartition(":")[2])
+            port = Registry(EPHEMERAL_REGISTRY).port
+            assert port is not None  # the plan names it with its port
             address = await stack.enter_async_context(host_tunnel(service, port)) if door.tunnel else await service.endpoint(port=port)
             endpoints[EPHEMERAL_REGISTRY] = RegistryEndpoint(
                 registry=EPHEMERAL_REGISTRY, host=EPHEMERAL_REGISTRY, address=address, service=service, insecure=True

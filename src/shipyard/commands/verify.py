@@ -48,7 +48,7 @@ from shipyard.supply_chain.cosign import (
     trust_policy,
 )
 from shipyard.values.platforms import Platform
-from shipyard.values.refs import ImageRef, parse_reference
+from shipyard.values.refs import Digest, ImageRef, parse_reference
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,6 @@ def _verify_hints(ref: ImageRef, digest: str, tags: Sequence[str], checks: Seque
             hints.append(f"{digest} is signed, but not by {trusted}: check the key or identity you verify with")
     attested = {t[len("sha256-") : -len(".att")] for t in tags if t.endswith(".att")}
     for check in checks:
-        if check.name.startswith("attestation") and not check.ok and check.digest.split(":", 1)[1] not in attested:
+        if check.name.startswith("attestation") and not check.ok and Digest.parse(check.digest).hex not in attested:
             hints.append(f"{check.subject} ({check.digest}) has no attestations stored at all: they were removed or never made")
     return list(dict.fromkeys(hints))
