@@ -43,14 +43,13 @@ from shipyard.auth import credentials_for
 from shipyard.errors import InvalidInput, shipyard_error_in
 from shipyard.pipeline import (
     BuildState,
-    ReleaseState,
+    ReleaseJob,
     SplitBuild,
     VerifyState,
     run_build,
     run_publish,
     run_rebuild_check,
     run_verify,
-    shipyard_version,
 )
 from shipyard.registries.backends.apply import run_cleanup
 from shipyard.registries.backends.dockerhub import DockerHub, validate_description
@@ -86,6 +85,7 @@ from shipyard.smoke_inputs import read_smoke_plan
 from shipyard.source import HostSource, SourceInfo, SourceTree
 from shipyard.steps.build import BuildSpec
 from shipyard.steps.layouts import LoadedLayout, read_layout, verify_layout
+from shipyard.steps.provenance import shipyard_version
 from shipyard.steps.sign import SigningFailed
 from shipyard.steps.tools import (
     RegistryAccess,
@@ -844,7 +844,7 @@ async def publish(
                 registry=EPHEMERAL_REGISTRY, host=EPHEMERAL_REGISTRY, address=address, service=service, insecure=True
             )
         await keep_running([*endpoints.values(), *(signer.sigstore.services if signer is not None else ())])
-        state = ReleaseState(
+        state = ReleaseJob(
             plan=release_plan,
             source=build.source,
             build=build.spec(),
@@ -1047,7 +1047,7 @@ async def rebuild_check(
     )
     access = RegistryAccess(endpoints={ref.registry: door.endpoint(ref.registry)}, credentials=door.credentials)
     await keep_running(access.endpoints.values())
-    state = ReleaseState(plan=release_plan, source=build.source, build=build.spec(), access=access, workdir=door.scratch())
+    state = ReleaseJob(plan=release_plan, source=build.source, build=build.spec(), access=access, workdir=door.scratch())
     return dataclasses.replace(await run_rebuild_check(state, ref), cache=cache_summary(door.cache))
 
 

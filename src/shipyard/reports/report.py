@@ -127,6 +127,8 @@ class PublishReport:
     smoke: dict[str, Any] | None = None  # the smoke test: result, source, and per platform its verdict, time, check output, logs
     exit_code: int | None = None  # not the usual 3: 130/143 when a signal interrupted the promotion
     cache: dict[str, Any] | None = None  # the build cache: who set it, from/to, the export check (release/cache.py)
+    steps: tuple[str, ...] = ()  # the steps that ran, in the step list's order (release/steps.py): the plan's steps
+    files: tuple[str, ...] = ()  # the files the release wrote in the output directory, relative to it
 
     @property
     def ok(self) -> bool:
@@ -151,6 +153,8 @@ class PublishReport:
             "scan": self.scan,
             "smoke": self.smoke,
             "cache": self.cache,
+            "steps": list(self.steps),
+            "files": list(self.files),
             "error": self.error,
             "exit_code": self.exit_code,
         }
