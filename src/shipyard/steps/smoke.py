@@ -29,7 +29,7 @@ from dagger import dag
 from shipyard.errors import GateFailed
 from shipyard.gates.smoke import CheckKind, Healthcheck, PlatformSmoke, ServiceRun, SmokePlan, SmokeReport, deadline, platform_result
 from shipyard.steps.context import ReleaseContext
-from shipyard.steps.tools import go_helper
+from shipyard.steps.tools import engine_reason, go_helper
 from shipyard.values.platforms import Platform, parse_platforms
 
 SUPERVISOR = "/.shipyard-smoke/supervisor"
@@ -164,7 +164,7 @@ async def _run_platform(
 
 
 def _reason(exc: dagger.QueryError) -> str:
-    return " ".join(str(exc).split(" [traceparent", 1)[0].split())[:600]
+    return " ".join(engine_reason(exc).split())[:600]
 
 
 async def smoke_test(plan: SmokePlan, containers: Mapping[Platform, dagger.Container], golang_image: str) -> SmokeReport:
