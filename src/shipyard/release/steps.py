@@ -93,12 +93,20 @@ CHECK_RELEASE_TAGS = Step(
 SCAN = Step("scan", lambda plan: plan.scan is not None, _scan_text)
 SMOKE = Step("smoke", lambda plan: plan.smoke is not None, lambda plan: plan.smoke.describe() if plan.smoke is not None else "")
 PUSH = Step("push", _always, lambda plan: f"push the index by digest to {len(plan.active_targets)} target(s); no tag moves")
+
+
+def _kept(plan: PlanDecisions) -> str:
+    return "written to the output directory" + (
+        "; attested by the sign step" if plan.signing is not SigningMode.NONE else " (not signed: no attestation)"
+    )
+
+
 SBOM = Step(
     "sbom",
     lambda plan: bool(plan.sbom_formats),
-    lambda plan: "syft SBOM per platform (" + ", ".join(f.value for f in plan.sbom_formats) + "), attached as attestations",
+    lambda plan: "syft SBOM per platform (" + ", ".join(f.value for f in plan.sbom_formats) + "), " + _kept(plan),
 )
-PROVENANCE = Step("provenance", lambda plan: plan.provenance, lambda plan: "SLSA v1 provenance attestation")
+PROVENANCE = Step("provenance", lambda plan: plan.provenance, lambda plan: "SLSA v1 provenance, " + _kept(plan))
 SIGN = Step(
     "sign",
     lambda plan: plan.signing is not SigningMode.NONE,
