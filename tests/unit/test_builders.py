@@ -86,7 +86,7 @@ def test_the_plan_says_which_engine_builds_which_platform() -> None:
     plan = build_release_plan(tag="v1.2.3", platforms=["linux/amd64", "linux/arm64"], builders=["linux/arm64=ssh://ci@arm64-host"])
     assert plan.builders == {"linux/arm64": "ssh://ci@arm64-host"}
     assert "builder:   linux/arm64 on ssh://ci@arm64-host" in plan.render_text()
-    build = next(s for s in plan.steps if s.name == "build")
+    build = next(s for s in plan.steps if s.name == "build+assemble")
     assert "linux/arm64 on ssh://ci@arm64-host; the rest on the default engine" in build.description
     assert build_release_plan(tag="v1.2.3").builders == {}
 

@@ -115,8 +115,8 @@ def test_the_plan_runs_the_smoke_test_before_tags_move() -> None:
     smoke = smoke_plan(platforms=RELEASE, app=None, port=8080)
     plan = build_release_plan(tag="v1.0.0", platforms=[str(p) for p in RELEASE], smoke=smoke)
     names = [s.name for s in plan.steps]
-    assert names.index("smoke-test") < names.index("promote-tags")
-    step = next(s for s in plan.steps if s.name == "smoke-test")
+    assert names.index("smoke") < names.index("promote")
+    step = next(s for s in plan.steps if s.name == "smoke")
     assert "linux/arm/v7" in step.description and "localhost:8080" in step.description
 
 

@@ -14,10 +14,10 @@ from shipyard.errors import InvalidInput
 from shipyard.pipeline import (
     BuildState,
     run_build,
-    shipyard_version,
 )
 from shipyard.release.image import sha256_digest
 from shipyard.release.layouts import BuildRecord, BuildReport, LayoutImage, resolve_epoch
+from shipyard.steps.provenance import shipyard_version
 from shipyard.values.platforms import DEFAULT_PLATFORMS, Platform, parse_platforms
 
 

@@ -27,7 +27,7 @@ from shipyard.commands.plan import release_plan as release_plan_of
 from shipyard.commands.source_build import SourceBuild, _source_build
 from shipyard.errors import InvalidInput
 from shipyard.pipeline import (
-    ReleaseState,
+    ReleaseJob,
     SplitBuild,
     run_publish,
 )
@@ -258,7 +258,7 @@ async def publish(options: ReleaseOptions, door: Door) -> PublishReport:
                 registry=EPHEMERAL_REGISTRY, host=EPHEMERAL_REGISTRY, address=address, service=service, insecure=True
             )
         await keep_running([*endpoints.values(), *(signer.sigstore.services if signer is not None else ())])
-        state = ReleaseState(
+        state = ReleaseJob(
             plan=release_plan,
             source=build.source,
             build=build.spec(),

@@ -14,7 +14,7 @@ from shipyard.commands.options import RebuildOptions, rebuild_options
 from shipyard.commands.source_build import _source_build
 from shipyard.errors import InvalidInput
 from shipyard.pipeline import (
-    ReleaseState,
+    ReleaseJob,
     run_rebuild_check,
 )
 from shipyard.release.cache import cache_summary
@@ -52,5 +52,5 @@ async def rebuild_check(options: RebuildOptions, door: Door) -> RebuildReport:
     )
     access = RegistryAccess(endpoints={ref.registry: door.endpoint(ref.registry)}, credentials=door.credentials)
     await keep_running(access.endpoints.values())
-    state = ReleaseState(plan=release_plan, source=build.source, build=build.spec(), access=access, workdir=door.scratch())
+    state = ReleaseJob(plan=release_plan, source=build.source, build=build.spec(), access=access, workdir=door.scratch())
     return dataclasses.replace(await run_rebuild_check(state, ref), cache=cache_summary(door.cache))

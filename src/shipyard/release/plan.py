@@ -18,6 +18,7 @@ from shipyard.gates.smoke import SmokePlan
 from shipyard.release.builders import parse_builders
 from shipyard.release.config import SbomFormat, ScanPolicy, SigningMode, Target, ToolImages, is_loopback_registry
 from shipyard.release.dockerfile import BuildStage, dockerfile_stages
+from shipyard.release.steps import enabled_steps
 from shipyard.tagging.labels import FALLBACK_EPOCH, oci_annotations, parse_epoch
 from shipyard.tagging.tags import Flavor, GitContext, TagSpec, compute_tags
 from shipyard.values.platforms import DEFAULT_PLATFORMS, parse_platforms
@@ -46,6 +47,8 @@ class PlannedTarget(BaseModel):
 
 
 class PlannedStep(BaseModel):
+    """A step of release/steps.py's list that the plan enables, and what it does for this plan."""
+
     model_config = _FROZEN
     name: str
     description: str
@@ -224,14 +227,13 @@ def build_release_plan(
     formats = tuple(dict.fromkeys(sbom_formats))
     chosen = {p: b.address for b in parse_builders(builders, parsed_platforms) for p in b.platforms}
     engines = {str(p): chosen[p] for p in parsed_platforms if p in chosen}
-    steps = _steps(len(parsed_platforms), len([t for t in planned if t.active]), signing, formats, provenance, scan, smoke, engines)
-    return ReleasePlan(
+    plan = ReleasePlan(
         version=result.version,
         tags=result.tags,
         latest=result.latest,
         platforms=tuple(str(p) for p in parsed_platforms),
         targets=tuple(planned),
-        steps=steps,
+        steps=(),
         annotations=oci_annotations(epoch=epoch, **values),
         source_date_epoch=epoch,
         signing=signing,
@@ -247,6 +249,7 @@ def build_release_plan(
         allow_overwrite=allow_overwrite,
         build_secrets=tuple(build_secrets),
     )
+    return plan.model_copy(update={"steps": tuple(PlannedStep(name=s.name, description=s.describe(plan)) for s in enabled_steps(plan))})
 
 
 # What `git check-ref-format` refuses in a tag name (a release tag must be one Git can hold).
@@ -303,43 +306,3 @@ def check_custom_tags(tag: str, tags: Iterable[str], allow_floating_tags: bool) 
             f"is the name of a floating tag that semver releases move, and {tag!r} is a custom tag, not a version",
             "Choose another custom tag name (e.g. edge, main), or pass --allow-floating-tags to write it anyway.",
         )
-
-
-def _steps(
-    n_platforms: int,
-    n_targets: int,
-    signing: SigningMode,
-    formats: tuple[SbomFormat, ...],
-    provenance: bool,
-    scan: ScanPolicy | None,
-    smoke: SmokePlan | None = None,
-    builders: dict[str, str] | None = None,
-) -> tuple[PlannedStep, ...]:
-    where = f" ({', '.join(f'{p} on {a}' for p, a in builders.items())}; the rest on the default engine)" if builders else ""
-    steps = [
-        PlannedStep(name="build", description=f"build {n_platforms} platform image(s) concurrently{where}"),
-        PlannedStep(name="push-by-digest", description=f"push the index by digest to {n_targets} target(s); no tag moves"),
-    ]
-    if signing is not SigningMode.NONE:
-        steps.append(PlannedStep(name="sign", description=f"cosign ({signing.value}) the index and each platform manifest in every target"))
-    if formats:
-        steps.append(
-            PlannedStep(
-                name="sbom", description="syft SBOM per platform (" + ", ".join(f.value for f in formats) + "), attached as attestations"
-            )
-        )
-    if provenance:
-        steps.append(PlannedStep(name="provenance", description="SLSA v1 provenance attestation"))
-    if scan is not None:
-        severities = ",".join(s.value for s in scan.fail_on)
-        steps.append(PlannedStep(name="scan-gate", description=f"trivy per platform; fail on {severities or 'nothing'}"))
-    if smoke is not None:
-        steps.append(
-            PlannedStep(
-                name="smoke-test",
-                description=smoke.describe(),
-            )
-        )
-    steps.append(PlannedStep(name="promote-tags", description="write the tags on every target, only after everything above succeeded"))
-    steps.append(PlannedStep(name="verify", description="read the release back and check it"))
-    return tuple(steps)

@@ -128,6 +128,8 @@ class PublishReport:
     exit_code: int | None = None  # not the usual 3: 130/143 when a signal interrupted the promotion
     cache: dict[str, Any] | None = None  # the build cache: who set it, from/to, the export check (release/cache.py)
     plan: dict[str, Any] | None = None  # the release plan publish acted on: what `shipyard plan` prints with the same flags
+    steps: tuple[str, ...] = ()  # the steps that ran, in the step list's order (release/steps.py): the plan's steps
+    files: tuple[str, ...] = ()  # the files the release wrote in the output directory, relative to it
 
     @property
     def ok(self) -> bool:
@@ -153,6 +155,8 @@ class PublishReport:
             "smoke": self.smoke,
             "cache": self.cache,
             "plan": self.plan,
+            "steps": list(self.steps),
+            "files": list(self.files),
             "error": self.error,
             "exit_code": self.exit_code,
         }

@@ -7,6 +7,10 @@ then depend on the release only, not on when the engine (or an imported build ca
 build that step. Which layers the build wrote is read from the image's history (see
 :func:`built_by_the_build`). The configs, manifests and the index come from ``release/image.py``.
 The result is an OCI layout on local disk whose ``index.json`` names the release index.
+
+The release's ``build+assemble`` step (:func:`run`): build every platform (the default engine's
+own, and each ``--builder``'s in a session of its own), read the base image's layers meanwhile,
+then assemble; or, for ``publish --from``, assemble from the layouts built before.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ from typing import Any, BinaryIO, NotRequired, TypedDict, Unpack, cast
 
 import anyio
 import dagger
+from dagger import dag
 
+from shipyard.engines import engine_session
+from shipyard.errors import ShipyardError, shipyard_error_in
 from shipyard.oci_layout import OciLayout
+from shipyard.release.builders import Builder, default_platforms
 from shipyard.release.image import (
     OCI_CONFIG,
     OCI_INDEX,
@@ -38,9 +46,124 @@ from shipyard.release.image import (
     normalise_config,
     oci_media_type,
 )
-from shipyard.values.platforms import Platform
+from shipyard.steps.base import base_layers
+from shipyard.steps.build import BuildFailed, build_platforms
+from shipyard.steps.context import ReleaseContext
+from shipyard.steps.layouts import platform_tarball
+from shipyard.values.platforms import Platform, parse_platforms
 
 _CHUNK = 1 << 20
+
+
+class BuilderFailed(ShipyardError):
+    """A builder engine failed (unreachable, or gone mid-build); nothing was pushed."""
+
+    exit_code = 3
+
+    def __init__(self, builder: Builder, detail: str) -> None:
+        self.builder = builder
+        super().__init__(f"builder {builder.address} ({', '.join(map(str, builder.platforms))}) failed: {detail}")
+
+
+async def run(ctx: ReleaseContext) -> None:
+    """The ``build+assemble`` step: the release as one OCI layout in the workdir (and ``oci/`` in the output directory)."""
+    job, made = ctx.job, ctx.artifacts
+    if job.layouts:
+        await _assemble_from_layouts(ctx)
+        return
+    platforms = parse_platforms(job.plan.platforms)
+    builders = job.split.builders if job.split is not None else ()
+    here = default_platforms(platforms, builders)
+    exports: dict[Platform, Path] = {}
+
+    async def build_here() -> None:
+        containers = await build_platforms(job.source, job.build, here, job.progress_log)
+        made.containers.update(containers)
+        exports.update(await export_platform_images(containers, job.workdir))
+
+    base: dict[Platform, tuple[str, ...]] = {}
+
+    async def read_base_layers() -> None:
+        spec = job.build
+        base.update(await base_layers(job.source, spec.dockerfile_text, spec.target, spec.build_args, platforms, job.workdir))
+
+    async with anyio.create_task_group() as group:
+        if here:
+            group.start_soon(build_here)
+        for builder in builders:
+            group.start_soon(_build_on, ctx, builder, exports)
+        group.start_soon(read_base_layers)
+    for platform in platforms:  # built elsewhere: loaded into the default engine too (the smoke test runs one)
+        if platform not in made.containers:
+            tarball = dag.host().file(str(exports[platform]))
+            made.containers[platform] = dag.container(platform=dagger.Platform(str(platform))).import_(tarball)
+    ordered = {p: exports[p] for p in platforms}  # the index lists platforms in the release's order
+    layout = job.workdir / "layout"
+    made.release = await anyio.to_thread.run_sync(
+        lambda: assemble_release(
+            ordered, epoch=job.plan.source_date_epoch, annotations=job.plan.annotations, layout=layout, base_layers=base
+        )
+    )
+    await anyio.to_thread.run_sync(ctx.output.copy_tree, layout, "oci")
+
+
+async def _assemble_from_layouts(ctx: ReleaseContext) -> None:
+    """``publish --from``: the release from the layouts' platform images (checked before the
+    release started), each platform manifest stamped with the release's annotations."""
+    job, made = ctx.job, ctx.artifacts
+    platforms = parse_platforms(job.plan.platforms)
+    where = {p: (layout.root, digest) for layout in job.layouts for p, digest in layout.images().items()}
+    layout = job.workdir / "layout"
+    made.release = await anyio.to_thread.run_sync(
+        lambda: assemble_from_layouts({p: where[p] for p in platforms}, annotations=job.plan.annotations, layout=layout)
+    )
+    if job.plan.smoke is not None:  # the smoke test runs each platform's image in this engine
+        for platform, manifest in made.release.manifests.items():
+            tarball = job.workdir / f"from-{str(platform).replace('/', '-')}.tar"
+            await anyio.to_thread.run_sync(platform_tarball, layout, manifest, tarball)
+            file = job.local_file(tarball) if job.local_file is not None else dag.host().file(str(tarball))
+            made.containers[platform] = dag.container(platform=dagger.Platform(str(platform))).import_(file)
+    await anyio.to_thread.run_sync(ctx.output.copy_tree, layout, "oci")
+
+
+async def _build_on(ctx: ReleaseContext, builder: Builder, exports: dict[Platform, Path]) -> None:
+    """Build ``builder``'s platforms in a session of its own and export them to the workdir."""
+    split = ctx.job.split
+    assert split is not None
+    log_path = split.log_dir / f"builder-{'+'.join(str(p).replace('/', '-') for p in builder.platforms)}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with log_path.open("w") as log:
+            environment = split.environment(builder)
+            async with engine_session(builder.address, log, log_path=log_path, environment=environment) as client:
+                ctx.artifacts.builder_versions[builder.address] = await client.version()
+                source, spec = split.inputs(client)
+                containers = await build_platforms(source, spec, builder.platforms, log_path, where=f"builder {builder.address}")
+                exports.update(await export_platform_images(containers, ctx.job.workdir))
+    except Exception as exc:  # the build's own failure, or the engine's (possibly in an exception group)
+        error = shipyard_error_in(exc)
+        if isinstance(error, BuildFailed):
+            raise error from None
+        detail = str(error) if error is not None else f"the session with its engine broke ({_innermost(exc)})"
+        where = f" (its log: {log_path})" if log_path.exists() and log_path.stat().st_size else ""
+        raise BuilderFailed(builder, f"{detail}; nothing was pushed{where}") from None
+
+
+def _innermost(exc: BaseException) -> str:
+    """The root error of a failed engine call, short: through exception groups, retries and causes."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]
+        elif hasattr(exc, "last_attempt") and exc.last_attempt.exception() is not None:  # tenacity's RetryError
+            exc = exc.last_attempt.exception()
+        elif exc.__cause__ is not None:
+            exc = exc.__cause__
+        else:
+            break
+    text = " ".join(str(exc).split()).split(" For more information check:", 1)[0]  # httpx's link to MDN
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 async def export_platform_images(containers: Mapping[Platform, dagger.Container], workdir: Path) -> dict[Platform, Path]:

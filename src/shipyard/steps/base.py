@@ -20,6 +20,7 @@ import dagger
 from shipyard.errors import ShipyardError
 from shipyard.oci_layout import INDEX, OciLayout
 from shipyard.release.dockerfile import BASE_DOCKERFILE, base_image_dockerfile
+from shipyard.steps.tools import engine_reason
 from shipyard.values.platforms import Platform
 
 
@@ -48,9 +49,8 @@ async def base_layers(
         try:
             await base.as_tarball(media_types=dagger.ImageMediaTypes.OCIMediaTypes).export(str(path))
         except dagger.QueryError as exc:  # the base image cannot be pulled (missing, or no credentials for its registry)
-            reason = str(exc).split(" [traceparent", 1)[0].strip()
             raise ShipyardError(
-                f"build for {platform} failed: its base image cannot be read: {reason} "
+                f"build for {platform} failed: its base image cannot be read: {engine_reason(exc)} "
                 "(check the name, and give --registry-auth for its registry)"
             ) from None
         out[platform] = await anyio.to_thread.run_sync(_diff_ids, path)

@@ -18,11 +18,13 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from shipyard.errors import GateFailed, RegistryError, ShipyardError, shipyard_error_in
+from shipyard.oci_layout import OciLayout
 from shipyard.registries.http import OutcomeUnknown
 from shipyard.registries.oci import OciRegistry
 from shipyard.release.promote import (
@@ -30,15 +32,65 @@ from shipyard.release.promote import (
     HeldBack,
     Outcome,
     TagRules,
+    check_release_tags,
     floating_sources,
     held_back_reason,
     is_foreign,
     tag_outcome,
+    tag_rules,
 )
+from shipyard.steps.context import ReleaseContext
 from shipyard.values.refs import parse_repository
 
 ROUNDS = 5  # write-read-recompute rounds before a floating tag that keeps moving fails the release
 UNDO_SECONDS = 20.0  # the longest an undo after a failure or an interrupt may take
+
+
+def _tag_rules(ctx: ReleaseContext) -> TagRules:
+    plan = ctx.job.plan
+    return tag_rules(plan.version, plan.tags, latest=plan.latest, allow_backwards=ctx.job.allow_backwards)
+
+
+async def run_check_release_tags(ctx: ReleaseContext) -> None:
+    """The ``check-release-tags`` step: release tags are immutable; one that names other content
+    stops the release before any push (exit 2), unless ``--allow-overwrite``. An unreachable
+    optional target is left to the push."""
+    job, made = ctx.job, ctx.artifacts
+    assert made.release is not None
+    rules = _tag_rules(ctx)
+    if not rules.immutable:
+        return
+    current: dict[str, dict[str, str | None]] = {}
+
+    async def one(repository: str, optional: bool) -> None:
+        ref = parse_repository(repository)
+        try:
+            current[repository] = await read_tags(ctx.clients[ref.registry], ref.repository, rules.immutable)
+        except ShipyardError:
+            if not optional:
+                raise
+
+    async with anyio.create_task_group() as group:
+        for target in job.plan.active_targets:
+            group.start_soon(one, target.repository, target.optional)
+    ordered = {t.repository: current[t.repository] for t in job.plan.active_targets if t.repository in current}
+    made.notices += check_release_tags(rules, ordered, made.release.index.digest, allow_overwrite=job.allow_overwrite)
+
+
+async def run(ctx: ReleaseContext) -> None:
+    """The ``promote`` step: the tags on every target that holds the release, written and read back, all or nothing."""
+    made = ctx.artifacts
+    assert made.release is not None
+    pushed = [(p.repository, p.optional) for p in made.pushes if p.ok]
+    made.tags = targets_for(ctx.clients, pushed, _tag_rules(ctx))
+    index = made.release.index
+    data = OciLayout(Path(made.release.layout)).read_blob(index.digest)
+    try:
+        await promote(made.tags, ReleaseManifest(data, index.media_type, index.digest))
+    finally:
+        made.notices += [notice for target in made.tags for notice in target.notices]
+    for target in made.tags:
+        ctx.job.progress.tags_moved(target.repository, tuple(target.at(index.digest)))
 
 
 class PromotionFailed(GateFailed):

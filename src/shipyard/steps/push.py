@@ -17,13 +17,24 @@ from pathlib import Path
 
 import anyio
 
-from shipyard.errors import ShipyardError, shipyard_error_in
+from shipyard.errors import GateFailed, ShipyardError, shipyard_error_in
 from shipyard.oci_layout import OciLayout
 from shipyard.registries.oci import OciRegistry
 from shipyard.release.image import AssembledRelease, Descriptor
 from shipyard.release.plan import PlannedTarget
 from shipyard.reports.events import SILENT, Progress
+from shipyard.steps.context import ReleaseContext
 from shipyard.values.refs import parse_repository
+
+
+async def run(ctx: ReleaseContext) -> None:
+    """The ``push`` step: the release by digest to every active target; a required target that fails stops the release."""
+    made = ctx.artifacts
+    assert made.release is not None
+    made.pushes = await push_release(ctx.clients, made.release, ctx.job.plan.active_targets, ctx.job.progress)
+    failed = [p for p in made.pushes if not p.ok and not p.optional]
+    if failed:
+        raise GateFailed(f"push to {failed[0].repository} failed: {failed[0].error}")
 
 
 @dataclass(frozen=True)

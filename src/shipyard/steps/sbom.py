@@ -19,6 +19,7 @@ import dagger
 
 from shipyard.errors import GateFailed
 from shipyard.release.config import SbomFormat
+from shipyard.steps.context import ReleaseContext
 from shipyard.steps.tools import fresh_container, run_tool_plan
 from shipyard.supply_chain.toolrun import OUT_DIR, ToolCommand
 from shipyard.values.platforms import Platform
@@ -27,7 +28,21 @@ LAYOUTS = "/run/shipyard/oci"
 
 
 class SbomFailed(GateFailed):
-    """syft failed; no tag was moved."""
+    """syft failed."""
+
+
+async def run(ctx: ReleaseContext) -> None:
+    """The ``sbom`` step: an SBOM per platform (from the assembled layout), written to the output
+    directory; they are attested in every target with the signatures (the ``sign`` step)."""
+    made = ctx.artifacts
+    assert made.release is not None
+    tools = ctx.job.plan.tools
+    documents = await generate_sboms(tools.syft, tools.golang, ctx.platform_layouts(), ctx.job.plan.sbom_formats)
+    made.sboms = documents
+    for (platform, fmt), document in sorted(documents.items(), key=lambda item: (str(item[0][0]), item[0][1].value)):
+        path = ctx.output.write_text(f"sbom/{str(platform).replace('/', '-')}.{fmt.value}.json", document)
+        if path is not None:
+            made.sbom_files.append(str(path))
 
 
 def _slug(platform: Platform) -> str:
@@ -48,7 +63,7 @@ async def generate_sboms(
     ran, results = await run_tool_plan(container, "syft", chains, golang_image, image=image)
     errors = [f"{name}: {result.reason('syft')}" for name, result in results.items() if not result.ok]
     if errors:
-        raise SbomFailed(f"SBOM generation failed ({'; '.join(sorted(errors))}); no tag was moved on any registry")
+        raise SbomFailed(f"SBOM generation failed ({'; '.join(sorted(errors))})")
     return {
         (platform, fmt): await ran.file(f"{OUT_DIR}/{_slug(platform)}.{fmt.value}.json").contents()
         for platform in layouts

@@ -24,14 +24,52 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.errors import GateFailed
+from shipyard.release.config import SigningMode
+from shipyard.steps.context import ReleaseContext
 from shipyard.steps.tools import RegistryAccess, Signer, cosign_container, run_tool_plan
+from shipyard.supply_chain.cosign import CERTIFICATE_ANNOTATION, certificate_identity
 from shipyard.supply_chain.toolrun import ToolCommand
+from shipyard.values.refs import parse_repository
 
 PREDICATES = "/run/shipyard/predicates"
 
 
 class SigningFailed(GateFailed):
-    """cosign could not sign or attest in a target; no tag was moved."""
+    """cosign could not sign or attest in a target."""
+
+
+async def run(ctx: ReleaseContext) -> None:
+    """The ``sign`` step: signatures (recursive), each platform's SBOMs (to its manifest and the
+    index) and the provenance (to the index), in every target that holds the release: one cosign container."""
+    job, made = ctx.job, ctx.artifacts
+    assert made.release is not None and job.signer is not None
+    release = made.release
+    repositories = [p.repository for p in made.pushes if p.ok]
+    attestations = [
+        Attestation(
+            fmt.attestation_type, json.loads(document), (release.manifests[platform].digest, release.index.digest), str(platform), "SBOMs"
+        )
+        for (platform, fmt), document in sorted(made.sboms.items(), key=lambda item: (str(item[0][0]), item[0][1].value))
+    ]
+    if made.provenance is not None:
+        attestations.append(Attestation("slsaprovenance1", made.provenance, (release.index.digest,), "all", "provenance"))
+    tools = job.plan.tools
+    signed = await sign_and_attest(tools.cosign, tools.golang, job.access, repositories, release.index.digest, job.signer, attestations)
+    made.signatures = signed.signatures
+    made.attestations = signed.attestations
+    if job.signer.identity.mode is SigningMode.KEYLESS and repositories:
+        made.signed_by = await _keyless_signer(ctx, repositories[0], release.index.digest)
+
+
+async def _keyless_signer(ctx: ReleaseContext, repository: str, digest: str) -> tuple[str, str] | None:
+    """Who signed keyless, as Fulcio's certificate on the index's signature says (identity, issuer)."""
+    ref = parse_repository(repository, what="target")
+    fetched = await ctx.clients[ref.registry].manifest(ref.repository, f"{digest.replace(':', '-')}.sig")
+    for layer in reversed(fetched.body.get("layers", []) if fetched else []):
+        pem = layer.get("annotations", {}).get(CERTIFICATE_ANNOTATION)
+        if pem:
+            return certificate_identity(pem)
+    return None
 
 
 @dataclass(frozen=True)
@@ -113,7 +151,7 @@ async def sign_and_attest(
             ]
     if failures:
         detail = "; ".join(f"{what} failed ({'; '.join(sorted(lines))})" for what, lines in failures.items())
-        raise SigningFailed(f"{detail}; no tag was moved on any registry")
+        raise SigningFailed(detail)
     done.signatures = {r: done.signatures[r] for r in repositories if r in done.signatures}
     done.attestations.sort(key=lambda d: (d["repository"], d["subject"], d["platform"], d["type"]))
     return done

@@ -28,7 +28,8 @@ from dagger import dag
 
 from shipyard.errors import GateFailed
 from shipyard.gates.smoke import CheckKind, Healthcheck, PlatformSmoke, ServiceRun, SmokePlan, SmokeReport, deadline, platform_result
-from shipyard.steps.tools import go_helper
+from shipyard.steps.context import ReleaseContext
+from shipyard.steps.tools import engine_reason, go_helper
 from shipyard.values.platforms import Platform, parse_platforms
 
 SUPERVISOR = "/.shipyard-smoke/supervisor"
@@ -37,12 +38,21 @@ LOG_LINES = 20
 
 
 class SmokeFailed(GateFailed):
-    """The image did not pass its health check on some platform; no tag was moved."""
+    """The image did not pass its health check on some platform."""
 
 
 def supervisor_binary(golang_image: str, platform: Platform) -> dagger.File:
     """The supervisor built for ``platform`` (static; cross-compiled on the engine's platform)."""
     return go_helper(golang_image, "supervisor", platform)
+
+
+async def run(ctx: ReleaseContext) -> None:
+    """The ``smoke`` step: every smoke-tested platform's image must pass its health check before any tag moves."""
+    plan, made = ctx.job.plan, ctx.artifacts
+    assert plan.smoke is not None
+    made.smoke = await smoke_test(plan.smoke, made.containers, plan.tools.golang)
+    if not made.smoke.passed:
+        raise SmokeFailed(made.smoke.describe_failure())
 
 
 async def native_platform(platforms: Mapping[Platform, object]) -> Platform:
@@ -53,7 +63,7 @@ async def native_platform(platforms: Mapping[Platform, object]) -> Platform:
         built = ", ".join(str(p) for p in platforms)
         raise SmokeFailed(
             f"smoke test: the engine runs {native}, which this release does not build ({built});"
-            " give --smoke-platforms all or a list of the release's platforms; no tag was moved on any registry"
+            " give --smoke-platforms all or a list of the release's platforms"
         )
     return native
 
@@ -154,7 +164,7 @@ async def _run_platform(
 
 
 def _reason(exc: dagger.QueryError) -> str:
-    return " ".join(str(exc).split(" [traceparent", 1)[0].split())[:600]
+    return " ".join(engine_reason(exc).split())[:600]
 
 
 async def smoke_test(plan: SmokePlan, containers: Mapping[Platform, dagger.Container], golang_image: str) -> SmokeReport:

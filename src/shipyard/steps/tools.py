@@ -15,7 +15,7 @@ import functools
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -292,16 +292,12 @@ async def run_tool_plan(
         .with_directory(OUT_DIR, dag.directory())
         .with_exec([TOOLRUN, plan], use_entrypoint=False)
     )
-    try:
+    with tool_errors(tool, image or tool, pulled=f"{image or tool} (or the golang image {golang_image}, which builds toolrun)"):
         stdout = await ran.stdout()
-    except dagger.ExecError as exc:
-        raise GateFailed(f"{tool}: its commands could not run ({last_line(exc, 'toolrun')}); no tag was moved on any registry") from None
-    except dagger.QueryError as exc:
-        raise tool_unavailable(f"{image or tool} (or the golang image {golang_image}, which builds toolrun)", exc) from None
     try:
         return ran, parse_results(stdout, chains)
     except ToolrunOutputError as exc:
-        raise GateFailed(f"{tool}: {exc}; no tag was moved on any registry") from None
+        raise GateFailed(f"{tool}: {exc}") from None
 
 
 async def pull_ahead(images: Iterable[str], golang_image: str) -> None:
@@ -399,6 +395,33 @@ def cosign_container(image: str, access: RegistryAccess, signer: Signer) -> dagg
     return container
 
 
+class ToolFailed(GateFailed):
+    """A tool's container ran and exited non-zero; ``reason`` is the line of its output that says why."""
+
+    def __init__(self, tool: str, image: str, platform: Platform | None, reason: str) -> None:
+        self.tool, self.image, self.platform, self.reason = tool, image, platform, reason
+        on = f" on {platform}" if platform is not None else ""
+        super().__init__(f"{tool} ({image}{on}) failed: {reason}")
+
+
+@contextlib.contextmanager
+def tool_errors(tool: str, image: str, platform: Platform | None = None, *, pulled: str = "") -> Iterator[None]:
+    """The engine's errors of a tool container as one clear error naming the tool, its image and
+    the platform: it ran and failed (``ExecError``) -> :class:`ToolFailed`; it could not start
+    (``QueryError``: its image, or ``pulled``, cannot be pulled) -> :class:`ToolUnavailable`."""
+    try:
+        yield
+    except dagger.ExecError as exc:
+        raise ToolFailed(tool, image, platform, last_line(exc, tool)) from None
+    except dagger.QueryError as exc:
+        raise tool_unavailable(pulled or image, exc, platform) from None
+
+
+def engine_reason(exc: dagger.QueryError) -> str:
+    """What the engine says went wrong, without its trace id."""
+    return str(exc).split(" [traceparent", 1)[0].strip()
+
+
 def last_line(exc: dagger.ExecError, tool: str) -> str:
     """The line of a failed tool's output that says why (its last), for error messages."""
     lines = (exc.stderr or exc.stdout).strip().splitlines()
@@ -406,13 +429,13 @@ def last_line(exc: dagger.ExecError, tool: str) -> str:
 
 
 class ToolUnavailable(GateFailed):
-    """A tool's container could not be started (its image cannot be pulled); no tag was moved."""
+    """A tool's container could not be started (its image cannot be pulled)."""
 
 
-def tool_unavailable(image: str, exc: dagger.QueryError) -> ToolUnavailable:
-    """The error for a tool image the engine cannot pull, naming the image and the fix."""
-    reason = str(exc).split(" [traceparent", 1)[0].strip()
+def tool_unavailable(image: str, exc: dagger.QueryError, platform: Platform | None = None) -> ToolUnavailable:
+    """The error for a tool image the engine cannot pull, naming the image (and platform) and the fix."""
+    on = f" for {platform}" if platform is not None else ""
     return ToolUnavailable(
-        f"cannot run the tool image {image}: {reason}. Point Shipyard at a reachable copy: "
+        f"cannot run the tool image {image}{on}: {engine_reason(exc)}. Point Shipyard at a reachable copy: "
         "$SHIPYARD_TOOL_IMAGES (a JSON file) in the CLI, --tool-images in Dagger"
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import dagger
 
-from shipyard.steps.tools import RegistryAccess, Sigstore, tool_container, tool_unavailable
+from shipyard.steps.tools import RegistryAccess, Sigstore, ToolFailed, tool_container, tool_errors
 from shipyard.supply_chain.cosign import PREDICATE_TYPES, PUBLIC_KEY_PATH, TrustPolicy
 
 _COSIGN_PREFIX = re.compile(r"^(?:main\.go:\d+: )?(?:error during command execution: |Error: )?")
@@ -28,9 +28,8 @@ class Outcome:
     statements: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # verified in-toto statements
 
 
-def _reason(exc: dagger.ExecError) -> str:
-    lines = [line for line in (exc.stderr or exc.stdout).strip().splitlines() if line.strip()]
-    return _COSIGN_PREFIX.sub("", lines[-1]).strip() if lines else f"cosign exited with {exc.exit_code}"
+def _reason(failed: ToolFailed) -> str:
+    return _COSIGN_PREFIX.sub("", failed.reason).strip()
 
 
 def _container(image: str, access: RegistryAccess, public_key: str | None, sigstore: Sigstore) -> dagger.Container:
@@ -55,12 +54,11 @@ async def verify_signature(
         inside = access.inside(reference, http_name=bundle)
         args = policy.verify_args(inside, insecure=access.insecure([reference]), bundle=bundle)
         try:
-            await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).sync()
-        except dagger.ExecError as exc:
-            outcome = Outcome(False, policy.explain(_reason(exc)) + (" (Sigstore bundles in OCI referrers)" if bundle else ""))
+            with tool_errors("cosign", image):
+                await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).sync()
+        except ToolFailed as failed:
+            outcome = Outcome(False, policy.explain(_reason(failed)) + (" (Sigstore bundles in OCI referrers)" if bundle else ""))
             continue
-        except dagger.QueryError as exc:
-            raise tool_unavailable(image, exc) from None
         return Outcome(True, "Sigstore bundle (OCI referrer)" if bundle else "")
     return outcome
 
@@ -85,12 +83,11 @@ async def verify_attestation(
             access.inside(reference, http_name=bundle), kind, insecure=access.insecure([reference]), bundle=bundle
         )
         try:
-            out = await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).stdout()
-        except dagger.ExecError as exc:
-            failure = Outcome(False, policy.explain(_reason(exc)) + (" (Sigstore bundles in OCI referrers)" if bundle else ""))
+            with tool_errors("cosign", image):
+                out = await _container(image, access, public_key, sigstore).with_exec(args, use_entrypoint=False).stdout()
+        except ToolFailed as failed:
+            failure = Outcome(False, policy.explain(_reason(failed)) + (" (Sigstore bundles in OCI referrers)" if bundle else ""))
             continue
-        except dagger.QueryError as exc:
-            raise tool_unavailable(image, exc) from None
         statements = _statements(out, kind)
         if statements:
             where = " in Sigstore bundles (OCI referrers)" if bundle else ""
