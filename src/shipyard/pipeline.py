@@ -167,24 +167,36 @@ async def run_publish(state: ReleaseState) -> PublishReport:
 
 async def _release(state: ReleaseState) -> None:
     """Everything after the build works on the assembled layout or on digests, so it runs at
-    once: the push, the SBOMs and the scan (from the layout), the smoke test; cosign starts when
-    the push and the SBOMs are done. The first failure cancels the rest, and no tag moves."""
+    once: the push, the SBOMs and the scan (from the layout), the provenance, the smoke test;
+    the signatures right after the push, the attestations once the push, the SBOMs and the
+    provenance are done. The first failure cancels the rest, and no tag moves."""
     await state.access.authenticate_engine()  # the engine's own pulls (FROM a registry that wants credentials)
     await _timed(state, "build+assemble", _build_and_assemble)
     await _check_release_tags(state)
+    pushed, signed = anyio.Event(), anyio.Event()
+
+    async def push_then_sign() -> None:
+        await _timed(state, "push", _push)
+        pushed.set()
+        if state.signer is not None:
+            await _timed(state, "sign", _sign)
+        signed.set()
+
     async with anyio.create_task_group() as group:
         if state.plan.scan is not None:
             group.start_soon(_timed, state, "scan", _scan)
         if state.plan.smoke is not None:
             group.start_soon(_timed, state, "smoke", _smoke)
-        async with anyio.create_task_group() as before_cosign:
-            before_cosign.start_soon(_timed, state, "push", _push)
+        group.start_soon(push_then_sign)
+        async with anyio.create_task_group() as predicates:
             if state.plan.sbom_formats:
-                before_cosign.start_soon(_timed, state, "sbom", _sbom)
-        if state.plan.provenance:
-            await _timed(state, "provenance", _provenance)
-        if state.signer is not None:
-            await _timed(state, "sign", _sign)
+                predicates.start_soon(_timed, state, "sbom", _sbom)
+            if state.plan.provenance:
+                predicates.start_soon(_timed, state, "provenance", _provenance)
+        if state.signer is not None and (state.sboms or state.provenance is not None):
+            # Sigstore bundles rewrite one referrers tag per subject: attest after signing.
+            await (signed if state.signer.identity.bundles else pushed).wait()
+            await _timed(state, "attest", _attest)
     await _timed(state, "promote", _promote)
 
 
@@ -508,8 +520,21 @@ async def _smoke(state: ReleaseState) -> None:
 
 
 async def _sign(state: ReleaseState) -> None:
-    """Signatures (recursive), each platform's SBOMs (to its manifest and the index) and the
-    provenance (to the index), in every target that holds the release: one cosign container."""
+    """Recursive signatures in every target that holds the release (one cosign container): they
+    need only the pushed digests, so they are written while syft still works."""
+    assert state.release is not None and state.signer is not None
+    repositories = [p.repository for p in state.pushes if p.ok]
+    tools = state.plan.tools
+    digest = state.release.index.digest
+    signed = await sign_and_attest(tools.cosign, tools.golang, state.access, repositories, digest, state.signer, [])
+    state.signatures = signed.signatures
+    if state.signer.identity.mode is SigningMode.KEYLESS and repositories:
+        state.signed_by = await _keyless_signer(state, repositories[0], digest)
+
+
+async def _attest(state: ReleaseState) -> None:
+    """Each platform's SBOMs (to its manifest and the index) and the provenance (to the index),
+    in every target that holds the release: a second cosign container."""
     assert state.release is not None and state.signer is not None
     release = state.release
     repositories = [p.repository for p in state.pushes if p.ok]
@@ -522,11 +547,10 @@ async def _sign(state: ReleaseState) -> None:
     if state.provenance is not None:
         attestations.append(Attestation("slsaprovenance1", state.provenance, (release.index.digest,), "all", "provenance"))
     tools = state.plan.tools
-    signed = await sign_and_attest(tools.cosign, tools.golang, state.access, repositories, release.index.digest, state.signer, attestations)
-    state.signatures = signed.signatures
+    signed = await sign_and_attest(
+        tools.cosign, tools.golang, state.access, repositories, release.index.digest, state.signer, attestations, sign=False
+    )
     state.attestations = signed.attestations
-    if state.signer.identity.mode is SigningMode.KEYLESS and repositories:
-        state.signed_by = await _keyless_signer(state, repositories[0], state.release.index.digest)
 
 
 async def _keyless_signer(state: ReleaseState, repository: str, digest: str) -> tuple[str, str] | None:

@@ -1,14 +1,18 @@
-"""Sign and attest the release with cosign in every target registry, before any tag moves: all
-of it in one cosign container.
+"""Sign and attest the release with cosign in every target registry, before any tag moves.
 
 Signatures live per repository, so each target gets its own, by digest: ``--recursive`` signs
-the index and every platform manifest. Each attestation (a platform's SBOM, to that platform's
-manifest and to the index; the provenance, to the index) is one ``cosign attest`` naming all
-its subjects in every repository, so its predicate is read and the key unlocked once however
-many registries there are. The signatures and the attestations are two chains that run at once
-(``steps/tools.py``'s ``toolrun``); the attestations take turns, because those to one subject
-append to one tag. With Sigstore bundles, whose referrers fallback tag every bundle to a
-subject rewrites, everything takes turns in one chain.
+the index and every platform manifest. They need nothing but the pushed release, so
+``pipeline.py`` signs right after the push, while syft still writes the SBOMs; the attestations
+follow in a second cosign container once the SBOMs and the provenance exist (two containers,
+one for each: ``sign_and_attest`` does either or both).
+
+Each attestation (a platform's SBOM, to that platform's manifest and to the index; the
+provenance, to the index) is one ``cosign attest`` per subject naming that subject in every
+repository, so its predicate is read and the key unlocked once however many registries there
+are. Attestations to one subject take turns (they append to one tag: a chain of
+``steps/tools.py``'s ``toolrun``); those to different subjects, and the signatures, run at once.
+With Sigstore bundles, whose referrers fallback tag every bundle to a subject rewrites,
+everything takes turns in one chain (and ``pipeline.py`` attests after the signing is done).
 
 Key mode is offline by default (no transparency-log upload); keyless mode gets a Fulcio
 certificate for an OIDC identity. The command lines are ``supply_chain/cosign.py``'s; the key, its
@@ -64,7 +68,8 @@ async def sign_and_attest(
     *,
     sign: bool = True,
 ) -> Signed:
-    """``sign``: sign ``repository@digest`` recursively; then each attestation, in each repository."""
+    """``sign``: sign ``repository@digest`` (the index) recursively; and each attestation, in each
+    repository (``digest`` names the index among their subjects)."""
     container = cosign_container(image, access, signer)
     for n, attestation in enumerate(attestations):
         container = container.with_new_file(f"{PREDICATES}/{n}.json", json.dumps(attestation.predicate))
@@ -74,30 +79,33 @@ async def sign_and_attest(
     for repository in repositories:
         groups.setdefault(access.insecure([repository.split("/", 1)[0]]), []).append(repository)
     passes = (False, True) if signer.identity.bundles else (False,)  # True: again, as Sigstore bundles (OCI referrers)
-    signing: list[ToolCommand] = []
-    attesting: list[ToolCommand] = []
-    made: dict[str, tuple[list[str], Attestation | None]] = {}  # command -> its repositories, what it makes (None: signatures)
+    chains: dict[tuple[bool, str], list[ToolCommand]] = {}  # (insecure, subject) -> what writes to it, in turn
+    made: dict[str, tuple[list[str], Attestation | None, str]] = {}  # command -> repositories, what it makes (None: signatures), subject
     for insecure, group in sorted(groups.items()):
         tail = "-http" if insecure else ""
         for bundle in passes if sign else ():
             refs = [access.inside(f"{r}@{digest}", http_name=bundle) for r in group]
             name = "sign" + tail + ("-bundle" if bundle else "")
-            signing.append(ToolCommand(name, tuple(signer.identity.sign_args(refs, insecure=insecure, bundle=bundle))))
-            made[name] = (group, None)
+            chains.setdefault((insecure, "sign"), []).append(
+                ToolCommand(name, tuple(signer.identity.sign_args(refs, insecure=insecure, bundle=bundle)))
+            )
+            made[name] = (group, None, digest)
         for n, attestation in enumerate(attestations):
-            for bundle in passes:
-                refs = [access.inside(f"{r}@{s}", http_name=bundle) for r in group for s in attestation.subjects]
-                predicate = f"{PREDICATES}/{n}.json"
-                name = f"attest-{n}" + tail + ("-bundle" if bundle else "")
-                args = signer.identity.attest_args(refs, attestation.kind, insecure=insecure, bundle=bundle, predicate=predicate)
-                attesting.append(ToolCommand(name, tuple(args)))
-                made[name] = (group, attestation)
-    chains = [signing + attesting] if signer.identity.bundles else [c for c in (signing, attesting) if c]
-    _, results = await run_tool_plan(container, "cosign", chains, golang_image, image=image)
+            for subject in attestation.subjects:
+                for bundle in passes:
+                    refs = [access.inside(f"{r}@{subject}", http_name=bundle) for r in group]
+                    predicate = f"{PREDICATES}/{n}.json"
+                    which = "index" if subject == digest else attestation.platform
+                    name = f"attest-{n}-{which}" + tail + ("-bundle" if bundle else "")
+                    args = signer.identity.attest_args(refs, attestation.kind, insecure=insecure, bundle=bundle, predicate=predicate)
+                    chains.setdefault((insecure, subject), []).append(ToolCommand(name, tuple(args)))
+                    made[name] = (group, attestation, subject)
+    planned = [[c for chain in chains.values() for c in chain]] if signer.identity.bundles else list(chains.values())
+    _, results = await run_tool_plan(container, "cosign", planned, golang_image, image=image)
     done = Signed()
     failures: dict[str, list[str]] = {}
-    for command in [c for chain in chains for c in chain]:
-        result, (group, what) = results[command.name], made[command.name]
+    for command in [c for chain in planned for c in chain]:
+        result, (group, what, subject) = results[command.name], made[command.name]
         if not result.ok:
             if result.exit >= 0:  # the command that failed; those it skipped say nothing more
                 reason = result.reason("cosign")
@@ -108,9 +116,7 @@ async def sign_and_attest(
         elif what is None:
             done.signatures |= {r: f"{r}@{digest}" for r in group}
         else:
-            done.attestations += [
-                {"repository": r, "subject": s, "platform": what.platform, "type": what.kind} for r in group for s in what.subjects
-            ]
+            done.attestations += [{"repository": r, "subject": subject, "platform": what.platform, "type": what.kind} for r in group]
     if failures:
         detail = "; ".join(f"{what} failed ({'; '.join(sorted(lines))})" for what, lines in failures.items())
         raise SigningFailed(f"{detail}; no tag was moved on any registry")

@@ -2,8 +2,8 @@
 
 Starting a container costs the engine about two seconds; most tool commands of a release take
 a few tenths. So each tool (syft, Trivy, cosign) gets one container per release, and
-``steps/toolrun/main.go`` runs its commands there: chains at once, each chain's commands in
-order (a failure skips the rest of its chain). This module writes the plan and reads the
+``steps/toolrun/main.go`` runs its commands there: chains at once (at most ``PARALLEL``
+commands at a time), each chain's commands in order (a failure skips the rest of its chain). This module writes the plan and reads the
 results; ``steps/tools.py`` runs it.
 """
 
@@ -16,6 +16,9 @@ from dataclasses import dataclass
 TOOLRUN = "/.shipyard/toolrun"  # where the static helper is mounted in a tool container
 PLAN_DIR = "/run/shipyard/toolrun"  # where its plan goes: <tool>.json
 OUT_DIR = "/run/shipyard/out"  # where commands write the files the release reads back
+# Commands running at once in one container. Tool commands are short and mostly wait on
+# registries or read layers; four keep both of our 2 cores busy without a fifth queueing for them.
+PARALLEL = 4
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,13 @@ class ToolResult:
         return lines[-1] if lines else f"{tool} exited with {self.exit}"
 
 
-def toolrun_plan(chains: Sequence[Sequence[ToolCommand]]) -> str:
-    """The plan file ``toolrun`` reads."""
+def toolrun_plan(chains: Sequence[Sequence[ToolCommand]], parallel: int = PARALLEL) -> str:
+    """The plan file ``toolrun`` reads: at most ``parallel`` commands at a time (0: no bound)."""
     return json.dumps(
-        {"chains": [[{"name": c.name, "argv": list(c.argv), "stdout": c.stdout} for c in chain] for chain in chains]},
+        {
+            "chains": [[{"name": c.name, "argv": list(c.argv), "stdout": c.stdout} for c in chain] for chain in chains],
+            "parallel": parallel,
+        },
         indent=1,
     )
 

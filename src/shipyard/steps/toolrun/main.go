@@ -4,10 +4,10 @@
 //
 // Usage: toolrun PLAN_JSON
 //
-// The plan is {"chains": [[command, ...], ...]}, each command {"name": "...", "argv": [...],
-// "stdout": "/path" (optional: where its standard output goes)}. Chains run at once; the
-// commands of a chain run in order, and a failure skips the rest of its chain (they depend on
-// it: an attestation after a failed signature). One JSON object is printed on stdout:
+// The plan is {"chains": [[command, ...], ...], "parallel": N}, each command {"name": "...",
+// "argv": [...], "stdout": "/path" (optional: where its standard output goes)}. Chains run at
+// once, at most N commands at a time (0: no bound); the commands of a chain run in order, and a
+// failure skips the rest of its chain (they depend on it: attestations appended to one tag). One JSON object is printed on stdout:
 // {"results": [{"name", "exit", "seconds", "stderr"}]} in the plan's order, exit -1 for a
 // command that did not run. toolrun exits 0 when it ran the plan, whatever the commands did
 // (the caller decides from the results), 2 when the plan cannot be read.
@@ -31,7 +31,8 @@ type command struct {
 }
 
 type plan struct {
-	Chains [][]command `json:"chains"`
+	Chains   [][]command `json:"chains"`
+	Parallel int         `json:"parallel"`
 }
 
 type result struct {
@@ -97,6 +98,11 @@ func main() {
 		os.Exit(2)
 	}
 	results := make([][]result, len(p.Chains))
+	slots := p.Parallel
+	if slots <= 0 || slots > len(p.Chains) {
+		slots = len(p.Chains)
+	}
+	free := make(chan struct{}, max(slots, 1)) // a slot per running command
 	var wg sync.WaitGroup
 	for i, chain := range p.Chains {
 		results[i] = make([]result, len(chain))
@@ -109,7 +115,9 @@ func main() {
 					results[i][j] = result{Name: c.Name, Exit: -1, Stderr: "not run: an earlier command of its chain failed"}
 					continue
 				}
+				free <- struct{}{}
 				results[i][j] = run(c)
+				<-free
 				failed = results[i][j].Exit != 0
 			}
 		}(i, chain)
