@@ -38,7 +38,17 @@ from typing import Any
 
 from tests.integration.faults import FaultyProxy  # the proxy the failure tests use; here it only counts
 
-from bench.measure import ProcessRun, engine_version, median_steps, run_process, seconds_by_tool, spread, tool_commands, tool_execs
+from bench.measure import (
+    ProcessRun,
+    engine_version,
+    median_steps,
+    run_process,
+    seconds_by_tool,
+    spread,
+    tool_commands,
+    tool_cpu_seconds,
+    tool_execs,
+)
 from bench.output import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,6 +299,7 @@ def release_and_seed(bench: Bench, *, release: bool, seed: bool) -> None:
     bench.details["tool_containers_by_tool"] = {t: sum(1 for name, _ in execs[0] if name == t) for t in sorted({n for n, _ in execs[0]})}
     bench.details["tool_commands"] = len(tool_commands(warm[0].out / "engine.log"))
     bench.figures |= spread("tool_exec_sum_s", [sum(t.values()) for t in tools])
+    bench.figures |= spread("tool_cpu_s", [tool_cpu_seconds(r.out / "engine.log") for r in warm])
     bench.figures |= spread("overhead_ratio", [r.proc.wall_s / sum(t.values()) for r, t in zip(warm, tools, strict=True)], 2)
     # Section 6: the client's peak memory.
     bench.figures |= spread("client_max_rss_mib", [r.proc.max_rss_mib for r in warm], 1)
