@@ -145,7 +145,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         f"Machine: {m['cores']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory_gib']} GiB, kernel {m['kernel']}, "
-        f"Dagger engine {m['engine_version']}, Python {m['python']}; load average at start {m['load_average_at_start']}."
+        f"Dagger engine {m['engine_version']}, Python {m['python']}; load average at start {m['load_average_at_start']}"
+        + (f", at the end {m['load_average_at_end']}." if m.get("load_average_at_end") else ".")
     )
     if result.get("runs_by_section"):
         lines.append("Runs per figure: as its section's line above says (median, with min and max).")

@@ -112,6 +112,7 @@ class Bench:
     errors: list[str] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
     publish_help: str = ""
+    load_at_start: list[float] = field(default_factory=lambda: [round(x, 2) for x in os.getloadavg()])
     with_b_credentials: set[str] = field(default_factory=set)  # registry B's address and the proxies in front of it
 
     @property
@@ -512,7 +513,8 @@ def machine(bench: Bench) -> dict[str, Any]:
         "python": platform.python_version(),
         "engine_version": bench.details.get("engine_version") or [*version.split(), "", ""][1],
         "dagger_cli": version,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_start": bench.load_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
