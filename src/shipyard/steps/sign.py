@@ -8,8 +8,7 @@ one for each: ``sign_and_attest`` does either or both).
 
 Each attestation (a platform's SBOM, to that platform's manifest and to the index; the
 provenance, to the index) is one ``cosign attest`` per subject naming that subject in every
-repository, so its predicate is read and the key unlocked once however many registries there
-are. Attestations to one subject take turns (they append to one tag: a chain of
+repository, so one more registry adds references, not commands. Attestations to one subject take turns (they append to one tag: a chain of
 ``steps/tools.py``'s ``toolrun``); those to different subjects, and the signatures, run at once.
 With Sigstore bundles, whose referrers fallback tag every bundle to a subject rewrites,
 everything takes turns in one chain (and ``pipeline.py`` attests after the signing is done).
@@ -102,7 +101,7 @@ async def sign_and_attest(
                     made[name] = (group, attestation, subject)
     # The longest chains (each registry group's index attestations) first, each keeping a slot
     # of its own; the other subjects take turns in one more: on 2 busy cores this ends the
-    # index's chain sooner than all at once (measured: /work/notes/issue-32.md).
+    # index's chain sooner than all at once (measured: docs/benchmarks.md).
     if signer.identity.bundles:
         planned = [[c for chain in chains.values() for c in chain]]
     else:
