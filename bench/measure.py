@@ -24,7 +24,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # `toolrun: NAME: exit 0 in 0.37s` in that span.
 _EXEC = re.compile(r"^(\d+)\s*:[\s┆]*withExec (\S+)(?: (\S+))?")
 _OUTPUT = re.compile(r"^(\d+)\s*:[\s┆]*\[([\d.]+)s\] \|")  # `80 : ┆ [3.9s] | …`: output 3.9 s into the exec
-_COMMAND = re.compile(r"^(\d+)\s*:.*toolrun: (\S+): exit (-?\d+) in ([\d.]+)s")
+_COMMAND = re.compile(r"^(\d+)\s*:.*toolrun: (\S+): exit (-?\d+) in ([\d.]+)s(?: \(([\d.]+)s CPU\))?")
 _DONE = re.compile(r"^(\d+)\s*:[\s┆]*Container\.withExec (?:DONE|ERROR|CANCELED) \[([^\]]+)\]")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:([\d.]+)s)?(?:([\d.]+)ms)?$")
 
@@ -127,6 +127,15 @@ def tool_commands(progress_log: Path) -> list[tuple[str, float]]:
         if match := _COMMAND.match(_ANSI.sub("", raw)):
             seen.setdefault((match[1], match[2]), float(match[4]))
     return [(name, seconds) for (_, name), seconds in seen.items()]
+
+
+def tool_cpu_seconds(progress_log: Path) -> float:
+    """The CPU time of every command toolrun ran, from its ``(Cs CPU)`` suffix (0 where absent)."""
+    seen: dict[tuple[str, str], float] = {}
+    for raw in progress_log.read_text(errors="replace").splitlines():
+        if match := _COMMAND.match(_ANSI.sub("", raw)):
+            seen.setdefault((match[1], match[2]), float(match[5] or 0.0))
+    return round(sum(seen.values()), 2)
 
 
 def seconds_by_tool(execs: Iterable[tuple[str, float]]) -> dict[str, float]:

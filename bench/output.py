@@ -56,6 +56,10 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("overhead_ratio", "×", "",
      "`release_warm_s / tool_exec_sum_s`. Tools run concurrently, so below 1 means the release took less wall time than its tools' "
      "summed run time; the rest of the wall time (session, build, assembly, push, registry calls) is Shipyard's and the engine's"),
+    ("tool_cpu_s", "s", "",
+     "CPU time (user + system) of every tool command in the warm release, as toolrun reports it for each "
+     "(`toolrun: NAME: exit 0 in 1.53s (1.48s CPU)` in the progress log): the work the machine's cores must do, however it is "
+     "scheduled"),
     ("marginal_registry_s", "s", "",
      "what one more registry adds to the full release (3 platforms), from the `scaling` registries rows: the largest of "
      "(t₂ − t₁) and (t₄ − t₂)/2, medians"),
@@ -141,7 +145,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         f"Machine: {m['cores']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory_gib']} GiB, kernel {m['kernel']}, "
-        f"Dagger engine {m['engine_version']}, Python {m['python']}; load average at start {m['load_average_at_start']}."
+        f"Dagger engine {m['engine_version']}, Python {m['python']}; load average at start {m['load_average_at_start']}"
+        + (f", at the end {m['load_average_at_end']}." if m.get("load_average_at_end") else ".")
     )
     if result.get("runs_by_section"):
         lines.append("Runs per figure: as its section's line above says (median, with min and max).")

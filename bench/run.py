@@ -38,7 +38,17 @@ from typing import Any
 
 from tests.integration.faults import FaultyProxy  # the proxy the failure tests use; here it only counts
 
-from bench.measure import ProcessRun, engine_version, median_steps, run_process, seconds_by_tool, spread, tool_commands, tool_execs
+from bench.measure import (
+    ProcessRun,
+    engine_version,
+    median_steps,
+    run_process,
+    seconds_by_tool,
+    spread,
+    tool_commands,
+    tool_cpu_seconds,
+    tool_execs,
+)
 from bench.output import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +112,7 @@ class Bench:
     errors: list[str] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
     publish_help: str = ""
+    load_at_start: list[float] = field(default_factory=lambda: [round(x, 2) for x in os.getloadavg()])
     with_b_credentials: set[str] = field(default_factory=set)  # registry B's address and the proxies in front of it
 
     @property
@@ -289,6 +300,7 @@ def release_and_seed(bench: Bench, *, release: bool, seed: bool) -> None:
     bench.details["tool_containers_by_tool"] = {t: sum(1 for name, _ in execs[0] if name == t) for t in sorted({n for n, _ in execs[0]})}
     bench.details["tool_commands"] = len(tool_commands(warm[0].out / "engine.log"))
     bench.figures |= spread("tool_exec_sum_s", [sum(t.values()) for t in tools])
+    bench.figures |= spread("tool_cpu_s", [tool_cpu_seconds(r.out / "engine.log") for r in warm])
     bench.figures |= spread("overhead_ratio", [r.proc.wall_s / sum(t.values()) for r, t in zip(warm, tools, strict=True)], 2)
     # Section 6: the client's peak memory.
     bench.figures |= spread("client_max_rss_mib", [r.proc.max_rss_mib for r in warm], 1)
@@ -501,7 +513,8 @@ def machine(bench: Bench) -> dict[str, Any]:
         "python": platform.python_version(),
         "engine_version": bench.details.get("engine_version") or [*version.split(), "", ""][1],
         "dagger_cli": version,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_start": bench.load_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 

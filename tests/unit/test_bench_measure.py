@@ -15,6 +15,7 @@ from bench.measure import (
     seconds_by_tool,
     spread,
     tool_commands,
+    tool_cpu_seconds,
     tool_execs,
 )
 
@@ -35,6 +36,9 @@ LOG = """\
 \x1b[95m80  : \x1b[0m┆ [0.4s] | toolrun: 0-sign: exit 0 in 0.37s
 \x1b[95m80  : \x1b[0m┆ [0.9s] | toolrun: 1-sign: exit 0 in 0.41s
 \x1b[95m80  : \x1b[0m┆ [0.9s] | toolrun: 1-sign: exit 0 in 0.41s
+\x1b[95m80  : \x1b[0m┆ [1.4s] | toolrun: attest-0-index: exit 0 in 0.45s (0.31s CPU)
+\x1b[95m80  : \x1b[0m┆ [1.4s] | toolrun: attest-0-index: exit 0 in 0.45s (0.31s CPU)
+\x1b[95m80  : \x1b[0m┆ [1.9s] | toolrun: attest-0-linux/amd64: exit 0 in 0.52s (0.36s CPU)
 \x1b[95m80  : \x1b[0m┆ Container.withExec DONE [2.5s]
 \x1b[95m80  : \x1b[0m┆ [3.1s] | {"results": []}
 """
@@ -55,7 +59,12 @@ def test_tool_execs_are_read_from_the_progress_log_and_build_steps_are_not_tools
 
 def test_a_tool_containers_commands_are_read_once_each(progress_log: Path) -> None:
     """toolrun's commands inside one tool container: each named once with its own time."""
-    assert tool_commands(progress_log) == [("0-sign", 0.37), ("1-sign", 0.41)]
+    assert tool_commands(progress_log) == [("0-sign", 0.37), ("1-sign", 0.41), ("attest-0-index", 0.45), ("attest-0-linux/amd64", 0.52)]
+
+
+def test_the_tool_commands_cpu_is_summed_once_each(progress_log: Path) -> None:
+    """toolrun's `(Cs CPU)`: counted once per command, 0 for a line without it (an older toolrun)."""
+    assert tool_cpu_seconds(progress_log) == 0.67
 
 
 def test_the_engine_version_is_the_one_the_session_reported(progress_log: Path) -> None:

@@ -22,6 +22,7 @@ def _stdout(*rows: tuple[str, int, str]) -> str:
 def test_the_plan_keeps_chains_apart_and_commands_in_order() -> None:
     plan = json.loads(toolrun_plan(CHAINS))
     assert [[c["name"] for c in chain] for chain in plan["chains"]] == [["sign", "attest-0"], ["linux/amd64"]]
+    assert plan["parallel"] == 4 and json.loads(toolrun_plan(CHAINS, 2))["parallel"] == 2
     assert plan["chains"][1][0] == {"name": "linux/amd64", "argv": ["trivy", "image", "--input", "/oci/linux-amd64"],
                                     "stdout": "/out/linux-amd64.json"}  # fmt: skip
 
@@ -32,6 +33,14 @@ def test_results_are_read_by_name_with_the_reason_of_a_failure() -> None:
     assert results["linux/amd64"].ok and not results["sign"].ok
     assert results["sign"].reason("cosign") == "error: wrong password"
     assert ToolResult("x", 3, 0.1, "").reason("syft") == "syft exited with 3"
+
+
+def test_each_command_reports_the_cpu_it_used() -> None:
+    stdout = json.dumps({"results": [{"name": "sign", "exit": 0, "seconds": 0.9, "cpu": 0.31, "stderr": ""},
+                                     {"name": "attest-0", "exit": 0, "seconds": 0.5, "stderr": ""},
+                                     {"name": "linux/amd64", "exit": 0, "seconds": 1.2, "cpu": 1.5, "stderr": ""}]})  # fmt: skip
+    results = parse_results(stdout, CHAINS)
+    assert (results["sign"].cpu, results["attest-0"].cpu, results["linux/amd64"].cpu) == (0.31, 0.0, 1.5)
 
 
 @pytest.mark.parametrize("stdout", ["", "not json", json.dumps({"results": [{"name": "sign"}]}), json.dumps([1, 2])])

@@ -6,8 +6,9 @@ and the pipeline runs exactly them (``pipeline.py`` binds each name to its runne
 list of pipes, each with a name and ``Run(ctx)``; here the list also says what runs concurrently.
 
 After the build everything works on the assembled layout or on digests, so it runs at once: the
-scan and the smoke test beside the push and the SBOMs; the provenance once pushed, then cosign
-signs and attests; the first failure cancels the rest, and the tags move only at the end.
+scan and the smoke test beside the push, the SBOMs and the provenance; cosign signs right after the
+push (while syft still works) and attests once the signatures, the SBOMs and the provenance exist;
+the first failure cancels the rest, and the tags move only at the end.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ PUSH = Step("push", _always, lambda plan: f"push the index by digest to {len(pla
 
 def _kept(plan: PlanDecisions) -> str:
     return "written to the output directory" + (
-        "; attested by the sign step" if plan.signing is not SigningMode.NONE else " (not signed: no attestation)"
+        "; attested by the attest step" if plan.signing is not SigningMode.NONE else " (not signed: no attestation)"
     )
 
 
@@ -110,7 +111,12 @@ PROVENANCE = Step("provenance", lambda plan: plan.provenance, lambda plan: "SLSA
 SIGN = Step(
     "sign",
     lambda plan: plan.signing is not SigningMode.NONE,
-    lambda plan: f"cosign ({plan.signing.value}) the index and each platform manifest in every target",
+    lambda plan: f"cosign ({plan.signing.value}) the index and each platform manifest in every target, right after the push",
+)
+ATTEST = Step(
+    "attest",
+    lambda plan: plan.signing is not SigningMode.NONE and (bool(plan.sbom_formats) or plan.provenance),
+    lambda plan: "cosign attest each platform's SBOMs (to it and to the index) and the provenance (to the index) in every target",
 )
 PROMOTE = Step(
     "promote",
@@ -122,7 +128,7 @@ RELEASE: Stage = InOrder(
     (
         BUILD,
         CHECK_RELEASE_TAGS,
-        AtOnce((SCAN, SMOKE, InOrder((AtOnce((PUSH, SBOM)), PROVENANCE, SIGN)))),
+        AtOnce((SCAN, SMOKE, InOrder((AtOnce((InOrder((PUSH, SIGN)), SBOM, PROVENANCE)), ATTEST)))),
         PROMOTE,
     )
 )

@@ -1,14 +1,17 @@
-"""Sign and attest the release with cosign in every target registry, before any tag moves: all
-of it in one cosign container.
+"""Sign and attest the release with cosign in every target registry, before any tag moves.
 
 Signatures live per repository, so each target gets its own, by digest: ``--recursive`` signs
-the index and every platform manifest. Each attestation (a platform's SBOM, to that platform's
-manifest and to the index; the provenance, to the index) is one ``cosign attest`` naming all
-its subjects in every repository, so its predicate is read and the key unlocked once however
-many registries there are. The signatures and the attestations are two chains that run at once
-(``steps/tools.py``'s ``toolrun``); the attestations take turns, because those to one subject
-append to one tag. With Sigstore bundles, whose referrers fallback tag every bundle to a
-subject rewrites, everything takes turns in one chain.
+the index and every platform manifest. They need nothing but the pushed release, so
+the ``sign`` step runs right after the push, while syft still writes the SBOMs; the attestations
+follow in a second cosign container once the SBOMs and the provenance exist (two containers,
+one for each: ``sign_and_attest`` does either or both).
+
+Each attestation (a platform's SBOM, to that platform's manifest and to the index; the
+provenance, to the index) is one ``cosign attest`` per subject naming that subject in every
+repository, so one more registry adds references, not commands. Attestations to one subject take turns (they append to one tag: a chain of
+``steps/tools.py``'s ``toolrun``); those to different subjects, and the signatures, run at once.
+With Sigstore bundles, whose referrers fallback tag every bundle to a subject rewrites,
+everything takes turns in one chain (and the ``attest`` step runs after the signing is done: release/steps.py).
 
 Key mode is offline by default (no transparency-log upload); keyless mode gets a Fulcio
 certificate for an OIDC identity. The command lines are ``supply_chain/cosign.py``'s; the key, its
@@ -39,8 +42,22 @@ class SigningFailed(GateFailed):
 
 
 async def run(ctx: ReleaseContext) -> None:
-    """The ``sign`` step: signatures (recursive), each platform's SBOMs (to its manifest and the
-    index) and the provenance (to the index), in every target that holds the release: one cosign container."""
+    """The ``sign`` step: recursive signatures in every target that holds the release (one cosign
+    container). They need only the pushed digests, so they are written while syft still works."""
+    job, made = ctx.job, ctx.artifacts
+    assert made.release is not None and job.signer is not None
+    repositories = [p.repository for p in made.pushes if p.ok]
+    tools = job.plan.tools
+    digest = made.release.index.digest
+    signed = await sign_and_attest(tools.cosign, tools.golang, job.access, repositories, digest, job.signer, [])
+    made.signatures = signed.signatures
+    if job.signer.identity.mode is SigningMode.KEYLESS and repositories:
+        made.signed_by = await _keyless_signer(ctx, repositories[0], digest)
+
+
+async def run_attest(ctx: ReleaseContext) -> None:
+    """The ``attest`` step: each platform's SBOMs (to its manifest and the index) and the
+    provenance (to the index), in every target that holds the release: a second cosign container."""
     job, made = ctx.job, ctx.artifacts
     assert made.release is not None and job.signer is not None
     release = made.release
@@ -54,11 +71,10 @@ async def run(ctx: ReleaseContext) -> None:
     if made.provenance is not None:
         attestations.append(Attestation("slsaprovenance1", made.provenance, (release.index.digest,), "all", "provenance"))
     tools = job.plan.tools
-    signed = await sign_and_attest(tools.cosign, tools.golang, job.access, repositories, release.index.digest, job.signer, attestations)
-    made.signatures = signed.signatures
+    signed = await sign_and_attest(
+        tools.cosign, tools.golang, job.access, repositories, release.index.digest, job.signer, attestations, sign=False
+    )
     made.attestations = signed.attestations
-    if job.signer.identity.mode is SigningMode.KEYLESS and repositories:
-        made.signed_by = await _keyless_signer(ctx, repositories[0], release.index.digest)
 
 
 async def _keyless_signer(ctx: ReleaseContext, repository: str, digest: str) -> tuple[str, str] | None:
@@ -102,7 +118,8 @@ async def sign_and_attest(
     *,
     sign: bool = True,
 ) -> Signed:
-    """``sign``: sign ``repository@digest`` recursively; then each attestation, in each repository."""
+    """``sign``: sign ``repository@digest`` (the index) recursively; and each attestation, in each
+    repository (``digest`` names the index among their subjects)."""
     container = cosign_container(image, access, signer)
     for n, attestation in enumerate(attestations):
         container = container.with_new_file(f"{PREDICATES}/{n}.json", json.dumps(attestation.predicate))
@@ -112,30 +129,40 @@ async def sign_and_attest(
     for repository in repositories:
         groups.setdefault(access.insecure([repository]), []).append(repository)
     passes = (False, True) if signer.identity.bundles else (False,)  # True: again, as Sigstore bundles (OCI referrers)
-    signing: list[ToolCommand] = []
-    attesting: list[ToolCommand] = []
-    made: dict[str, tuple[list[str], Attestation | None]] = {}  # command -> its repositories, what it makes (None: signatures)
+    chains: dict[tuple[bool, str], list[ToolCommand]] = {}  # (insecure, subject) -> what writes to it, in turn
+    made: dict[str, tuple[list[str], Attestation | None, str]] = {}  # command -> repositories, what it makes (None: signatures), subject
     for insecure, group in sorted(groups.items()):
         tail = "-http" if insecure else ""
         for bundle in passes if sign else ():
             refs = [access.inside(f"{r}@{digest}", http_name=bundle) for r in group]
             name = "sign" + tail + ("-bundle" if bundle else "")
-            signing.append(ToolCommand(name, tuple(signer.identity.sign_args(refs, insecure=insecure, bundle=bundle))))
-            made[name] = (group, None)
+            chains.setdefault((insecure, "sign"), []).append(
+                ToolCommand(name, tuple(signer.identity.sign_args(refs, insecure=insecure, bundle=bundle)))
+            )
+            made[name] = (group, None, digest)
         for n, attestation in enumerate(attestations):
-            for bundle in passes:
-                refs = [access.inside(f"{r}@{s}", http_name=bundle) for r in group for s in attestation.subjects]
-                predicate = f"{PREDICATES}/{n}.json"
-                name = f"attest-{n}" + tail + ("-bundle" if bundle else "")
-                args = signer.identity.attest_args(refs, attestation.kind, insecure=insecure, bundle=bundle, predicate=predicate)
-                attesting.append(ToolCommand(name, tuple(args)))
-                made[name] = (group, attestation)
-    chains = [signing + attesting] if signer.identity.bundles else [c for c in (signing, attesting) if c]
-    _, results = await run_tool_plan(container, "cosign", chains, golang_image, image=image)
+            for subject in attestation.subjects:
+                for bundle in passes:
+                    refs = [access.inside(f"{r}@{subject}", http_name=bundle) for r in group]
+                    predicate = f"{PREDICATES}/{n}.json"
+                    which = "index" if subject == digest else attestation.platform
+                    name = f"attest-{n}-{which}" + tail + ("-bundle" if bundle else "")
+                    args = signer.identity.attest_args(refs, attestation.kind, insecure=insecure, bundle=bundle, predicate=predicate)
+                    chains.setdefault((insecure, subject), []).append(ToolCommand(name, tuple(args)))
+                    made[name] = (group, attestation, subject)
+    # The longest chains (each registry group's index attestations) first, each keeping a slot
+    # of its own; the other subjects take turns in one more: on 2 busy cores this ends the
+    # index's chain sooner than all at once (measured: docs/benchmarks.md).
+    if signer.identity.bundles:
+        planned = [[c for chain in chains.values() for c in chain]]
+    else:
+        planned = sorted(chains.values(), key=len, reverse=True)
+    parallel = len(groups) + 1
+    _, results = await run_tool_plan(container, "cosign", planned, golang_image, image=image, parallel=parallel)
     done = Signed()
     failures: dict[str, list[str]] = {}
-    for command in [c for chain in chains for c in chain]:
-        result, (group, what) = results[command.name], made[command.name]
+    for command in [c for chain in planned for c in chain]:
+        result, (group, what, subject) = results[command.name], made[command.name]
         if not result.ok:
             if result.exit >= 0:  # the command that failed; those it skipped say nothing more
                 reason = result.reason("cosign")
@@ -146,9 +173,7 @@ async def sign_and_attest(
         elif what is None:
             done.signatures |= {r: f"{r}@{digest}" for r in group}
         else:
-            done.attestations += [
-                {"repository": r, "subject": s, "platform": what.platform, "type": what.kind} for r in group for s in what.subjects
-            ]
+            done.attestations += [{"repository": r, "subject": subject, "platform": what.platform, "type": what.kind} for r in group]
     if failures:
         detail = "; ".join(f"{what} failed ({'; '.join(sorted(lines))})" for what, lines in failures.items())
         raise SigningFailed(detail)

@@ -38,6 +38,7 @@ from shipyard.supply_chain.cosign import (
 )
 from shipyard.supply_chain.toolrun import (
     OUT_DIR,
+    PARALLEL,
     PLAN_DIR,
     TOOLRUN,
     ToolCommand,
@@ -280,15 +281,22 @@ def toolrun_binary(golang_image: str) -> dagger.File:
 
 
 async def run_tool_plan(
-    container: dagger.Container, tool: str, chains: Sequence[Sequence[ToolCommand]], golang_image: str, *, image: str = ""
+    container: dagger.Container,
+    tool: str,
+    chains: Sequence[Sequence[ToolCommand]],
+    golang_image: str,
+    *,
+    image: str = "",
+    parallel: int = PARALLEL,
 ) -> tuple[dagger.Container, dict[str, ToolResult]]:
-    """Run a tool's commands (``supply_chain/toolrun.py``) in one exec of ``container``: the container
-    after it (files its commands wrote are under OUT_DIR) and each command's result by name.
-    A tool image the engine cannot pull is :class:`ToolUnavailable`."""
+    """Run a tool's commands (``supply_chain/toolrun.py``) in one exec of ``container``, at
+    most ``parallel`` chains at a time: the container after it (files its commands wrote are
+    under OUT_DIR) and each command's result by name. A tool image the engine cannot pull is
+    :class:`ToolUnavailable`."""
     plan = f"{PLAN_DIR}/{tool}.json"
     ran = (
         container.with_mounted_file(TOOLRUN, toolrun_binary(golang_image))
-        .with_new_file(plan, toolrun_plan(chains))
+        .with_new_file(plan, toolrun_plan(chains, parallel))
         .with_directory(OUT_DIR, dag.directory())
         .with_exec([TOOLRUN, plan], use_entrypoint=False)
     )

@@ -4,13 +4,15 @@
 //
 // Usage: toolrun PLAN_JSON
 //
-// The plan is {"chains": [[command, ...], ...]}, each command {"name": "...", "argv": [...],
-// "stdout": "/path" (optional: where its standard output goes)}. Chains run at once; the
-// commands of a chain run in order, and a failure skips the rest of its chain (they depend on
-// it: an attestation after a failed signature). One JSON object is printed on stdout:
-// {"results": [{"name", "exit", "seconds", "stderr"}]} in the plan's order, exit -1 for a
-// command that did not run. toolrun exits 0 when it ran the plan, whatever the commands did
-// (the caller decides from the results), 2 when the plan cannot be read.
+// The plan is {"chains": [[command, ...], ...], "parallel": N}, each command {"name": "...",
+// "argv": [...], "stdout": "/path" (optional: where its standard output goes)}. Chains start in
+// the plan's order, at most N running at a time (0: all at once); a chain keeps its slot until
+// its last command ends, so a plan puts its longest chain first. The commands of a chain run in
+// order, and a failure skips the rest of its chain (they depend on it: attestations appended
+// to one tag). One JSON object is printed on stdout: {"results": [{"name", "exit", "seconds",
+// "cpu", "stderr"}]} in the plan's order (cpu: the command's user + system CPU seconds), exit
+// -1 for a command that did not run. toolrun exits 0 when it ran the plan, whatever the
+// commands did (the caller decides from the results), 2 when the plan cannot be read.
 package main
 
 import (
@@ -31,13 +33,15 @@ type command struct {
 }
 
 type plan struct {
-	Chains [][]command `json:"chains"`
+	Chains   [][]command `json:"chains"`
+	Parallel int         `json:"parallel"`
 }
 
 type result struct {
 	Name    string  `json:"name"`
 	Exit    int     `json:"exit"`
 	Seconds float64 `json:"seconds"`
+	CPU     float64 `json:"cpu"`
 	Stderr  string  `json:"stderr"`
 }
 
@@ -64,6 +68,9 @@ func run(c command) result {
 	}
 	err := cmd.Run()
 	out.Seconds = time.Since(started).Seconds()
+	if cmd.ProcessState != nil {
+		out.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -78,7 +85,7 @@ func run(c command) result {
 	}
 	out.Stderr = text
 	// The tool's own messages stay in the engine's progress log, under the command's name.
-	fmt.Fprintf(os.Stderr, "toolrun: %s: exit %d in %.2fs\n", c.Name, out.Exit, out.Seconds)
+	fmt.Fprintf(os.Stderr, "toolrun: %s: exit %d in %.2fs (%.2fs CPU)\n", c.Name, out.Exit, out.Seconds, out.CPU)
 	return out
 }
 
@@ -97,12 +104,18 @@ func main() {
 		os.Exit(2)
 	}
 	results := make([][]result, len(p.Chains))
+	slots := p.Parallel
+	if slots <= 0 || slots > len(p.Chains) {
+		slots = len(p.Chains)
+	}
+	free := make(chan struct{}, max(slots, 1)) // a slot per running chain
 	var wg sync.WaitGroup
 	for i, chain := range p.Chains {
 		results[i] = make([]result, len(chain))
+		free <- struct{}{} // chains start in the plan's order as slots free up
 		wg.Add(1)
 		go func(i int, chain []command) {
-			defer wg.Done()
+			defer func() { <-free; wg.Done() }()
 			failed := false
 			for j, c := range chain {
 				if failed {
