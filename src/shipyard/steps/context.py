@@ -56,14 +56,11 @@ class ReleaseJob:
     build: BuildSpec
     access: RegistryAccess
     workdir: Path  # local scratch space (the host in client mode, the module's container in module mode)
-    allow_backwards: bool = False
-    allow_overwrite: bool = False  # move a version tag that names other content
     registry_timeout: float = DEFAULT_TIMEOUT
     out: Path | None = None
     progress_log: Path | None = None  # the engine session's progress (failed build steps' output)
     signer: Signer | None = None  # cosign: sign and attest in every target before tags move
     source_url: str = ""
-    secret_ids: tuple[str, ...] = ()
     split: SplitBuild | None = None  # --builder: platforms built on other engines
     layouts: tuple[LoadedLayout, ...] = ()  # publish --from: the platform images, built and checked already
     local_file: Callable[[Path], dagger.File] | None = None  # a file of the workdir as the engine takes it

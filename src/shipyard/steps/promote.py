@@ -48,7 +48,7 @@ UNDO_SECONDS = 20.0  # the longest an undo after a failure or an interrupt may t
 
 def _tag_rules(ctx: ReleaseContext) -> TagRules:
     plan = ctx.job.plan
-    return tag_rules(plan.version, plan.tags, latest=plan.latest, allow_backwards=ctx.job.allow_backwards)
+    return tag_rules(plan.version, plan.tags, latest=plan.latest, allow_backwards=plan.allow_backwards)
 
 
 async def run_check_release_tags(ctx: ReleaseContext) -> None:
@@ -74,7 +74,7 @@ async def run_check_release_tags(ctx: ReleaseContext) -> None:
         for target in job.plan.active_targets:
             group.start_soon(one, target.repository, target.optional)
     ordered = {t.repository: current[t.repository] for t in job.plan.active_targets if t.repository in current}
-    made.notices += check_release_tags(rules, ordered, made.release.index.digest, allow_overwrite=job.allow_overwrite)
+    made.notices += check_release_tags(rules, ordered, made.release.index.digest, allow_overwrite=job.plan.allow_overwrite)
 
 
 async def run(ctx: ReleaseContext) -> None:
@@ -212,7 +212,7 @@ async def _promote_all(targets: Sequence[TargetTags], release: ReleaseManifest) 
     await _each(targets, _read_before)
     await _each(targets, lambda t: _write_fixed(t, release))
     await _each(targets, lambda t: _converge(t, release))
-    await _each(targets, lambda t: _verify(t, release))
+    await _each(targets, lambda t: _read_back(t, release))
 
 
 async def _best_effort(target: TargetTags, release: ReleaseManifest) -> None:
@@ -307,7 +307,7 @@ async def _note_foreign(target: TargetTags, now: dict[str, str | None], wanted: 
             )
 
 
-async def _verify(target: TargetTags, release: ReleaseManifest) -> None:
+async def _read_back(target: TargetTags, release: ReleaseManifest) -> None:
     """Read every tag back: fixed tags must name the release, floating ones what they settled on."""
     await _read_after(target)
     wrong = [f"{tag} -> {target.tags[tag].after}" for tag in target.rules.fixed if target.tags[tag].after != release.digest]

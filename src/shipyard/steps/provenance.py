@@ -26,7 +26,7 @@ async def run(ctx: ReleaseContext) -> None:
         dockerfile=job.build.dockerfile,
         target=job.build.target,
         build_args=job.build.build_args,
-        secret_ids=job.secret_ids,
+        secret_ids=job.plan.build_secrets,
         platforms={str(p): d.digest for p, d in made.release.manifests.items()},
         index=made.release.index.digest,
         source_date_epoch=job.plan.source_date_epoch,
