@@ -26,6 +26,7 @@ from shipyard.commands.plan import SourceFacts
 from shipyard.commands.plan import release_plan as release_plan_of
 from shipyard.commands.source_build import SourceBuild, _source_build
 from shipyard.errors import InvalidInput
+from shipyard.output_dir import OutputDir
 from shipyard.pipeline import (
     ReleaseJob,
     SplitBuild,
@@ -282,16 +283,14 @@ async def publish(options: ReleaseOptions, door: Door) -> PublishReport:
 
 def _write_publish_files(report: PublishReport, door: Door, sign: SigningMode) -> None:
     """``report.json``, the GitHub Actions job summary and step outputs (reports/github.py) and,
-    for a release that succeeded, ``release-notes.md`` in ``door.out``."""
-    if door.out is not None:
-        door.out.mkdir(parents=True, exist_ok=True)
-        (door.out / "report.json").write_text(report.dumps() + "\n")
-        write_github_files(report, door.out, verification_of(report, sign), f"{door.out_name}/report.json")
-        notes = door.out / "release-notes.md"
-        if report.ok:
-            notes.write_text(render_release_notes(report, verification_of(report, sign)))
-        elif notes.exists():
-            notes.unlink()  # a failed release has no notes (an earlier run's would mislead)
+    for a release that succeeded, ``release-notes.md`` in ``door.out``, through its one writer."""
+    output = OutputDir(door.out)
+    output.write_text("report.json", report.dumps() + "\n")
+    write_github_files(report, output, verification_of(report, sign), f"{door.out_name}/report.json")
+    if report.ok:
+        output.write_text("release-notes.md", render_release_notes(report, verification_of(report, sign)))
+    else:
+        output.remove("release-notes.md")  # a failed release has no notes (an earlier run's would mislead)
 
 
 def verification_of(report: PublishReport, sign: SigningMode) -> Verification:
@@ -300,11 +299,11 @@ def verification_of(report: PublishReport, sign: SigningMode) -> Verification:
     return Verification(mode=sign, certificate_identity=signed_by.get("identity", ""), certificate_oidc_issuer=signed_by.get("issuer", ""))
 
 
-def write_github_files(report: PublishReport, out: Path, verification: Verification, report_path: str) -> None:
+def write_github_files(report: PublishReport, out: OutputDir, verification: Verification, report_path: str) -> None:
     """``summary.md`` and ``github-output.txt``: what a workflow appends to ``$GITHUB_STEP_SUMMARY``
     and ``$GITHUB_OUTPUT`` (module mode cannot reach them; the CLI in Actions also appends them)."""
-    (out / SUMMARY_FILE).write_text(job_summary(report, verification))
-    (out / OUTPUTS_FILE).write_text(outputs_file(step_outputs(report, report_path)))
+    out.write_text(SUMMARY_FILE, job_summary(report, verification))
+    out.write_text(OUTPUTS_FILE, outputs_file(step_outputs(report, report_path)))
 
 
 def with_cache_check(report: Report, door: Door, outcomes: Sequence[ExportOutcome], export_seconds: float | None) -> Report:
@@ -318,7 +317,7 @@ def with_cache_check(report: Report, door: Door, outcomes: Sequence[ExportOutcom
     timings = {**report.timings, **({"cache_export": export_seconds} if export_seconds is not None and door.cache.exports else {})}
     updated = dataclasses.replace(report, cache=summary, timings=timings)
     if door.out is not None and (door.out / "report.json").exists():
-        (door.out / "report.json").write_text(updated.dumps() + "\n")
+        OutputDir(door.out).write_text("report.json", updated.dumps() + "\n")
     return updated
 
 

@@ -16,6 +16,7 @@ from shipyard.errors import shipyard_error_in
 from shipyard.gates.scan import evaluate_gate
 
 # A release's registry requests are retried harder than cleanup's: a push is idempotent, and a
+from shipyard.output_dir import OutputDir
 from shipyard.pipeline import _platform_of, registry_client
 from shipyard.registries.oci import FetchedManifest, OciRegistry
 from shipyard.release.config import (
@@ -136,9 +137,7 @@ async def verify(options: VerifyOptions, door: Door) -> VerifyReport:
     )
     await keep_running([*state.access.endpoints.values(), *state.sigstore.services])
     report = await run_verify(state)
-    if door.out is not None:
-        door.out.mkdir(parents=True, exist_ok=True)
-        (door.out / "verify.json").write_text(report.dumps() + "\n")
+    OutputDir(door.out).write_text("verify.json", report.dumps() + "\n")
     return report
 
 
@@ -255,18 +254,15 @@ def _platform_manifests(fetched: FetchedManifest) -> dict[Platform, str]:
 
 def _write_verified_sboms(statements: Mapping[tuple[str, str], Sequence[dict[str, Any]]], out: Path | None) -> list[str]:
     """Each platform's SBOM, taken from its verified attestation, as a file in ``out/sbom``."""
-    if out is None:
-        return []
+    output = OutputDir(out)
     written = []
     for (name, subject), found in sorted(statements.items()):
         kind = name.split(" ", 1)[1]
         if subject == "index" or kind not in PER_PLATFORM or not found:
             continue
-        folder = out / "sbom"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{subject.replace('/', '-')}.{kind}.json"
-        path.write_text(json.dumps(found[0]["predicate"], indent=2) + "\n")
-        written.append(str(path))
+        path = output.write_text(f"sbom/{subject.replace('/', '-')}.{kind}.json", json.dumps(found[0]["predicate"], indent=2) + "\n")
+        if path is not None:
+            written.append(str(path))
     return written
 
 
