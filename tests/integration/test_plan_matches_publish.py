@@ -39,8 +39,11 @@ def test_the_plan_lists_exactly_the_steps_publish_runs(sign: str, stack: Stack, 
              "--source-date-epoch", "1700000000", "--sign", sign]  # fmt: skip
     plan = _plan(*flags)
     planned = [step["name"] for step in plan["steps"]]  # type: ignore[attr-defined]
-    expected = ["build+assemble", "check-release-tags", "scan", "push", "sbom", "provenance", "promote"]
-    assert planned == ([*expected[:-1], "sign", "promote"] if sign == "key" else expected)
+    expected = {
+        "none": ["build+assemble", "check-release-tags", "scan", "push", "sbom", "provenance", "promote"],
+        "key": ["build+assemble", "check-release-tags", "scan", "push", "sign", "sbom", "provenance", "attest", "promote"],
+    }[sign]
+    assert planned == expected
 
     key, _ = tools.keypair("plan-matches")
     signing = ["--key", f"file:{key}", "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD"] if sign == "key" else []
