@@ -31,7 +31,6 @@ from shipyard.registries.oci import OciRegistry
 from shipyard.release.image import platform_key
 from shipyard.release.layouts import RECORD_FILE, BuildRecord, BuildReport
 from shipyard.release.steps import (
-    ATTEST,
     BUILD,
     CHECK_RELEASE_TAGS,
     PROMOTE,
@@ -94,7 +93,6 @@ RUNNERS: Mapping[str, Runner] = {
     SBOM.name: sbom.run,
     PROVENANCE.name: provenance.run,
     SIGN.name: sign.run,
-    ATTEST.name: sign.run_attest,
     PROMOTE.name: promote.run,
 }
 

@@ -41,7 +41,7 @@ def test_the_plan_lists_exactly_the_steps_publish_runs(sign: str, stack: Stack, 
     planned = [step["name"] for step in plan["steps"]]  # type: ignore[attr-defined]
     expected = {
         "none": ["build+assemble", "check-release-tags", "scan", "push", "sbom", "provenance", "promote"],
-        "key": ["build+assemble", "check-release-tags", "scan", "push", "sign", "sbom", "provenance", "attest", "promote"],
+        "key": ["build+assemble", "check-release-tags", "scan", "push", "sbom", "provenance", "sign", "promote"],
     }[sign]
     assert planned == expected
 

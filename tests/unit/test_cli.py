@@ -67,7 +67,7 @@ def test_plan_dry_run_json() -> None:
     out = run("plan", "--tag", "v1.2.3", "--image", "127.0.0.1:5000/app", "--platform", "linux/amd64,linux/arm/v7", "--json")
     data = json.loads(out.stdout)
     assert data["platforms"] == ["linux/amd64", "linux/arm/v7"]
-    assert [s["name"] for s in data["steps"]][-2:] == ["provenance", "promote"]
+    assert [s["name"] for s in data["steps"]][-3:] == ["sbom", "provenance", "promote"]
 
 
 PASTED_TAGS = """\

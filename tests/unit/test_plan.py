@@ -27,7 +27,7 @@ def test_full_plan_orders_steps_with_promotion_after_every_gate() -> None:
         commit_epoch=1700000000,
     )
     names = [s.name for s in plan.steps]
-    assert names == ["build+assemble", "check-release-tags", "scan", "push", "sign", "sbom", "provenance", "attest", "promote"]
+    assert names == ["build+assemble", "check-release-tags", "scan", "push", "sbom", "provenance", "sign", "promote"]
     assert plan.tags == ("1.2.3", "1.2", "1", "sha-860c190", "latest")
     assert [t.repository for t in plan.active_targets] == ["ghcr.io/acme/app", "docker.io/acme/app"]
     assert plan.annotations["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"

@@ -20,7 +20,9 @@ import hashlib
 import os
 import tarfile
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, NotRequired, TypedDict, Unpack, cast
 
@@ -213,14 +215,19 @@ def _normalise_exports(exports: Mapping[Platform, Path], options: Normalising) -
     both a release index and ``shipyard build``'s layout)."""
     store = _BlobStore(options["layout"])
     base_layers = options.get("base_layers")
-    manifests: dict[Platform, Descriptor] = {}
-    for platform, tarball in exports.items():
+
+    def one(platform: Platform, tarball: Path) -> Descriptor:
         with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
             with tarfile.open(tarball) as archive:
                 _extract_layout(archive, Path(tmp))
             base = None if base_layers is None else tuple(base_layers.get(platform, ()))
-            manifests[platform] = _normalise_image(OciLayout(Path(tmp)), platform, options["epoch"], options["annotations"], store, base)
-    return store, manifests
+            return _normalise_image(OciLayout(Path(tmp)), platform, options["epoch"], options["annotations"], store, base)
+
+    # One thread per platform: re-compressing the layers the build wrote is most of the work, and
+    # zlib runs outside the GIL, so the platforms share the cores (the bytes are the same).
+    with ThreadPoolExecutor(max_workers=max(1, len(exports)), thread_name_prefix="normalise") as pool:
+        descriptors = list(pool.map(one, exports.keys(), exports.values()))
+    return store, dict(zip(exports.keys(), descriptors, strict=True))
 
 
 def assemble_from_layouts(images: Mapping[Platform, tuple[Path, str]], *, annotations: Mapping[str, str], layout: Path) -> AssembledRelease:
@@ -373,14 +380,17 @@ class _BlobStore:
         root.mkdir(parents=True, exist_ok=True)
         self.tmp_dir = root.parent
         self.size = 0
+        self._lock = threading.Lock()  # platforms are normalised in threads: one writer of a blob at a time
 
     def put_bytes(self, data: bytes, media_type: str) -> Descriptor:
-        _, new = self.layout.write_blob(data)
-        self.size += len(data) if new else 0
+        with self._lock:
+            _, new = self.layout.write_blob(data)
+            self.size += len(data) if new else 0
         return Descriptor.of(media_type, data)
 
     def put_file(self, path: Path, media_type: str, digest: str | None = None) -> Descriptor:
-        named, new = self.layout.copy_blob(path, digest)
-        size = path.stat().st_size
-        self.size += size if new else 0
+        with self._lock:
+            named, new = self.layout.copy_blob(path, digest)
+            size = path.stat().st_size
+            self.size += size if new else 0
         return Descriptor(media_type=media_type, digest=str(named), size=size)

@@ -78,7 +78,7 @@ class ReleaseArtifacts:
     release: AssembledRelease | None = None  # build+assemble: the layout, its index and platform manifests
     notices: list[str] = field(default_factory=list)  # check-release-tags, promote: what was overwritten (--allow-overwrite)
     pushes: list[PushResult] = field(default_factory=list)  # push: a PushResult per target
-    sboms: dict[tuple[Platform, SbomFormat], str] = field(default_factory=dict)  # sbom: the documents, for the attestations
+    sboms: dict[tuple[Platform, SbomFormat], dagger.File] = field(default_factory=dict)  # sbom: the documents, in the engine
     sbom_files: list[str] = field(default_factory=list)  # sbom: the files written
     provenance: dict[str, Any] | None = None  # provenance: the SLSA predicate, for its attestation
     scan: GateResult | None = None  # scan: the gate's result

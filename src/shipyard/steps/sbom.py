@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import anyio
 import dagger
 
 from shipyard.errors import GateFailed
@@ -33,14 +34,22 @@ class SbomFailed(GateFailed):
 
 async def run(ctx: ReleaseContext) -> None:
     """The ``sbom`` step: an SBOM per platform (from the assembled layout), written to the output
-    directory; they are attested in every target with the signatures (the ``sign`` step)."""
+    directory; the sign step attests them in every target (from the engine's copy of each)."""
     made = ctx.artifacts
     assert made.release is not None
     tools = ctx.job.plan.tools
-    documents = await generate_sboms(tools.syft, tools.golang, ctx.platform_layouts(), ctx.job.plan.sbom_formats)
-    made.sboms = documents
-    for (platform, fmt), document in sorted(documents.items(), key=lambda item: (str(item[0][0]), item[0][1].value)):
-        path = ctx.output.write_text(f"sbom/{str(platform).replace('/', '-')}.{fmt.value}.json", document)
+    made.sboms = await generate_sboms(tools.syft, tools.golang, ctx.platform_layouts(), ctx.job.plan.sbom_formats)
+    keys = sorted(made.sboms, key=lambda key: (str(key[0]), key[1].value))
+    documents: dict[tuple[Platform, SbomFormat], str] = {}
+
+    async def read(key: tuple[Platform, SbomFormat]) -> None:
+        documents[key] = await made.sboms[key].contents()
+
+    async with anyio.create_task_group() as group:
+        for key in keys:
+            group.start_soon(read, key)
+    for platform, fmt in keys:
+        path = ctx.output.write_text(f"sbom/{_slug(platform)}.{fmt.value}.json", documents[platform, fmt])
         if path is not None:
             made.sbom_files.append(str(path))
 
@@ -51,8 +60,9 @@ def _slug(platform: Platform) -> str:
 
 async def generate_sboms(
     image: str, golang_image: str, layouts: Mapping[Platform, dagger.Directory], formats: Sequence[SbomFormat]
-) -> dict[tuple[Platform, SbomFormat], str]:
-    """syft on each platform's layout, every format from one scan: the documents."""
+) -> dict[tuple[Platform, SbomFormat], dagger.File]:
+    """syft on each platform's layout, every format from one scan: the documents, as files of
+    syft's container (the engine holds them; read one with ``contents()``)."""
     container = fresh_container(image).with_env_variable("SYFT_CHECK_FOR_APP_UPDATE", "false")
     chains = []
     for platform, layout in layouts.items():
@@ -64,8 +74,4 @@ async def generate_sboms(
     errors = [f"{name}: {result.reason('syft')}" for name, result in results.items() if not result.ok]
     if errors:
         raise SbomFailed(f"SBOM generation failed ({'; '.join(sorted(errors))})")
-    return {
-        (platform, fmt): await ran.file(f"{OUT_DIR}/{_slug(platform)}.{fmt.value}.json").contents()
-        for platform in layouts
-        for fmt in formats
-    }
+    return {(platform, fmt): ran.file(f"{OUT_DIR}/{_slug(platform)}.{fmt.value}.json") for platform in layouts for fmt in formats}

@@ -1,17 +1,17 @@
-"""Sign and attest the release with cosign in every target registry, before any tag moves.
+"""Sign and attest the release with cosign, in every target registry, before any tag moves.
 
-Signatures live per repository, so each target gets its own, by digest: ``--recursive`` signs
-the index and every platform manifest. They need nothing but the pushed release, so
-the ``sign`` step runs right after the push, while syft still writes the SBOMs; the attestations
-follow in a second cosign container once the SBOMs and the provenance exist (two containers,
-one for each: ``sign_and_attest`` does either or both).
-
-Each attestation (a platform's SBOM, to that platform's manifest and to the index; the
-provenance, to the index) is one ``cosign attest`` per subject naming that subject in every
-repository, so one more registry adds references, not commands. Attestations to one subject take turns (they append to one tag: a chain of
+One cosign container (the ``sign`` step, once the pushes, the SBOMs and the provenance exist):
+``--recursive`` signs the index and every platform manifest; each attestation (a platform's SBOM,
+to that platform's manifest and to the index; the provenance, to the index) is one ``cosign
+attest`` per subject. Attestations to one subject take turns (they append to one tag: a chain of
 ``steps/tools.py``'s ``toolrun``); those to different subjects, and the signatures, run at once.
-With Sigstore bundles, whose referrers fallback tag every bundle to a subject rewrites,
-everything takes turns in one chain (and the ``attest`` step runs after the signing is done: release/steps.py).
+
+cosign writes in the first target only; the others get copies of its tags
+(``supply_chain/replicas.py``: a signature binds the digest, which is the same in every target).
+cosign decrypts the key (scrypt) or asks Fulcio for a certificate once per reference it is given,
+so one more registry would cost every command again; a copy costs a few requests. With Sigstore
+bundles (OCI referrers, listed per registry) cosign writes in every target instead, and
+everything takes turns in one chain, since the referrers fallback tag is rewritten by every bundle.
 
 Key mode is offline by default (no transparency-log upload); keyless mode gets a Fulcio
 certificate for an OIDC identity. The command lines are ``supply_chain/cosign.py``'s; the key, its
@@ -21,16 +21,22 @@ password and tokens reach cosign only as Secrets (mounted files and secret varia
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.errors import GateFailed
+import anyio
+import dagger
+
+from shipyard.errors import GateFailed, shipyard_error_in
+from shipyard.registries.oci import OciRegistry
 from shipyard.release.config import SigningMode
 from shipyard.steps.context import ReleaseContext
 from shipyard.steps.tools import RegistryAccess, Signer, cosign_container, run_tool_plan
 from shipyard.supply_chain.cosign import CERTIFICATE_ANNOTATION, certificate_identity
+from shipyard.supply_chain.replicas import ATTESTATIONS, OCI_MANIFEST, SIGNATURES, artifact_tag, replica
 from shipyard.supply_chain.toolrun import ToolCommand
 from shipyard.values.refs import parse_repository
 
@@ -42,39 +48,26 @@ class SigningFailed(GateFailed):
 
 
 async def run(ctx: ReleaseContext) -> None:
-    """The ``sign`` step: recursive signatures in every target that holds the release (one cosign
-    container). They need only the pushed digests, so they are written while syft still works."""
-    job, made = ctx.job, ctx.artifacts
-    assert made.release is not None and job.signer is not None
-    repositories = [p.repository for p in made.pushes if p.ok]
-    tools = job.plan.tools
-    digest = made.release.index.digest
-    signed = await sign_and_attest(tools.cosign, tools.golang, job.access, repositories, digest, job.signer, [])
-    made.signatures = signed.signatures
-    if job.signer.identity.mode is SigningMode.KEYLESS and repositories:
-        made.signed_by = await _keyless_signer(ctx, repositories[0], digest)
-
-
-async def run_attest(ctx: ReleaseContext) -> None:
-    """The ``attest`` step: each platform's SBOMs (to its manifest and the index) and the
-    provenance (to the index), in every target that holds the release: a second cosign container."""
+    """The ``sign`` step: recursive signatures, each platform's SBOMs (to its manifest and the
+    index) and the provenance (to the index), in every target that holds the release."""
     job, made = ctx.job, ctx.artifacts
     assert made.release is not None and job.signer is not None
     release = made.release
+    digest = release.index.digest
     repositories = [p.repository for p in made.pushes if p.ok]
     attestations = [
-        Attestation(
-            fmt.attestation_type, json.loads(document), (release.manifests[platform].digest, release.index.digest), str(platform), "SBOMs"
-        )
+        Attestation(fmt.attestation_type, document, (release.manifests[platform].digest, digest), str(platform), "SBOMs")
         for (platform, fmt), document in sorted(made.sboms.items(), key=lambda item: (str(item[0][0]), item[0][1].value))
     ]
     if made.provenance is not None:
-        attestations.append(Attestation("slsaprovenance1", made.provenance, (release.index.digest,), "all", "provenance"))
+        attestations.append(Attestation("slsaprovenance1", made.provenance, (digest,), "all", "provenance"))
     tools = job.plan.tools
-    signed = await sign_and_attest(
-        tools.cosign, tools.golang, job.access, repositories, release.index.digest, job.signer, attestations, sign=False
-    )
+    copies = Copies(ctx.clients, (digest, *(d.digest for d in release.manifests.values())))  # --recursive signs them all
+    signed = await sign_and_attest(tools.cosign, tools.golang, job.access, repositories, digest, job.signer, attestations, copies=copies)
+    made.signatures = signed.signatures
     made.attestations = signed.attestations
+    if job.signer.identity.mode is SigningMode.KEYLESS and repositories:
+        made.signed_by = await _keyless_signer(ctx, repositories[0], digest)
 
 
 async def _keyless_signer(ctx: ReleaseContext, repository: str, digest: str) -> tuple[str, str] | None:
@@ -90,10 +83,11 @@ async def _keyless_signer(ctx: ReleaseContext, repository: str, digest: str) -> 
 
 @dataclass(frozen=True)
 class Attestation:
-    """A predicate to attest to ``subjects`` (digests) in every repository."""
+    """A predicate to attest to ``subjects`` (digests) in every repository: a document, or a file
+    the engine holds already (syft's SBOM, never sent through this process again)."""
 
     kind: str  # cosign's --type: spdxjson, cyclonedx, slsaprovenance1
-    predicate: Mapping[str, Any]
+    predicate: Mapping[str, Any] | dagger.File
     subjects: tuple[str, ...]
     platform: str  # the platform it describes, or "all" (provenance)
     what: str  # how failures name it: "SBOMs", "provenance"
@@ -107,6 +101,15 @@ class Signed:
     attestations: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Copies:
+    """Where cosign's tags are copied from the target it wrote them in (``supply_chain/replicas.py``):
+    the release's registry clients, and the subjects ``--recursive`` signed (the index first)."""
+
+    clients: Mapping[str, OciRegistry]
+    signed: tuple[str, ...] = ()
+
+
 async def sign_and_attest(
     image: str,
     golang_image: str,
@@ -116,24 +119,31 @@ async def sign_and_attest(
     signer: Signer,
     attestations: Sequence[Attestation],
     *,
-    sign: bool = True,
+    copies: Copies | None = None,
 ) -> Signed:
-    """``sign``: sign ``repository@digest`` (the index) recursively; and each attestation, in each
-    repository (``digest`` names the index among their subjects)."""
+    """Sign ``repository@digest`` (the index) recursively, and each attestation, in each
+    repository (``digest`` names the index among their subjects). With ``copies``, cosign writes
+    in the first repository only and its tags are copied to the others (not with Sigstore
+    bundles, which are OCI referrers: cosign writes those in every repository)."""
+    writers = list(repositories) if copies is None or signer.identity.bundles else list(repositories[:1])
     container = cosign_container(image, access, signer)
     for n, attestation in enumerate(attestations):
-        container = container.with_new_file(f"{PREDICATES}/{n}.json", json.dumps(attestation.predicate))
+        path = f"{PREDICATES}/{n}.json"
+        if isinstance(attestation.predicate, dagger.File):
+            container = container.with_file(path, attestation.predicate)
+        else:
+            container = container.with_new_file(path, json.dumps(attestation.predicate))
     # Registries over plain HTTP get cosign's insecure flags; the others' commands are their own,
     # so a TLS registry is never reached with its certificate checks relaxed.
     groups: dict[bool, list[str]] = {}
-    for repository in repositories:
+    for repository in writers:
         groups.setdefault(access.insecure([repository]), []).append(repository)
     passes = (False, True) if signer.identity.bundles else (False,)  # True: again, as Sigstore bundles (OCI referrers)
     chains: dict[tuple[bool, str], list[ToolCommand]] = {}  # (insecure, subject) -> what writes to it, in turn
     made: dict[str, tuple[list[str], Attestation | None, str]] = {}  # command -> repositories, what it makes (None: signatures), subject
     for insecure, group in sorted(groups.items()):
         tail = "-http" if insecure else ""
-        for bundle in passes if sign else ():
+        for bundle in passes:
             refs = [access.inside(f"{r}@{digest}", http_name=bundle) for r in group]
             name = "sign" + tail + ("-bundle" if bundle else "")
             chains.setdefault((insecure, "sign"), []).append(
@@ -157,7 +167,7 @@ async def sign_and_attest(
         planned = [[c for chain in chains.values() for c in chain]]
     else:
         planned = sorted(chains.values(), key=len, reverse=True)
-    parallel = len(groups) + 1
+    parallel = len(groups) + 2
     _, results = await run_tool_plan(container, "cosign", planned, golang_image, image=image, parallel=parallel)
     done = Signed()
     failures: dict[str, list[str]] = {}
@@ -174,12 +184,95 @@ async def sign_and_attest(
             done.signatures |= {r: f"{r}@{digest}" for r in group}
         else:
             done.attestations += [{"repository": r, "subject": subject, "platform": what.platform, "type": what.kind} for r in group]
+    if not failures and copies is not None and len(writers) < len(repositories):
+        others = [r for r in repositories if r not in writers]
+        tags = [artifact_tag(d, SIGNATURES) for d in copies.signed]
+        tags += sorted({artifact_tag(subject, ATTESTATIONS) for a in attestations for subject in a.subjects})
+        failed = await copy_tags(copies.clients, writers[0], others, tags)
+        for repository, error in sorted(failed.items()):
+            failures.setdefault("copying the signatures and attestations", []).append(f"{repository}: from {writers[0]}: {error}")
+        copied = [r for r in others if r not in failed]
+        done.signatures |= {r: f"{r}@{digest}" for r in copied}
+        written = [a for a in done.attestations if a["repository"] == writers[0]]
+        done.attestations += [{**a, "repository": r} for r in copied for a in written]
     if failures:
         detail = "; ".join(f"{what} failed ({'; '.join(sorted(lines))})" for what, lines in failures.items())
         raise SigningFailed(detail)
     done.signatures = {r: done.signatures[r] for r in repositories if r in done.signatures}
     done.attestations.sort(key=lambda d: (d["repository"], d["subject"], d["platform"], d["type"]))
     return done
+
+
+async def copy_tags(clients: Mapping[str, OciRegistry], source: str, targets: Sequence[str], tags: Sequence[str]) -> dict[str, str]:
+    """Copy cosign's ``tags`` from the ``source`` repository to each of ``targets``, merging with
+    what a target holds under them already (``supply_chain/replicas.py``); every tag's blobs
+    before its manifest. Returns target -> why it failed, for those that did."""
+    src = parse_repository(source, what="target")
+    reader = clients[src.registry]
+    manifests: dict[str, bytes] = {}
+
+    async def read(tag: str) -> None:
+        manifests[tag] = (await reader.manifest_bytes(src.repository, tag))[0]
+
+    try:
+        async with anyio.create_task_group() as group:
+            for tag in tags:
+                group.start_soon(read, tag)
+    except Exception as exc:  # the source's error: no target gets a copy
+        error = shipyard_error_in(exc)
+        if error is None:
+            raise
+        return dict.fromkeys(targets, str(error))
+    fetched: dict[str, bytes] = {}
+    locks: dict[str, anyio.Lock] = {}
+
+    async def blob(digest: str) -> bytes:
+        async with locks.setdefault(digest, anyio.Lock()):
+            if digest not in fetched:
+                fetched[digest] = await reader.blob_bytes(src.repository, digest)
+        return fetched[digest]
+
+    failed: dict[str, str] = {}
+
+    async def copy(target: str, tag: str) -> None:
+        ref = parse_repository(target, what="target")
+        client = clients[ref.registry]
+        try:
+            existing = await client.manifest(ref.repository, tag)
+            wanted = replica(manifests[tag], existing.body if existing is not None else None)
+            if wanted is None:
+                return
+            mount = src.repository if ref.registry == src.registry else None
+            async with anyio.create_task_group() as group:
+                for digest in wanted.blobs:
+                    group.start_soon(_copy_blob, client, ref.repository, digest, blob, mount)
+            if wanted.config is not None:
+                config = "sha256:" + hashlib.sha256(wanted.config).hexdigest()
+                await client.push_blob(ref.repository, config, wanted.config)
+            await client.put_manifest(ref.repository, tag, wanted.manifest, OCI_MANIFEST)
+        except Exception as exc:  # a registry's error, possibly inside a task group's exception group
+            error = shipyard_error_in(exc)
+            if error is None:
+                raise
+            failed.setdefault(target, str(error))
+
+    async with anyio.create_task_group() as group:
+        for target in targets:
+            for tag in tags:
+                group.start_soon(copy, target, tag)
+    return failed
+
+
+async def _copy_blob(
+    client: OciRegistry, repository: str, digest: str, read: Callable[[str], Awaitable[bytes]], mount_from: str | None
+) -> None:
+    """One blob into ``repository`` unless it holds it: mounted from ``mount_from`` (the same
+    registry) where the registry will, else read from the source and uploaded."""
+    if await client.blob_exists(repository, digest):
+        return
+    if mount_from is not None and await client.mount_blob(repository, digest, mount_from):
+        return
+    await client.push_blob(repository, digest, await read(digest))
 
 
 def _blamed(reason: str, repositories: Sequence[str], access: RegistryAccess) -> str:
