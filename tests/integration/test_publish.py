@@ -328,9 +328,54 @@ def test_a_signed_release_verifies_on_every_registry_for_the_index_and_each_plat
     for repo in (a, b):
         for signed in [digest, *children]:
             assert tools.verify(f"{repo}@{signed}", pub), f"{repo}@{signed} is not signed by the release key"
+    for signed in [digest, *children]:  # cosign wrote them in A; B holds the same manifests, byte for byte
+        tag = f"sha256-{signed.split(':', 1)[1]}.sig"
+        assert tools.digest(f"{a}:{tag}") == tools.digest(f"{b}:{tag}"), tag
     _, other = tools.keypair("someone-else")
     assert not tools.verify(f"{a}@{digest}", other)
     assert COSIGN_PASSWORD not in proc.stdout + proc.stderr + (tmp_path / "engine.log").read_text()
+
+
+def test_cosign_writes_in_one_registry_and_the_others_get_the_same_tags_keeping_their_earlier_signatures(
+    stack: Stack, tools: Tools, repo_name: str, b_auth: str, tmp_path: Path
+) -> None:
+    """cosign signs and attests in the first target; the second gets copies of its tags. B held
+    the same digest already, signed by an earlier release with another key: it keeps that
+    signature and gains the new one, read back with host cosign and crane."""
+    earlier, earlier_pub = tools.keypair("earlier-release")
+    key, pub = tools.keypair("publisher")
+    a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
+    env = {"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD}
+
+    def release(tag: str, signing_key: Path, *images: str) -> dict[str, Any]:
+        flags = [arg for image in images for arg in ("--image", image)]
+        proc = shipyard("--tag", tag, "--platform", "linux/amd64", *flags, "--registry-auth", b_auth, "--sbom", "spdx-json",
+                        "--provenance", "--sign", "key", "--key", f"file:{signing_key}",
+                        "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD", "--json",
+                        stack=stack, out=tmp_path / tag, extra_env=env)  # fmt: skip
+        report = report_of(proc)
+        assert proc.returncode == 0, report
+        return report
+
+    first = release("v9.0.0", earlier, b)
+    second = release("v9.0.1", key, a, b)
+    digest = second["digest"]
+    assert first["digest"] == digest  # the same source, the same digest: B held it, signed
+    platform = tools.manifest(f"{a}@{digest}")["manifests"][0]["digest"]
+    for repo in (a, b):
+        for subject in (digest, platform):
+            assert tools.verify(f"{repo}@{subject}", pub), f"{repo}@{subject}"
+            assert tools.verify_attestation(f"{repo}@{subject}", pub, "spdxjson"), f"{repo}@{subject}"
+        assert tools.verify_attestation(f"{repo}@{digest}", pub, "slsaprovenance1"), repo
+    made = ((digest, "spdxjson"), (platform, "spdxjson"), (digest, "slsaprovenance1"))
+    assert {(x["repository"], x["subject"], x["type"]) for x in second["attestations"]} == {(r, s, k) for r in (a, b) for s, k in made}
+    # B kept the earlier release's signatures and attestations; A never had them
+    assert tools.verify(f"{b}@{digest}", earlier_pub) and tools.verify_attestation(f"{b}@{digest}", earlier_pub, "spdxjson")
+    assert not tools.verify(f"{a}@{digest}", earlier_pub)
+    sig = f"sha256-{digest.split(':', 1)[1]}.sig"
+    assert len(tools.manifest(f"{b}:{sig}")["layers"]) == 2 and len(tools.manifest(f"{a}:{sig}")["layers"]) == 1
+    platform_sig = f"sha256-{platform.split(':', 1)[1]}.sig"  # merged too: the new signature after the earlier one
+    assert tools.manifest(f"{b}:{platform_sig}")["layers"][-1] == tools.manifest(f"{a}:{platform_sig}")["layers"][0]
 
 
 def test_a_release_that_cannot_be_signed_moves_no_tag(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
