@@ -347,18 +347,18 @@ def test_cosign_writes_in_one_registry_and_the_others_get_the_same_tags_keeping_
     a, b = f"{stack.registry_a}/{repo_name}", f"{stack.registry_b}/{repo_name}"
     env = {"SHIPYARD_TEST_COSIGN_PASSWORD": COSIGN_PASSWORD}
 
-    def release(tag: str, signing_key: Path, *images: str) -> dict[str, Any]:
+    def release(name: str, signing_key: Path, *images: str) -> dict[str, Any]:
         flags = [arg for image in images for arg in ("--image", image)]
-        proc = shipyard("--tag", tag, "--platform", "linux/amd64", *flags, "--registry-auth", b_auth, "--sbom", "spdx-json",
+        proc = shipyard("--tag", "v9.0.0", "--platform", "linux/amd64", *flags, "--registry-auth", b_auth, "--sbom", "spdx-json",
                         "--provenance", "--sign", "key", "--key", f"file:{signing_key}",
                         "--cosign-password", "env:SHIPYARD_TEST_COSIGN_PASSWORD", "--json",
-                        stack=stack, out=tmp_path / tag, extra_env=env)  # fmt: skip
+                        stack=stack, out=tmp_path / name, extra_env=env)  # fmt: skip
         report = report_of(proc)
         assert proc.returncode == 0, report
         return report
 
-    first = release("v9.0.0", earlier, b)
-    second = release("v9.0.1", key, a, b)
+    first = release("first", earlier, b)
+    second = release("second", key, a, b)  # the same release again, to A too
     digest = second["digest"]
     assert first["digest"] == digest  # the same source, the same digest: B held it, signed
     platform = tools.manifest(f"{a}@{digest}")["manifests"][0]["digest"]
