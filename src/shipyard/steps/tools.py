@@ -110,12 +110,10 @@ async def keep_running(endpoints: Iterable[RegistryEndpoint]) -> None:
     ``Services.StartWithIO``. A service started explicitly keeps a binder until the session
     ends, so its binders never drop to zero between tool containers.
     """
-    started: set[str] = set()
-    for endpoint in endpoints:
-        if endpoint.service is None or endpoint.host in started:
-            continue
-        started.add(endpoint.host)
-        await endpoint.service.start()
+    services = {e.host: e.service for e in endpoints if e.service is not None}
+    async with anyio.create_task_group() as group:  # at once: each start waits for its service's ports
+        for service in services.values():
+            group.start_soon(service.start)
 
 
 async def module_endpoints(services: Iterable[dagger.Service]) -> dict[str, RegistryEndpoint]:
