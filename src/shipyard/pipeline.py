@@ -50,7 +50,7 @@ from shipyard.release.steps import (
 from shipyard.reports.github import without_trace_ids
 from shipyard.reports.report import PublishReport, RebuildReport, TargetReport
 from shipyard.steps import assemble, prefetch, promote, provenance, push, sbom, scan, sign, smoke
-from shipyard.steps.assemble import export_platform_images, write_platform_layout
+from shipyard.steps.assemble import default_layer_cache, export_platform_images, write_platform_layout
 from shipyard.steps.base import base_layers
 from shipyard.steps.build import BuildSpec, build_platforms
 from shipyard.steps.context import ReleaseArtifacts, ReleaseContext, ReleaseJob, SplitBuild
@@ -207,7 +207,14 @@ async def run_build(state: BuildState) -> BuildReport:
         annotations = oci_annotations(epoch=state.source_date_epoch, revision=state.commit or None, source=state.source_url or None)
         layout = state.workdir / "build-layout"
         manifests = await anyio.to_thread.run_sync(
-            lambda: write_platform_layout(exports, epoch=state.source_date_epoch, annotations=annotations, layout=layout, base_layers=base)
+            lambda: write_platform_layout(
+                exports,
+                epoch=state.source_date_epoch,
+                annotations=annotations,
+                layout=layout,
+                base_layers=base,
+                layer_cache=default_layer_cache(),
+            )
         )
         record = state.record({p: d.digest for p, d in manifests.items()}, await dag.version())
     except Exception as exc:  # a ShipyardError, possibly inside a task group's exception group

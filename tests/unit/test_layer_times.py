@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from shipyard.steps.assemble import assemble_release, built_by_the_build
+from shipyard.steps.assemble import LayerCache, assemble_release, built_by_the_build
 from shipyard.values.platforms import Platform
 
 EPOCH = 1700086400
@@ -137,3 +137,43 @@ def test_after_a_cache_import_the_base_images_layers_are_known_by_their_diff_ids
     manifest = json.loads((layout / "blobs" / "sha256" / release.manifests[amd64].digest[7:]).read_bytes())
     assert manifest["layers"][0]["digest"] == "sha256:" + hashlib.sha256(base).hexdigest()
     assert manifest["layers"][1]["digest"] != "sha256:" + hashlib.sha256(built).hexdigest()
+
+
+def test_a_layer_normalised_before_is_read_back_from_the_cache_byte_for_byte(tmp_path: Path) -> None:
+    """The cache (by the layer as built, the epoch and zlib) gives what normalising again gives;
+    a damaged entry is dropped and made again; a changed layer is a miss."""
+    cache = tmp_path / "cache"
+    base = _layer({"bin/sh": 1600000000})
+    built = _layer({"app/out": EPOCH - 86400})
+    amd64 = Platform("linux", "amd64")
+
+    def release(name: str, layers: list[bytes], layer_cache: Path | None) -> tuple[str, Path]:
+        tarball = _export(tmp_path / f"{name}.tar", layers, HISTORY)
+        layout = tmp_path / name / "layout"
+        layout.parent.mkdir()
+        done = assemble_release({amd64: tarball}, epoch=EPOCH, annotations={}, layout=layout, layer_cache=layer_cache)
+        return done.index.digest, layout
+
+    plain, _ = release("plain", [base, built], None)
+    first, _ = release("first", [base, built], cache)
+    entries = sorted(cache.glob("*.tar.gz"))
+    assert first == plain and len(entries) == 1  # the built layer only: the base layer is kept as it is
+    again, _ = release("again", [base, built], cache)
+    assert again == plain
+    entries[0].write_bytes(b"damaged")
+    repaired, _ = release("repaired", [base, built], cache)
+    assert repaired == plain and entries[0].read_bytes() != b"damaged"
+    changed, _ = release("changed", [base, _layer({"app/out": EPOCH - 86400, "app/new": EPOCH})], cache)
+    assert changed != plain and len(list(cache.glob("*.tar.gz"))) == 2
+
+
+def test_the_layer_cache_keeps_the_most_recently_used_entries(tmp_path: Path) -> None:
+    source = tmp_path / "layer.tar.gz"
+    source.write_bytes(gzip.compress(b"layer"))
+    cache = LayerCache(tmp_path / "cache", keep=2)
+    for n in range(3):
+        cache.put(f"sha256:{n:064x}", EPOCH, source, f"sha256:{n:064x}")
+    assert cache.get(f"sha256:{0:064x}", EPOCH) is None  # the oldest went
+    hit = cache.get(f"sha256:{2:064x}", EPOCH)
+    assert hit is not None and hit[0].read_bytes() == source.read_bytes() and hit[1] == f"sha256:{2:064x}"
+    assert cache.get(f"sha256:{2:064x}", EPOCH + 1) is None  # another epoch is another layer

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
+import shutil
 import tarfile
 import tempfile
 import threading
+import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +35,7 @@ from dagger import dag
 
 from shipyard.engines import engine_session
 from shipyard.errors import ShipyardError, shipyard_error_in
-from shipyard.oci_layout import OciLayout
+from shipyard.oci_layout import OciLayout, sha256_of
 from shipyard.release.builders import Builder, default_platforms
 from shipyard.release.image import (
     OCI_CONFIG,
@@ -53,6 +56,7 @@ from shipyard.steps.build import BuildFailed, build_platforms
 from shipyard.steps.context import ReleaseContext
 from shipyard.steps.layouts import platform_tarball
 from shipyard.values.platforms import Platform, parse_platforms
+from shipyard.values.refs import Digest
 
 _CHUNK = 1 << 20
 
@@ -103,7 +107,12 @@ async def run(ctx: ReleaseContext) -> None:
     layout = job.workdir / "layout"
     made.release = await anyio.to_thread.run_sync(
         lambda: assemble_release(
-            ordered, epoch=job.plan.source_date_epoch, annotations=job.plan.annotations, layout=layout, base_layers=base
+            ordered,
+            epoch=job.plan.source_date_epoch,
+            annotations=job.plan.annotations,
+            layout=layout,
+            base_layers=base,
+            layer_cache=default_layer_cache(),
         )
     )
     await anyio.to_thread.run_sync(ctx.output.copy_tree, layout, "oci")
@@ -193,6 +202,7 @@ class Normalising(TypedDict):
     annotations: Mapping[str, str]
     layout: Path
     base_layers: NotRequired[Mapping[Platform, Sequence[str]] | None]
+    layer_cache: NotRequired[Path | None]  # layers normalised before, by what went in (LayerCache)
 
 
 def assemble_release(exports: Mapping[Platform, Path], **options: Unpack[Normalising]) -> AssembledRelease:
@@ -215,13 +225,15 @@ def _normalise_exports(exports: Mapping[Platform, Path], options: Normalising) -
     both a release index and ``shipyard build``'s layout)."""
     store = _BlobStore(options["layout"])
     base_layers = options.get("base_layers")
+    cache_root = options.get("layer_cache")
+    cache = LayerCache(cache_root) if cache_root is not None else None
 
     def one(platform: Platform, tarball: Path) -> Descriptor:
         with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
             with tarfile.open(tarball) as archive:
                 _extract_layout(archive, Path(tmp))
             base = None if base_layers is None else tuple(base_layers.get(platform, ()))
-            return _normalise_image(OciLayout(Path(tmp)), platform, options["epoch"], options["annotations"], store, base)
+            return _normalise_image(OciLayout(Path(tmp)), platform, options["epoch"], options["annotations"], store, base, cache)
 
     # One thread per platform: re-compressing the layers the build wrote is most of the work, and
     # zlib runs outside the GIL, so the platforms share the cores (the bytes are the same).
@@ -269,7 +281,13 @@ def _extract_layout(archive: tarfile.TarFile, dest: Path) -> None:
 
 
 def _normalise_image(
-    exported: OciLayout, platform: Platform, epoch: int, annotations: Mapping[str, str], store: _BlobStore, base: tuple[str, ...] | None
+    exported: OciLayout,
+    platform: Platform,
+    epoch: int,
+    annotations: Mapping[str, str],
+    store: _BlobStore,
+    base: tuple[str, ...] | None,
+    cache: LayerCache | None = None,
 ) -> Descriptor:
     manifest = exported.read_json(exported.read_index()["manifests"][0]["digest"])
     if oci_media_type(manifest.get("mediaType", OCI_MANIFEST)) != OCI_MANIFEST:
@@ -286,7 +304,8 @@ def _normalise_image(
     for layer, diff_id, rewrite in zip(manifest["layers"], config["rootfs"]["diff_ids"], built, strict=True):
         blob = exported.blob_path(layer["digest"])
         media_type = oci_media_type(layer["mediaType"])
-        clamped = _clamp_layer(blob, media_type, epoch, store.tmp_dir) if rewrite else None
+        cached = cache.get(diff_id, epoch) if cache is not None and rewrite else None
+        clamped = cached or (_clamp_layer(blob, media_type, epoch, store.tmp_dir) if rewrite else None)
         if clamped is None:
             layers.append(store.put_file(blob, media_type, digest=layer["digest"]))
             diff_ids.append(diff_id)
@@ -294,6 +313,8 @@ def _normalise_image(
             path, new_diff_id = clamped
             layers.append(store.put_file(path, OCI_LAYER_GZIP))
             diff_ids.append(new_diff_id)
+            if cache is not None and cached is None:
+                cache.put(diff_id, epoch, path, new_diff_id)
     new_config = normalise_config(config, platform=platform, epoch=epoch, diff_ids=diff_ids)
     config_desc = store.put_bytes(canonical_json(new_config), OCI_CONFIG)
     manifest_bytes = canonical_json(image_manifest(config_desc, layers, annotations))
@@ -370,6 +391,63 @@ class _HashingWriter:
     def write(self, data: bytes) -> int:
         self.sha.update(data)
         return self.target.write(data)
+
+
+def default_layer_cache() -> Path:
+    """Where this machine keeps normalised layers: ``$XDG_CACHE_HOME/shipyard/layers``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shipyard" / "layers"
+
+
+class LayerCache:
+    """Layers this machine normalised before, by what went in: the layer as the build wrote it
+    (its ``diff_id``: uncompressed, so the engine's compression does not matter), the epoch, and
+    the zlib that compressed it. A re-release of an unchanged build (a re-run after a failed
+    signature, the same commit to another registry) reads its layers back instead of compressing
+    them again; a changed layer has another ``diff_id`` and is normalised anew. Each entry is
+    checked against its digest when read (a damaged one is dropped and made again), and the
+    oldest go once there are more than ``keep``."""
+
+    VERSION = 1  # bump when the normalised bytes change for the same input
+
+    def __init__(self, root: Path, keep: int = 256) -> None:
+        self.root, self.keep = root, keep
+
+    def _key(self, diff_id: str, epoch: int) -> str:
+        text = f"{self.VERSION}\0{diff_id}\0{epoch}\0{zlib.ZLIB_RUNTIME_VERSION}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, diff_id: str, epoch: int) -> tuple[Path, str] | None:
+        """The normalised layer (a file of the cache, to copy from) and its ``diff_id``, or ``None``."""
+        key = self._key(diff_id, epoch)
+        blob, meta = self.root / f"{key}.tar.gz", self.root / f"{key}.json"
+        try:
+            entry = json.loads(meta.read_text())
+            if sha256_of(blob) != Digest.parse(entry["digest"]):
+                raise ValueError("damaged")
+            os.utime(meta)  # recently used: kept longest
+            return blob, str(entry["diff_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            for path in (blob, meta):
+                path.unlink(missing_ok=True)
+            return None
+
+    def put(self, diff_id: str, epoch: int, path: Path, new_diff_id: str) -> None:
+        """Keep a normalised layer (best effort: a cache that cannot be written is no error)."""
+        key = self._key(diff_id, epoch)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            part = self.root / f"{key}.{threading.get_ident()}.part"
+            shutil.copyfile(path, part)
+            part.replace(self.root / f"{key}.tar.gz")
+            entry = {"digest": str(sha256_of(self.root / f"{key}.tar.gz")), "diff_id": new_diff_id}
+            (self.root / f"{key}.json.part").write_text(json.dumps(entry))
+            (self.root / f"{key}.json.part").replace(self.root / f"{key}.json")
+            entries = sorted(self.root.glob("*.json"), key=lambda p: p.stat().st_mtime)
+            for old in entries[: max(0, len(entries) - self.keep)]:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".tar.gz").unlink(missing_ok=True)
+        except OSError:
+            return
 
 
 class _BlobStore:
