@@ -174,6 +174,30 @@ def test_a_registry_that_dies_mid_push_moves_no_tag_and_a_rerun_completes(
     assert tools.digest(f"{stack.registry_a}/{repo_name}:latest") == again["digest"]
 
 
+def test_a_new_repository_mounts_the_blobs_this_machine_pushed_to_another_repository_of_the_registry(
+    stack: Stack, tools: Tools, repo_name: str, tmp_path: Path
+) -> None:
+    """As Docker's push does: the second image's repository gets every layer by a cross-repository
+    mount from the first (counted at a proxy in front of A: no layer bytes sent again), and the
+    registry serves it whole (host crane validates every layer)."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # this machine's record of where blobs went
+    with FaultyProxy(stack.registry_a) as proxy:
+        first, second = f"{proxy.address}/{repo_name}", f"{proxy.address}/{repo_name}-second"
+        one = shipyard("--tag", "v10.0.0", "--platform", "linux/amd64", "--image", first, "--json", stack=stack, out=tmp_path / "one",
+                       extra_env=env)  # fmt: skip
+        uploaded_first, proxy.received = proxy.received, 0
+        two = shipyard("--tag", "v10.0.0", "--platform", "linux/amd64", "--image", second, "--json", stack=stack, out=tmp_path / "two",
+                       extra_env=env)  # fmt: skip
+        uploaded_second = proxy.received
+    assert one.returncode == 0 and two.returncode == 0, (report_of(one), report_of(two))
+    digest = report_of(two)["digest"]
+    assert report_of(one)["digest"] == digest
+    assert uploaded_first > 1_000_000, uploaded_first  # the layers
+    assert uploaded_second < 20_000, uploaded_second  # the manifests only
+    second_direct = f"{stack.registry_a}/{repo_name}-second"
+    tools.run("crane", "validate", "--remote", f"{second_direct}@{digest}")  # every layer there, and whole
+
+
 def test_a_failing_build_names_the_platform_and_step_and_pushes_nothing(stack: Stack, tools: Tools, repo_name: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

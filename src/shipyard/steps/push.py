@@ -3,7 +3,9 @@
 Blobs go once per registry (a HEAD first; at most 8 requests in flight), then the platform
 manifests, then the index, read from the OCI layout on local disk. Several targets on one
 registry: the first uploads each blob, the others mount it from there (a cross-repository
-mount, no bytes sent), uploading only what the registry will not mount. Requests the registry fails
+mount, no bytes sent), uploading only what the registry will not mount. A blob this machine
+pushed to another repository of the registry before is mounted from there too
+(``registries/blob_locations.py``, as Docker's push does). Requests the registry fails
 with 429/5xx are retried with backoff; the whole push is idempotent, so a re-run after a failure
 uploads only what is missing. A required target that fails fails the release; an optional one
 is reported and skipped.
@@ -19,6 +21,7 @@ import anyio
 
 from shipyard.errors import GateFailed, ShipyardError, shipyard_error_in
 from shipyard.oci_layout import OciLayout
+from shipyard.registries.blob_locations import BlobLocations, default_path
 from shipyard.registries.oci import OciRegistry
 from shipyard.release.image import AssembledRelease, Descriptor
 from shipyard.release.plan import PlannedTarget
@@ -31,7 +34,9 @@ async def run(ctx: ReleaseContext) -> None:
     """The ``push`` step: the release by digest to every active target; a required target that fails stops the release."""
     made = ctx.artifacts
     assert made.release is not None
-    made.pushes = await push_release(ctx.clients, made.release, ctx.job.plan.active_targets, ctx.job.progress)
+    locations = BlobLocations(default_path())
+    made.pushes = await push_release(ctx.clients, made.release, ctx.job.plan.active_targets, ctx.job.progress, locations)
+    await anyio.to_thread.run_sync(locations.save)
     failed = [p for p in made.pushes if not p.ok and not p.optional]
     if failed:
         raise GateFailed(f"push to {failed[0].repository} failed: {failed[0].error}")
@@ -49,10 +54,16 @@ class PushResult:
 
 
 async def push_release(
-    clients: dict[str, OciRegistry], release: AssembledRelease, targets: Sequence[PlannedTarget], progress: Progress = SILENT
+    clients: dict[str, OciRegistry],
+    release: AssembledRelease,
+    targets: Sequence[PlannedTarget],
+    progress: Progress = SILENT,
+    locations: BlobLocations | None = None,
 ) -> list[PushResult]:
     """Push to every target; returns one result per target (in the targets' order). ``progress``
-    hears, per target, the blobs and bytes sent so far."""
+    hears, per target, the blobs and bytes sent so far; ``locations`` names repositories of a
+    registry that hold a blob already (mounted from), and hears where the blobs are now."""
+    locations = locations or BlobLocations(None)
     results: dict[str, PushResult] = {}
     sources: dict[str, tuple[str, anyio.Event]] = {}  # registry -> (the repository that uploads, its blobs are in)
     for target in targets:
@@ -65,11 +76,16 @@ async def push_release(
         repository = parse_repository(target.repository).repository
         source, uploaded = sources[target.registry]
         try:
+
+            def known(digest: str) -> str | None:
+                return locations.source(target.registry, digest, repository)
+
             if repository == source:
-                await push_layout(clients[target.registry], release, repository, sent, blobs_done=uploaded)
+                pushed = await push_layout(clients[target.registry], release, repository, sent, blobs_done=uploaded, known=known)
             else:
                 await uploaded.wait()
-                await push_layout(clients[target.registry], release, repository, sent, mount_from=source)
+                pushed = await push_layout(clients[target.registry], release, repository, sent, mount_from=source, known=known)
+            locations.record(target.registry, repository, pushed)
             results[target.repository] = PushResult(target.repository, target.optional)
         except Exception as exc:  # a registry's error, possibly inside a task group's exception group
             error = shipyard_error_in(exc)
@@ -94,10 +110,12 @@ async def push_layout(
     *,
     mount_from: str | None = None,
     blobs_done: anyio.Event | None = None,
-) -> None:
-    """Blobs (mounted from ``mount_from`` where the registry will), then platform manifests,
-    then the index, all by digest; ``sent(blobs, of, bytes, of)`` after each blob;
-    ``blobs_done`` is set once the blobs are in."""
+    known: Callable[[str], str | None] | None = None,
+) -> list[str]:
+    """Blobs (mounted from ``mount_from``, or from the repository ``known`` names for a blob,
+    where the registry will), then platform manifests, then the index, all by digest;
+    ``sent(blobs, of, bytes, of)`` after each blob; ``blobs_done`` is set once the blobs are in.
+    Returns the blobs' digests (the repository holds them all now)."""
     blobs = OciLayout(Path(release.layout))
     manifests = {d.digest: d for d in release.manifests.values()}
     referenced: dict[str, int] = {}
@@ -109,7 +127,7 @@ async def push_layout(
     total = sum(referenced.values())
 
     async def blob(digest: str) -> None:
-        await _push_blob(client, repository, blobs, digest, mount_from)
+        await _push_blob(client, repository, blobs, digest, [s for s in (mount_from, known(digest) if known else None) if s])
         done[0] += 1
         done[1] += referenced[digest]
         if sent is not None:
@@ -128,6 +146,7 @@ async def push_layout(
     pushed = await _push_manifest(client, repository, blobs, release.index)
     if pushed != release.index.digest:
         raise ShipyardError(f"registry {client.registry} stored the index of {repository} as {pushed}, not {release.index.digest}")
+    return list(referenced)
 
 
 async def _push_manifest(client: OciRegistry, repository: str, blobs: OciLayout, descriptor: Descriptor) -> str:
@@ -137,6 +156,13 @@ async def _push_manifest(client: OciRegistry, repository: str, blobs: OciLayout,
     return await client.put_manifest(repository, descriptor.digest, blobs.read_blob(descriptor.digest), descriptor.media_type)
 
 
-async def _push_blob(client: OciRegistry, repository: str, blobs: OciLayout, digest: str, mount_from: str | None) -> None:
+async def _push_blob(client: OciRegistry, repository: str, blobs: OciLayout, digest: str, mount_from: Sequence[str]) -> None:
+    """A blob the repository lacks: mounted from each of ``mount_from`` in turn (repositories of
+    the same registry), else uploaded (read from the layout only then)."""
+    if await client.blob_exists(repository, digest):
+        return
+    for source in dict.fromkeys(mount_from):
+        if await client.mount_blob(repository, digest, source):
+            return
     data = await anyio.to_thread.run_sync(blobs.read_blob, digest)
-    await client.push_blob(repository, digest, data, mount_from=mount_from)
+    await client.push_blob(repository, digest, data)
