@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -125,6 +126,16 @@ class OciRegistry(ApiClient):
         if response.status_code == 202 and "location" in response.headers:
             await self.send("DELETE", response.headers["location"], f"cancelling the upload of {digest} to {repository}")
         return False
+
+    async def ensure_blob(self, repository: str, digest: str, read: Callable[[], Awaitable[bytes]], mount_from: Sequence[str] = ()) -> None:
+        """A blob the repository lacks: mounted from each of ``mount_from`` in turn (repositories of
+        this registry), else uploaded, its bytes read (``read``) only then."""
+        if await self.blob_exists(repository, digest):
+            return
+        for source in dict.fromkeys(mount_from):
+            if await self.mount_blob(repository, digest, source):
+                return
+        await self.push_blob(repository, digest, await read())
 
     async def push_blob(self, repository: str, digest: str, data: bytes, mount_from: str | None = None) -> bool:
         """Upload a blob unless the repository has it (monolithic upload: POST, then PUT); with

@@ -157,12 +157,4 @@ async def _push_manifest(client: OciRegistry, repository: str, blobs: OciLayout,
 
 
 async def _push_blob(client: OciRegistry, repository: str, blobs: OciLayout, digest: str, mount_from: Sequence[str]) -> None:
-    """A blob the repository lacks: mounted from each of ``mount_from`` in turn (repositories of
-    the same registry), else uploaded (read from the layout only then)."""
-    if await client.blob_exists(repository, digest):
-        return
-    for source in dict.fromkeys(mount_from):
-        if await client.mount_blob(repository, digest, source):
-            return
-    data = await anyio.to_thread.run_sync(blobs.read_blob, digest)
-    await client.push_blob(repository, digest, data)
+    await client.ensure_blob(repository, digest, lambda: anyio.to_thread.run_sync(blobs.read_blob, digest), mount_from)

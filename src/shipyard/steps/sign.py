@@ -21,9 +21,10 @@ password and tokens reach cosign only as Secrets (mounted files and secret varia
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,10 +243,10 @@ async def copy_tags(clients: Mapping[str, OciRegistry], source: str, targets: Se
             wanted = replica(manifests[tag], existing.body if existing is not None else None)
             if wanted is None:
                 return
-            mount = src.repository if ref.registry == src.registry else None
+            mount = (src.repository,) if ref.registry == src.registry else ()
             async with anyio.create_task_group() as group:
                 for digest in wanted.blobs:
-                    group.start_soon(_copy_blob, client, ref.repository, digest, blob, mount)
+                    group.start_soon(client.ensure_blob, ref.repository, digest, functools.partial(blob, digest), mount)
             if wanted.config is not None:
                 config = "sha256:" + hashlib.sha256(wanted.config).hexdigest()
                 await client.push_blob(ref.repository, config, wanted.config)
@@ -261,18 +262,6 @@ async def copy_tags(clients: Mapping[str, OciRegistry], source: str, targets: Se
             for tag in tags:
                 group.start_soon(copy, target, tag)
     return failed
-
-
-async def _copy_blob(
-    client: OciRegistry, repository: str, digest: str, read: Callable[[str], Awaitable[bytes]], mount_from: str | None
-) -> None:
-    """One blob into ``repository`` unless it holds it: mounted from ``mount_from`` (the same
-    registry) where the registry will, else read from the source and uploaded."""
-    if await client.blob_exists(repository, digest):
-        return
-    if mount_from is not None and await client.mount_blob(repository, digest, mount_from):
-        return
-    await client.push_blob(repository, digest, await read(digest))
 
 
 def _blamed(reason: str, repositories: Sequence[str], access: RegistryAccess) -> str:
